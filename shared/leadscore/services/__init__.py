@@ -1,0 +1,1 @@
+"""Use cases joining the domain and the adapters."""

@@ -1,0 +1,1 @@
+"""Developer tools (CLI, local stack, calibration): import leadscore, never shipped to Lambda."""

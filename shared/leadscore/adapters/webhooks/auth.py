@@ -1,0 +1,120 @@
+"""Who may post a webhook: the platform's signature, HTTP Basic, a bearer or a URL token.
+
+Secret names, per provider `<p>` (the `{provider}` path segment):
+
+- `<p>`: the platform's signing secret (SendGrid: the verification public key; SES: the
+  allowed SNS topic ARNs, comma-separated); only for platforms that sign.
+- `basic:<p>`: "user:password" expected as HTTP Basic credentials.
+- `bearer:<p>`: a token expected as `Authorization: Bearer <token>`.
+- `token:<p>`: a token expected as the `token` query parameter of the webhook URL.
+- `url:<p>`: the webhook URL exactly as configured at the platform, when it differs from
+  the one the API sees (Mandrill and HubSpot sign it); defaults to the request URL.
+- `allow-unsigned:<p>`: "true" accepts the platform's requests without any check
+  (local development only).
+
+Every configured check must pass. With none configured the request is refused (401): an
+unauthenticated endpoint that scores leads would let anyone inflate or erase scores.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .interface import CertificateFetcher, Secrets, WebhookAuthError, WebhookRequest
+from .payload import epoch_time
+
+# How far a signed timestamp may be from now (either way) before the request counts as a replay.
+REPLAY_WINDOW = timedelta(minutes=5)
+BASIC_CHALLENGE = 'Basic realm="leadscore webhooks", charset="UTF-8"'
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a platform's signature check needs besides the request."""
+
+    key: str
+    public_url: str
+    fetch_certificate: CertificateFetcher | None = None
+
+
+SignatureCheck = Callable[[WebhookRequest, Credentials, datetime], None]
+
+
+def authenticate(
+    request: WebhookRequest,
+    secrets: Secrets,
+    now: datetime,
+    verify: SignatureCheck | None,
+    fetch_certificate: CertificateFetcher | None = None,
+) -> None:
+    """Run every check configured for the provider; raise WebhookAuthError on any failure."""
+    provider = request.provider
+    checks = 0
+    key = secrets.get(provider)
+    if key and verify is not None:
+        public_url = secrets.get(f"url:{provider}") or request.url
+        verify(request, Credentials(key, public_url, fetch_certificate), now)
+        checks += 1
+    basic = secrets.get(f"basic:{provider}")
+    if basic:
+        check_basic(request, basic)
+        checks += 1
+    bearer = secrets.get(f"bearer:{provider}")
+    if bearer:
+        check_bearer(request, bearer)
+        checks += 1
+    token = secrets.get(f"token:{provider}")
+    if token:
+        if not same(request.query.get("token", ""), token):
+            raise WebhookAuthError(f"{provider}: the URL token is missing or wrong")
+        checks += 1
+    if checks == 0 and (secrets.get(f"allow-unsigned:{provider}") or "").lower() != "true":
+        raise WebhookAuthError(
+            f"{provider}: no webhook secret is configured, so no request can be trusted"
+        )
+
+
+def check_basic(request: WebhookRequest, expected: str) -> None:
+    """HTTP Basic credentials ("user:password") from the Authorization header."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        given = ""
+    if scheme.lower() != "basic" or not same(given, expected):
+        raise WebhookAuthError(
+            f"{request.provider}: HTTP Basic credentials are missing or wrong",
+            challenge=BASIC_CHALLENGE,
+        )
+
+
+def check_bearer(request: WebhookRequest, expected: str) -> None:
+    """A bearer token from the Authorization header."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not same(given.strip(), expected):
+        raise WebhookAuthError(f"{request.provider}: the bearer token is missing or wrong")
+
+
+def check_fresh(
+    provider: str, signed_at: str | None, now: datetime, window: timedelta = REPLAY_WINDOW
+) -> None:
+    """Refuse a signed timestamp (epoch s or ms) that is missing or too far from now."""
+    moment = epoch_time(signed_at)
+    if moment is None:
+        raise WebhookAuthError(f"{provider}: the signed timestamp is missing or unreadable")
+    if abs(now - moment) > window:
+        raise WebhookAuthError(f"{provider}: the signed timestamp is too old (or in the future)")
+
+
+def same(given: str | bytes, expected: str | bytes) -> bool:
+    """Constant-time comparison of two secrets or signatures."""
+    if isinstance(given, str):
+        given = given.encode("utf-8", "surrogateescape")
+    if isinstance(expected, str):
+        expected = expected.encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(given, expected)

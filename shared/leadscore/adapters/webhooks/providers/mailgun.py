@@ -1,0 +1,138 @@
+"""Mailgun webhooks: JSON `event-data` with a `signature` block, or legacy (pre-2018) form posts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..auth import Credentials, check_fresh, same
+from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
+from ..payload import (
+    MAX_URL,
+    Parsed,
+    Sighting,
+    any_time,
+    dig,
+    first_text,
+    load_form,
+    load_json,
+    mapping,
+    nested_json,
+    objects,
+    text,
+)
+from .base import Provider
+
+# Mailgun retries a failed delivery for 8 hours with the original signature block.
+REPLAY_WINDOW = timedelta(hours=8, minutes=30)
+KINDS = {
+    "delivered": "email_delivered",
+    "opened": "email_open",
+    "clicked": "email_click",
+    "unsubscribed": "email_unsubscribe",
+    "complained": "email_spam_complaint",
+    "bounced": "email_bounce",  # legacy webhooks
+}
+WHY = {
+    "accepted": "accepted for sending, not yet delivered",
+    "rejected": "Mailgun refused to send it",
+    "dropped": "Mailgun did not attempt delivery",
+    "failed/temporary": "temporary failure; Mailgun retries",
+    "stored": "an inbound message was stored",
+}
+# Permanent failures that are suppressions (Mailgun did not even try), not bounces.
+SUPPRESSIONS = {"suppress-bounce", "suppress-unsubscribe", "suppress-complaint"}
+
+
+def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
+    """HMAC-SHA256 (hex) of timestamp + token with the webhook signing key."""
+    block = signature_block(request)
+    timestamp, token, signature = (text(block.get(k)) for k in ("timestamp", "token", "signature"))
+    if not timestamp or not token or not signature:
+        raise WebhookAuthError("mailgun: the request carries no signature")
+    check_fresh("mailgun", timestamp, now, REPLAY_WINDOW)
+    expected = hmac.new(
+        credentials.key.encode(), (timestamp + token).encode(), hashlib.sha256
+    ).hexdigest()
+    if not same(signature.lower(), expected):
+        raise WebhookAuthError("mailgun: the signature does not match")
+
+
+def signature_block(request: WebhookRequest) -> Mapping[str, Any]:
+    if is_json(request):
+        return mapping(mapping(load_json(request.body, "mailgun")).get("signature"))
+    return load_form(request)
+
+
+def is_json(request: WebhookRequest) -> bool:
+    content_type = request.headers.get("content-type", "").lower()
+    return "json" in content_type or request.body.lstrip()[:1] == b"{"
+
+
+def parse(request: WebhookRequest, now: datetime) -> Parsed:
+    if is_json(request):
+        document = load_json(request.body, "mailgun")
+        event = dig(document, "event-data")
+        if not isinstance(event, Mapping):
+            raise WebhookFormatError("mailgun: expected an object with 'event-data'")
+        return Parsed([sighting(event)])
+    return Parsed([legacy_sighting(load_form(request))])
+
+
+def sighting(event: Mapping[str, Any]) -> Sighting:
+    name = text(event.get("event")) or "unknown"
+    severity = text(event.get("severity"))
+    native = f"{name}/{severity}" if name == "failed" and severity else name
+    kind = KINDS.get(name)
+    why = WHY.get(native)
+    if native == "failed/permanent":
+        if text(event.get("reason")) in SUPPRESSIONS:
+            why = "Mailgun did not send to a suppressed address"
+        else:
+            kind = "email_bounce"
+    headers = mapping(dig(event, "message", "headers"))
+    campaigns = objects(event.get("campaigns"))
+    return Sighting(
+        native_event=native,
+        kind=kind,
+        # "rejected" events have no recipient: the To header is all there is.
+        email=event.get("recipient") or headers.get("to"),
+        occurred_at=any_time(event.get("timestamp")),
+        provider_event_id=text(event.get("id")),
+        message_id=text(headers.get("message-id")),
+        campaign=text(campaigns[0].get("id")) if campaigns else None,
+        url=text(event.get("url"), MAX_URL) if kind == "email_click" else None,
+        bounce_kind="hard" if kind == "email_bounce" else None,
+        why=why,
+    )
+
+
+def legacy_sighting(form: Mapping[str, str]) -> Sighting:
+    native = text(form.get("event")) or "unknown"
+    kind = KINDS.get(native)
+    return Sighting(
+        native_event=native,
+        kind=kind,
+        email=form.get("recipient"),
+        occurred_at=any_time(form.get("timestamp")),
+        message_id=first_text(form.get("Message-Id"), legacy_header(form, "Message-Id")),
+        campaign=first_text(form.get("campaign-id")),
+        url=text(form.get("url"), MAX_URL) if kind == "email_click" else None,
+        bounce_kind="hard" if kind == "email_bounce" else None,
+        why=WHY.get(native),
+    )
+
+
+def legacy_header(form: Mapping[str, str], name: str) -> Any:
+    """A header from the legacy 'message-headers' field (a JSON list of [name, value] pairs)."""
+    pairs = nested_json(form.get("message-headers"))
+    for pair in pairs if isinstance(pairs, list) else []:
+        if isinstance(pair, list) and len(pair) == 2 and str(pair[0]).lower() == name.lower():
+            return pair[1]
+    return None
+
+
+PROVIDER = Provider("mailgun", parse, verify)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from leadscore.domain import domains
-from leadscore.domain.model import Limit, ScoringModel, Test
+from leadscore.domain.model import FitCategory, Limit, ScoringModel, Test
 
 Predicate = Callable[[Any], bool]
 DAY = 86_400
+MEMO_SIZE = 4096  # bound of each per-model memo: cleared when full
 
 
 def as_text(value: Any) -> str:
@@ -102,15 +103,46 @@ def compile_test(test: Test, lists: DomainLists) -> Predicate:
         checks.append(lambda v: glob.match(str(v)) is not None)
     if test.domain_list is not None:
         list_name = test.domain_list
-        checks.append(lambda v: lists.contains(list_name, _domain_of(v)))
+        listed: dict[str, bool] = {}  # domains repeat (gmail.com): remember the answers
+
+        def in_list(value: Any) -> bool:
+            domain = _domain_of(value)
+            found = listed.get(domain)
+            if found is None:
+                if len(listed) >= MEMO_SIZE:
+                    listed.clear()
+                found = listed[domain] = lists.contains(list_name, domain)
+            return found
+
+        checks.append(in_list)
     wants_missing = test.exists is False
+    if wants_missing or not checks:
 
-    def predicate(value: Any) -> bool:
-        if value is None or value == "" or value == []:
-            return wants_missing
-        return not wants_missing and all(check(value) for check in checks)
+        def presence(value: Any) -> bool:
+            return _missing(value) is wants_missing
 
-    return predicate
+        return presence
+    if len(checks) == 1:  # the common case, without the loop
+        (check,) = checks
+
+        def single(value: Any) -> bool:
+            return not _missing(value) and check(value)
+
+        return single
+
+    def every(value: Any) -> bool:
+        return not _missing(value) and all(check(value) for check in checks)
+
+    return every
+
+
+def _missing(value: Any) -> bool:
+    """No value: absent, None, an empty or blank string, an empty list."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, list | tuple | dict) and not value
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +159,32 @@ class Category:
     weight: float
     criteria: tuple[Criterion, ...]
     default_points: float
+    single_field: str | None  # the field every criterion reads, None when they read several
+    memo: dict[str | None, Criterion | None] = field(default_factory=dict, compare=False)
+
+    def match(self, values: Mapping[str, Any]) -> Criterion | None:
+        """The first criterion the profile matches: first match wins.
+
+        Remembered per text value when every criterion reads one field: titles, industries
+        and countries repeat from lead to lead.
+        """
+        if self.single_field is None:
+            return self._first_match(values)
+        value = values[self.single_field]
+        if value is not None and type(value) is not str:
+            return self._first_match(values)
+        if value in self.memo:
+            return self.memo[value]
+        if len(self.memo) >= MEMO_SIZE:
+            self.memo.clear()
+        found = self.memo[value] = self._first_match(values)
+        return found
+
+    def _first_match(self, values: Mapping[str, Any]) -> Criterion | None:
+        for criterion in self.criteria:
+            if criterion.matches(values[criterion.field]):
+                return criterion
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +205,19 @@ class Rule:
     limit: Limit | None
     group: str | None
 
+    def matches(self, properties: Mapping[str, Any]) -> bool:
+        for prop, test in self.where:  # noqa: SIM110 (a loop is faster than all() here)
+            if not test(properties.get(prop)):
+                return False
+        return True
+
+
+def _first_match(rules: tuple[Rule, ...], properties: Mapping[str, Any]) -> Rule | None:
+    for rule in rules:
+        if rule.matches(properties):
+            return rule
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class CompiledModel:
@@ -157,9 +228,18 @@ class CompiledModel:
     rule_groups: dict[str, str]
     group_caps: dict[str, int]
     recency: tuple[tuple[float, float], ...]
+    older_weight: float
     lists: DomainLists
     fit_weight: float
     engagement_weight: float
+    products: frozenset[str] | None  # the scope's product lines, case-folded; None: every one
+    # event type -> the properties its rules test, and the memo of `rule_for`
+    rule_properties: dict[str, tuple[str, ...]]
+    rule_memo: dict[tuple[str | None, ...], Rule | None] = field(
+        default_factory=dict, compare=False
+    )
+    # every profile field the fit criteria, negative criteria and spam signals read
+    profile_fields: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -170,21 +250,47 @@ class CompiledModel:
         return self.model.version or 0
 
     def recency_weight(self, age_seconds: float) -> float:
+        """The share of its points an action keeps when scored `age_seconds` after it happened."""
         for within, weight in self.recency:
             if age_seconds <= within:
                 return weight
-        return self.model.engagement.older_weight if self.recency else 1.0
+        return self.older_weight
+
+    def rule_for(self, kind: str, properties: Mapping[str, Any]) -> Rule | None:
+        """The first rule (in the model's order) that an event of this type matches.
+
+        Remembered per type and values of the properties its rules test, when they are text:
+        page URLs, forms and campaigns repeat.
+        """
+        rules = self.rules_by_type.get(kind)
+        if rules is None:
+            return None
+        values = [properties.get(name) for name in self.rule_properties[kind]]
+        if not all(value is None or type(value) is str for value in values):
+            return _first_match(rules, properties)
+        key = (kind, *values)
+        if key in self.rule_memo:
+            return self.rule_memo[key]
+        if len(self.rule_memo) >= MEMO_SIZE:
+            self.rule_memo.clear()
+        rule = self.rule_memo[key] = _first_match(rules, properties)
+        return rule
 
     def in_scope(self, product: str | None) -> bool:
-        scope = self.model.scope
-        if scope is None:
+        if self.products is None:
             return True
-        if product is None:
-            return scope.include_unscoped
-        return as_text(product) in {as_text(p) for p in scope.products}
+        if product is None or not product.strip():
+            return self.model.scope is None or self.model.scope.include_unscoped
+        return as_text(product) in self.products
+
+
+def _single_field(category: FitCategory) -> str | None:
+    fields = {criterion.field or category.field for criterion in category.criteria}
+    return fields.pop() if len(fields) == 1 else None
 
 
 def compile_model(model: ScoringModel) -> CompiledModel:
+    """Turn a validated model into predicates and lookup tables (once per model version)."""
     lists = DomainLists(
         internal=frozenset(model.domains.internal),
         competitors=frozenset(model.domains.competitors),
@@ -206,6 +312,7 @@ def compile_model(model: ScoringModel) -> CompiledModel:
                 for criterion in category.criteria
             ),
             default_points=category.default_points,
+            single_field=_single_field(category),
         )
         for category in model.fit.categories
     )
@@ -241,7 +348,21 @@ def compile_model(model: ScoringModel) -> CompiledModel:
         },
         group_caps={name: round(g.cap * 100) for name, g in model.engagement.groups.items()},
         recency=tuple((s.within_days * DAY, s.weight) for s in model.engagement.recency),
+        older_weight=model.engagement.older_weight if model.engagement.recency else 1.0,
         lists=lists,
         fit_weight=model.weights.fit / 100,
         engagement_weight=model.weights.engagement / 100,
+        products=None
+        if model.scope is None
+        else frozenset(as_text(p) for p in model.scope.products),
+        rule_properties={
+            kind: tuple(sorted({name for rule in rules for name, _ in rule.where}))
+            for kind, rules in rules_by_type.items()
+        },
+        profile_fields=tuple(
+            sorted(
+                {c.field for category in categories for c in category.criteria}
+                | {a.field for a in adjustments}
+            )
+        ),
     )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-PERSONAL = frozenset(
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+PERSONAL = _words(
     """
     gmail.com googlemail.com yahoo.com yahoo.co.uk yahoo.fr yahoo.de yahoo.co.in ymail.com
     hotmail.com hotmail.co.uk hotmail.fr hotmail.de outlook.com outlook.fr live.com live.fr
@@ -11,17 +16,17 @@ PERSONAL = frozenset(
     rediffmail.com zoho.com tutanota.com hey.com fastmail.com orange.fr free.fr laposte.net
     sfr.fr wanadoo.fr libero.it virgilio.it t-online.de comcast.net verizon.net att.net
     btinternet.com sky.com naver.com daum.net
-    """.split()
+    """
 )
 
-DISPOSABLE = frozenset(
+DISPOSABLE = _words(
     """
     mailinator.com guerrillamail.com guerrillamail.net sharklasers.com 10minutemail.com
     10minutemail.net tempmail.com temp-mail.org tempmail.net throwawaymail.com yopmail.com
     yopmail.fr trashmail.com trashmail.de getnada.com nada.email dispostable.com maildrop.cc
     mailnesia.com mintemail.com mohmal.com emailondeck.com fakeinbox.com spamgourmet.com
     mytemp.email tempr.email discard.email burnermail.io inboxkitten.com moakt.com
-    """.split()
+    """
 )
 
 EDUCATION = frozenset({"edu", "ac.uk", "edu.au", "edu.cn", "ac.jp", "ac.in", "edu.in", "ac.nz"})

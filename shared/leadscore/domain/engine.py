@@ -13,6 +13,7 @@ and applies to what was known when it ran; a late event never undoes it.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,12 +25,17 @@ from leadscore.domain.events import Event
 from leadscore.domain.state import MAX_LIMIT_KEYS, MAX_RECENT_IDS, LeadState
 
 FULL = 10_000  # 100 points, in centipoints
-SCORE_KEYS = ("score.clamp", "disqualified")
+SCORE_KEYS = frozenset({"score.clamp", "disqualified"})  # reasons that act on the total
+FIT_PREFIXES = ("fit.", "negative.", "spam")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is five times slower to build
 class Delta:
-    """One change of a lead's score and the reasons behind it (centipoints)."""
+    """One change of a lead's score and the reasons behind it (centipoints); read-only.
+
+    `rule` is the engagement rule an event matched (None: no rule, the event scores
+    nothing); `limited` says that rule's limit was already reached, so the event gave 0.
+    """
 
     kind: str  # event | profile | decay
     at: int  # epoch seconds: the event's time, or `now`
@@ -37,6 +43,8 @@ class Delta:
     rules: dict[str, int]
     event_id: str | None = None
     event_type: str | None = None
+    rule: str | None = None
+    limited: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +53,8 @@ class Delta:
             "event_type": self.event_type,
             "at": iso(self.at),
             "points": self.points / 100,
+            "rule": self.rule,
+            "limited": self.limited,
             "rules": [{"rule": k, "points": v / 100} for k, v in self.rules.items()],
         }
 
@@ -90,22 +100,25 @@ def score(
     events: Iterable[Event],
     now: datetime,
 ) -> Result:
-    """Apply `events` (any order, duplicates allowed) and the current `profile` to `state`."""
-    current = _fresh(model, state)
+    """Apply `events` (any order, duplicates allowed) and the current `profile` to `state`.
+
+    `profile` is the lead's whole profile as known now: fit is recomputed from it.
+    """
+    lead = _Lead(model, _fresh(model, state))
+    current = lead.state
     result = Result(current)
     now_s = epoch(now)
     seen = set(current.recent_ids)
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
     profile_event = next((e for e in ordered if e.profile), None)
 
-    changes: dict[str, int] = {}
-    _refresh_fit(model, current, profile, changes)
-    _refresh_engagement(model, current, changes)
-    _refresh_score(current, changes)
-    if changes:
+    _refresh_fit(lead, profile)
+    _refresh_engagement(lead, model.group_caps)
+    _refresh_score(lead)
+    if lead.changes:
         at = epoch(profile_event.occurred_at) if profile_event else now_s
         event_id = profile_event.id if profile_event else None
-        result.deltas.append(_delta("profile", at, changes, event_id))
+        result.deltas.append(_delta("profile", at, lead.take_changes(), event_id=event_id))
 
     for event in ordered:
         tag = digest(event.id)
@@ -117,10 +130,19 @@ def score(
         if not model.in_scope(event.product):
             result.out_of_scope.append(event.id)
             continue
-        changes = {}
-        _apply_event(model, current, event, tag, now_s, changes)
+        at = epoch(event.occurred_at)
+        rule = model.rule_for(event.type, event.properties)
+        limited = rule is not None and _apply_event(lead, rule, event, at=at, tag=tag, now_s=now_s)
         result.deltas.append(
-            _delta("event", epoch(event.occurred_at), changes, event.id, event.type)
+            _delta(
+                "event",
+                at,
+                lead.take_changes(),
+                event_id=event.id,
+                event_type=event.type,
+                rule=None if rule is None else rule.key,
+                limited=limited,
+            )
         )
     del current.recent_ids[:-MAX_RECENT_IDS]
     _transition(model, current, now_s, result)
@@ -133,21 +155,20 @@ def decay(model: CompiledModel, state: LeadState, now: datetime) -> Result:
     Idempotent: the decay factor depends only on the inactive time, so running twice for the
     same `now` (or an earlier one) changes nothing.
     """
-    current = _fresh(model, state)
+    lead = _Lead(model, _fresh(model, state))
+    current = lead.state
     result = Result(current)
-    settings = model.model.decay
-    if settings is None or current.last_activity_at is None:
+    if model.model.decay is None or current.last_activity_at is None:
         return result
     now_s = epoch(now)
     factor = decay_factor(model, now_s - current.last_activity_at)
     if factor >= current.decay_factor:
         return result
     current.decay_factor = factor
-    changes: dict[str, int] = {}
-    _refresh_engagement(model, current, changes)
-    _refresh_score(current, changes)
-    if changes:
-        result.deltas.append(_delta("decay", now_s, changes))
+    _refresh_engagement(lead, ())
+    _refresh_score(lead)
+    if lead.changes:
+        result.deltas.append(_delta("decay", now_s, lead.take_changes()))
     _transition(model, current, now_s, result)
     return result
 
@@ -175,20 +196,23 @@ def next_decay_at(model: CompiledModel, state: LeadState) -> int | None:
         return None
     start = state.last_activity_at + int(settings.grace_days * DAY)
     if settings.half_life_days is not None:
-        return start + DAY  # continuous: re-evaluated daily
+        # Continuous: re-evaluated daily, a day after the inactive time already applied.
+        applied = 0.0
+        if 0 < state.decay_factor < 1:
+            applied = math.log2(1 / state.decay_factor) * settings.half_life_days * DAY
+        return start + round(applied) + DAY
     period = int(settings.period_days * DAY)
-    applied = _periods_applied(state.decay_factor, settings.percent or 0)
-    return start + (applied + 1) * period
+    applied_periods = _periods_applied(state.decay_factor, settings.percent or 0)
+    return start + (applied_periods + 1) * period
 
 
 def _periods_applied(factor: float, percent: float) -> int:
+    """How many whole periods of `percent` decay `factor` stands for."""
     if factor >= 1 or percent <= 0:
         return 0
-    kept, periods = 1.0, 0
-    while kept > factor + 1e-12:
-        kept *= 1 - percent / 100
-        periods += 1
-    return periods
+    if factor <= 0 or percent >= 100:
+        return 1
+    return round(math.log(factor) / math.log(1 - percent / 100))
 
 
 def reasons(state: LeadState) -> list[dict[str, Any]]:
@@ -224,31 +248,75 @@ def summary(model: CompiledModel, state: LeadState) -> dict[str, Any]:
 # ---------------------------------------------------------------- internals
 
 
+class _Lead:
+    """A lead's state during one call, with running totals so that an event costs O(1).
+
+    Every reason goes through `set_reason`, which records the change for the delta under
+    way and keeps `reason_total` (the sum of the reasons before the score's own clamp).
+    """
+
+    __slots__ = ("cap_adjustments", "changes", "group_totals", "model", "reason_total",
+                 "rule_total", "state")  # fmt: skip
+
+    def __init__(self, model: CompiledModel, state: LeadState) -> None:
+        self.model = model
+        self.state = state
+        self.changes: dict[str, int] = {}
+        self.reason_total = sum(p for k, (p, _) in state.reasons.items() if k not in SCORE_KEYS)
+        # Engagement centipoints of every rule, and of each capped group, before caps and decay.
+        self.rule_total = sum(state.rule_points.values())
+        self.group_totals = dict.fromkeys(model.group_caps, 0)
+        for key, points in state.rule_points.items():
+            group = model.rule_groups.get(key)
+            if group in self.group_totals:
+                self.group_totals[group] += points
+        self.cap_adjustments = dict.fromkeys(model.group_caps, 0)
+
+    def set_reason(self, key: str, points: int, count: int) -> None:
+        reasons = self.state.reasons
+        old = reasons.get(key)
+        old_points = old[0] if old else 0
+        if points == 0 and count == 0:
+            if old is not None:
+                del reasons[key]
+        elif old is None:
+            reasons[key] = [points, count]
+        else:
+            old[0], old[1] = points, count
+        if points != old_points:
+            self.changes[key] = self.changes.get(key, 0) + points - old_points
+            if key not in SCORE_KEYS:
+                self.reason_total += points - old_points
+
+    def take_changes(self) -> dict[str, int]:
+        changes, self.changes = self.changes, {}
+        return changes
+
+    def engagement_base(self) -> int:
+        """Engagement centipoints after group caps and earlier decay, before the current decay."""
+        return self.rule_total + sum(self.cap_adjustments.values()) + self.state.decay_kept
+
+
 def _fresh(model: CompiledModel, state: LeadState | None) -> LeadState:
     if state is None:
         return LeadState(model_id=model.id, model_version=model.version)
-    copy = LeadState.from_dict(state.to_dict())
+    copy = state.copy()
     copy.model_version = model.version
     return copy
 
 
 def _delta(
-    kind: str, at: int, changes: dict[str, int], event_id: str | None = None, event_type: str | None = None
+    kind: str,
+    at: int,
+    changes: dict[str, int],
+    *,
+    event_id: str | None = None,
+    event_type: str | None = None,
+    rule: str | None = None,
+    limited: bool = False,
 ) -> Delta:
     rules = {k: v for k, v in changes.items() if v}
-    return Delta(kind, at, sum(rules.values()), rules, event_id, event_type)
-
-
-def _set_reason(state: LeadState, key: str, points: int, count: int, changes: dict[str, int]) -> None:
-    old = state.reasons.get(key)
-    old_points = old[0] if old else 0
-    if points == 0 and count == 0:
-        if old is not None:
-            del state.reasons[key]
-    else:
-        state.reasons[key] = [points, count]
-    if points != old_points:
-        changes[key] = changes.get(key, 0) + points - old_points
+    return Delta(kind, at, sum(rules.values()), rules, event_id, event_type, rule, limited)
 
 
 def _profile_value(profile: Mapping[str, Any], field_name: str) -> Any:
@@ -257,31 +325,29 @@ def _profile_value(profile: Mapping[str, Any], field_name: str) -> Any:
     return profile.get(field_name)
 
 
-def _refresh_fit(
-    model: CompiledModel, state: LeadState, profile: Mapping[str, Any], changes: dict[str, int]
-) -> None:
+def _refresh_fit(lead: _Lead, profile: Mapping[str, Any]) -> None:
     """Recompute the fit parts from the profile (fit points, then weighted into the score)."""
+    model, state = lead.model, lead.state
+    values = {name: _profile_value(profile, name) for name in model.profile_fields}
     parts: dict[str, float] = {}
     definition = model.model.fit
     if definition.base:
         parts["fit.base"] = definition.base
     for category in model.categories:
-        for criterion in category.criteria:
-            if criterion.matches(_profile_value(profile, criterion.field)):
-                parts[criterion.key] = criterion.points * category.weight
-                break
-        else:
-            if category.default_points:
-                parts[f"fit.{category.name}.default"] = category.default_points * category.weight
+        criterion = category.match(values)
+        if criterion is not None:
+            parts[criterion.key] = criterion.points * category.weight
+        elif category.default_points:
+            parts[f"fit.{category.name}.default"] = category.default_points * category.weight
     bonus = definition.completion_bonus
     if bonus is not None:
-        filled = sum(1 for name in bonus.fields if profile.get(name) not in (None, ""))
+        filled = sum(1 for name in bonus.fields if str(profile.get(name) or "").strip())
         if filled:
             parts["fit.completion_bonus"] = bonus.points * filled
     flags: list[str] = []
     disqualified = False
     for adjustment in model.adjustments:
-        if adjustment.matches(_profile_value(profile, adjustment.field)):
+        if adjustment.matches(values[adjustment.field]):
             parts[adjustment.key] = adjustment.points
             flags.append(adjustment.flag or adjustment.key.removeprefix("negative."))
             disqualified = disqualified or adjustment.disqualify
@@ -301,12 +367,11 @@ def _refresh_fit(
     state.flags, state.disqualified = sorted(set(flags)), disqualified
 
     weight = model.fit_weight * 100
-    stale = [k for k in state.reasons if k.startswith(("fit.", "negative.", "spam"))]
+    stale = [k for k in state.reasons if k.startswith(FIT_PREFIXES) and k not in parts]
     for key in stale:
-        if key not in parts:
-            _set_reason(state, key, 0, 0, changes)
+        lead.set_reason(key, 0, 0)
     for key, fit_points in parts.items():
-        _set_reason(state, key, round(fit_points * weight), 1, changes)
+        lead.set_reason(key, round(fit_points * weight), 1)
 
 
 def _is_spam(model: CompiledModel, profile: Mapping[str, Any]) -> bool:
@@ -326,91 +391,75 @@ def _is_spam(model: CompiledModel, profile: Mapping[str, Any]) -> bool:
     return False
 
 
-def _rule_for(model: CompiledModel, event: Event) -> Rule | None:
-    for rule in model.rules_by_type.get(event.type, ()):
-        properties = event.properties
-        if all(test(properties.get(prop)) for prop, test in rule.where):
-            return rule
-    return None
-
-
-def _apply_event(
-    model: CompiledModel, state: LeadState, event: Event, tag: str, now_s: int, changes: dict[str, int]
-) -> None:
-    rule = _rule_for(model, event)
-    if rule is None:
-        return
-    at = epoch(event.occurred_at)
+def _apply_event(lead: _Lead, rule: Rule, event: Event, *, at: int, tag: str, now_s: int) -> bool:
+    """Score one event its rule matched; True when the rule's limit left it nothing."""
+    model, state = lead.model, lead.state
     if rule.points > 0 and (state.last_activity_at is None or at > state.last_activity_at):
         # New activity ends the inactive stretch: its decay becomes permanent.
         if state.decay_factor < 1:
-            state.decay_kept += _current_decay(model, state)
+            state.decay_kept += _current_decay(model, state, lead.engagement_base())
             state.decay_factor = 1.0
         state.last_activity_at = at
     points = round(rule.points * 100 * model.recency_weight(now_s - at))
-    gained, counted = (points, 1) if rule.limit is None else _limit(state, rule, event, at, tag, points)
+    if rule.limit is None:
+        gained, counted, limited = points, 1, False
+    else:
+        gained, counted, limited = _limit(state, rule, event, at=at, tag=tag, points=points)
     if counted or gained:
-        state.rule_points[rule.key] = state.rule_points.get(rule.key, 0) + gained
+        rule_points = state.rule_points.get(rule.key, 0) + gained
+        state.rule_points[rule.key] = rule_points
+        lead.rule_total += gained
+        if rule.group in lead.group_totals:
+            lead.group_totals[rule.group] += gained
         entry = state.reasons.get(rule.key)
         count = (entry[1] if entry else 0) + counted
-        weighted = round(state.rule_points[rule.key] * model.engagement_weight)
-        _set_reason(state, rule.key, weighted, count, changes)
-    if not counted:
-        changes.setdefault(rule.key + ".limit_reached", 0)
-    _refresh_engagement(model, state, changes)
-    _refresh_score(state, changes)
+        lead.set_reason(rule.key, round(rule_points * model.engagement_weight), count)
+        _refresh_engagement(lead, (rule.group,) if rule.group in lead.group_totals else ())
+        _refresh_score(lead)
+    return limited
 
 
 def _limit(
-    state: LeadState, rule: Rule, event: Event, at: int, tag: str, points: int
-) -> tuple[int, int]:
-    """Keep the earliest `count` events per window; return (points gained, events counted)."""
+    state: LeadState, rule: Rule, event: Event, *, at: int, tag: str, points: int
+) -> tuple[int, int, bool]:
+    """Keep the earliest `count` events per window.
+
+    Returns (points gained, events counted, limited): an earlier event arriving late takes
+    the place of the latest one counted, gaining the difference and counting none.
+    """
     assert rule.limit is not None
     limit = rule.limit
     value = "" if limit.key is None else str(event.properties.get(limit.key, ""))[:200]
     window = "" if limit.per == "ever" else str(at // (DAY if limit.per == "day" else 7 * DAY))
     slots = state.limits.setdefault(rule.key, {})
     slot_key = f"{value}|{window}"
-    slot = slots.setdefault(slot_key, [])
-    entry = [at, tag, points]
-    if len(slot) < limit.count:
-        slot.append(entry)
-        slot.sort()
+    slot = slots.get(slot_key)
+    if slot is None:
+        slots[slot_key] = [[at, tag, points]]
         _evict(slots)
-        return points, 1
+        return points, 1, False
+    if len(slot) < limit.count:
+        slot.append([at, tag, points])
+        slot.sort()
+        return points, 1, False
     latest = slot[-1]
     if (at, tag) >= (latest[0], latest[1]):
-        return 0, 0
-    # An earlier event arrived late: it takes the place of the latest one counted.
-    slot[-1] = entry
+        return 0, 0, True
+    slot[-1] = [at, tag, points]
     slot.sort()
-    return points - int(latest[2]), 0
+    return points - int(latest[2]), 0, False
 
 
 def _evict(slots: dict[str, list[list[Any]]]) -> None:
+    """Bound the state: forget the window whose last counted event is the oldest."""
     if len(slots) > MAX_LIMIT_KEYS:
-        oldest = min(slots, key=lambda k: max(e[0] for e in slots[k]))
+        oldest = min(slots, key=lambda k: (max(e[0] for e in slots[k]), k))
         del slots[oldest]
 
 
-def _engagement_before_decay(model: CompiledModel, state: LeadState) -> tuple[int, dict[str, int]]:
-    caps: dict[str, int] = {}
-    if model.group_caps:
-        sums: dict[str, int] = dict.fromkeys(model.group_caps, 0)
-        for key, points in state.rule_points.items():
-            group = model.rule_groups.get(key)
-            if group is not None:
-                sums[group] += points
-        caps = {g: min(0, model.group_caps[g] - total) for g, total in sums.items()}
-    return sum(state.rule_points.values()) + sum(caps.values()) + state.decay_kept, caps
-
-
-def _current_decay(model: CompiledModel, state: LeadState) -> int:
-    """Engagement centipoints the current inactive stretch takes away (<= 0)."""
-    if state.decay_factor >= 1:
-        return 0
-    base, _ = _engagement_before_decay(model, state)
-    if base <= 0:
+def _current_decay(model: CompiledModel, state: LeadState, base: int) -> int:
+    """Engagement centipoints the current inactive stretch takes from `base` (<= 0)."""
+    if state.decay_factor >= 1 or base <= 0:
         return 0
     settings = model.model.decay
     floor = round(settings.floor * 100) if settings else 0
@@ -418,33 +467,39 @@ def _current_decay(model: CompiledModel, state: LeadState) -> int:
     return kept - base
 
 
-def _refresh_engagement(model: CompiledModel, state: LeadState, changes: dict[str, int]) -> None:
-    """Recompute group caps, decay and the 0-100 clamp of engagement, in score points."""
-    base, caps = _engagement_before_decay(model, state)
+def _refresh_engagement(lead: _Lead, groups: Iterable[str | None]) -> None:
+    """Recompute the caps of `groups`, decay and the 0-100 clamp of engagement."""
+    model, state = lead.model, lead.state
     weight = model.engagement_weight
-    for group, adjustment in caps.items():
-        _set_reason(state, f"engagement.cap.{group}", round(adjustment * weight), 0, changes)
-    current = _current_decay(model, state)
-    lost = state.decay_kept + current
-    _set_reason(state, "decay", round(lost * weight), 0, changes)
+    for group in groups:
+        assert group is not None
+        adjustment = min(0, model.group_caps[group] - lead.group_totals[group])
+        lead.cap_adjustments[group] = adjustment
+        lead.set_reason(f"engagement.cap.{group}", round(adjustment * weight), 0)
+    base = lead.engagement_base()
+    current = _current_decay(model, state, base)
+    lead.set_reason("decay", round((state.decay_kept + current) * weight), 0)
     value = base + current
     clamped = min(max(value, 0), FULL)
-    _set_reason(state, "engagement.clamp", round((clamped - value) * weight), 0, changes)
+    lead.set_reason("engagement.clamp", round((clamped - value) * weight), 0)
     state.engagement = clamped
 
 
-def _refresh_score(state: LeadState, changes: dict[str, int]) -> None:
-    total = sum(p for k, (p, _) in state.reasons.items() if k not in SCORE_KEYS)
+def _refresh_score(lead: _Lead) -> None:
+    """The score is the sum of the reasons, clamped to 0-100; a disqualified lead scores 0."""
+    state, total = lead.state, lead.reason_total
     clamped = min(max(total, 0), FULL)
-    _set_reason(state, "score.clamp", clamped - total, 0, changes)
-    _set_reason(state, "disqualified", -clamped if state.disqualified else 0, 0, changes)
+    lead.set_reason("score.clamp", clamped - total, 0)
+    lead.set_reason("disqualified", -clamped if state.disqualified else 0, 0)
     state.score = 0 if state.disqualified else clamped
 
 
 def _grade(model: CompiledModel, fit: int) -> str:
     grades = model.model.fit.grades
     points = fit / 100
-    return "A" if points >= grades.A else "B" if points >= grades.B else "C" if points >= grades.C else "D"
+    if points >= grades.A:
+        return "A"
+    return "B" if points >= grades.B else "C" if points >= grades.C else "D"
 
 
 def _level(model: CompiledModel, engagement: int) -> int:
@@ -465,4 +520,5 @@ def _transition(model: CompiledModel, state: LeadState, now_s: int, result: Resu
         result.transitions.append(Transition("mql", now_s))
     elif state.status == "mql" and state.score < round(thresholds.reset * 100):
         state.status, state.mql_since, state.sla_due_at = "open", None, None
+        state.sla_breached = False
         result.transitions.append(Transition("cooled", now_s))

@@ -17,6 +17,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -24,6 +26,73 @@ from pydantic import (
 RATINGS = tuple(f"{grade}{level}" for grade in "ABCD" for level in (1, 2, 3, 4))
 DOMAIN_LISTS = ("personal", "education", "disposable", "competitors", "internal")
 Points = Annotated[float, Field(ge=-1000, le=1000)]
+FitPoints = Annotated[float, Field(ge=-100, le=100)]
+Location = tuple[str | int, ...]
+
+
+class Problems(ValueError):
+    """Several problems found by one check, each at a location inside the checked section."""
+
+    def __init__(self, problems: list[tuple[Location, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(message for _, message in problems))
+
+
+def _duplicates(items: Any) -> list[tuple[Location, str]]:
+    """Every repeat of a name in a list, at its own path: `[4].name`."""
+    seen: set[str] = set()
+    problems: list[tuple[Location, str]] = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        name = _raw(item, "name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(((index, "name"), f"name {name!r} is used twice"))
+            seen.add(name)
+    return problems
+
+
+def _raw(item: Any, key: str) -> Any:
+    """A key of a list item, whether it is still the document's mapping or already a model."""
+    return item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _problems_of(error: ValidationError) -> list[tuple[Location, str]]:
+    """Pydantic's errors as (location, message), a `Problems` check expanded to each of its own."""
+    problems: list[tuple[Location, str]] = []
+    for detail in error.errors():
+        location = tuple(detail["loc"])
+        found = detail.get("ctx", {}).get("error")
+        if isinstance(found, Problems):
+            problems += [(location + inner, message) for inner, message in found.problems]
+        else:
+            problems.append((location, detail["msg"].removeprefix("Value error, ")))
+    return problems
+
+
+def _checked(
+    value: Any, handler: ValidatorFunctionWrapHandler, problems: list[tuple[Location, str]]
+) -> Any:
+    """Validate a list's items and report their problems together with the list's own ones.
+
+    A list-wide check (unique names, weights summing to 100) runs on the document as written,
+    so that it is reported even when some item has a problem of its own.
+    """
+    try:
+        validated = handler(value)
+    except ValidationError as error:
+        raise Problems(_problems_of(error) + problems) from None
+    if problems:
+        raise Problems(problems)
+    return validated
 
 
 class Strict(BaseModel):
@@ -47,9 +116,9 @@ class Test(Strict):
     words: list[str] | None = None
     regex: str | None = None
     glob: str | None = None
-    domain_list: Literal["personal", "education", "disposable", "competitors", "internal"] | None = (
-        None
-    )
+    domain_list: (
+        Literal["personal", "education", "disposable", "competitors", "internal"] | None
+    ) = None
     exists: bool | None = None
 
     @field_validator("regex")
@@ -71,14 +140,29 @@ class Test(Strict):
 
     @model_validator(mode="after")
     def _has_a_test(self) -> Self:
-        if not self.model_fields_set - {"field", "name", "points", "flag", "disqualify"}:
-            raise ValueError(
-                "needs at least one test (equals, in, not_in, min, max, below, words, "
-                "regex, glob, domain_list, exists)"
+        problems: list[tuple[Location, str]] = []
+        if not self.model_fields_set & TEST_KEYS:
+            problems.append(
+                (
+                    (),
+                    "needs at least one test (equals, in, not_in, min, max, below, words, "
+                    "regex, glob, domain_list, exists)",
+                )
             )
         if self.max is not None and self.below is not None:
-            raise ValueError("use either max (inclusive) or below (exclusive), not both")
+            problems.append((("below",), "use either max (inclusive) or below (exclusive)"))
+        low, high = self.min, self.max if self.max is not None else self.below
+        if low is not None and high is not None and low > high:
+            problems.append((("min",), f"min ({low:g}) is above the upper bound ({high:g})"))
+        if problems:
+            raise Problems(problems)
         return self
+
+
+TEST_KEYS = frozenset(
+    {"equals", "in_", "not_in", "min", "max", "below", "words", "regex", "glob", "domain_list",
+     "exists"}
+)  # fmt: skip
 
 
 class Criterion(Test):
@@ -86,22 +170,27 @@ class Criterion(Test):
 
     name: str = Field(min_length=1, max_length=64)
     field: str | None = Field(default=None, description="profile field; default: the category's")
-    points: Points
+    points: FitPoints
 
 
 class FitCategory(Strict):
     name: str = Field(min_length=1, max_length=64)
     weight: float = Field(gt=0, le=100, description="share of the fit score, in percent")
     field: str | None = None
-    criteria: list[Criterion] = Field(min_length=1)
-    default_points: Points = 0
+    criteria: list[Criterion] = Field(min_length=1, max_length=50)
+    default_points: FitPoints = 0
 
     @model_validator(mode="after")
     def _every_criterion_has_a_field(self) -> Self:
+        problems = [(("criteria", *at), why) for at, why in _duplicates(self.criteria)]
         if self.field is None:
-            missing = [c.name for c in self.criteria if c.field is None]
-            if missing:
-                raise ValueError(f"criteria {missing} need a field (or set the category's)")
+            problems += [
+                (("criteria", index, "field"), "needs a field (or set the category's field)")
+                for index, criterion in enumerate(self.criteria)
+                if criterion.field is None
+            ]
+        if problems:
+            raise Problems(problems)
         return self
 
 
@@ -132,16 +221,17 @@ class Fit(Strict):
     base: Points = Field(default=0, description="fit points before any criterion")
     completion_bonus: CompletionBonus | None = None
 
-    @model_validator(mode="after")
-    def _weights_sum_to_100(self) -> Self:
-        total = sum(c.weight for c in self.categories)
-        if abs(total - 100) > 0.01:
-            raise ValueError(f"category weights sum to {total:g} %, they must sum to 100 %")
-        names = [c.name for c in self.categories]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"category names must be unique: {duplicates}")
-        return self
+    @field_validator("categories", mode="wrap")
+    @classmethod
+    def _weights_sum_to_100(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        problems = _duplicates(value)
+        weights = [_number(_raw(c, "weight")) for c in value] if isinstance(value, list) else []
+        if weights and None not in weights:  # a weight that is no number has its own problem
+            total = sum(w for w in weights if w is not None)
+            if abs(total - 100) > 0.01:
+                message = f"category weights sum to {total:g} %, they must sum to 100 %"
+                problems.append(((), message))
+        return _checked(value, handler, problems)
 
 
 class Adjustment(Test):
@@ -175,6 +265,15 @@ class Limit(Strict):
 class EngagementRule(Strict):
     name: str = Field(min_length=1, max_length=64)
     event: str | list[str] = Field(description="canonical event type(s)")
+
+    @field_validator("event")
+    @classmethod
+    def _event_types(cls, event: str | list[str]) -> str | list[str]:
+        kinds = [event] if isinstance(event, str) else event
+        if not kinds or any(not kind.strip() for kind in kinds):
+            raise ValueError("name one event type or a non-empty list of them")
+        return event
+
     where: dict[str, Test] = Field(default_factory=dict, description="event property tests")
     points: Points
     limit: Limit | None = None
@@ -195,6 +294,14 @@ class Group(Strict):
 class Levels(Strict):
     """Minimum engagement score for levels 1-3 (1 = most engaged); below is level 4."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _text_keys(cls, data: Any) -> Any:
+        # YAML reads `1: 75` with a number as key: accept it as "1".
+        if isinstance(data, Mapping):
+            return {str(key): value for key, value in data.items()}
+        return data
+
     level_1: float = Field(default=75, alias="1", ge=0, le=100)
     level_2: float = Field(default=50, alias="2", ge=0, le=100)
     level_3: float = Field(default=25, alias="3", ge=0, le=100)
@@ -207,28 +314,38 @@ class Levels(Strict):
 
 
 class Engagement(Strict):
-    rules: list[EngagementRule] = Field(min_length=1, max_length=200)
+    # `groups` comes first: the rules' check reads it.
     groups: dict[str, Group] = Field(default_factory=dict)
+    rules: list[EngagementRule] = Field(min_length=1, max_length=200)
     recency: list[RecencyStep] = Field(default_factory=list)
     older_weight: float = Field(default=1.0, ge=0, le=1, description="beyond the last step")
     levels: Levels = Levels()
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        problems = []
-        names = [r.name for r in self.rules]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            problems.append(f"rule names must be unique: {duplicates}")
-        undefined = sorted({r.group for r in self.rules if r.group and r.group not in self.groups})
-        if undefined:
-            problems.append(f"rules name undefined groups {undefined}: define them in groups")
-        days = [step.within_days for step in self.recency]
-        if days != sorted(set(days)):
-            problems.append("recency steps must have increasing within_days")
+    @field_validator("rules", mode="wrap")
+    @classmethod
+    def _consistent_rules(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        problems = _duplicates(value)
+        groups = info.data.get("groups")
+        if groups is not None and isinstance(value, list):  # None: groups have their own problems
+            for index, rule in enumerate(value):
+                group = _raw(rule, "group")
+                if isinstance(group, str) and group not in groups:
+                    problems.append(((index, "group"), f"group {group!r} is not defined in groups"))
+        return _checked(value, handler, problems)
+
+    @field_validator("recency")
+    @classmethod
+    def _increasing(cls, recency: list[RecencyStep]) -> list[RecencyStep]:
+        problems: list[tuple[Location, str]] = [
+            ((index, "within_days"), "recency steps must have increasing within_days")
+            for index in range(1, len(recency))
+            if recency[index].within_days <= recency[index - 1].within_days
+        ]
         if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            raise Problems(problems)
+        return recency
 
 
 class Decay(Strict):
@@ -265,7 +382,9 @@ class Thresholds(Strict):
     @model_validator(mode="after")
     def _reset_below_mql(self) -> Self:
         if self.reset >= self.mql:
-            raise ValueError(f"reset ({self.reset:g}) must be below mql ({self.mql:g})")
+            raise Problems(
+                [(("reset",), f"reset ({self.reset:g}) must be below mql ({self.mql:g})")]
+            )
         return self
 
 
@@ -291,7 +410,7 @@ class DomainLists(Strict):
         return [d.strip().lower().lstrip("@") for d in domains]
 
 
-DEFAULT_SLA_HOURS = {"A1": 24, "B1": 24, "A2": 48, "A3": 48, "B2": 48, "B3": 48}
+DEFAULT_SLA_HOURS: dict[str, float] = {"A1": 24, "B1": 24, "A2": 48, "A3": 48, "B2": 48, "B3": 48}
 
 
 class ScoringModel(Strict):
@@ -320,13 +439,10 @@ class ScoringModel(Strict):
             raise ValueError("SLA hours must be positive")
         return sla
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Self:
-        names = [a.name for a in self.negative]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"negative criterion names must be unique: {duplicates}")
-        return self
+    @field_validator("negative", mode="wrap")
+    @classmethod
+    def _unique_names(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return _checked(value, handler, _duplicates(value))
 
 
 class ModelError(ValueError):
@@ -338,17 +454,28 @@ class ModelError(ValueError):
         super().__init__(f"invalid scoring model: {lines}")
 
 
-def _path(location: tuple[int | str, ...]) -> str:
+# Pydantic names the branch of a union (`str | list[str]`) in an error's location.
+UNION_BRANCHES = frozenset({"str", "int", "float", "bool", "none", "list[str]"})
+
+
+def _path(location: Location) -> str:
     """('fit', 'categories', 2, 'weight') -> 'fit.categories[2].weight'."""
     path = ""
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part == "in_":
-            path += ".in"
+        elif part in UNION_BRANCHES or "[" in part:
+            continue
         else:
-            path += f".{part}" if path else str(part)
+            name = "in" if part == "in_" else part
+            path += f".{name}" if path else name
     return path
+
+
+def _either(messages: list[str]) -> str:
+    """One message per path: a union's branches read "should be a valid string or a number"."""
+    first, *others = dict.fromkeys(messages)
+    return " or ".join([first, *(m.removeprefix("Input should be ") for m in others)])
 
 
 def parse_model(document: Mapping[str, Any]) -> ScoringModel:
@@ -358,8 +485,9 @@ def parse_model(document: Mapping[str, Any]) -> ScoringModel:
     try:
         return ScoringModel.model_validate(document)
     except ValidationError as error:
-        problems = [
-            {"path": _path(tuple(e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
-            for e in error.errors()
-        ]
-        raise ModelError(problems) from None
+        problems: dict[str, list[str]] = {}  # path -> messages, in the document's order
+        for location, message in _problems_of(error):
+            problems.setdefault(_path(location), []).append(message)
+        raise ModelError(
+            [{"path": path, "message": _either(messages)} for path, messages in problems.items()]
+        ) from None

@@ -6,7 +6,7 @@ exactly: the score is, by definition, the sum of its reasons.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 MAX_RECENT_IDS = 100  # duplicates older than this window are caught by the store's id records
@@ -46,12 +46,27 @@ class LeadState:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def copy(self) -> LeadState:
+        """A deep copy written out by hand: the engine never changes the caller's state."""
+        return replace(
+            self,
+            flags=list(self.flags),
+            reasons={key: list(entry) for key, entry in self.reasons.items()},
+            rule_points=dict(self.rule_points),
+            limits={
+                rule: {key: [list(entry) for entry in slot] for key, slot in slots.items()}
+                for rule, slots in self.limits.items()
+            },
+            recent_ids=list(self.recent_ids),
+        )
+
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> LeadState:
         known = {k: v for k, v in document.items() if k in cls.__dataclass_fields__}
         state = cls(**known)
         # DynamoDB hands numbers back as Decimal: bring them back to int/float.
-        state.score, state.fit, state.engagement = int(state.score), int(state.fit), int(state.engagement)
+        state.score, state.fit = int(state.score), int(state.fit)
+        state.engagement = int(state.engagement)
         state.model_version, state.level = int(state.model_version), int(state.level)
         state.decay_factor, state.decay_kept = float(state.decay_factor), int(state.decay_kept)
         for name in ("mql_since", "sla_due_at", "last_activity_at"):
@@ -60,7 +75,10 @@ class LeadState:
         state.reasons = {k: [int(v[0]), int(v[1])] for k, v in state.reasons.items()}
         state.rule_points = {k: int(v) for k, v in state.rule_points.items()}
         state.limits = {
-            rule: {key: [[int(t), str(d), int(p)] for t, d, p in slot] for key, slot in slots.items()}
+            rule: {
+                key: [[int(t), str(d), int(p)] for t, d, p in slot] for key, slot in slots.items()
+            }
             for rule, slots in state.limits.items()
         }
+        state.flags, state.recent_ids = list(state.flags), list(state.recent_ids)
         return state

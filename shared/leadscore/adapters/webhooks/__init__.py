@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .auth import authenticate
+from .auth import EnvironmentSecrets, authenticate, env_name
 from .interface import (
     CertificateFetcher,
     Headers,
@@ -83,6 +83,7 @@ def handle(
 __all__ = [
     "PROVIDERS",
     "CertificateFetcher",
+    "EnvironmentSecrets",
     "Headers",
     "IgnoredEvent",
     "Secrets",
@@ -93,5 +94,6 @@ __all__ = [
     "WebhookRequest",
     "WebhookResponse",
     "WebhookResult",
+    "env_name",
     "handle",
 ]

@@ -21,7 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +44,22 @@ class Credentials:
 
 
 SignatureCheck = Callable[[WebhookRequest, Credentials, datetime], None]
+
+
+class EnvironmentSecrets:
+    """Secrets from environment variables: `basic:sendgrid` is LEADSCORE_WEBHOOK_BASIC_SENDGRID."""
+
+    def __init__(self, environ: Mapping[str, str], prefix: str = "LEADSCORE_WEBHOOK_") -> None:
+        self._environ = environ
+        self._prefix = prefix
+
+    def get(self, name: str, /) -> str | None:
+        return self._environ.get(env_name(name, self._prefix)) or None
+
+
+def env_name(secret: str, prefix: str = "LEADSCORE_WEBHOOK_") -> str:
+    """The variable holding a secret ("basic:ses" -> LEADSCORE_WEBHOOK_BASIC_SES)."""
+    return prefix + re.sub(r"[^A-Z0-9]+", "_", secret.upper()).strip("_")
 
 
 def authenticate(

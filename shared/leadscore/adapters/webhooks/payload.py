@@ -46,12 +46,13 @@ PROFILE_KEYS = (
     "website",
 )
 # Form labels (lower-case words) that name a profile field; the first rule that matches wins,
-# so "company size" is tried before "company".
+# so "company size" is tried before "company". A longer label ("What is your first name?")
+# matches on a phrase, or on a word that cannot mean anything else ("Which industry...?").
 PROFILE_LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("first_name", ("first name", "firstname", "given name", "fname", "first")),
     ("last_name", ("last name", "lastname", "surname", "family name", "lname", "last")),
     ("full_name", ("full name", "fullname", "your name", "name", "contact name")),
-    ("company_size", ("company size", "employees", "team size", "headcount", "size")),
+    ("company_size", ("company size", "employees", "number of employees", "headcount", "size")),
     ("annual_revenue", ("annual revenue", "revenue")),
     ("job_title", ("job title", "jobtitle", "title", "role", "position")),
     ("company", ("company", "company name", "organization", "organisation", "business")),
@@ -60,6 +61,10 @@ PROFILE_LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("phone", ("phone", "phone number", "mobile", "telephone", "tel")),
     ("website", ("website", "web site", "homepage", "company website", "site url")),
 )
+TELLING_WORDS = frozenset(
+    {"industry", "sector", "country", "phone", "telephone", "website", "revenue", "employees",
+     "headcount", "surname", "firstname", "lastname", "jobtitle"}
+)  # fmt: skip
 
 
 # --- bodies -------------------------------------------------------------------------------
@@ -404,9 +409,8 @@ def profile_field(label: str) -> str | None:
         if any(words == name for name in names):
             return key
     for key, names in PROFILE_LABELS:
-        # Longer labels ("What is your first name?") match on a multi-word phrase only,
-        # so a question that merely mentions a word ("title") is not taken for the field.
-        if any(" " in name and f" {name} " in padded for name in names):
+        # A question that merely mentions a vague word ("title", "company") is not the field.
+        if any((" " in name or name in TELLING_WORDS) and f" {name} " in padded for name in names):
             return key
     return None
 

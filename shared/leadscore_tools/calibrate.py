@@ -39,7 +39,8 @@ from leadscore_tools.backtest import (
 METHODS = ("close-rate", "logistic")
 MAX_CATEGORIES = 32  # the schema's limit on fit categories
 LEAK_AUC = 0.85  # one attribute ranking this well alone is suspicious: filled in after the fact?
-SPREAD = (1.0, 99.0)  # where the 1st and 99th percentile of calibration scores land
+SPREAD = 98.0  # at most: from the 1st to the 99th percentile of calibration scores, around 50
+FIT_POINTS = 100  # a criterion's points are a share of its category: -100..100
 GRADE_SHARES = {"A": 0.15, "B": 0.40, "C": 0.70}  # A: best 15 % of past leads, B: next 25 % ...
 
 Say = Callable[[str], None]
@@ -98,12 +99,16 @@ class Attribute:
     def level(self, index: int) -> Level:
         return self.other if index < 0 else self.levels[index]
 
+    centre: float = 0.0  # subtracted from every raw value: 0 then means "an average lead"
+
+    def effect(self, level: Level) -> float:
+        """The level's raw value relative to the average lead (unseen values: average)."""
+        return level.raw - self.centre if level.support else 0.0
+
     @property
-    def spread(self) -> float:
-        points = [level.points for level in self.levels]
-        if self.other.support:
-            points.append(self.other.points)
-        return max(points) - min(points) if points else 0.0
+    def reach(self) -> float:
+        """The most score points one value of this attribute gives or takes."""
+        return max(abs(level.points) for level in [*self.levels, self.other])
 
 
 @dataclass(slots=True)
@@ -424,24 +429,22 @@ def calibrate(
             warnings.append("--l2 0: every attribute's values plus the intercept are collinear")
         intercept = logistic_points(attributes, history.outcomes, settings.l2, say)
 
-    raw_scores = [
-        intercept + sum(a.level(a.rows[row]).raw for a in attributes) for row in range(rows)
-    ]
-    low, high = _percentile(raw_scores, 0.01), _percentile(raw_scores, 0.99)
+    if settings.method == "logistic":
+        # Relative to the average lead, as close-rate points are; the base takes the rest.
+        for attribute in attributes:
+            levels = [*attribute.levels, attribute.other]
+            attribute.centre = sum(level.raw * level.support for level in levels) / rows
+    totals = [sum(a.effect(a.level(a.rows[row])) for a in attributes) for row in range(rows)]
+    low, high = _percentile(totals, 0.01), _percentile(totals, 0.99)
     if high - low < 1e-9:
         raise CalibrationError("the attributes do not tell the leads apart: every score is equal")
-    scale = (SPREAD[1] - SPREAD[0]) / (high - low)
-    base = SPREAD[0] - scale * low + scale * intercept
+    reach = sum(max(abs(a.effect(level)) for level in [*a.levels, a.other]) for a in attributes)
+    # As wide a spread as criterion points allow: every category at most its weight.
+    scale = min(SPREAD / (high - low), FIT_POINTS / reach)
+    base = 50 - scale * (low + high) / 2
     for attribute in attributes:
-        levels = [*attribute.levels, attribute.other]
-        for level in levels:
-            level.points = scale * level.raw
-        if settings.method == "logistic":
-            # Relative to the average lead, as close-rate points are; the base takes the rest.
-            centre = sum(level.points * level.support for level in levels) / rows
-            for level in levels:
-                level.points -= centre if level.support else 0.0
-            base += centre
+        for level in [*attribute.levels, attribute.other]:
+            level.points = scale * attribute.effect(level)
     kept, base = _keep_categories(attributes, base, rows, warnings)
     document = _document(kept, base, base_model, model_id, name)
 
@@ -490,31 +493,28 @@ def _keep_categories(
     attributes: list[Attribute], base: float, rows: int, warnings: list[str]
 ) -> tuple[list[Attribute], float]:
     """Drop attributes that move no score (their average goes to the base); at most 32 kept."""
-    ranked = sorted(attributes, key=lambda a: -a.spread)
-    kept = [a for a in ranked if a.spread >= 0.05][:MAX_CATEGORIES]
+    ranked = sorted(attributes, key=lambda a: -a.reach)
+    kept = [a for a in ranked if a.reach >= 0.05][:MAX_CATEGORIES]
     for attribute in ranked:
         if attribute in kept:
             continue
         levels = [*attribute.levels, attribute.other]
         base += sum(level.points * level.support for level in levels) / rows
-        if attribute.spread >= 0.05:
+        if attribute.reach >= 0.05:
             warnings.append(
                 f"{attribute.column!r} left out: a model holds at most {MAX_CATEGORIES} categories"
             )
     if not kept:
         raise CalibrationError("no attribute changes the score by as much as 0.05 points")
-    total = sum(a.spread for a in kept)
-    weights = [round(100 * a.spread / total, 2) for a in kept]
+    total = sum(a.reach for a in kept)
+    weights = [round(100 * a.reach / total, 2) for a in kept]
     weights[0] = round(weights[0] + 100 - sum(weights), 2)
     names = _unique([slug(a.column) for a in kept])
     for attribute, weight, name in zip(kept, weights, names, strict=True):
         attribute.weight, attribute.name = weight, name
         for level in [*attribute.levels, attribute.other]:
             points = round(level.points * 100 / weight)
-            if abs(points) > 1000:
-                warnings.append(f"{attribute.column!r}: {level.label} capped at +/-1000 points")
-                points = max(-1000, min(1000, points))
-            level.criterion_points = points
+            level.criterion_points = max(-FIT_POINTS, min(FIT_POINTS, points))
     return kept, base
 
 
@@ -692,8 +692,8 @@ def report(calibration: Calibration, history_note: str) -> str:
             "Points (close-rate): 100 x (the value's conversion rate - the global rate "
             f"{c.rate:.1%}); values seen in fewer than {c.settings.min_support} rows are left "
             "out (0 points).",
-            f"Score points = {c.scale:.3f} x close-rate points, so that past leads spread over "
-            f"0-100; the score starts at the base {c.base_points:.1f}.",
+            f"Score points = {c.scale:.3f} x close-rate points; the score starts at the base "
+            f"{c.base_points:.1f} (a lead whose every value converts at the global rate).",
         ]
         raw_title = "close-rate"
     else:
@@ -702,14 +702,17 @@ def report(calibration: Calibration, history_note: str) -> str:
             "coefficient is its effect on the log-odds of converting, other attributes being "
             "equal: a value with a high rate gets few points when another attribute already "
             "explains it.",
-            f"Score points = {c.scale:.2f} x coefficient, centred on the average lead (the base "
-            f"{c.base_points:.1f} is where an average lead starts); values seen in fewer than "
-            f"{c.settings.min_support} rows share the '(other values)' points.",
+            f"Score points = {c.scale:.2f} x (coefficient - the attribute's average coefficient), "
+            f"so 0 means an average lead; the score starts at the base {c.base_points:.1f}. "
+            f"Values seen in fewer than {c.settings.min_support} rows share the '(other values)' "
+            "points.",
         ]
         raw_title = "coef"
     lines += [
-        "'weight' is the category's share of the fit score; the model file holds "
-        "'file points' = score points x 100 / weight, as the engine expects.",
+        "The scale spreads past leads' scores over 0-100 without clamping them, as far as "
+        f"criterion points ({-FIT_POINTS}..{FIT_POINTS}) allow. 'weight' is the category's share "
+        "of the fit score, in proportion to the most points one of its values moves; the model "
+        "file holds 'file points' = score points x 100 / weight, as the engine expects.",
         "",
     ]
     for attribute in c.attributes:

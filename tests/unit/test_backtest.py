@@ -272,7 +272,7 @@ def test_backtest_lists_every_problem_of_an_invalid_model(
     assert main(["backtest", "--model", str(model), str(history), "--outcome", "Won"]) == 1
     err = capsys.readouterr().err
     assert "2 problem(s)" in err
-    assert "fit:" in err and "weights:" in err
+    assert "weights sum to 90 %" in err and "weights sum to 110" in err
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -147,7 +147,8 @@ def test_the_result_is_a_valid_fit_only_model(history: backtest.History, method:
     assert model.fit.grades.A > model.fit.grades.B > model.fit.grades.C
     employees = next(c for c in model.fit.categories if c.field == "Employees")
     assert all(c.min is not None or c.below is not None for c in employees.criteria)
-    assert all(float(c.points).is_integer() for cat in model.fit.categories for c in cat.criteria)
+    points = [c.points for cat in model.fit.categories for c in cat.criteria]
+    assert all(float(p).is_integer() and -100 <= p <= 100 for p in points)
 
 
 @pytest.mark.parametrize("method", calibrate.METHODS)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from leadscore.domain.model import ModelError, ScoringModel, parse_model
 from leadscore_tools import backtest as backtests
 from leadscore_tools import calibrate as calibration
 from leadscore_tools import feedback_export
-from leadscore_tools.common import CommandError, print_json, read_json
+from leadscore_tools.common import CommandError, read_json
 
 DEFAULTS = calibration.Settings()
 DEFAULT_BASE_MODEL = Path("models") / "default.yaml"
@@ -243,12 +245,22 @@ def _base_model(path: str | None) -> tuple[dict[str, Any], str]:
         if candidate.is_file():
             return (
                 _load_model(str(candidate))[1],
-                f"Engagement, spam and SLA settings copied from {DEFAULT_BASE_MODEL}.",
+                f"Engagement, spam and SLA settings copied from {candidate}.",
             )
     return (
         {"engagement": FALLBACK_ENGAGEMENT},
         "No base model found: a one-rule engagement section keeps the model valid.",
     )
+
+
+def _emit(text: str) -> None:
+    """Print on stdout; a reader that stops early (`| head`) is not an error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _write(path: str, text: str, what: str) -> None:
@@ -335,13 +347,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
         _write(args.report, report_text, "report")
     if args.out:
         _write(args.out, model_text, "model")
-        sys.stdout.write(report_text)
-        print(
-            f"\nModel written to {args.out}: check it with `leadscore model validate {args.out}`."
+        _emit(
+            f"{report_text}\nModel written to {args.out}: check it with "
+            f"`leadscore model validate {args.out}`.\n"
         )
     else:
-        sys.stdout.write(model_text)
         sys.stderr.write(report_text)
+        _emit(model_text)
     return 0
 
 
@@ -375,11 +387,10 @@ def run_backtest(args: argparse.Namespace) -> int:
         except OSError as error:
             raise CommandError(f"cannot write {args.plot}: {error.strerror or error}") from None
     if args.json:
-        print_json(result.to_dict())
+        _emit(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        sys.stdout.write(backtests.format_table(result, title))
-        if args.plot:
-            print(f"Chart written to {args.plot}.")
+        chart = f"Chart written to {args.plot}.\n" if args.plot else ""
+        _emit(backtests.format_table(result, title) + chart)
     return 0
 
 

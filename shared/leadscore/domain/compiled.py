@@ -66,18 +66,27 @@ def _domain_of(value: Any) -> str:
     return domains.email_domain(text) if "@" in text else text
 
 
+def _member_of(members: list[str | float | bool]) -> Predicate:
+    """Membership as text ignoring case, and as numbers for numeric members ("5.0" is 5)."""
+    texts = frozenset(as_text(m) for m in members)
+    numbers = frozenset(
+        m for m in members if isinstance(m, int | float) and not isinstance(m, bool)
+    )
+    if not numbers:
+        return lambda v: as_text(v) in texts
+    return lambda v: as_text(v) in texts or as_number(v) in numbers
+
+
 def compile_test(test: Test, lists: DomainLists) -> Predicate:
     """All the tests of `test` as one predicate; a missing value passes only `exists: false`."""
     checks: list[Predicate] = []
     if test.equals is not None:
-        expected = as_text(test.equals)
-        checks.append(lambda v: as_text(v) == expected)
+        checks.append(_member_of([test.equals]))
     if test.in_ is not None:
-        members = frozenset(as_text(m) for m in test.in_)
-        checks.append(lambda v: as_text(v) in members)
+        checks.append(_member_of(test.in_))
     if test.not_in is not None:
-        excluded = frozenset(as_text(m) for m in test.not_in)
-        checks.append(lambda v: as_text(v) not in excluded)
+        excluded = _member_of(test.not_in)
+        checks.append(lambda v: not excluded(v))
     if test.min is not None or test.max is not None or test.below is not None:
         low, high, below = test.min, test.max, test.below
 

@@ -270,7 +270,10 @@ class _Lead:
             group = model.rule_groups.get(key)
             if group in self.group_totals:
                 self.group_totals[group] += points
-        self.cap_adjustments = dict.fromkeys(model.group_caps, 0)
+        self.cap_adjustments = {
+            group: min(0, model.group_caps[group] - total)
+            for group, total in self.group_totals.items()
+        }
 
     def set_reason(self, key: str, points: int, count: int) -> None:
         reasons = self.state.reasons
@@ -430,7 +433,12 @@ def _limit(
     assert rule.limit is not None
     limit = rule.limit
     value = "" if limit.key is None else str(event.properties.get(limit.key, ""))[:200]
-    window = "" if limit.per == "ever" else str(at // (DAY if limit.per == "day" else 7 * DAY))
+    if limit.per == "ever":
+        window = ""
+    elif limit.per == "day":
+        window = str(at // DAY)  # UTC days
+    else:
+        window = str((at + 3 * DAY) // (7 * DAY))  # weeks from Monday (1970-01-01 was a Thursday)
     slots = state.limits.setdefault(rule.key, {})
     slot_key = f"{value}|{window}"
     slot = slots.get(slot_key)

@@ -31,6 +31,7 @@ from leadscore.adapters.webhooks import (
     env_name,
     handle,
 )
+from leadscore.adapters.webhooks.payload import profile_field, profile_from_answers
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -245,6 +246,37 @@ def test_an_event_without_time_happens_now() -> None:
         request("sparkpost", body.encode(), basic_auth()), basic_secrets("sparkpost"), NOW
     )
     assert result.events[0]["occurred_at"] == "2026-01-01T12:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("label", "key"),
+    [
+        ("First Name", "first_name"),
+        ("What is your first name?", "first_name"),
+        ("last_name", "last_name"),
+        ("Name", "full_name"),
+        ("Company size (employees)", "company_size"),
+        ("Company name", "company"),
+        ("How did you hear about our company?", None),
+        ("Which industry are you in?", "industry"),
+        ("Job Title", "job_title"),
+        ("What is the title of your favourite book?", None),
+        ("Phone Number", "phone"),
+        ("Work email", None),
+    ],
+)
+def test_form_labels_that_name_a_profile_field(label: str, key: str | None) -> None:
+    assert profile_field(label) == key
+
+
+def test_a_full_name_is_split_only_when_no_first_or_last_name_is_given() -> None:
+    assert profile_from_answers([("Name", "Ada King Lovelace")]) == {
+        "first_name": "Ada",
+        "last_name": "King Lovelace",
+    }
+    assert profile_from_answers([("Name", "Ada Lovelace"), ("Last name", "King")]) == {
+        "last_name": "King"
+    }
 
 
 # --- ids ------------------------------------------------------------------------------------
@@ -743,6 +775,11 @@ def test_ses_raw_delivery_has_no_signature_to_check() -> None:
     result = handle(request("ses", body, basic_auth()), basic_secrets("ses"), NOW)
     assert [e["email"] for e in result.events] == ["ada@acme.test", "alan@turing.test"]
     assert "provider_event_id" not in result.events[0]["properties"]
+
+
+def test_ses_raw_delivery_of_something_else_is_a_format_error() -> None:
+    with pytest.raises(WebhookFormatError):
+        handle(request("ses", b'{"hello": "world"}', basic_auth()), basic_secrets("ses"), NOW)
 
 
 # --- hostile input: only WebhookFormatError / WebhookAuthError, ever ------------------------------

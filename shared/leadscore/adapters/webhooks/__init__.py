@@ -74,7 +74,7 @@ def handle(
         raise WebhookAuthError(f"{provider.name}: the signature could not be checked") from None
     try:
         parsed = provider.parse(request, now)
-        events, ignored = canonical(provider.name, parsed.sightings, now)
+        events, ignored = canonical(provider.name, parsed.events, now)
     except PAYLOAD_FAULTS:
         raise WebhookFormatError(f"{provider.name}: the payload is not understood") from None
     return WebhookResult(events=events, ignored=ignored, confirm_url=parsed.confirm_url)

@@ -111,7 +111,7 @@ class WebhookResponse:
 
 @dataclass(frozen=True, slots=True)
 class IgnoredEvent:
-    """A native event that is not scored, and why (never carries more than the address)."""
+    """A native event that is not scored, and why. `email` is personal data: never log it."""
 
     native_event: str
     why: str

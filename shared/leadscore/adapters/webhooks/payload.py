@@ -33,18 +33,6 @@ ISO_TIME = re.compile(
     r"\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?",
     re.IGNORECASE,
 )
-PROFILE_KEYS = (
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "industry",
-    "company_size",
-    "annual_revenue",
-    "country",
-    "phone",
-    "website",
-)
 # Form labels (lower-case words) that name a profile field; the first rule that matches wins,
 # so "company size" is tried before "company". A longer label ("What is your first name?")
 # matches on a phrase, or on a word that cannot mean anything else ("Which industry...?").
@@ -287,8 +275,8 @@ def iso_z(moment: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Sighting:
-    """One native event as read from a payload, before it is judged scoreable or not.
+class NativeEvent:
+    """One event in the platform's own terms, as read from a payload, before it is judged.
 
     `kind` is the canonical type, or None for the platform events nobody scores (sends,
     deferrals, drops, list changes...), in which case `why` says what it was.
@@ -313,65 +301,63 @@ class Sighting:
 class Parsed:
     """What a provider read from one request."""
 
-    sightings: list[Sighting]
+    events: list[NativeEvent]
     confirm_url: str | None = None
 
 
 def canonical(
-    provider: str, sightings: Iterable[Sighting], now: datetime
+    provider: str, natives: Iterable[NativeEvent], now: datetime
 ) -> tuple[list[dict[str, Any]], list[IgnoredEvent]]:
-    """Split sightings into canonical events (scored) and ignored ones."""
+    """Split native events into canonical events (scored) and ignored ones."""
     events: list[dict[str, Any]] = []
     ignored: list[IgnoredEvent] = []
-    for sighting in sightings:
-        email = normalize_email(sighting.email)
-        if sighting.kind is None:
-            why = sighting.why or "not an event leads are scored on"
-            ignored.append(
-                IgnoredEvent(sighting.native_event, why, email, sighting.provider_event_id)
-            )
+    for native in natives:
+        email = normalize_email(native.email)
+        if native.kind is None:
+            why = native.why or "not an event leads are scored on"
+            ignored.append(IgnoredEvent(native.native_event, why, email, native.provider_event_id))
         elif email is None:
             ignored.append(
                 IgnoredEvent(
-                    sighting.native_event,
+                    native.native_event,
                     "no usable email address",
                     None,
-                    sighting.provider_event_id,
+                    native.provider_event_id,
                 )
             )
         else:
-            events.append(_event(provider, sighting, email, now))
+            events.append(_event(provider, native, email, now))
     return events, ignored
 
 
-def _event(provider: str, sighting: Sighting, email: str, now: datetime) -> dict[str, Any]:
-    occurred = sighting.occurred_at
+def _event(provider: str, native: NativeEvent, email: str, now: datetime) -> dict[str, Any]:
+    occurred = native.occurred_at
     properties: dict[str, Any] = {
         "provider": provider,
-        "native_event": sighting.native_event,
-        "provider_event_id": sighting.provider_event_id,
-        "message_id": sighting.message_id,
+        "native_event": native.native_event,
+        "provider_event_id": native.provider_event_id,
+        "message_id": native.message_id,
         # What "the same email" means when a model counts only the first open of each one.
-        "campaign": sighting.campaign or sighting.message_id,
-        "url": sighting.url,
-        "bounce_kind": sighting.bounce_kind,
-        "form": sighting.form,
+        "campaign": native.campaign or native.message_id,
+        "url": native.url,
+        "bounce_kind": native.bounce_kind,
+        "form": native.form,
     }
-    properties.update(sighting.extra)
+    properties.update(native.extra)
     event: dict[str, Any] = {
-        "id": event_id(provider, sighting, email),
+        "id": event_id(provider, native, email),
         "email": email,
-        "type": sighting.kind,
+        "type": native.kind,
         # A platform that gives no time sends in real time: the moment of receipt stands in.
         "occurred_at": iso_z(occurred or now),
         "properties": {k: v for k, v in properties.items() if v is not None},
     }
-    if sighting.profile:
-        event["profile"] = dict(sighting.profile)
+    if native.profile:
+        event["profile"] = dict(native.profile)
     return event
 
 
-def event_id(provider: str, sighting: Sighting, email: str) -> str:
+def event_id(provider: str, native: NativeEvent, email: str) -> str:
     """Deterministic per real event: a retried webhook gives the same id, distinct events differ.
 
     Platform event ids alone are not enough (test payloads and docs reuse placeholder ids,
@@ -380,12 +366,12 @@ def event_id(provider: str, sighting: Sighting, email: str) -> str:
     """
     material = [
         provider,
-        sighting.provider_event_id,
-        sighting.native_event,
+        native.provider_event_id,
+        native.native_event,
         email,
-        iso_z(sighting.occurred_at) if sighting.occurred_at else None,
-        sighting.url,
-        sighting.message_id,
+        iso_z(native.occurred_at) if native.occurred_at else None,
+        native.url,
+        native.message_id,
     ]
     digest = hashlib.sha256(json.dumps(material, separators=(",", ":")).encode()).hexdigest()
     return f"{provider}-{digest[:32]}"

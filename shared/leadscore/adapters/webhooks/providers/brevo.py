@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..interface import WebhookFormatError, WebhookRequest
-from ..payload import MAX_URL, Parsed, Sighting, epoch_time, first_text, load_json, objects, text
+from ..payload import MAX_URL, NativeEvent, Parsed, epoch_time, first_text, load_json, objects, text
 from .base import Provider
 
 KINDS = {
@@ -39,16 +39,16 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     document = load_json(request.body, "brevo")
     if not isinstance(document, Mapping | list):
         raise WebhookFormatError("brevo: expected a JSON object")
-    return Parsed([sighting(item) for item in objects(document)])
+    return Parsed([read_event(item) for item in objects(document)])
 
 
-def sighting(item: Mapping[str, Any]) -> Sighting:
+def read_event(item: Mapping[str, Any]) -> NativeEvent:
     native = text(item.get("event")) or "unknown"
     kind = KINDS.get(native)
     extra: dict[str, Any] = {}
     if "proxy_open" in native:
         extra["machine_open"] = True  # a privacy proxy (Apple MPP) fetched the pixel
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=item.get("email"),

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from ..auth import Credentials, check_fresh, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
-from ..payload import Parsed, Sighting, any_time, load_json, objects, text
+from ..payload import NativeEvent, Parsed, any_time, load_json, objects, text
 from .base import Provider
 
 # v3 signs the URI with these characters decoded (HubSpot "Validating requests").
@@ -53,8 +53,8 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     batch = load_json(request.body, "hubspot")
     if not isinstance(batch, list):
         raise WebhookFormatError("hubspot: expected a JSON array of events")
-    sightings = [
-        Sighting(
+    events = [
+        NativeEvent(
             native_event=text(item.get("subscriptionType")) or "unknown",
             kind=None,
             email=None,
@@ -64,7 +64,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         )
         for item in objects(batch)
     ]
-    return Parsed(sightings)
+    return Parsed(events)
 
 
 PROVIDER = Provider("hubspot", parse, verify)

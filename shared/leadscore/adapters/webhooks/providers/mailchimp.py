@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..interface import WebhookRequest
-from ..payload import Parsed, Sighting, iso_time, load_form, text
+from ..payload import NativeEvent, Parsed, iso_time, load_form, text
 from .base import Provider
 
 WHY = {
@@ -28,7 +28,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     elif native == "cleaned":
         kind = "email_spam_complaint" if reason == "abuse" else "email_bounce"
         bounce_kind = "hard" if kind == "email_bounce" else None
-    sighting = Sighting(
+    event = NativeEvent(
         native_event=native,
         kind=kind,
         email=form.get("data[email]") or form.get("data[new_email]"),
@@ -38,7 +38,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         bounce_kind=bounce_kind,
         why=WHY.get(native),
     )
-    return Parsed([sighting])
+    return Parsed([event])
 
 
 # Mailchimp validates the URL with a GET before it saves the webhook.

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from ..auth import Credentials, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
-from ..payload import MAX_URL, Parsed, Sighting, any_time, dig, load_json, mapping, text
+from ..payload import MAX_URL, NativeEvent, Parsed, any_time, dig, load_json, mapping, text
 from .base import Provider
 
 KINDS = {
@@ -44,7 +44,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     kind = KINDS.get(native)
     data = mapping(document.get("data"))
     email = mapping(data.get("email"))
-    sighting = Sighting(
+    event = NativeEvent(
         native_event=native,
         kind=kind,
         email=dig(email, "recipient", "email"),
@@ -57,7 +57,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         else None,
         why=WHY.get(native),
     )
-    return Parsed([sighting])
+    return Parsed([event])
 
 
 PROVIDER = Provider("mailersend", parse, verify)

@@ -12,8 +12,8 @@ from ..auth import Credentials, check_fresh, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     dig,
     first_text,
@@ -78,11 +78,11 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         event = dig(document, "event-data")
         if not isinstance(event, Mapping):
             raise WebhookFormatError("mailgun: expected an object with 'event-data'")
-        return Parsed([sighting(event)])
-    return Parsed([legacy_sighting(load_form(request))])
+        return Parsed([read_event(event)])
+    return Parsed([read_legacy_event(load_form(request))])
 
 
-def sighting(event: Mapping[str, Any]) -> Sighting:
+def read_event(event: Mapping[str, Any]) -> NativeEvent:
     name = text(event.get("event")) or "unknown"
     severity = text(event.get("severity"))
     native = f"{name}/{severity}" if name == "failed" and severity else name
@@ -95,7 +95,7 @@ def sighting(event: Mapping[str, Any]) -> Sighting:
             kind = "email_bounce"
     headers = mapping(dig(event, "message", "headers"))
     campaigns = objects(event.get("campaigns"))
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         # "rejected" events have no recipient: the To header is all there is.
@@ -110,10 +110,10 @@ def sighting(event: Mapping[str, Any]) -> Sighting:
     )
 
 
-def legacy_sighting(form: Mapping[str, str]) -> Sighting:
+def read_legacy_event(form: Mapping[str, str]) -> NativeEvent:
     native = text(form.get("event")) or "unknown"
     kind = KINDS.get(native)
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=form.get("recipient"),

@@ -9,8 +9,8 @@ from typing import Any
 from ..interface import WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     first_text,
     flag,
@@ -35,14 +35,14 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     document = load_json(request.body, "mailjet")
     if not isinstance(document, Mapping | list):
         raise WebhookFormatError("mailjet: expected a JSON object or array")
-    return Parsed([sighting(item) for item in objects(document)])
+    return Parsed([read_event(item) for item in objects(document)])
 
 
-def sighting(item: Mapping[str, Any]) -> Sighting:
+def read_event(item: Mapping[str, Any]) -> NativeEvent:
     native = text(item.get("event")) or "unknown"
     kind = KINDS.get(native)
     campaign = text(item.get("mj_campaign_id"))
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=item.get("email"),

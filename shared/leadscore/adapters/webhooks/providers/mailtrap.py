@@ -12,8 +12,8 @@ from ..auth import Credentials, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     load_json,
     load_json_lines,
@@ -57,13 +57,13 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         items = document.get("events") if isinstance(document, Mapping) else None
         if not isinstance(items, list):
             raise WebhookFormatError("mailtrap: expected an object with an 'events' array")
-    return Parsed([sighting(item) for item in objects(items)])
+    return Parsed([read_event(item) for item in objects(items)])
 
 
-def sighting(item: Mapping[str, Any]) -> Sighting:
+def read_event(item: Mapping[str, Any]) -> NativeEvent:
     native = text(item.get("event")) or "unknown"
     kind = KINDS.get(native)
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=item.get("email"),

@@ -14,8 +14,8 @@ from ..auth import Credentials, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     load_form,
     mapping,
@@ -58,16 +58,16 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     batch = nested_json(load_form(request).get("mandrill_events"))
     if not isinstance(batch, list):
         raise WebhookFormatError("mandrill: expected a 'mandrill_events' field with a JSON array")
-    return Parsed([sighting(item) for item in objects(batch)])
+    return Parsed([read_event(item) for item in objects(batch)])
 
 
-def sighting(item: Mapping[str, Any]) -> Sighting:
+def read_event(item: Mapping[str, Any]) -> NativeEvent:
     if "event" not in item and "type" in item:
-        return sync_sighting(item)
+        return read_sync_event(item)
     native = text(item.get("event")) or "unknown"
     kind = KINDS.get(native)
     message = mapping(item.get("msg"))
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=message.get("email"),
@@ -80,11 +80,11 @@ def sighting(item: Mapping[str, Any]) -> Sighting:
     )
 
 
-def sync_sighting(item: Mapping[str, Any]) -> Sighting:
+def read_sync_event(item: Mapping[str, Any]) -> NativeEvent:
     """A denylist/allowlist change: not about a message, no time."""
     native = f"sync:{text(item.get('type'))}/{text(item.get('action'))}"
     entry = mapping(item.get("reject")) or mapping(item.get("entry"))
-    return Sighting(native, None, entry.get("email"), why="denylist/allowlist change")
+    return NativeEvent(native, None, entry.get("email"), why="denylist/allowlist change")
 
 
 # Mandrill checks the URL with an unsigned HEAD request when the webhook is created.

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..interface import WebhookFormatError, WebhookRequest
-from ..payload import MAX_URL, Parsed, Sighting, any_time, first_text, flag, load_json, text
+from ..payload import MAX_URL, NativeEvent, Parsed, any_time, first_text, flag, load_json, text
 from .base import Provider
 
 # Bounce records by Type: (canonical type, bounce kind). Anything else is not a bounce
@@ -39,10 +39,10 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     record = load_json(request.body, "postmark")
     if not isinstance(record, Mapping):
         raise WebhookFormatError("postmark: expected one JSON object")
-    return Parsed([sighting(record)])
+    return Parsed([read_event(record)])
 
 
-def sighting(record: Mapping[str, Any]) -> Sighting:
+def read_event(record: Mapping[str, Any]) -> NativeEvent:
     record_type = text(record.get("RecordType")) or "unknown"
     native = record_type
     kind = KINDS.get(record_type)
@@ -64,7 +64,7 @@ def sighting(record: Mapping[str, Any]) -> Sighting:
     extra: dict[str, Any] = {}
     if record_type == "Open" and isinstance(record.get("FirstOpen"), bool):
         extra["first_open"] = record["FirstOpen"]
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=record.get("Recipient") or record.get("Email"),

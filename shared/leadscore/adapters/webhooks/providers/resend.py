@@ -12,7 +12,17 @@ from typing import Any
 
 from ..auth import Credentials, check_fresh, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
-from ..payload import MAX_URL, Parsed, Sighting, any_time, dig, first_text, load_json, mapping, text
+from ..payload import (
+    MAX_URL,
+    NativeEvent,
+    Parsed,
+    any_time,
+    dig,
+    first_text,
+    load_json,
+    mapping,
+    text,
+)
 from .base import Provider
 
 KINDS = {
@@ -62,7 +72,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     recipients = data.get("to")
     # An event covers the whole message; with several recipients it goes to the first.
     email = recipients[0] if isinstance(recipients, list) and recipients else recipients
-    sighting = Sighting(
+    event = NativeEvent(
         native_event=native,
         kind=kind,
         email=email,
@@ -75,7 +85,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         bounce_kind=bounce_kind(mapping(data.get("bounce"))) if kind == "email_bounce" else None,
         why=WHY.get(native),
     )
-    return Parsed([sighting])
+    return Parsed([event])
 
 
 def bounce_kind(bounce: Mapping[str, Any]) -> str:

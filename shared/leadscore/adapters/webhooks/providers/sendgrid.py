@@ -17,8 +17,8 @@ from ..auth import Credentials, check_fresh
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     first_text,
     flag,
@@ -83,16 +83,16 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     batch = load_json(request.body, "sendgrid")
     if not isinstance(batch, list):
         raise WebhookFormatError("sendgrid: expected a JSON array of events")
-    return Parsed([sighting(item) for item in objects(batch)])
+    return Parsed([read_event(item) for item in objects(batch)])
 
 
-def sighting(item: Mapping[str, Any]) -> Sighting:
+def read_event(item: Mapping[str, Any]) -> NativeEvent:
     native = text(item.get("event")) or "unknown"
     kind = KINDS.get(native)
     extra: dict[str, Any] = {}
     if flag(item.get("sg_machine_open")):
         extra["machine_open"] = True  # Apple Mail Privacy Protection fetched the pixel
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=item.get("email"),

@@ -24,8 +24,8 @@ from ..auth import Credentials
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     dig,
     load_json,
@@ -144,14 +144,17 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     if kind == "Notification":
         message = nested_json(document.get("Message"))
         # Some notifications are plain text ("Successfully validated SNS topic..."): no event.
+        # Anything else on the topic is not an email event either, and is acknowledged.
         if not isinstance(message, Mapping):
             return Parsed([])
-        return Parsed(sightings(message, document))
+        return Parsed(read_events(message, document))
     # Raw message delivery: the body is the SES event itself.
-    return Parsed(sightings(document, {}))
+    if "eventType" not in document and "notificationType" not in document:
+        raise WebhookFormatError("ses: neither an SNS message nor an SES event")
+    return Parsed(read_events(document, {}))
 
 
-def sightings(event: Mapping[str, Any], envelope: Mapping[str, Any]) -> list[Sighting]:
+def read_events(event: Mapping[str, Any], envelope: Mapping[str, Any]) -> list[NativeEvent]:
     native = text(event.get("eventType")) or text(event.get("notificationType"))
     if native is None:
         return []
@@ -184,7 +187,7 @@ def sightings(event: Mapping[str, Any], envelope: Mapping[str, Any]) -> list[Sig
         "why": why,
     }
     # One SNS notification covers every affected recipient: one event each.
-    return [Sighting(email=email, **common) for email in recipients(native, details, mail)]
+    return [NativeEvent(email=email, **common) for email in recipients(native, details, mail)]
 
 
 def recipients(native: str, details: Mapping[str, Any], mail: Mapping[str, Any]) -> list[Any]:

@@ -9,8 +9,8 @@ from typing import Any
 from ..interface import WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     first_text,
     load_json,
@@ -69,10 +69,10 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     events = [
         event for wrapper in objects(batch) for event in mapping(wrapper.get("msys")).values()
     ]
-    return Parsed([sighting(event) for event in objects(events)])
+    return Parsed([read_event(event) for event in objects(events)])
 
 
-def sighting(event: Mapping[str, Any]) -> Sighting:
+def read_event(event: Mapping[str, Any]) -> NativeEvent:
     native = text(event.get("type")) or "unknown"
     kind = KINDS.get(native)
     bounce_kind = None
@@ -85,7 +85,7 @@ def sighting(event: Mapping[str, Any]) -> Sighting:
             kind, bounce_kind = "email_bounce", BOUNCE_CLASSES[bounce_class]
         else:
             why = f"bounce class {bounce_class} is an auto-reply or list message, not a bounce"
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=event.get("raw_rcpt_to") or event.get("rcpt_to"),

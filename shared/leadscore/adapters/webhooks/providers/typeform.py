@@ -12,8 +12,8 @@ from typing import Any
 from ..auth import Credentials, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     first_text,
     load_json,
@@ -64,7 +64,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         for key, value in hidden.items()
         if str(key).startswith("utm_") and text(value) is not None
     }
-    sighting = Sighting(
+    event = NativeEvent(
         native_event=native,
         kind="form_submit" if native == "form_response" else None,
         email=email,
@@ -75,7 +75,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         extra={"form_id": text(response.get("form_id")), **extra},
         profile=profile_from_answers(labelled),
     )
-    return Parsed([sighting])
+    return Parsed([event])
 
 
 def answer_value(answer: Mapping[str, Any]) -> Any:

@@ -8,8 +8,8 @@ from typing import Any
 from ..interface import WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
+    NativeEvent,
     Parsed,
-    Sighting,
     first_text,
     label_key,
     load_form,
@@ -39,7 +39,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         ),
         None,
     )
-    sighting = Sighting(
+    event = NativeEvent(
         native_event="form_post",
         kind="form_submit",
         email=email,
@@ -54,7 +54,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
             (key, value) for key, value in values.items() if key not in CONTEXT_FIELDS
         ),
     )
-    return Parsed([sighting])
+    return Parsed([event])
 
 
 def single(value: Any) -> Any:

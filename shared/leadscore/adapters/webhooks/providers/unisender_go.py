@@ -10,7 +10,7 @@ from typing import Any
 
 from ..auth import Credentials, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
-from ..payload import MAX_URL, Parsed, Sighting, iso_time, load_json, mapping, objects, text
+from ..payload import MAX_URL, NativeEvent, Parsed, iso_time, load_json, mapping, objects, text
 from .base import Provider
 
 AUTH_FIELD = re.compile(rb'"auth"\s*:\s*"([0-9a-fA-F]{32})"')
@@ -51,15 +51,15 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         ]
     else:
         items = [(text(document.get("event_name")), document)]
-    return Parsed([sighting(name, data) for name, data in items])
+    return Parsed([read_event(name, data) for name, data in items])
 
 
-def sighting(event_name: str | None, data: Mapping[str, Any]) -> Sighting:
+def read_event(event_name: str | None, data: Mapping[str, Any]) -> NativeEvent:
     if event_name != "transactional_email_status":
-        return Sighting(event_name or "unknown", None, None, why="not about a message")
+        return NativeEvent(event_name or "unknown", None, None, why="not about a message")
     native = text(data.get("status")) or "unknown"
     kind = KINDS.get(native)
-    return Sighting(
+    return NativeEvent(
         native_event=native,
         kind=kind,
         email=data.get("email"),

@@ -12,8 +12,8 @@ from typing import Any
 from ..auth import Credentials, check_fresh, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
+    NativeEvent,
     Parsed,
-    Sighting,
     any_time,
     first_text,
     label_key,
@@ -54,7 +54,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         occurred = any_time(submission.get("d"))
         event_id = text(submission.get("_id"))
     fields = mapping(submission.get("data"))
-    sighting = Sighting(
+    event = NativeEvent(
         native_event=native,
         kind="form_submit" if native.startswith("form_submission") else None,
         email=email_field(fields),
@@ -65,7 +65,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         extra={"form_id": text(submission.get("formId"))},
         profile=profile_from_answers((str(key), value) for key, value in fields.items()),
     )
-    return Parsed([sighting])
+    return Parsed([event])
 
 
 def email_field(fields: Mapping[str, Any]) -> Any:

@@ -39,7 +39,7 @@ from leadscore_tools.backtest import (
 METHODS = ("close-rate", "logistic")
 MAX_CATEGORIES = 32  # the schema's limit on fit categories
 LEAK_AUC = 0.85  # one attribute ranking this well alone is suspicious: filled in after the fact?
-SPREAD = 98.0  # at most: from the 1st to the 99th percentile of calibration scores, around 50
+SPREAD = 90.0  # at most: 1st to 99th percentile of calibration scores, 5-95 (clamping ties)
 FIT_POINTS = 100  # a criterion's points are a share of its category: -100..100
 GRADE_SHARES = {"A": 0.15, "B": 0.40, "C": 0.70}  # A: best 15 % of past leads, B: next 25 % ...
 

@@ -27,6 +27,7 @@ RATINGS = tuple(f"{grade}{level}" for grade in "ABCD" for level in (1, 2, 3, 4))
 DOMAIN_LISTS = ("personal", "education", "disposable", "competitors", "internal")
 Points = Annotated[float, Field(ge=-1000, le=1000)]
 FitPoints = Annotated[float, Field(ge=-100, le=100)]
+Penalty = Annotated[float, Field(ge=-1000, le=0)]  # negative criteria and spam take points away
 Location = tuple[str | int, ...]
 
 
@@ -239,7 +240,7 @@ class Adjustment(Test):
 
     name: str = Field(min_length=1, max_length=64)
     field: str
-    points: Points = Field(le=0)
+    points: Penalty
     flag: str | None = Field(default=None, max_length=32, description="flag shown on the lead")
     disqualify: bool = False
 
@@ -247,7 +248,7 @@ class Adjustment(Test):
 class Spam(Strict):
     """Spam signals on form data; a spam lead is flagged and gets `penalty` fit points."""
 
-    penalty: Points = Field(default=-100, le=0)
+    penalty: Penalty = -100
     lowercase_names: bool = True
     keyboard_run: int | None = Field(default=4, ge=3, le=10, description="adjacent keys; null=off")
     disposable_domains: bool = True

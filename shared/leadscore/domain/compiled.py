@@ -6,6 +6,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from leadscore.domain import domains
@@ -62,6 +63,15 @@ class DomainLists:
 
 
 def _domain_of(value: Any) -> str:
+    """The domain of an email address, or the value itself as a domain."""
+    if type(value) is str:
+        return _domain_of_text(value)
+    text = as_text(value)
+    return domains.email_domain(text) if "@" in text else text
+
+
+@lru_cache(maxsize=MEMO_SIZE)  # one email is looked up in several domain lists in a row
+def _domain_of_text(value: str) -> str:
     text = as_text(value)
     return domains.email_domain(text) if "@" in text else text
 
@@ -236,6 +246,7 @@ class CompiledModel:
     rules_by_type: dict[str, tuple[Rule, ...]]
     rule_groups: dict[str, str]
     group_caps: dict[str, int]
+    cap_keys: dict[str, str]  # group -> its cap's reason, "engagement.cap.web"
     recency: tuple[tuple[float, float], ...]
     older_weight: float
     lists: DomainLists
@@ -356,6 +367,7 @@ def compile_model(model: ScoringModel) -> CompiledModel:
             f"engagement.{r.name}": r.group for r in model.engagement.rules if r.group is not None
         },
         group_caps={name: round(g.cap * 100) for name, g in model.engagement.groups.items()},
+        cap_keys={name: f"engagement.cap.{name}" for name in model.engagement.groups},
         recency=tuple((s.within_days * DAY, s.weight) for s in model.engagement.recency),
         older_weight=model.engagement.older_weight if model.engagement.recency else 1.0,
         lists=lists,

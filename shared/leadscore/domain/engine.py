@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from leadscore.domain import domains, spam
@@ -109,7 +110,7 @@ def score(
     result = Result(current)
     now_s = epoch(now)
     seen = set(current.recent_ids)
-    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    ordered = sorted(events, key=attrgetter("occurred_at", "id"))
     profile_event = next((e for e in ordered if e.profile), None)
 
     _refresh_fit(lead, profile)
@@ -291,6 +292,11 @@ class _Lead:
             if key not in SCORE_KEYS:
                 self.reason_total += points - old_points
 
+    def adjust(self, key: str, points: int) -> None:
+        """An explicit adjustment (a cap, decay, a clamp): a reason only while it is not 0."""
+        if points or key in self.state.reasons:
+            self.set_reason(key, points, 0)
+
     def take_changes(self) -> dict[str, int]:
         changes, self.changes = self.changes, {}
         return changes
@@ -318,7 +324,7 @@ def _delta(
     rule: str | None = None,
     limited: bool = False,
 ) -> Delta:
-    rules = {k: v for k, v in changes.items() if v}
+    rules = changes if all(changes.values()) else {k: v for k, v in changes.items() if v}
     return Delta(kind, at, sum(rules.values()), rules, event_id, event_type, rule, limited)
 
 
@@ -483,13 +489,13 @@ def _refresh_engagement(lead: _Lead, groups: Iterable[str | None]) -> None:
         assert group is not None
         adjustment = min(0, model.group_caps[group] - lead.group_totals[group])
         lead.cap_adjustments[group] = adjustment
-        lead.set_reason(f"engagement.cap.{group}", round(adjustment * weight), 0)
+        lead.adjust(model.cap_keys[group], round(adjustment * weight))
     base = lead.engagement_base()
-    current = _current_decay(model, state, base)
-    lead.set_reason("decay", round((state.decay_kept + current) * weight), 0)
+    current = _current_decay(model, state, base) if state.decay_factor < 1 else 0
+    lead.adjust("decay", round((state.decay_kept + current) * weight))
     value = base + current
     clamped = min(max(value, 0), FULL)
-    lead.set_reason("engagement.clamp", round((clamped - value) * weight), 0)
+    lead.adjust("engagement.clamp", round((clamped - value) * weight))
     state.engagement = clamped
 
 
@@ -497,8 +503,8 @@ def _refresh_score(lead: _Lead) -> None:
     """The score is the sum of the reasons, clamped to 0-100; a disqualified lead scores 0."""
     state, total = lead.state, lead.reason_total
     clamped = min(max(total, 0), FULL)
-    lead.set_reason("score.clamp", clamped - total, 0)
-    lead.set_reason("disqualified", -clamped if state.disqualified else 0, 0)
+    lead.adjust("score.clamp", clamped - total)
+    lead.adjust("disqualified", -clamped if state.disqualified else 0)
     state.score = 0 if state.disqualified else clamped
 
 

@@ -49,5 +49,8 @@ def has_keyboard_run(text: str, length: int) -> bool:
 
 
 def is_lowercase_name(name: str) -> bool:
-    """A name typed with no capital letter at all ("john smith")."""
-    return any(c.isalpha() for c in name) and name == name.lower()
+    """A name typed with no capital letter at all ("john smith").
+
+    Only scripts with capitals count: "李雷" or "محمد" is not lower-case.
+    """
+    return name.islower()

@@ -423,6 +423,7 @@ def spam_model(**settings: Any) -> CompiledModel:
         ({"first_name": "John", "last_name": "Wxcvbn"}, True),  # AZERTY bottom row
         ({"first_name": "John", "last_name": "Smith", "company": "Liberty Property"}, False),
         ({"first_name": "Reza", "last_name": "Tehrani", "company": "Azerbaijan Konzert"}, False),
+        ({"first_name": "李", "last_name": "雷"}, False),  # no capitals in the script
         ({"first_name": "John", "last_name": "Smith", "email": "x@mailinator.com"}, True),
         ({"first_name": "John", "last_name": "Smith", "email": "x@burner.example"}, True),
     ],
@@ -669,6 +670,18 @@ def test_the_callers_state_is_never_changed() -> None:
     snapshot = first.state.to_dict()
     run(model, [event("b", "page_view", url="/pricing")], state=first.state)
     assert first.state.to_dict() == snapshot
+
+
+def test_a_copy_of_the_state_is_equal_and_independent() -> None:
+    model = shipped("default.yaml")
+    events = [event("a", "page_view", 3, url="/pricing"), event("b", "email_open", campaign="c")]
+    state = run(model, events, profile=CEO).state
+    state.decay_factor, state.decay_kept, state.sla_breached = 0.5, -300, True
+    copy = state.copy()
+    assert copy == state
+    copy.limits["engagement.pricing_page"].clear()
+    copy.reasons["engagement.pricing_page"][0] = 0
+    assert state.limits["engagement.pricing_page"] and points(state, "engagement.pricing_page")
 
 
 def test_state_survives_storage_as_decimals() -> None:

@@ -250,6 +250,7 @@ class CompiledModel:
     recency: tuple[tuple[float, float], ...]
     older_weight: float
     lists: DomainLists
+    is_disposable: Predicate  # an email (or domain) on the disposable list
     fit_weight: float
     engagement_weight: float
     products: frozenset[str] | None  # the scope's product lines, case-folded; None: every one
@@ -371,6 +372,7 @@ def compile_model(model: ScoringModel) -> CompiledModel:
         recency=tuple((s.within_days * DAY, s.weight) for s in model.engagement.recency),
         older_weight=model.engagement.older_weight if model.engagement.recency else 1.0,
         lists=lists,
+        is_disposable=compile_test(Test(domain_list="disposable"), lists),
         fit_weight=model.weights.fit / 100,
         engagement_weight=model.weights.engagement / 100,
         products=None

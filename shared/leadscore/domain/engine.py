@@ -394,10 +394,7 @@ def _is_spam(model: CompiledModel, profile: Mapping[str, Any]) -> bool:
         texts = [*names, str(profile.get("company") or "")]
         if any(spam.has_keyboard_run(t, settings.keyboard_run) for t in texts if t):
             return True
-    if settings.disposable_domains:
-        domain = domains.email_domain(str(profile.get("email") or ""))
-        return bool(domain) and model.lists.contains("disposable", domain)
-    return False
+    return settings.disposable_domains and model.is_disposable(profile.get("email"))
 
 
 def _apply_event(lead: _Lead, rule: Rule, event: Event, *, at: int, tag: str, now_s: int) -> bool:

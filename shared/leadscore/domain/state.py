@@ -6,7 +6,7 @@ exactly: the score is, by definition, the sum of its reasons.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MAX_RECENT_IDS = 100  # duplicates older than this window are caught by the store's id records
@@ -47,16 +47,31 @@ class LeadState:
         return asdict(self)
 
     def copy(self) -> LeadState:
-        """A deep copy written out by hand: the engine never changes the caller's state."""
-        return replace(
-            self,
+        """A deep copy written out by hand (asdict and replace are slow): the engine never
+        changes the caller's state."""
+        return LeadState(
+            model_id=self.model_id,
+            model_version=self.model_version,
+            score=self.score,
+            fit=self.fit,
+            engagement=self.engagement,
+            grade=self.grade,
+            level=self.level,
+            status=self.status,
+            mql_since=self.mql_since,
+            sla_due_at=self.sla_due_at,
+            sla_breached=self.sla_breached,
             flags=list(self.flags),
+            disqualified=self.disqualified,
             reasons={key: list(entry) for key, entry in self.reasons.items()},
             rule_points=dict(self.rule_points),
             limits={
                 rule: {key: [list(entry) for entry in slot] for key, slot in slots.items()}
                 for rule, slots in self.limits.items()
             },
+            decay_factor=self.decay_factor,
+            decay_kept=self.decay_kept,
+            last_activity_at=self.last_activity_at,
             recent_ids=list(self.recent_ids),
         )
 

@@ -14,6 +14,7 @@ import gc
 import os
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -166,8 +167,11 @@ def run_minimal(points: dict[str, int], stream: list[tuple[str, Event]]) -> int:
     return total
 
 
-def best_of(repeats: int, run: Callable[[], int]) -> float:
-    """The fastest of `repeats` runs, in seconds (the least disturbed by other processes)."""
+def best_of(repeats: int, run: Callable[[], int]) -> tuple[float, float]:
+    """The fastest and the median of `repeats` runs, in seconds.
+
+    The fastest is the figure: the run least disturbed by other processes on the machine.
+    """
     timings = []
     for _ in range(repeats):
         gc.collect()
@@ -189,7 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", default=str(ROOT / "models" / "default.yaml"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -210,7 +214,7 @@ def main() -> None:
     n = len(stream)
     print(
         f"leadscore engine bench: {n:,} events over {len(profiles):,} leads, "
-        f"model {model.id}, {pinned}, Python {os.sys.version.split()[0]}"
+        f"model {model.id}, {pinned} of {os.cpu_count()}, Python {sys.version.split()[0]}"
     )
 
     engine_best, engine_median = best_of(args.repeats, lambda: run_engine(model, profiles, stream))

@@ -286,10 +286,16 @@ class CompiledModel:
         rules = self.rules_by_type.get(kind)
         if rules is None:
             return None
-        values = [properties.get(name) for name in self.rule_properties[kind]]
-        if not all(value is None or type(value) is str for value in values):
-            return _first_match(rules, properties)
-        key = (kind, *values)
+        tested = self.rule_properties[kind]
+        if not tested:  # no rule of this type looks at properties: the first one wins
+            return rules[0]
+        values: list[str | None] = [kind]
+        for name in tested:
+            value = properties.get(name)
+            if value is not None and type(value) is not str:
+                return _first_match(rules, properties)
+            values.append(value)
+        key = tuple(values)
         if key in self.rule_memo:
             return self.rule_memo[key]
         if len(self.rule_memo) >= MEMO_SIZE:

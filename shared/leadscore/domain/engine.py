@@ -119,7 +119,8 @@ def score(
     if lead.changes:
         at = epoch(profile_event.occurred_at) if profile_event else now_s
         event_id = profile_event.id if profile_event else None
-        result.deltas.append(_delta("profile", at, lead.take_changes(), event_id=event_id))
+        changes = lead.take_changes()
+        result.deltas.append(Delta("profile", at, sum(changes.values()), changes, event_id))
 
     for event in ordered:
         tag = digest(event.id)
@@ -133,16 +134,14 @@ def score(
             continue
         at = epoch(event.occurred_at)
         rule = model.rule_for(event.type, event.properties)
-        limited = rule is not None and _apply_event(lead, rule, event, at=at, tag=tag, now_s=now_s)
+        if rule is None:
+            result.deltas.append(Delta("event", at, 0, {}, event.id, event.type))
+            continue
+        limited = _apply_event(lead, rule, event, at=at, tag=tag, now_s=now_s)
+        changes = lead.take_changes()
         result.deltas.append(
-            _delta(
-                "event",
-                at,
-                lead.take_changes(),
-                event_id=event.id,
-                event_type=event.type,
-                rule=None if rule is None else rule.key,
-                limited=limited,
+            Delta(
+                "event", at, sum(changes.values()), changes, event.id, event.type, rule.key, limited
             )
         )
     del current.recent_ids[:-MAX_RECENT_IDS]
@@ -169,7 +168,8 @@ def decay(model: CompiledModel, state: LeadState, now: datetime) -> Result:
     _refresh_engagement(lead, ())
     _refresh_score(lead)
     if lead.changes:
-        result.deltas.append(_delta("decay", now_s, lead.take_changes()))
+        changes = lead.take_changes()
+        result.deltas.append(Delta("decay", now_s, sum(changes.values()), changes))
     _transition(model, current, now_s, result)
     return result
 
@@ -298,8 +298,9 @@ class _Lead:
             self.set_reason(key, points, 0)
 
     def take_changes(self) -> dict[str, int]:
+        """The reasons moved since the last call (none that moved back to where it was)."""
         changes, self.changes = self.changes, {}
-        return changes
+        return changes if all(changes.values()) else {k: v for k, v in changes.items() if v}
 
     def engagement_base(self) -> int:
         """Engagement centipoints after group caps and earlier decay, before the current decay."""
@@ -312,20 +313,6 @@ def _fresh(model: CompiledModel, state: LeadState | None) -> LeadState:
     copy = state.copy()
     copy.model_version = model.version
     return copy
-
-
-def _delta(
-    kind: str,
-    at: int,
-    changes: dict[str, int],
-    *,
-    event_id: str | None = None,
-    event_type: str | None = None,
-    rule: str | None = None,
-    limited: bool = False,
-) -> Delta:
-    rules = changes if all(changes.values()) else {k: v for k, v in changes.items() if v}
-    return Delta(kind, at, sum(rules.values()), rules, event_id, event_type, rule, limited)
 
 
 def _profile_value(profile: Mapping[str, Any], field_name: str) -> Any:

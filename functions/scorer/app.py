@@ -1,0 +1,63 @@
+"""Scorer Lambda: SQS batches of events become durable, explained scores and sales alerts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadscore.adapters.model_store import CachedModels
+from leadscore.adapters.notifications import SnsPublisher
+from leadscore.services.scoring import BatchOutcome, score_messages
+from leadscore.settings import settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="LeadScore")
+models = CachedModels(ttl=settings().model_cache_seconds)
+publisher = SnsPublisher(boto3.client("sns", region_name=settings().region), settings().topic_arn)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _record_metrics(outcome: BatchOutcome) -> None:
+    stats = outcome.stats
+    metrics.add_metric("EventsScored", MetricUnit.Count, stats.events_scored)
+    metrics.add_metric("DuplicatesSkipped", MetricUnit.Count, stats.duplicates)
+    metrics.add_metric("MQLs", MetricUnit.Count, stats.mqls)
+    metrics.add_metric("Cooled", MetricUnit.Count, stats.cooled)
+    metrics.add_metric("ConflictsRetried", MetricUnit.Count, stats.conflicts_retried)
+    metrics.add_metric("ErasedEventsDropped", MetricUnit.Count, stats.dropped_erased)
+
+
+@logger.inject_lambda_context(correlation_id_path="Records[0].messageId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The whole batch is scored together (grouped by lead, one read, one transaction);
+    # the processor then reports the records that failed, one by one.
+    records = event.get("Records", [])
+    outcome = score_messages(
+        [(r.get("messageId", ""), r.get("body", "")) for r in records],
+        models,
+        publisher,
+        retention_days=settings().event_retention_days,
+        attempts=settings().write_attempts,
+    )
+    _record_metrics(outcome)
+
+    def record_handler(record: SQSRecord) -> None:
+        if record.message_id in outcome.failed:
+            raise RuntimeError("record not scored; SQS will redeliver it")
+
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

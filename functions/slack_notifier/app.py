@@ -1,0 +1,41 @@
+"""Slack notifier Lambda: each sales notification from SNS becomes a Block Kit message."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadscore.adapters import slack
+
+logger = Logger()
+tracer = Tracer()
+
+
+@cache
+def webhook_url() -> str:
+    """The incoming-webhook URL, from Secrets Manager or an SSM SecureString (never the template)."""
+    secret = os.environ.get("SLACK_WEBHOOK_SECRET_ARN")
+    if secret:
+        return str(parameters.get_secret(secret))
+    return str(parameters.get_parameter(os.environ["SLACK_WEBHOOK_PARAMETER"], decrypt=True))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_source(data_class=SNSEvent)
+def lambda_handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
+    posted = 0
+    for record in event.records:
+        document = json.loads(record.sns.message)
+        logger.append_keys(notification_id=document.get("id"), kind=document.get("kind"))
+        # A failure raises: SNS retries the delivery, then the subscription's DLQ keeps it.
+        slack.post(webhook_url(), slack.blocks(document))
+        posted += 1
+    return {"posted": posted}

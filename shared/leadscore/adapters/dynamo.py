@@ -1,0 +1,189 @@
+"""The DynamoDB table (pynamodb): one table, items grouped by lead, plus the model catalog.
+
+Key design (single table `TABLE_NAME`; `pk`/`sk` strings, `kind` tells the item type):
+
+| item            | pk                 | sk                       | notes                                  |
+|-----------------|--------------------|--------------------------|----------------------------------------|
+| profile         | LEAD#<lead key>    | PROFILE                  | email, profile fields, account domain  |
+| score state     | LEAD#<lead key>    | STATE#<model>            | LeadState JSON, `version` (optimistic) |
+| logged event    | LEAD#<lead key>    | EV#<event id>            | event + per-model deltas; TTL; its     |
+|                 |                    |                          | existence is the idempotency record    |
+| logged change   | LEAD#<lead key>    | CH#<epoch>#<kind>#<model>| decay / profile deltas; TTL            |
+| erasure marker  | LEAD#<lead key>    | ERASED                   | erased_at: older queued events dropped |
+| sales feedback  | LEAD#<lead key>    | FEEDBACK#<epoch>#<id>    | accepted / rejected / won / lost       |
+| model catalog   | MODELS             | <model id>               | current version and its document       |
+| model version   | MODEL#<model id>   | V#<version, 6 digits>    | every published version, immutable     |
+
+The lead key is a hash of the normalised email, so keys, indexes and logs never hold an
+address in clear; only the profile item does, and erasure deletes it.
+
+Access patterns:
+- score a batch: one BatchGetItem for the profiles, states, erasure markers and event
+  records of every lead in the batch, then one TransactWriteItems for all of them;
+- history of one lead: Query pk = LEAD#key, sk begins with EV# / CH#;
+- leads due for decay or an SLA check: GSI `due` (due_pk = DUE#<shard>, due_at), sparse:
+  only states with something due are in it, so the job reads only what is due;
+- every lead of a model (rescoring): GSI `by_model` (model_pk = <model>#<shard>, pk);
+- leads of one account: GSI `by_account` (account, pk) on profiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    JSONAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from leadscore.settings import settings
+
+SHARDS = 16  # index partitions for due leads and model members: spreads hot keys
+
+
+def lead_key(email: str) -> str:
+    """The pseudonymous key of a lead: a hash of its normalised email."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+def shard(key: str) -> int:
+    return int(key[:4], 16) % SHARDS
+
+
+class DueIndex(GlobalSecondaryIndex["LeadTable"]):
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_pk = UnicodeAttribute(hash_key=True)
+    due_at = NumberAttribute(range_key=True)
+
+
+class ModelIndex(GlobalSecondaryIndex["LeadTable"]):
+    class Meta:
+        index_name = "by_model"
+        projection = KeysOnlyProjection()
+
+    model_pk = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
+class AccountIndex(GlobalSecondaryIndex["LeadTable"]):
+    class Meta:
+        index_name = "by_account"
+        projection = KeysOnlyProjection()
+
+    account = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
+class LeadTable(Model):
+    """Every item of the table; `kind` picks the subclass when items are read back."""
+
+    class Meta:
+        table_name = settings().table_name
+        region = settings().region
+        host = settings().endpoint_url
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+    # Index keys live on the base class so every subclass shares one schema.
+    due_pk = UnicodeAttribute(null=True)
+    due_at = NumberAttribute(null=True)
+    model_pk = UnicodeAttribute(null=True)
+    account = UnicodeAttribute(null=True)
+    due = DueIndex()
+    by_model = ModelIndex()
+    by_account = AccountIndex()
+
+
+class ProfileItem(LeadTable, discriminator="profile"):
+    email = UnicodeAttribute()
+    profile = JSONAttribute(default=dict)
+    # field -> epoch of the value kept, so a late older form never overwrites a newer value
+    field_times = JSONAttribute(default=dict)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    feedback = UnicodeAttribute(null=True)
+    feedback_at = NumberAttribute(null=True)
+    version = VersionAttribute()
+
+
+class StateItem(LeadTable, discriminator="state"):
+    model = UnicodeAttribute()
+    state = JSONAttribute()
+    # notification id -> message JSON: recorded with the score, removed once published
+    pending = MapAttribute[str, str](default=dict)
+    updated_at = NumberAttribute()
+    version = VersionAttribute()
+
+
+class EventItem(LeadTable, discriminator="event"):
+    event = JSONAttribute()
+    occurred_at = NumberAttribute()
+    received_at = NumberAttribute()
+    deltas = JSONAttribute(default=dict)  # model -> delta
+    expires_at = TTLAttribute(null=True)
+
+
+class ChangeItem(LeadTable, discriminator="change"):
+    at = NumberAttribute()
+    deltas = JSONAttribute(default=dict)  # model -> delta
+    expires_at = TTLAttribute(null=True)
+
+
+class ErasedItem(LeadTable, discriminator="erased"):
+    erased_at = NumberAttribute()
+
+
+class FeedbackItem(LeadTable, discriminator="feedback"):
+    outcome = UnicodeAttribute()
+    at = NumberAttribute()
+    model = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class ModelItem(LeadTable, discriminator="model"):
+    """The catalog entry of a model: its current version and document."""
+
+    model_id = UnicodeAttribute()
+    current_version = NumberAttribute()
+    document = JSONAttribute()
+    published_at = NumberAttribute()
+    version = VersionAttribute()
+
+
+class ModelVersionItem(LeadTable, discriminator="model_version"):
+    model_id = UnicodeAttribute()
+    model_version = NumberAttribute()
+    document = JSONAttribute()
+    published_at = NumberAttribute()
+
+
+def lead_pk(key: str) -> str:
+    return f"LEAD#{key}"
+
+
+def event_sk(event_id: str) -> str:
+    return f"EV#{event_id}"
+
+
+def state_sk(model_id: str) -> str:
+    return f"STATE#{model_id}"
+
+
+def table_schema() -> dict[str, Any]:
+    """The key schema and indexes pynamodb expects (compared with template.yaml in tests)."""
+    schema: dict[str, Any] = LeadTable._get_schema()
+    return json.loads(json.dumps(schema, default=str))

@@ -1,0 +1,126 @@
+"""Reads and atomic writes of leads in DynamoDB: one BatchGet and one transaction per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from leadscore.adapters.dynamo import (
+    ChangeItem,
+    ErasedItem,
+    EventItem,
+    LeadTable,
+    ProfileItem,
+    StateItem,
+    event_sk,
+    lead_pk,
+    state_sk,
+)
+
+MAX_TRANSACTION_ITEMS = 100
+RETRYABLE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}
+
+
+@dataclass(slots=True)
+class LeadSnapshot:
+    """What the table holds for one lead, read in the batch's single BatchGetItem."""
+
+    key: str
+    profile: ProfileItem | None = None
+    erased_at: int | None = None
+    states: dict[str, StateItem] = field(default_factory=dict)
+    logged: set[str] = field(default_factory=set)  # event ids already applied
+
+
+@dataclass(slots=True)
+class LeadWrite:
+    """Everything one lead's batch changes; written atomically or not at all."""
+
+    key: str
+    items: list[LeadTable]
+    conditional_new: set[int] = field(default_factory=set)  # indexes that must not exist yet
+
+
+class Conflict(Exception):
+    """A lead changed since it was read: read it again and recompute."""
+
+
+def read_leads(
+    wanted: dict[str, Iterable[str]], model_ids: Sequence[str]
+) -> dict[str, LeadSnapshot]:
+    """Profiles, states, erasure markers and event records of the leads, in one BatchGetItem
+    per 100 keys (strongly consistent, so a retry after a conflict sees the winner's write)."""
+    keys: list[tuple[str, str]] = []
+    for key, event_ids in wanted.items():
+        pk = lead_pk(key)
+        keys += [(pk, "PROFILE"), (pk, "ERASED")]
+        keys += [(pk, state_sk(m)) for m in model_ids]
+        keys += [(pk, event_sk(i)) for i in event_ids]
+    snapshots = {key: LeadSnapshot(key) for key in wanted}
+    for item in LeadTable.batch_get(keys, consistent_read=True):
+        snapshot = snapshots[item.pk.removeprefix("LEAD#")]
+        if isinstance(item, ProfileItem):
+            snapshot.profile = item
+        elif isinstance(item, ErasedItem):
+            snapshot.erased_at = int(item.erased_at)
+        elif isinstance(item, StateItem):
+            snapshot.states[item.model] = item
+        elif isinstance(item, EventItem):
+            snapshot.logged.add(item.sk.removeprefix("EV#"))
+    return snapshots
+
+
+def commit(writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
+    """Write each lead atomically, many leads per transaction.
+
+    Returns (written, to_retry): leads whose transaction was cancelled by a concurrent change
+    (a version or event-record condition failed) must be read again and recomputed. Any other
+    failure (throttling after botocore's retries, validation) raises for the caller to fail
+    the affected records, which SQS then redelivers.
+    """
+    written: set[str] = set()
+    retry: set[str] = set()
+    for chunk in _chunks(writes):
+        try:
+            with TransactWrite(connection=LeadTable._get_connection().connection) as transaction:
+                for write in chunk:
+                    for index, item in enumerate(write.items):
+                        condition = LeadTable.pk.does_not_exist() if index in write.conditional_new else None
+                        transaction.save(item, condition=condition)
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons if error.cause_response_code == "TransactionCanceledException" else []
+            if not any(r is not None and r.code in RETRYABLE_REASONS for r in reasons):
+                raise
+            retry.update(write.key for write in chunk)
+            continue
+        written.update(write.key for write in chunk)
+    return written, retry
+
+
+def _chunks(writes: Sequence[LeadWrite]) -> Iterable[list[LeadWrite]]:
+    chunk: list[LeadWrite] = []
+    size = 0
+    for write in writes:
+        if len(write.items) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"lead {write.key[:8]} needs {len(write.items)} items in one transaction")
+        if chunk and size + len(write.items) > MAX_TRANSACTION_ITEMS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(write)
+        size += len(write.items)
+    if chunk:
+        yield chunk
+
+
+def clear_pending(key: str, model_id: str, notification_ids: Iterable[str]) -> None:
+    """Forget notifications once published (no version bump: the score did not change)."""
+    item = StateItem(lead_pk(key), state_sk(model_id))
+    actions = [StateItem.pending[i].remove() for i in notification_ids]
+    if actions:
+        item.update(actions=actions, condition=StateItem.pk.exists(), add_version_condition=False)
+
+
+__all__ = ["ChangeItem", "Conflict", "LeadSnapshot", "LeadWrite", "clear_pending", "commit", "read_leads"]

@@ -1,0 +1,154 @@
+"""Sales notifications on the SNS topic: the message shape of the public contract (section 4)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+KINDS = ("lead.mql", "lead.cooled", "lead.sla_breached", "account.mqa", "account.cooled")
+TITLES = {
+    "lead.mql": "New MQL",
+    "lead.cooled": "Lead cooled",
+    "lead.sla_breached": "Follow-up overdue",
+    "account.mqa": "New MQA",
+    "account.cooled": "Account cooled",
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: str
+    kind: str
+    subject: str
+    document: dict[str, Any]  # the `default` JSON
+    email_text: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "subject": self.subject,
+            "document": self.document,
+            "email_text": self.email_text,
+            "attributes": self.attributes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Notification:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            subject=data["subject"],
+            document=data["document"],
+            email_text=data["email_text"],
+            attributes=dict(data.get("attributes") or {}),
+        )
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub(" ", text).strip()
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def lead_notification(
+    kind: str,
+    notification_id: str,
+    email: str,
+    profile: dict[str, Any],
+    scores: dict[str, Any],
+) -> Notification:
+    """A lead alert from the lead's profile and its `engine.summary` for one model."""
+    name = _clean(" ".join(str(profile.get(k) or "") for k in ("first_name", "last_name"))) or email
+    company = _clean(str(profile.get("company") or "")) or "-"
+    reasons = [r for r in scores["reasons"] if r["points"]][:10]
+    document = {
+        "kind": kind,
+        "id": notification_id,
+        "email": email,
+        "name": name,
+        "company": company,
+        "model": scores["model"],
+        "model_version": scores["model_version"],
+        "score": scores["score"],
+        "fit": scores["fit"],
+        "engagement": scores["engagement"],
+        "grade": scores["grade"],
+        "engagement_level": scores["engagement_level"],
+        "rating": scores["rating"],
+        "status": scores["status"],
+        "reasons": reasons,
+        "sla_due_at": scores["sla_due_at"],
+        "mql_since": scores["mql_since"],
+    }
+    subject = _clean(
+        f"{TITLES[kind]}: {scores['rating']} {name} ({company}) "
+        f"score {_points(scores['score'])} [{scores['model']}]"
+    )
+    if len(subject) > 100:
+        subject = subject[:99] + "…"
+    lines = [
+        f"{TITLES[kind]} - {name}, {company}",
+        "",
+        f"Email:       {email}",
+        f"Rating:      {scores['rating']} (fit grade {scores['grade']}, "
+        f"engagement level {scores['engagement_level']})",
+        f"Score:       {_points(scores['score'])}/100 "
+        f"(fit {_points(scores['fit'])}, engagement {_points(scores['engagement'])})",
+        f"Model:       {scores['model']} v{scores['model_version']}",
+    ]
+    if scores["sla_due_at"]:
+        lines.append(f"Follow up by: {scores['sla_due_at']}")
+    if profile.get("job_title"):
+        lines.append(f"Job title:   {_clean(str(profile['job_title']))}")
+    lines += ["", "Why:"]
+    lines += [f"  {r['points']:+g}  {r['rule']}" + (f" (x{r['count']})" if r["count"] > 1 else "") for r in reasons]
+    return Notification(
+        id=notification_id,
+        kind=kind,
+        subject=subject,
+        document=document,
+        email_text="\n".join(lines) + "\n",
+        attributes={
+            "kind": kind,
+            "model": scores["model"],
+            "rating": scores["rating"],
+            "grade": scores["grade"],
+        },
+    )
+
+
+class Publisher(Protocol):
+    def publish(self, notification: Notification) -> None: ...
+
+
+class SnsPublisher:
+    """Publishes to the sales topic: MessageStructure=json with `default` JSON and `email` text."""
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def publish(self, notification: Notification) -> None:
+        self._client.publish(
+            TopicArn=self._topic_arn,
+            Subject=notification.subject,
+            MessageStructure="json",
+            Message=json.dumps(
+                {
+                    "default": json.dumps(notification.document, ensure_ascii=False),
+                    "email": notification.email_text,
+                },
+                ensure_ascii=False,
+            ),
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in notification.attributes.items()
+            },
+        )

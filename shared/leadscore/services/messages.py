@@ -1,0 +1,83 @@
+"""Scoring-queue messages: several canonical events per message, packed under SQS limits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from leadscore.domain.events import Event, EventError, event_from_dict, event_to_dict
+
+MAX_MESSAGE_BYTES = 240_000  # SQS allows 256 KiB; headroom for attributes and the envelope
+MAX_BATCH_ENTRIES = 10  # SendMessageBatch entries per request
+MAX_BATCH_BYTES = 240_000  # SendMessageBatch payload limit is 256 KiB in total
+
+
+class MessageError(ValueError):
+    """A queue message that cannot be read (it fails alone and goes to the DLQ)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One event for one lead, as the scorer receives it."""
+
+    email: str
+    event: Event
+    received_at: int  # epoch seconds the API accepted it
+
+
+def normalize_email(value: Any) -> str:
+    if not isinstance(value, str):
+        raise EventError("email", "required, a string")
+    email = value.strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
+        raise EventError("email", "not a valid email address")
+    return email
+
+
+def encode(entries: Iterable[tuple[str, Event]], received_at: datetime) -> Iterator[str]:
+    """Pack (email, event) pairs into as few message bodies as the size limit allows."""
+    header = {"v": 1, "received_at": int(received_at.timestamp())}
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for email, event in entries:
+        item = {"email": email, **event_to_dict(event)}
+        item_size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+        if item_size > MAX_MESSAGE_BYTES - 100:
+            raise EventError("event", "too large for the scoring queue")
+        if batch and size + item_size > MAX_MESSAGE_BYTES - 100:
+            yield json.dumps({**header, "events": batch}, separators=(",", ":"), ensure_ascii=False)
+            batch, size = [], 0
+        batch.append(item)
+        size += item_size + 1
+    if batch:
+        yield json.dumps({**header, "events": batch}, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode(body: str) -> list[Incoming]:
+    """Read a message body; MessageError when it is not one of ours."""
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        raise MessageError("body is not JSON") from None
+    if not isinstance(document, Mapping) or document.get("v") != 1:
+        raise MessageError("not a version-1 scoring message")
+    received = document.get("received_at")
+    items = document.get("events")
+    if not isinstance(received, int) or not isinstance(items, list):
+        raise MessageError("missing received_at or events")
+    received_at = datetime.fromtimestamp(received, UTC)
+    incoming = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise MessageError(f"events[{index}] is not an object")
+        try:
+            email = normalize_email(item.get("email"))
+            event = event_from_dict(item, received_at)
+        except EventError as error:
+            raise MessageError(f"events[{index}].{error.field}: invalid") from None
+        incoming.append(Incoming(email, event, received))
+    return incoming

@@ -1,0 +1,34 @@
+"""Runtime settings, read once from the environment into a typed object."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    table_name: str = "leadscore"
+    queue_url: str = ""
+    topic_arn: str = ""
+    region: str = "us-east-1"
+    # Moto server (local stack) or another DynamoDB endpoint; empty on AWS.
+    endpoint_url: str | None = None
+    model_cache_seconds: float = Field(default=60, ge=0)
+    event_retention_days: int = Field(default=400, ge=1)
+    write_attempts: int = Field(default=6, ge=1)
+
+
+@cache
+def settings() -> Settings:
+    env = os.environ
+    return Settings(
+        table_name=env.get("TABLE_NAME", "leadscore"),
+        queue_url=env.get("QUEUE_URL", ""),
+        topic_arn=env.get("TOPIC_ARN", ""),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        model_cache_seconds=float(env.get("MODEL_CACHE_SECONDS", "60")),
+        event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "400")),
+    )

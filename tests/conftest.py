@@ -1,0 +1,109 @@
+"""Shared fixtures: fake AWS credentials, moto, and the table created from template.yaml."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's fake credentials
+    AWS_SESSION_TOKEN="testing",  # noqa: S105
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    TABLE_NAME="leadscore-test",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_METRICS_NAMESPACE="LeadScoreTest",
+    POWERTOOLS_SERVICE_NAME="leadscore",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"  # the reference material beside the project, when present
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto for every AWS call of the test, with the leads table of template.yaml."""
+    import boto3
+    from moto import mock_aws
+
+    from leadscore_tools.template import table_definition, ttl_attribute
+
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(TableName=os.environ["TABLE_NAME"], **table_definition())
+        client.update_time_to_live(
+            TableName=os.environ["TABLE_NAME"],
+            TimeToLiveSpecification={"AttributeName": ttl_attribute(), "Enabled": True},
+        )
+        yield
+
+
+@dataclass
+class Topic:
+    """The sales SNS topic with an SQS queue subscribed, to read what was published."""
+
+    arn: str
+    queue_url: str
+    sqs: Any
+
+    def received(self) -> list[dict[str, Any]]:
+        import json
+
+        messages = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                messages.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def topic(aws: None, monkeypatch: pytest.MonkeyPatch) -> Topic:
+    import boto3
+
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    arn = sns.create_topic(Name="sales")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="sales-outbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("TOPIC_ARN", arn)
+    return Topic(arn, queue_url, sqs)
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py fresh, inside the current moto context."""
+    from leadscore.settings import settings
+
+    settings.cache_clear()  # functions read their settings at import
+    module_name = f"function_{name}"
+    sys.modules.pop(module_name, None)
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id: str = "request-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000

@@ -76,6 +76,15 @@ def test_each_fit_test_kind(test: dict[str, Any], value: Any, matches: bool) -> 
     assert fit_of(model, value=value) == (100 if matches else 0)
 
 
+def test_a_profiles_fit_is_remembered_but_never_confused() -> None:
+    model = fit_model({"name": "one", "equals": 1, "points": 100})
+    assert fit_of(model, value=1) == 100
+    assert fit_of(model, value=True) == 0  # True == 1 in Python, not in a profile
+    assert fit_of(model, value="1.0") == 100
+    assert fit_of(model, value=2) == 0
+    assert fit_of(model, value=1) == 100
+
+
 @pytest.mark.parametrize(
     ("email", "listed"),
     [

@@ -238,6 +238,16 @@ def _first_match(rules: tuple[Rule, ...], properties: Mapping[str, Any]) -> Rule
     return None
 
 
+@dataclass(slots=True)  # not frozen, which is slower to build: never changed once made
+class ProfileFit:
+    """What a profile is worth under a model, before it is written into a lead's reasons."""
+
+    reasons: tuple[tuple[str, int], ...]  # reason -> score centipoints
+    fit: int  # centipoints 0..10000
+    flags: tuple[str, ...]
+    disqualified: bool
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledModel:
     model: ScoringModel
@@ -259,8 +269,12 @@ class CompiledModel:
     rule_memo: dict[tuple[str | None, ...], Rule | None] = field(
         default_factory=dict, compare=False
     )
-    # every profile field the fit criteria, negative criteria and spam signals read
+    # every profile field the fit criteria and negative criteria test
     profile_fields: tuple[str, ...] = ()
+    # every profile field fit depends on (criteria, spam signals, completion bonus), and
+    # the memo of each profile's fit: a lead scored again with the same profile
+    fit_fields: tuple[str, ...] = ()
+    fit_memo: dict[tuple[Any, ...], ProfileFit] = field(default_factory=dict, compare=False)
 
     @property
     def id(self) -> str:
@@ -316,6 +330,15 @@ def _single_field(category: FitCategory) -> str | None:
     return fields.pop() if len(fields) == 1 else None
 
 
+def _fit_fields(model: ScoringModel, tested: set[str]) -> set[str]:
+    fields = {"email" if name == "email_domain" else name for name in tested}
+    if model.spam is not None:
+        fields |= {"first_name", "last_name", "company", "email"}
+    if model.fit.completion_bonus is not None:
+        fields |= set(model.fit.completion_bonus.fields)
+    return fields
+
+
 def compile_model(model: ScoringModel) -> CompiledModel:
     """Turn a validated model into predicates and lookup tables (once per model version)."""
     lists = DomainLists(
@@ -354,6 +377,8 @@ def compile_model(model: ScoringModel) -> CompiledModel:
         )
         for a in model.negative
     )
+    tested = {c.field for category in categories for c in category.criteria}
+    tested |= {a.field for a in adjustments}
     rules_by_type: dict[str, list[Rule]] = {}
     for rule in model.engagement.rules:
         compiled = Rule(
@@ -388,10 +413,6 @@ def compile_model(model: ScoringModel) -> CompiledModel:
             kind: tuple(sorted({name for rule in rules for name, _ in rule.where}))
             for kind, rules in rules_by_type.items()
         },
-        profile_fields=tuple(
-            sorted(
-                {c.field for category in categories for c in category.criteria}
-                | {a.field for a in adjustments}
-            )
-        ),
+        profile_fields=tuple(sorted(tested)),
+        fit_fields=tuple(sorted(_fit_fields(model, tested))),
     )

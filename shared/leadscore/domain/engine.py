@@ -21,7 +21,7 @@ from operator import attrgetter
 from typing import Any
 
 from leadscore.domain import domains, spam
-from leadscore.domain.compiled import DAY, CompiledModel, Rule
+from leadscore.domain.compiled import DAY, MEMO_SIZE, CompiledModel, ProfileFit, Rule
 from leadscore.domain.events import Event
 from leadscore.domain.state import MAX_LIMIT_KEYS, MAX_RECENT_IDS, LeadState
 
@@ -322,8 +322,35 @@ def _profile_value(profile: Mapping[str, Any], field_name: str) -> Any:
 
 
 def _refresh_fit(lead: _Lead, profile: Mapping[str, Any]) -> None:
-    """Recompute the fit parts from the profile (fit points, then weighted into the score)."""
-    model, state = lead.model, lead.state
+    """Write the profile's fit into the lead: its reasons, fit, flags, disqualification."""
+    state = lead.state
+    found = _fit_of(lead.model, profile)
+    state.fit, state.flags, state.disqualified = found.fit, list(found.flags), found.disqualified
+    current = dict(found.reasons)
+    for key in [k for k in state.reasons if k.startswith(FIT_PREFIXES) and k not in current]:
+        lead.set_reason(key, 0, 0)
+    for key, points in found.reasons:
+        lead.set_reason(key, points, 1)
+
+
+MEMO_TYPES = frozenset({str, int, float, type(None)})  # True == 1: booleans are not remembered
+
+
+def _fit_of(model: CompiledModel, profile: Mapping[str, Any]) -> ProfileFit:
+    """The profile's fit, remembered per model: a lead is often scored again unchanged."""
+    key = tuple([profile.get(name) for name in model.fit_fields])
+    if not MEMO_TYPES.issuperset(map(type, key)):
+        return _fit(model, profile)
+    found = model.fit_memo.get(key)
+    if found is None:
+        if len(model.fit_memo) >= MEMO_SIZE:
+            model.fit_memo.clear()
+        found = model.fit_memo[key] = _fit(model, profile)
+    return found
+
+
+def _fit(model: CompiledModel, profile: Mapping[str, Any]) -> ProfileFit:
+    """Fit points from the profile: the categories, bonus, negative criteria and spam."""
     values = {name: _profile_value(profile, name) for name in model.profile_fields}
     parts: dict[str, float] = {}
     definition = model.model.fit
@@ -359,15 +386,13 @@ def _refresh_fit(lead: _Lead, profile: Mapping[str, Any]) -> None:
     clamped = min(max(total, 0.0), 100.0)
     if clamped != total:
         parts["fit.clamp"] = clamped - total
-    state.fit = round(clamped * 100)
-    state.flags, state.disqualified = sorted(set(flags)), disqualified
-
-    weight = model.fit_weight * 100
-    stale = [k for k in state.reasons if k.startswith(FIT_PREFIXES) and k not in parts]
-    for key in stale:
-        lead.set_reason(key, 0, 0)
-    for key, fit_points in parts.items():
-        lead.set_reason(key, round(fit_points * weight), 1)
+    weight = model.fit_weight * 100  # fit points -> score centipoints
+    return ProfileFit(
+        reasons=tuple((key, round(points * weight)) for key, points in parts.items()),
+        fit=round(clamped * 100),
+        flags=tuple(sorted(set(flags))),
+        disqualified=disqualified,
+    )
 
 
 def _is_spam(model: CompiledModel, profile: Mapping[str, Any]) -> bool:

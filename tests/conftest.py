@@ -37,8 +37,10 @@ def aws() -> Iterator[None]:
     import boto3
     from moto import mock_aws
 
+    from leadscore_tools import moto_atomic
     from leadscore_tools.template import table_definition, ttl_attribute
 
+    moto_atomic.install()
     with mock_aws():
         client = boto3.client("dynamodb")
         client.create_table(TableName=os.environ["TABLE_NAME"], **table_definition())

@@ -94,6 +94,17 @@ def comparable(state: LeadState) -> dict[str, Any]:
     return document
 
 
+def _diff(actual: LeadState, expected: LeadState) -> str:
+    a, b = comparable(actual), comparable(expected)
+    lines = []
+    for name in a:
+        if a[name] != b[name] and isinstance(a[name], dict):
+            lines += [f"{name}.{k}: {a[name].get(k)} != {b[name].get(k)}" for k in sorted(set(a[name]) | set(b[name])) if a[name].get(k) != b[name].get(k)]
+        elif a[name] != b[name]:
+            lines.append(f"{name}: {a[name]} != {b[name]}")
+    return "\n".join(lines)
+
+
 def assert_status_consistent(state: LeadState) -> None:
     if state.score >= 6000:
         assert state.status == "mql"
@@ -156,7 +167,7 @@ def test_exactly_once_with_duplicates_shuffling_and_throttling(models: model_sto
     assert deliveries > len(bodies) / 10  # some batches were retried after throttling
     expected = serial_replay(events, models.current()[0])
     for email, state in expected.items():
-        assert comparable(stored_state(email)) == comparable(state), email
+        assert comparable(stored_state(email)) == comparable(state), _diff(stored_state(email), state)
         assert_status_consistent(stored_state(email))
         # Every point is explained by the event log: deltas add up to the stored score.
         logged = LeadTable.query(lead_pk(lead_key(email)), LeadTable.sk.startswith("EV#"))

@@ -15,8 +15,8 @@ import pytest
 
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's fake credentials
-    AWS_SESSION_TOKEN="testing",  # noqa: S105
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
     AWS_REGION="us-east-1",
     TABLE_NAME="leadscore-test",
@@ -35,10 +35,9 @@ SHARED = ROOT.parent / "shared"  # the reference material beside the project, wh
 def aws() -> Iterator[None]:
     """moto for every AWS call of the test, with the leads table of template.yaml."""
     import boto3
-    from moto import mock_aws
-
     from leadscore_tools import moto_atomic
     from leadscore_tools.template import table_definition, ttl_attribute
+    from moto import mock_aws
 
     moto_atomic.install()
     with mock_aws():
@@ -64,12 +63,16 @@ class Topic:
 
         messages = []
         while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
             if not batch:
                 return messages
             for message in batch:
                 messages.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
 
 
 @pytest.fixture
@@ -79,7 +82,9 @@ def topic(aws: None, monkeypatch: pytest.MonkeyPatch) -> Topic:
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     arn = sns.create_topic(Name="sales")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="sales-outbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
     monkeypatch.setenv("TOPIC_ARN", arn)
     return Topic(arn, queue_url, sqs)

@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from leadscore.adapters.model_store import CachedModels
 from leadscore.adapters.notifications import SnsPublisher
 from leadscore.services.scoring import BatchOutcome, score_messages
@@ -41,7 +41,7 @@ def _record_metrics(outcome: BatchOutcome) -> None:
 @logger.inject_lambda_context(correlation_id_path="Records[0].messageId")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # The whole batch is scored together (grouped by lead, one read, one transaction);
     # the processor then reports the records that failed, one by one.
     records = event.get("Records", [])

@@ -11,7 +11,6 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from leadscore.adapters import slack
 
 logger = Logger()
@@ -20,7 +19,7 @@ tracer = Tracer()
 
 @cache
 def webhook_url() -> str:
-    """The incoming-webhook URL, from Secrets Manager or an SSM SecureString (never the template)."""
+    """The incoming-webhook URL, from Secrets Manager or an SSM SecureString (never literal)."""
     secret = os.environ.get("SLACK_WEBHOOK_SECRET_ARN")
     if secret:
         return str(parameters.get_secret(secret))

@@ -452,10 +452,10 @@ def _segment_table(name: str, segments: Sequence[Segment], with_score: bool = Fa
 
 def plot(result: Backtest, path: str) -> None:
     """A PNG with the cumulative gains and lift by decile, and the score distributions."""
-    import matplotlib  # noqa: PLC0415 - the CLI must start without the analysis extra
+    import matplotlib
 
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     figure, (gains_axis, lift_axis, spread_axis) = plt.subplots(1, 3, figsize=(16, 4.8))
     figure.suptitle(

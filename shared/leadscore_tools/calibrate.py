@@ -350,7 +350,7 @@ def fit_logistic(
     Returns (intercept, coefficients).
     """
     try:
-        import numpy as np  # noqa: PLC0415 - the CLI must start without the analysis extra
+        import numpy as np
     except ImportError:
         raise CalibrationError(
             "the logistic method needs numpy: pip install 'leadscore[analysis]'"

@@ -9,6 +9,7 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import compile_model
 from leadscore.domain.events import EventError, event_from_dict
 from leadscore.domain.model import ModelError, ScoringModel
+
 from leadscore_tools.common import CommandError, parse_at, print_json, read_json
 from leadscore_tools.modelfiles import load_model
 
@@ -16,7 +17,9 @@ from leadscore_tools.modelfiles import load_model
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     model = commands.add_parser("model", help="check, publish and list scoring models")
     model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
-    validate = model_commands.add_parser("validate", help="check a model file, listing every problem")
+    validate = model_commands.add_parser(
+        "validate", help="check a model file, listing every problem"
+    )
     validate.add_argument("file")
     validate.set_defaults(run=run_validate)
 
@@ -41,7 +44,8 @@ def _model(path: str) -> ScoringModel:
 def run_validate(args: argparse.Namespace) -> int:
     model = _model(args.file)
     rules = len(model.engagement.rules)
-    print(f"{args.file}: valid model '{model.id}' ({len(model.fit.categories)} fit categories, {rules} engagement rules)")
+    categories = len(model.fit.categories)
+    print(f"{args.file}: valid model '{model.id}' ({categories} fit categories, {rules} rules)")
     return 0
 
 

@@ -38,7 +38,8 @@ def read_json(path: str, what: str) -> Any:
             return [json.loads(line) for line in lines]
         except json.JSONDecodeError:
             raise CommandError(
-                f"{what} {path} is not JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+                f"{what} {path} is not JSON "
+                f"(line {error.lineno}, column {error.colno}: {error.msg})"
             ) from None
 
 

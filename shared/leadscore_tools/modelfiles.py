@@ -1,4 +1,4 @@
-"""Read scoring models from YAML or JSON files (CLI, local stack, tests); YAML stays out of Lambda."""
+"""Read scoring models from YAML or JSON files (CLI, tests); YAML stays out of Lambda."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.model import ModelError, ScoringModel, parse_model
 

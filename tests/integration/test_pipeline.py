@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import LeadTable, StateItem, lead_key, lead_pk, state_sk
 from leadscore.domain import engine
@@ -20,11 +19,18 @@ from leadscore.domain.state import LeadState
 from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
-from tests.conftest import ROOT, LambdaContext, Topic, load_function  # noqa: F401
+
+from tests.conftest import ROOT, LambdaContext, Topic, load_function
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 PAGES = ["/pricing", "/blog/post-1", "/product/x", "/careers", "/demo", "/", "/blog/post-2"]
-TYPES = ["page_view"] * 6 + ["email_open", "email_click", "download", "webinar_attended", "demo_request"]
+TYPES = ["page_view"] * 6 + [
+    "email_open",
+    "email_click",
+    "download",
+    "webinar_attended",
+    "demo_request",
+]
 
 
 class Recorder:
@@ -56,9 +62,17 @@ def make_events(count: int, leads: int, seed: int = 1) -> list[tuple[str, Event]
             properties["asset"] = f"a{rng.randrange(3)}"
         profile = None
         if rng.random() < 0.05:
-            profile = {"first_name": "Ann", "job_title": rng.choice(["VP Sales", "Engineer", "Intern"])}
+            profile = {
+                "first_name": "Ann",
+                "job_title": rng.choice(["VP Sales", "Engineer", "Intern"]),
+            }
         at = NOW - timedelta(days=rng.uniform(0, 20))
-        events.append((f"lead{lead}@corp{lead % 7}.example", Event(f"ev-{n}", kind, at, None, properties, profile)))
+        events.append(
+            (
+                f"lead{lead}@corp{lead % 7}.example",
+                Event(f"ev-{n}", kind, at, None, properties, profile),
+            )
+        )
     return events
 
 
@@ -99,7 +113,11 @@ def _diff(actual: LeadState, expected: LeadState) -> str:
     lines = []
     for name in a:
         if a[name] != b[name] and isinstance(a[name], dict):
-            lines += [f"{name}.{k}: {a[name].get(k)} != {b[name].get(k)}" for k in sorted(set(a[name]) | set(b[name])) if a[name].get(k) != b[name].get(k)]
+            lines += [
+                f"{name}.{k}: {a[name].get(k)} != {b[name].get(k)}"
+                for k in sorted(set(a[name]) | set(b[name]))
+                if a[name].get(k) != b[name].get(k)
+            ]
         elif a[name] != b[name]:
             lines.append(f"{name}: {a[name]} != {b[name]}")
     return "\n".join(lines)
@@ -120,13 +138,11 @@ class SimulatedQueue:
         rng.shuffle(self.waiting)
 
     def drain(self, score: Any, batch_size: int = 10, max_rounds: int = 10_000) -> int:
-        deliveries = 0
-        for _ in range(max_rounds):
+        for deliveries in range(max_rounds):
             if not self.waiting:
                 return deliveries
             batch, self.waiting = self.waiting[:batch_size], self.waiting[batch_size:]
             failed = score(batch).failed
-            deliveries += 1
             self.waiting += [m for m in batch if m[0] in failed]
         raise AssertionError("the queue never drained")
 
@@ -137,7 +153,10 @@ def inject_throttling(rate: float, rng: random.Random) -> Any:
 
     def maybe_throttle(**kwargs: Any) -> None:
         if rng.random() < rate:
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "TransactWriteItems")
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "injected"}},
+                "TransactWriteItems",
+            )
 
     client.meta.events.register("before-call.dynamodb.TransactWriteItems", maybe_throttle)
     client.meta.events.register("before-call.dynamodb.UpdateItem", maybe_throttle)
@@ -147,7 +166,9 @@ def inject_throttling(rate: float, rng: random.Random) -> Any:
     )
 
 
-def test_exactly_once_with_duplicates_shuffling_and_throttling(models: model_store.CachedModels) -> None:
+def test_exactly_once_with_duplicates_shuffling_and_throttling(
+    models: model_store.CachedModels,
+) -> None:
     rng = random.Random(7)
     events = make_events(2000, 50)
     bodies = []
@@ -167,13 +188,17 @@ def test_exactly_once_with_duplicates_shuffling_and_throttling(models: model_sto
     assert deliveries > len(bodies) / 10  # some batches were retried after throttling
     expected = serial_replay(events, models.current()[0])
     for email, state in expected.items():
-        assert comparable(stored_state(email)) == comparable(state), _diff(stored_state(email), state)
+        assert comparable(stored_state(email)) == comparable(state), _diff(
+            stored_state(email), state
+        )
         assert_status_consistent(stored_state(email))
         # Every point is explained by the event log: deltas add up to the stored score.
         logged = LeadTable.query(lead_pk(lead_key(email)), LeadTable.sk.startswith("EV#"))
         changes = LeadTable.query(lead_pk(lead_key(email)), LeadTable.sk.startswith("CH#"))
         total = sum(
-            round(d["points"] * 100) for item in [*logged, *changes] for d in item.deltas.get("default", [])
+            round(d["points"] * 100)
+            for item in [*logged, *changes]
+            for d in item.deltas.get("default", [])
         )
         assert total == state.score, email
     # Every crossing was announced once: MQL alerts minus cooled alerts = leads now MQL.
@@ -217,30 +242,61 @@ def test_poison_record_fails_alone(models: model_store.CachedModels, topic: Topi
     app = load_function("scorer")
     events = make_events(9, 9, seed=5)
     records = [
-        {"messageId": f"m{n}", "body": next(encode([pair], NOW)), "receiptHandle": "r", "attributes": {},
-         "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q"}
+        {
+            "messageId": f"m{n}",
+            "body": next(encode([pair], NOW)),
+            "receiptHandle": "r",
+            "attributes": {},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+        }
         for n, pair in enumerate(events)
     ]
-    records.insert(4, {**records[0], "messageId": "poison", "body": '{"v": 1, "events": "not a list"}'})
+    records.insert(
+        4, {**records[0], "messageId": "poison", "body": '{"v": 1, "events": "not a list"}'}
+    )
     response = app.lambda_handler({"Records": records}, LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     for email, _ in events:
         assert stored_state(email).reasons  # the nine others were scored
 
 
-def test_mql_alert_published_once_with_contract_shape(models: model_store.CachedModels, topic: Topic) -> None:
+def test_mql_alert_published_once_with_contract_shape(
+    models: model_store.CachedModels, topic: Topic
+) -> None:
     app = load_function("scorer")
     email = "jane.doe@acme-corp.example"
-    profile = {"first_name": "Jane", "last_name": "Doe", "company": "Acme", "job_title": "VP Marketing",
-               "industry": "Software", "company_size": "201-500", "country": "US"}
+    profile = {
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "company": "Acme",
+        "job_title": "VP Marketing",
+        "industry": "Software",
+        "company_size": "201-500",
+        "country": "US",
+    }
     steps = [
-        Event("p1", "page_view", NOW - timedelta(hours=3), None, {"url": "https://v.example/pricing"}, profile),
-        Event("p2", "page_view", NOW - timedelta(hours=2), None, {"url": "https://v.example/pricing/"}),
+        Event(
+            "p1",
+            "page_view",
+            NOW - timedelta(hours=3),
+            None,
+            {"url": "https://v.example/pricing"},
+            profile,
+        ),
+        Event(
+            "p2", "page_view", NOW - timedelta(hours=2), None, {"url": "https://v.example/pricing/"}
+        ),
         Event("d1", "demo_request", NOW - timedelta(hours=1)),
         Event("d2", "page_view", NOW, None, {"url": "https://v.example/pricing"}),
     ]
     for n, event in enumerate(steps):
-        record = {"messageId": f"m{n}", "body": next(encode([(email, event)], NOW)), "receiptHandle": "r"}
+        record = {
+            "messageId": f"m{n}",
+            "body": next(encode([(email, event)], NOW)),
+            "receiptHandle": "r",
+        }
         app.lambda_handler({"Records": [record, record]}, LambdaContext())  # delivered twice
     received = topic.received()
     assert len(received) == 1, [m["Subject"] for m in received]
@@ -249,15 +305,35 @@ def test_mql_alert_published_once_with_contract_shape(models: model_store.Cached
     assert len(message["Subject"]) <= 100
     attributes = {k: v["Value"] for k, v in message["MessageAttributes"].items()}
     document = json.loads(message["Message"])
-    assert attributes == {"kind": "lead.mql", "model": "default", "rating": document["rating"], "grade": document["grade"]}
-    assert {"kind", "email", "name", "company", "model", "score", "fit", "engagement", "grade",
-            "engagement_level", "rating", "reasons", "sla_due_at"} <= set(document)
+    assert attributes == {
+        "kind": "lead.mql",
+        "model": "default",
+        "rating": document["rating"],
+        "grade": document["grade"],
+    }
+    assert {
+        "kind",
+        "email",
+        "name",
+        "company",
+        "model",
+        "score",
+        "fit",
+        "engagement",
+        "grade",
+        "engagement_level",
+        "rating",
+        "reasons",
+        "sla_due_at",
+    } <= set(document)
     assert document["email"] == email and document["name"] == "Jane Doe" and document["score"] >= 60
     assert document["sla_due_at"] is not None
     assert any(r["rule"] == "engagement.demo_request" for r in document["reasons"])
 
 
-def test_email_body_is_plain_text_for_mail_clients(models: model_store.CachedModels, topic: Topic) -> None:
+def test_email_body_is_plain_text_for_mail_clients(
+    models: model_store.CachedModels, topic: Topic
+) -> None:
     import boto3
 
     sns = boto3.client("sns")
@@ -268,9 +344,23 @@ def test_email_body_is_plain_text_for_mail_clients(models: model_store.CachedMod
     publisher = SnsPublisher(sns, topic.arn)
     sns.publish = lambda **kwargs: published.append(kwargs) or original(**kwargs)  # type: ignore[method-assign]
     email = "vp@bigco.example"
-    profile = {"first_name": "Vic", "job_title": "CEO", "industry": "saas", "company_size": 900, "country": "US"}
-    events = [Event("x1", "demo_request", NOW, None, {}, profile), Event("x2", "meeting_booked", NOW)]
-    score_messages([("m", next(encode([(email, e) for e in events], NOW)))], models, publisher, clock=lambda: NOW)
+    profile = {
+        "first_name": "Vic",
+        "job_title": "CEO",
+        "industry": "saas",
+        "company_size": 900,
+        "country": "US",
+    }
+    events = [
+        Event("x1", "demo_request", NOW, None, {}, profile),
+        Event("x2", "meeting_booked", NOW),
+    ]
+    score_messages(
+        [("m", next(encode([(email, e) for e in events], NOW)))],
+        models,
+        publisher,
+        clock=lambda: NOW,
+    )
     assert len(published) == 1
     assert published[0]["MessageStructure"] == "json"
     bodies = json.loads(published[0]["Message"])
@@ -292,9 +382,22 @@ def test_publish_failure_is_retried_not_lost(models: model_store.CachedModels) -
 
     publisher = Flaky()
     email = "ceo@bigco.example"
-    profile = {"first_name": "Ceo", "job_title": "CEO", "industry": "saas", "company_size": 900, "country": "US"}
-    body = next(encode([(email, Event("y1", "demo_request", NOW, None, {}, profile)),
-                        (email, Event("y2", "meeting_booked", NOW))], NOW))
+    profile = {
+        "first_name": "Ceo",
+        "job_title": "CEO",
+        "industry": "saas",
+        "company_size": 900,
+        "country": "US",
+    }
+    body = next(
+        encode(
+            [
+                (email, Event("y1", "demo_request", NOW, None, {}, profile)),
+                (email, Event("y2", "meeting_booked", NOW)),
+            ],
+            NOW,
+        )
+    )
     first = score_messages([("m", body)], models, publisher, clock=lambda: NOW)
     assert first.failed == {"m"} and not publisher.sent
     item = StateItem.get(lead_pk(lead_key(email)), state_sk("default"))

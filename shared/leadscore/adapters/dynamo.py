@@ -2,17 +2,17 @@
 
 Key design (single table `TABLE_NAME`; `pk`/`sk` strings, `kind` tells the item type):
 
-| item            | pk                 | sk                       | notes                                  |
-|-----------------|--------------------|--------------------------|----------------------------------------|
-| profile         | LEAD#<lead key>    | PROFILE                  | email, profile fields, account domain  |
-| score state     | LEAD#<lead key>    | STATE#<model>            | LeadState JSON, `version` (optimistic) |
-| logged event    | LEAD#<lead key>    | EV#<event id>            | event + per-model deltas; TTL; its     |
-|                 |                    |                          | existence is the idempotency record    |
-| logged change   | LEAD#<lead key>    | CH#<epoch>#<kind>#<model>| decay / profile deltas; TTL            |
-| erasure marker  | LEAD#<lead key>    | ERASED                   | erased_at: older queued events dropped |
-| sales feedback  | LEAD#<lead key>    | FEEDBACK#<epoch>#<id>    | accepted / rejected / won / lost       |
-| model catalog   | MODELS             | <model id>               | current version and its document       |
-| model version   | MODEL#<model id>   | V#<version, 6 digits>    | every published version, immutable     |
+| item           | pk               | sk                        | holds                          |
+|----------------|------------------|---------------------------|--------------------------------|
+| profile        | LEAD#<lead key>  | PROFILE                   | email, fields, account domain  |
+| score state    | LEAD#<lead key>  | STATE#<model>             | LeadState JSON, `version`      |
+| logged event   | LEAD#<lead key>  | EV#<event id>             | event + deltas per model; TTL; |
+|                |                  |                           | also the idempotency record    |
+| logged change  | LEAD#<lead key>  | CH#<epoch>#<model>#<v>#.. | decay / profile deltas; TTL    |
+| erasure marker | LEAD#<lead key>  | ERASED                    | erased_at: older events drop   |
+| sales feedback | LEAD#<lead key>  | FEEDBACK#<epoch>#<id>     | accepted/rejected/won/lost     |
+| model catalog  | MODELS           | <model id>                | current version, its document  |
+| model version  | MODEL#<model id> | V#<version, 6 digits>     | every published version        |
 
 The lead key is a hash of the normalised email, so keys, indexes and logs never hold an
 address in clear; only the profile item does, and erasure deletes it.
@@ -185,5 +185,5 @@ def state_sk(model_id: str) -> str:
 
 def table_schema() -> dict[str, Any]:
     """The key schema and indexes pynamodb expects (compared with template.yaml in tests)."""
-    schema: dict[str, Any] = LeadTable._get_schema()
-    return json.loads(json.dumps(schema, default=str))
+    schema: dict[str, Any] = json.loads(json.dumps(LeadTable._get_schema(), default=str))
+    return schema

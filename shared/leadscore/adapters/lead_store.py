@@ -88,10 +88,18 @@ def commit(writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
             with TransactWrite(connection=LeadTable._get_connection().connection) as transaction:
                 for write in chunk:
                     for index, item in enumerate(write.items):
-                        condition = LeadTable.pk.does_not_exist() if index in write.conditional_new else None
+                        condition = (
+                            LeadTable.pk.does_not_exist()
+                            if index in write.conditional_new
+                            else None
+                        )
                         transaction.save(item, condition=condition)
         except TransactWriteError as error:
-            reasons = error.cancellation_reasons if error.cause_response_code == "TransactionCanceledException" else []
+            reasons = (
+                error.cancellation_reasons
+                if error.cause_response_code == "TransactionCanceledException"
+                else []
+            )
             if not any(r is not None and r.code in RETRYABLE_REASONS for r in reasons):
                 raise
             retry.update(write.key for write in chunk)
@@ -105,7 +113,9 @@ def _chunks(writes: Sequence[LeadWrite]) -> Iterable[list[LeadWrite]]:
     size = 0
     for write in writes:
         if len(write.items) > MAX_TRANSACTION_ITEMS:
-            raise ValueError(f"lead {write.key[:8]} needs {len(write.items)} items in one transaction")
+            raise ValueError(
+                f"lead {write.key[:8]} needs {len(write.items)} items in one transaction"
+            )
         if chunk and size + len(write.items) > MAX_TRANSACTION_ITEMS:
             yield chunk
             chunk, size = [], 0
@@ -118,9 +128,17 @@ def _chunks(writes: Sequence[LeadWrite]) -> Iterable[list[LeadWrite]]:
 def clear_pending(key: str, model_id: str, notification_ids: Iterable[str]) -> None:
     """Forget notifications once published (no version bump: the score did not change)."""
     item = StateItem(lead_pk(key), state_sk(model_id))
-    actions = [StateItem.pending[i].remove() for i in notification_ids]
+    actions = [StateItem.pending[i].remove() for i in notification_ids]  # type: ignore[attr-defined]
     if actions:
         item.update(actions=actions, condition=StateItem.pk.exists(), add_version_condition=False)
 
 
-__all__ = ["ChangeItem", "Conflict", "LeadSnapshot", "LeadWrite", "clear_pending", "commit", "read_leads"]
+__all__ = [
+    "ChangeItem",
+    "Conflict",
+    "LeadSnapshot",
+    "LeadWrite",
+    "clear_pending",
+    "commit",
+    "read_leads",
+]

@@ -108,7 +108,10 @@ def lead_notification(
     if profile.get("job_title"):
         lines.append(f"Job title:   {_clean(str(profile['job_title']))}")
     lines += ["", "Why:"]
-    lines += [f"  {r['points']:+g}  {r['rule']}" + (f" (x{r['count']})" if r["count"] > 1 else "") for r in reasons]
+    lines += [
+        f"  {r['points']:+g}  {r['rule']}" + (f" (x{r['count']})" if r["count"] > 1 else "")
+        for r in reasons
+    ]
     return Notification(
         id=notification_id,
         kind=kind,

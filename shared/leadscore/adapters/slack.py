@@ -55,17 +55,25 @@ def blocks(document: dict[str, Any]) -> dict[str, Any]:
             {
                 "type": "section",
                 "fields": [
-                    {"type": "mrkdwn", "text": f"*{title}*\n{escape(value)}"} for title, value in fields
+                    {"type": "mrkdwn", "text": f"*{title}*\n{escape(value)}"}
+                    for title, value in fields
                 ],
             },
         ],
     }
     if why:
-        message["blocks"].append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Top reasons*\n{why}"}})
+        message["blocks"].append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Top reasons*\n{why}"}}
+        )
     message["blocks"].append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": escape(f"{document.get('kind')} · {document.get('email', '')}")}],
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": escape(f"{document.get('kind')} · {document.get('email', '')}"),
+                }
+            ],
         }
     )
     return message
@@ -94,7 +102,11 @@ def post(
             if error.code not in RETRYABLE:
                 raise SlackError(f"Slack refused the message: HTTP {error.code}") from None
             retry_after = error.headers.get("Retry-After")
-            delay = float(retry_after) if retry_after and retry_after.isdigit() else base_delay * 2 ** (attempt - 1)
+            delay = (
+                float(retry_after)
+                if retry_after and retry_after.isdigit()
+                else base_delay * 2 ** (attempt - 1)
+            )
             reason = f"HTTP {error.code}"
         except (urllib.error.URLError, TimeoutError) as error:
             delay, reason = base_delay * 2 ** (attempt - 1), type(error).__name__

@@ -33,7 +33,13 @@ def normalize_email(value: Any) -> str:
         raise EventError("email", "required, a string")
     email = value.strip().lower()
     local, at, domain = email.rpartition("@")
-    if not at or not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or len(email) > 254
+        or any(c.isspace() for c in email)
+    ):
         raise EventError("email", "not a valid email address")
     return email
 

@@ -116,7 +116,7 @@ def score_messages(
             break
         if attempt:
             outcome.stats.conflicts_retried += len(pending)
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
         try:
             pending = _score_once(pending, compiled, clock(), retention_days, publisher, outcome)
         except Exception:
@@ -148,7 +148,9 @@ def _score_once(
     counts: dict[str, Stats] = {}
     for key, lead in leads.items():
         counts[key] = Stats()
-        write, alerts[key] = _score_lead(lead, snapshots[key], models, now, retention_days, counts[key])
+        write, alerts[key] = _score_lead(
+            lead, snapshots[key], models, now, retention_days, counts[key]
+        )
         if write is not None:
             writes.append(write)
     _written, retry = lead_store.commit(writes)
@@ -181,11 +183,15 @@ def _score_lead(
         else:
             fresh[item.event.id] = item
     # Notifications recorded earlier but not yet published (a failed or interrupted publish).
-    alerts = [
-        (model_id, Notification.from_dict(json.loads(message)))
-        for model_id, state_item in snapshot.states.items()
-        for message in state_item.pending.as_dict().values()
-    ] if snapshot.states else []
+    alerts = (
+        [
+            (model_id, Notification.from_dict(json.loads(message)))
+            for model_id, state_item in snapshot.states.items()
+            for message in state_item.pending.as_dict().values()
+        ]
+        if snapshot.states
+        else []
+    )
     if not fresh:
         return None, alerts
 
@@ -240,7 +246,10 @@ def _score_lead(
             new_item.pending[notification.id] = json.dumps(notification.to_dict())
             stats.mqls += kind == "lead.mql"
             stats.cooled += kind == "lead.cooled"
-        alerts += [(model.id, Notification.from_dict(json.loads(m))) for m in new_item.pending.as_dict().values()]
+        alerts += [
+            (model.id, Notification.from_dict(json.loads(m)))
+            for m in new_item.pending.as_dict().values()
+        ]
         items.append(new_item)
     stats.events_scored += len(events)
     first_log = len(items)

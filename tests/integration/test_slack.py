@@ -1,0 +1,120 @@
+"""Slack notifier against a real HTTP server on 127.0.0.1: Block Kit, retries, giving up."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from leadscore.adapters import slack
+
+from tests.conftest import LambdaContext, load_function
+
+DOCUMENT = {
+    "kind": "lead.mql",
+    "id": "lead.mql:default:abc:1",
+    "email": "jane@acme.example",
+    "name": "Jane <!channel> Doe",
+    "company": "Acme & Co",
+    "model": "default",
+    "score": 81.0,
+    "fit": 92.0,
+    "engagement": 70.0,
+    "grade": "A",
+    "engagement_level": 2,
+    "rating": "A2",
+    "reasons": [{"rule": "engagement.demo_request", "points": 20.0, "count": 1}],
+    "sla_due_at": "2026-11-03T12:00:00Z",
+}
+
+
+class FakeSlack:
+    """Answers with the queued statuses, then 200; records every body."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.bodies: list[dict[str, Any]] = []
+
+
+@pytest.fixture
+def fake_slack(request: pytest.FixtureRequest) -> Iterator[tuple[str, FakeSlack]]:
+    state = FakeSlack(list(getattr(request, "param", [])))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            state.bodies.append(json.loads(self.rfile.read(length)))
+            status = state.statuses.pop(0) if state.statuses else 200
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            self.end_headers()
+            self.wfile.write(b"ok" if status == 200 else b"error")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/services/T/B/X", state
+    server.shutdown()
+
+
+def test_block_kit_message_has_header_fields_and_reasons() -> None:
+    message = slack.blocks(DOCUMENT)
+    header, fields, reasons, _context = message["blocks"]
+    assert header["text"]["text"] == "New MQL: A2 Jane <!channel> Doe"  # plain_text: not parsed
+    texts = [f["text"] for f in fields["fields"]]
+    assert texts[0] == "*Company*\nAcme &amp; Co"
+    assert "*Score*\n81.0/100" in texts and "*SLA due*\n2026-11-03T12:00:00Z" in texts
+    assert "+20  engagement.demo_request" in reasons["text"]["text"]
+    assert "&lt;!channel&gt;" in message["text"]  # no @channel ping from user data
+
+
+@pytest.mark.parametrize("fake_slack", [[429, 503]], indirect=True)
+def test_retries_429_and_5xx_then_posts(fake_slack: tuple[str, FakeSlack]) -> None:
+    url, state = fake_slack
+    delays: list[float] = []
+    slack.post(url, slack.blocks(DOCUMENT), sleep=delays.append, base_delay=0.01)
+    assert len(state.bodies) == 3 and delays == [0.0, 0.02]
+
+
+@pytest.mark.parametrize("fake_slack", [[500] * 5], indirect=True)
+def test_gives_up_loudly_after_every_attempt(fake_slack: tuple[str, FakeSlack]) -> None:
+    url, state = fake_slack
+    with pytest.raises(slack.SlackError, match="after 5 attempts"):
+        slack.post(url, slack.blocks(DOCUMENT), sleep=lambda _: None)
+    assert len(state.bodies) == 5
+
+
+@pytest.mark.parametrize("fake_slack", [[404]], indirect=True)
+def test_refusal_is_not_retried(fake_slack: tuple[str, FakeSlack]) -> None:
+    url, state = fake_slack
+    with pytest.raises(slack.SlackError, match="HTTP 404"):
+        slack.post(url, slack.blocks(DOCUMENT), sleep=lambda _: None)
+    assert len(state.bodies) == 1
+
+
+def test_handler_posts_each_sns_notification_with_url_from_ssm(
+    aws: None, fake_slack: tuple[str, FakeSlack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    url, state = fake_slack
+    boto3.client("ssm").put_parameter(Name="/leadscore/slack", Value=url, Type="SecureString")
+    monkeypatch.setenv("SLACK_WEBHOOK_PARAMETER", "/leadscore/slack")
+    app = load_function("slack_notifier")
+    event = {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "Sns": {"Message": json.dumps(DOCUMENT), "Subject": "x", "MessageAttributes": {}},
+            }
+        ]
+    }
+    assert app.lambda_handler(event, LambdaContext()) == {"posted": 1}
+    assert state.bodies[0]["blocks"][0]["text"]["text"].startswith("New MQL: A2")

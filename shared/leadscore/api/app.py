@@ -1,0 +1,94 @@
+"""The API resolver: every route module, and every error mapped once to problem+json."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from leadscore.adapters.queue import ScoringQueue
+from leadscore.adapters.webhooks import (
+    EnvironmentSecrets,
+    UnknownProvider,
+    WebhookAuthError,
+    WebhookFormatError,
+)
+from leadscore.api import events, forms, leads, models, webhooks
+from leadscore.api.deps import Dependencies
+from leadscore.api.problems import Problem, problem_response
+from leadscore.domain.events import EventError
+
+logger = Logger(child=True)
+
+
+def confirm_subscription(url: str) -> None:
+    """Confirm an Amazon SNS subscription (SES webhooks): one GET, https only."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not (parts.hostname or "").endswith(".amazonaws.com"):
+        raise Problem(400, "the subscription confirmation URL is not an https AWS URL")
+    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (https checked)
+        answer.read(65_536)
+
+
+def dependencies_from(environ: Mapping[str, str], sqs: object, queue_url: str) -> Dependencies:
+    origins = environ.get("LEADSCORE_CORS_ORIGINS", "")
+    return Dependencies(
+        queue=ScoringQueue(sqs, queue_url),
+        secrets=EnvironmentSecrets(environ),
+        api_key=environ.get("LEADSCORE_API_KEY") or None,
+        cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
+        confirm_subscription=confirm_subscription,
+    )
+
+
+def build(deps: Dependencies) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+    for module in (events, forms, leads, models, webhooks):
+        app.include_router(module.routes(deps))
+
+    def problem(error: Problem) -> Response[str]:
+        return problem_response(error.status, error.detail, error.errors, error.headers)
+
+    def invalid_event(error: EventError) -> Response[str]:
+        message = str(error).split(": ", 1)[-1]
+        return problem_response(
+            422, "the event is not valid", [{"field": error.field, "message": message}]
+        )
+
+    def invalid_request(error: RequestValidationError) -> Response[str]:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg"))}
+            for e in error.errors()
+        ]
+        return problem_response(422, "the request is not valid", errors)
+
+    def webhook_auth(error: WebhookAuthError) -> Response[str]:
+        return problem_response(401, str(error))
+
+    def webhook_format(error: WebhookFormatError) -> Response[str]:
+        return problem_response(400, str(error))
+
+    def webhook_provider(error: UnknownProvider) -> Response[str]:
+        return problem_response(404, str(error))
+
+    def not_found(error: NotFoundError) -> Response[str]:
+        return problem_response(404, "no such route")
+
+    handlers = {
+        Problem: problem,
+        EventError: invalid_event,
+        RequestValidationError: invalid_request,
+        WebhookAuthError: webhook_auth,
+        WebhookFormatError: webhook_format,
+        UnknownProvider: webhook_provider,
+        NotFoundError: not_found,
+    }
+    for error_type, handler in handlers.items():
+        app.exception_handler(error_type)(handler)
+
+    return app

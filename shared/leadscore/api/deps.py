@@ -1,0 +1,87 @@
+"""What the routes need from outside: the queue, the API key, the allow-list, the clock."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from leadscore.adapters.webhooks import Secrets
+from leadscore.api.problems import Problem
+from leadscore.domain.events import Event
+
+MAX_BODY_BYTES = 1_000_000
+
+
+class Queue(Protocol):
+    def send(self, entries: list[tuple[str, Event]], received_at: datetime) -> int: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _no_confirm(url: str) -> None:
+    raise RuntimeError("no subscription confirmer configured")
+
+
+@dataclass
+class Dependencies:
+    queue: Queue
+    secrets: Secrets
+    api_key: str | None = None
+    cors_origins: frozenset[str] = frozenset()
+    clock: Callable[[], datetime] = _utc_now
+    confirm_subscription: Callable[[str], None] = _no_confirm
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def new_router() -> Router:
+    return Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ untyped
+
+
+def header(router: Router, name: str) -> str | None:
+    headers: Mapping[str, str] = router.current_event.headers or {}
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def require_api_key(router: Router, deps: Dependencies) -> None:
+    """API Gateway checks the key when deployed; this check holds locally and in tests."""
+    if deps.api_key and not hmac.compare_digest(
+        (header(router, "x-api-key") or "").encode("utf-8", "replace"), deps.api_key.encode()
+    ):
+        raise Problem(401, "a valid x-api-key header is required")
+
+
+def raw_body(router: Router, limit: int = MAX_BODY_BYTES) -> bytes:
+    event = router.current_event
+    body = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise Problem(400, "the body is not valid base64") from None
+    else:
+        data = body.encode("utf-8", "surrogatepass")
+    if len(data) > limit:
+        raise Problem(413, f"the body is larger than {limit} bytes")
+    return data
+
+
+def json_body(router: Router, limit: int = MAX_BODY_BYTES) -> Any:
+    data = raw_body(router, limit)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise Problem(400, "the body is not valid JSON") from None

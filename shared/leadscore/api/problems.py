@@ -1,0 +1,72 @@
+"""RFC 9457 problem details: every error the API answers, in one shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+PROBLEM_TYPE = "application/problem+json"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+}
+
+
+class Problem(Exception):
+    """An answer other than success, raised anywhere in a route and rendered once."""
+
+    def __init__(
+        self, status: int, detail: str, errors: list[dict[str, str]] | None = None
+    ) -> None:
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+        self.headers: dict[str, str] = {}
+        super().__init__(detail)
+
+
+def invalid(field: str, message: str) -> Problem:
+    return Problem(422, "the request is not valid", [{"field": field, "message": message}])
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[str]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    return Response(
+        status_code=status,
+        content_type=PROBLEM_TYPE,
+        body=json.dumps(body, ensure_ascii=False),
+        headers=dict(headers or {}),
+    )
+
+
+def json_response(
+    status: int, document: Any, headers: Mapping[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(document, ensure_ascii=False, default=str),
+        headers=dict(headers or {}),
+    )

@@ -1,0 +1,51 @@
+"""`POST /v1/webhooks/{provider}`: email and form platforms' native requests become events."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from leadscore.adapters.webhooks import WebhookRequest, handle
+from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES
+from leadscore.api.deps import Dependencies, new_router, raw_body
+from leadscore.api.events import canonical_event
+from leadscore.domain.events import EventError
+
+
+def routes(deps: Dependencies) -> Router:
+    router = new_router()
+
+    @router.route("/v1/webhooks/<provider>", method=["GET", "HEAD", "POST"])
+    def webhook(provider: str) -> Response[bytes]:
+        event = router.current_event
+        query = dict(event.query_string_parameters or {})
+        host = next((v for k, v in (event.headers or {}).items() if k.lower() == "host"), "")
+        url = f"https://{host}{event.path}" + (f"?{urlencode(query)}" if query else "")
+        request = WebhookRequest(
+            provider=provider,
+            method=event.http_method,
+            headers=dict(event.headers or {}),
+            body=raw_body(router, MAX_BODY_BYTES + 1),
+            query=query,
+            url=url,
+        )
+        now = deps.clock()
+        result = handle(request, deps.secrets, now)  # its errors are mapped to 401/400/404
+        if result.confirm_url:
+            deps.confirm_subscription(result.confirm_url)
+        entries = []
+        for document in result.events:
+            try:
+                entries.append(canonical_event(document, now))
+            except EventError:
+                continue  # a platform's event without a usable address scores nothing
+        if entries:
+            deps.queue.send(entries, now)
+        answer = result.response
+        return Response(
+            status_code=answer.status, content_type=answer.content_type, body=answer.body
+        )
+
+    return router

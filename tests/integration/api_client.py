@@ -1,0 +1,102 @@
+"""Calls the real API handler with API Gateway (REST) proxy events, inside moto."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import LambdaContext, load_function
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def proxy_event(
+    method: str,
+    path: str,
+    body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    encoded = isinstance(body, bytes)
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Host": "api.example.com", **(headers or {})},
+        "multiValueHeaders": {},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": "r-1",
+            "stage": "v1",
+            "httpMethod": method,
+            "path": path,
+            "resourcePath": path,
+            "identity": {"sourceIp": "203.0.113.9"},
+        },
+        "body": base64.b64encode(body).decode() if encoded else body,
+        "isBase64Encoded": encoded,
+    }
+
+
+class Api:
+    def __init__(self, module: ModuleType, queue_url: str, sqs: Any) -> None:
+        self.module = module
+        self.queue_url = queue_url
+        self.sqs = sqs
+
+    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Answer:
+        if body is not None and not isinstance(body, str | bytes):
+            body = json.dumps(body)
+            kwargs.setdefault("headers", {}).setdefault("content-type", "application/json")
+        answer = self.module.lambda_handler(
+            proxy_event(method, path, body, **kwargs), LambdaContext()
+        )
+        headers = dict(answer.get("headers") or {})
+        for name, values in (answer.get("multiValueHeaders") or {}).items():
+            headers[name] = values[-1]
+        return Answer(answer["statusCode"], headers, answer.get("body") or "")
+
+    def queued(self) -> list[dict[str, Any]]:
+        """Every message body on the scoring queue (consumed)."""
+        bodies = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not batch:
+                return bodies
+            for message in batch:
+                bodies.append(message)
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def queued_events(self) -> list[dict[str, Any]]:
+        return [e for m in self.queued() for e in json.loads(m["Body"])["events"]]
+
+
+def make_api(monkeypatch: pytest.MonkeyPatch, **env: str) -> Api:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="scoring")["QueueUrl"]
+    monkeypatch.setenv("QUEUE_URL", queue_url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Api(load_function("api"), queue_url, sqs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -32,12 +34,12 @@ from leadscore.domain.state import LeadState
 from leadscore.services.messages import normalize_email
 
 OUTCOMES = ("accepted", "rejected", "won", "lost")
-FEEDBACK_RETENTION_SECONDS = 3 * 365 * 86_400
+FEEDBACK_RETENTION = timedelta(days=3 * 365)
 
 
 def _pk(email: str) -> tuple[str, str]:
     try:
-        address = normalize_email(email)
+        address = normalize_email(unquote(email))  # API Gateway may pass it percent-encoded
     except EventError:
         raise invalid("email", "not a valid email address") from None
     return address, lead_pk(lead_key(address))
@@ -156,7 +158,7 @@ def routes(deps: Dependencies) -> Router:
             at=at,
             model=model,
             note=note,
-            expires_at=at + FEEDBACK_RETENTION_SECONDS,
+            expires_at=now + FEEDBACK_RETENTION,
         ).save()
         return json_response(202, {"status": "recorded", "outcome": outcome})
 

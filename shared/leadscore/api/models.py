@@ -32,10 +32,10 @@ def routes(deps: Dependencies) -> Router:
     @router.get("/v1/models/<model_id>")
     def get_model(model_id: str) -> Response[str]:
         require_api_key(router, deps)
-        model = model_store.read(model_id) if len(model_id) <= 100 else None
-        if model is None:
+        entry = next((m for m in model_store.catalog() if m.model_id == model_id), None)
+        if entry is None:
             raise Problem(404, "no model with this id")
-        return json_response(200, model.model_dump(mode="json", by_alias=True, exclude_none=True))
+        return json_response(200, entry.document)
 
     @router.put("/v1/models/<model_id>")
     def put_model(model_id: str) -> Response[str]:

@@ -68,7 +68,8 @@ def build(deps: Dependencies) -> APIGatewayRestResolver:
         return problem_response(422, "the request is not valid", errors)
 
     def webhook_auth(error: WebhookAuthError) -> Response[str]:
-        return problem_response(401, str(error))
+        challenge = {"WWW-Authenticate": error.challenge} if error.challenge else {}
+        return problem_response(401, str(error), headers=challenge)
 
     def webhook_format(error: WebhookFormatError) -> Response[str]:
         return problem_response(400, str(error))

@@ -190,13 +190,14 @@ def routes(deps: Dependencies) -> Router:
     def preflight() -> Response[str]:
         origin = header(router, "origin")
         headers = cors(origin)
-        if headers:
-            headers |= {
-                "Access-Control-Allow-Methods": "POST, OPTIONS",
-                "Access-Control-Allow-Headers": "Content-Type",
-                "Access-Control-Max-Age": "600",
-            }
-        return Response(status_code=204 if headers else 403, body="", headers=headers)
+        if not headers:
+            raise Problem(403, "this origin may not post forms here")
+        headers |= {
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+        }
+        return Response(status_code=204, body="", headers=headers)
 
     @router.post("/v1/forms")
     def post_form() -> Response[str]:

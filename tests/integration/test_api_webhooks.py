@@ -1,0 +1,45 @@
+"""POST /v1/webhooks/{provider} through the real handler: verified, translated, enqueued."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from leadscore.adapters.webhooks import env_name
+
+from tests.conftest import ROOT
+from tests.integration.api_client import Api, make_api
+
+BASIC = "crm-hooks:correct horse battery"
+AUTH = {"Authorization": "Basic " + base64.b64encode(BASIC.encode()).decode()}
+POSTMARK = (ROOT / "tests" / "fixtures" / "webhooks" / "postmark.json").read_bytes()
+
+
+@pytest.fixture
+def api(aws: None, monkeypatch: pytest.MonkeyPatch) -> Api:
+    return make_api(monkeypatch, **{env_name("basic:postmark"): BASIC})
+
+
+def test_a_signed_webhook_is_enqueued(api: Api) -> None:
+    headers = {"Content-Type": "application/json", **AUTH}
+    answer = api.call("POST", "/v1/webhooks/postmark", POSTMARK.decode(), headers=headers)
+    assert answer.status == 200
+    [event] = api.queued_events()
+    assert "@" in event["email"] and event["type"].startswith("email_")
+
+
+def test_a_base64_body_is_decoded(api: Api) -> None:
+    headers = {"Content-Type": "application/json", **AUTH}
+    assert api.call("POST", "/v1/webhooks/postmark", POSTMARK, headers=headers).status == 200
+    assert len(api.queued_events()) == 1
+
+
+def test_refusals(api: Api) -> None:
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"crm-hooks:nope").decode()}
+    answer = api.call("POST", "/v1/webhooks/postmark", POSTMARK.decode(), headers=wrong)
+    assert answer.status == 401
+    assert answer.headers["WWW-Authenticate"].startswith("Basic ")
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert api.call("POST", "/v1/webhooks/nosuch", "{}", headers=AUTH).status == 404
+    assert api.call("POST", "/v1/webhooks/postmark", "[[[", headers=AUTH).status == 400
+    assert api.queued() == []

@@ -1,20 +1,15 @@
 """The API handler against moto: SQS requests per 1,000 events, and form-post latency.
 
-Run: `.venv/bin/python tests/bench/bench_api.py`. Latency includes moto's in-process SQS,
-so it is an upper bound on the handler's own work, not a figure for a deployed Lambda.
+Run from the project root: `.venv/bin/python -m tests.bench.bench_api`. The first latency
+includes moto's in-process SQS; the second stubs the queue to show the handler's own work.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # a script, like bench_engine.py: the tests' helpers
 
 
 class NullQueue:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from leadscore.adapters.webhooks import env_name
@@ -43,3 +44,30 @@ def test_refusals(api: Api) -> None:
     assert api.call("POST", "/v1/webhooks/nosuch", "{}", headers=AUTH).status == 404
     assert api.call("POST", "/v1/webhooks/postmark", "[[[", headers=AUTH).status == 400
     assert api.queued() == []
+
+
+def test_ses_subscription_confirmation_is_confirmed_once(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = make_api(monkeypatch, **{env_name("basic:ses"): BASIC})
+    confirmed: list[str] = []
+    api.module.deps.confirm_subscription = confirmed.append
+    subscribe = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=t1"
+    envelope = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "m-1",
+        "Token": "t1",
+        "TopicArn": "arn:aws:sns:eu-west-1:111122223333:ses-events",
+        "SubscribeURL": subscribe,
+        "Timestamp": "2026-01-01T12:00:00.000Z",
+    }
+    headers = {"Content-Type": "text/plain; charset=UTF-8", **AUTH}
+    answer = api.call("POST", "/v1/webhooks/ses", json.dumps(envelope), headers=headers)
+    assert answer.status == 200, answer.body
+    assert confirmed == [subscribe]
+    assert api.queued() == []
+
+    elsewhere = {**envelope, "SubscribeURL": "https://evil.example/?Action=ConfirmSubscription"}
+    answer = api.call("POST", "/v1/webhooks/ses", json.dumps(elsewhere), headers=headers)
+    assert answer.status == 401
+    assert confirmed == [subscribe]

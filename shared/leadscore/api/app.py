@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import urllib.request
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -26,13 +27,32 @@ from leadscore.domain.events import EventError
 logger = Logger(child=True)
 
 
+def https_get(url: str, limit: int = 65_536) -> bytes:
+    """One GET of an https URL (the webhook adapter has already checked it is Amazon SNS's)."""
+    if urlsplit(url).scheme != "https":
+        raise ValueError("only https URLs are fetched")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (https only)
+            return bytes(answer.read(limit))
+    except OSError as error:  # a ValueError makes the webhook adapter refuse the request
+        raise ValueError(f"could not fetch {urlsplit(url).hostname}") from error
+
+
+@functools.lru_cache(maxsize=16)
+def fetch_certificate(url: str) -> bytes:
+    """SNS signing certificates, fetched once per container."""
+    return https_get(url)
+
+
 def confirm_subscription(url: str) -> None:
-    """Confirm an Amazon SNS subscription (SES webhooks): one GET, https only."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not (parts.hostname or "").endswith(".amazonaws.com"):
-        raise Problem(400, "the subscription confirmation URL is not an https AWS URL")
-    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (https checked)
-        answer.read(65_536)
+    """Confirm an Amazon SNS subscription (SES event webhooks) by GETting its SubscribeURL."""
+    try:
+        https_get(url)
+    except ValueError:
+        # SNS retries a confirmation that was not acknowledged; nothing is stored meanwhile.
+        raise Problem(
+            502, "the SNS subscription could not be confirmed; it will be retried"
+        ) from None
 
 
 def dependencies_from(environ: Mapping[str, str], sqs: object, queue_url: str) -> Dependencies:
@@ -43,6 +63,7 @@ def dependencies_from(environ: Mapping[str, str], sqs: object, queue_url: str) -
         api_key=environ.get("LEADSCORE_API_KEY") or None,
         cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
         confirm_subscription=confirm_subscription,
+        fetch_certificate=fetch_certificate,
     )
 
 

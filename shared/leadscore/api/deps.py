@@ -7,7 +7,7 @@ import binascii
 import hmac
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -40,7 +40,7 @@ class Dependencies:
     cors_origins: frozenset[str] = frozenset()
     clock: Callable[[], datetime] = _utc_now
     confirm_subscription: Callable[[str], None] = _no_confirm
-    extra: dict[str, Any] = field(default_factory=dict)
+    fetch_certificate: Callable[[str], bytes] | None = None
 
 
 def new_router() -> Router:

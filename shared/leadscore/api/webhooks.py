@@ -32,7 +32,8 @@ def routes(deps: Dependencies) -> Router:
             url=url,
         )
         now = deps.clock()
-        result = handle(request, deps.secrets, now)  # its errors are mapped to 401/400/404
+        # Its errors (UnknownProvider, WebhookAuthError, WebhookFormatError) are mapped in app.py.
+        result = handle(request, deps.secrets, now, fetch_certificate=deps.fetch_certificate)
         if result.confirm_url:
             deps.confirm_subscription(result.confirm_url)
         entries = []

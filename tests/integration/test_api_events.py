@@ -97,3 +97,15 @@ def test_bad_json_and_unknown_routes_are_problems(api: Api) -> None:
     answer = api.call("GET", "/v1/nothing")
     assert answer.status == 404
     assert answer.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_server_fault_is_a_problem_without_details(api: Api) -> None:
+    class BrokenQueue:
+        def send(self, entries: object, received_at: object) -> int:
+            raise RuntimeError("secret internals")
+
+    api.module.deps.queue = BrokenQueue()
+    answer = api.call("POST", "/v1/events", {"email": "a@x.io", "type": "x"}, headers=KEY)
+    assert answer.status == 500
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert "secret" not in answer.body

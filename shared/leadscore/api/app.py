@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import urllib.request
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
@@ -101,7 +102,12 @@ def build(deps: Dependencies) -> APIGatewayRestResolver:
     def not_found(error: NotFoundError) -> Response[str]:
         return problem_response(404, "no such route")
 
-    handlers = {
+    def server_fault(error: Exception) -> Response[str]:
+        # A fault of ours (a bug, AWS unavailable): logged in full, answered without details.
+        logger.exception("request failed")
+        return problem_response(500, "the request could not be processed; try again later")
+
+    handlers: dict[type[Exception], Any] = {
         Problem: problem,
         EventError: invalid_event,
         RequestValidationError: invalid_request,
@@ -109,6 +115,7 @@ def build(deps: Dependencies) -> APIGatewayRestResolver:
         WebhookFormatError: webhook_format,
         UnknownProvider: webhook_provider,
         NotFoundError: not_found,
+        Exception: server_fault,
     }
     for error_type, handler in handlers.items():
         app.exception_handler(error_type)(handler)

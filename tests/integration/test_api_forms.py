@@ -87,10 +87,16 @@ def test_redirect_only_to_allowed_origins(api: Api) -> None:
     answer = api.call("POST", "/v1/forms", urlencode(fields), headers=FORM)
     assert answer.status == 303
     assert answer.headers["Location"] == thanks
-    evil = {"email": "a@b.io", "_redirect": "https://evil.example/phish"}
-    answer = api.call("POST", "/v1/forms", urlencode(evil), headers=FORM)
-    assert answer.status == 202
-    assert "Location" not in answer.headers
+    for evil in (
+        "https://evil.example/phish",
+        f"{SITE}@evil.example/",
+        f"{SITE}/\r\nSet-Cookie: x=1",
+        "javascript:alert(1)",
+    ):
+        fields = {"email": "a@b.io", "_redirect": evil}
+        answer = api.call("POST", "/v1/forms", urlencode(fields), headers=FORM)
+        assert answer.status == 202, evil
+        assert "Location" not in answer.headers
 
 
 def test_email_required_and_errors_carry_cors(api: Api) -> None:

@@ -169,6 +169,8 @@ def _allowed(origin: str | None, deps: Dependencies) -> bool:
 
 
 def _origin_of(url: str) -> str | None:
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):  # no header splitting via Location
+        return None
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -113,11 +113,13 @@ def routes(deps: Dependencies) -> Router:
         require_api_key(router, deps)
         _, pk = _pk(email)
         now = int(deps.clock().timestamp())
+        # The marker first, and it outlives the lead: from now on the scorer drops every
+        # event received before it, so nothing scored in the meantime can revive the lead.
+        ErasedItem(pk, "ERASED", erased_at=now).save()
         with LeadTable.batch_write() as batch:
             for item in LeadTable.query(pk, consistent_read=True):
-                batch.delete(item)
-        # The marker outlives the lead: events queued before now are dropped by the scorer.
-        ErasedItem(pk, "ERASED", erased_at=now).save()
+                if not isinstance(item, ErasedItem):
+                    batch.delete(item)
         return Response(status_code=204, body="")
 
     @router.post("/v1/leads/<email>/feedback")

@@ -80,6 +80,9 @@ def api() -> Any:
             LEADSCORE_CORS_ORIGINS="https://www.vendor.example",
         )
     monkeypatch.undo()
+    from leadscore.settings import settings
+
+    settings.cache_clear()  # the next test must not see this module's queue
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -368,7 +369,7 @@ def test_deadline_resumes_without_skipping_or_decaying_twice(
         if outcome.complete:
             break
         assert outcome.cursor is not None
-        cursor = outcome.cursor
+        cursor = json.loads(json.dumps(outcome.cursor))  # as a Lambda payload carries it
         assert invocations < 100
     assert invocations > 3
     assert decayed == len(emails) and found == len(emails)

@@ -48,6 +48,8 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py
+	$(BIN)/python tests/bench/bench_pipeline.py
+	$(BIN)/python -m tests.bench.bench_api
 
 clean:
 	rm -rf $(VENV) .aws-sam .tools .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from leadscore.adapters.dynamo import LeadTable, ModelItem, ModelVersionItem
@@ -25,7 +25,7 @@ def publish(model: ScoringModel, now: datetime) -> ScoringModel:
     """Store `model` as the next version of its id and make it current; returns it versioned."""
     try:
         current: ModelItem | None = ModelItem.get(CATALOG, model.id, consistent_read=True)
-    except ModelItem.DoesNotExist:
+    except DoesNotExist:
         current = None
     version = 1 if current is None else int(current.current_version) + 1
     published = model.model_copy(update={"version": version})
@@ -61,7 +61,7 @@ def read(model_id: str, version: int | None = None) -> ScoringModel | None:
             item: Any = ModelItem.get(CATALOG, model_id, consistent_read=True)
         else:
             item = ModelVersionItem.get(f"MODEL#{model_id}", f"V#{version:06d}")
-    except LeadTable.DoesNotExist:
+    except DoesNotExist:
         return None
     return parse_model(item.document)
 

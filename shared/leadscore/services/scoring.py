@@ -196,8 +196,10 @@ def _score_lead(
         return None, alerts
 
     events = [item.event for item in fresh.values()]
-    profile_item, profile = _merged_profile(lead, snapshot, fresh.values(), now_s)
-    items: list[LeadTable] = [profile_item]
+    profile_item, profile, changed = _merged_profile(lead, snapshot, fresh.values(), now_s)
+    # An unchanged profile is not rewritten: the states' versions guard against a
+    # concurrent profile change, since every writer of a lead also writes its states.
+    items: list[LeadTable] = [profile_item] if changed else []
     logged = {
         event.id: EventItem(
             lead_pk(lead.key),
@@ -268,9 +270,10 @@ def _unique(alerts: list[tuple[str, Notification]]) -> list[tuple[str, Notificat
 
 def _merged_profile(
     lead: _Lead, snapshot: lead_store.LeadSnapshot, fresh: Any, now_s: int
-) -> tuple[ProfileItem, dict[str, Any]]:
+) -> tuple[ProfileItem, dict[str, Any], bool]:
     """Merge profile fields from the batch: per field, the value with the latest event time wins."""
     item = snapshot.profile
+    changed = item is None
     if item is None:
         item = ProfileItem(
             lead_pk(lead.key),
@@ -290,9 +293,11 @@ def _merged_profile(
             if name == "email" or value in (None, ""):
                 continue
             if at >= times.get(name, 0) and (name in profile or len(profile) < PROFILE_FIELDS_MAX):
+                changed = changed or profile.get(name) != value or times.get(name) != at
                 profile[name], times[name] = value, at
-    item.profile, item.field_times, item.updated_at = profile, times, now_s
-    return item, {**profile, "email": lead.email}
+    if changed:
+        item.profile, item.field_times, item.updated_at = profile, times, now_s
+    return item, {**profile, "email": lead.email}, changed
 
 
 def _state_item(

@@ -1,0 +1,146 @@
+"""DynamoDB requests, capacity units and cost per event of the scoring pipeline (against moto).
+
+Counts every request the scorer sends, with botocore's event hooks, for batches of 10
+events spread over 10 distinct leads and over 2 leads; capacity units are computed from the
+items in the requests with DynamoDB's rules (transactional write: 2 WCU per started KB;
+strongly consistent read: 1 RCU per started 4 KB per key, found or not).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    TABLE_NAME="leadscore-bench",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_LOG_LEVEL="ERROR",
+)
+ROOT = Path(__file__).resolve().parents[2]
+WRITE_PRICE = 0.625  # USD per million write request units, on-demand, us-east-1
+READ_PRICE = 0.125  # USD per million read request units
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (close enough for capacity units)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        ((kind, content),) = value.items()
+        if kind == "M":
+            size += 3 + item_bytes(content)
+        elif kind in ("S", "N", "B"):
+            size += len(str(content).encode())
+        else:
+            size += len(str(content).encode())
+    return size
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.wcu = 0
+        self.rcu = 0
+
+    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.requests[model.name] += 1
+        if model.name == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                ((_operation, body),) = entry.items()
+                size = item_bytes(body.get("Item") or body.get("Key") or {})
+                self.wcu += 2 * max(1, math.ceil(size / 1024))
+        elif model.name == "BatchGetItem":
+            for table in params["RequestItems"].values():
+                self.rcu += len(table["Keys"])
+        elif model.name in ("UpdateItem", "PutItem", "DeleteItem"):
+            self.wcu += 1
+        elif model.name in ("Query", "GetItem"):
+            self.rcu += 1
+
+
+def run(leads_per_batch: int, batches: int, meter: Meter) -> int:
+    from leadscore.domain.events import Event
+    from leadscore.services.messages import encode
+    from leadscore.services.scoring import score_messages
+
+    class Quiet:
+        def publish(self, notification: Any) -> None:
+            pass
+
+    from leadscore.adapters.model_store import CachedModels
+
+    models = CachedModels(ttl=60)
+    rng = random.Random(leads_per_batch)
+    events = 0
+    for batch_number in range(batches):
+        records = []
+        for n in range(10):
+            lead = rng.randrange(leads_per_batch) + 1000 * batch_number % 50
+            url = rng.choice(["/pricing", "/blog/a", "/product/x", "/"])
+            event = Event(
+                f"b{leads_per_batch}-{batch_number}-{n}",
+                "page_view",
+                NOW - timedelta(minutes=n),
+                None,
+                {"url": "https://v.example" + url},
+            )
+            body = next(encode([(f"lead{lead}@corp.example", event)], NOW))
+            records.append((f"m{n}", body))
+        outcome = score_messages(records, models, Quiet(), clock=lambda: NOW)
+        assert not outcome.failed
+        events += 10
+    return events
+
+
+def main() -> None:
+    import boto3
+    from moto import mock_aws
+
+    sys.path.insert(0, str(ROOT))
+    from leadscore.adapters import model_store
+    from leadscore.adapters.dynamo import LeadTable
+    from leadscore_tools.modelfiles import load_model
+    from leadscore_tools.template import table_definition
+
+    print("Scoring pipeline: DynamoDB requests per event (moto, default model, 1 model)")
+    print(f"{'scenario':<34}{'req/event':>10}{'WCU/event':>11}{'RCU/event':>11}{'$/M events':>12}")
+    with mock_aws():
+        boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
+        model_store.publish(load_model(ROOT / "models" / "default.yaml"), NOW)
+        # pynamodb keeps one connection per item class: meter all of them.
+        classes = [LeadTable, *LeadTable.__subclasses__()]
+        clients = {id(c): c for c in (k._get_connection().connection.client for k in classes)}
+        for leads, batches in ((10, 100), (2, 100)):
+            meter = Meter()
+            for client in clients.values():
+                client.meta.events.register("before-parameter-build.dynamodb", meter.before_call)
+            events = run(leads, batches, meter)
+            for client in clients.values():
+                client.meta.events.unregister("before-parameter-build.dynamodb", meter.before_call)
+            requests = sum(meter.requests.values())
+            cost = (meter.wcu * WRITE_PRICE + meter.rcu * READ_PRICE) / events
+            name = f"batches of 10 over {leads} leads"
+            print(
+                f"{name:<34}{requests / events:>10.2f}{meter.wcu / events:>11.2f}"
+                f"{meter.rcu / events:>11.2f}{cost:>12.2f}"
+            )
+            print(f"  requests by operation: {dict(meter.requests)}")
+    print(
+        "Cost: DynamoDB on-demand list prices (us-east-1): $0.625 per million write units, "
+        "$0.125 per million read units; SQS, Lambda and SNS are extra."
+    )
+
+
+if __name__ == "__main__":
+    main()

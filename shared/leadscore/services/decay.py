@@ -45,6 +45,7 @@ from leadscore.adapters.notifications import Notification, Publisher, lead_notif
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.state import LeadState
+from leadscore.services.alerts import publish_pending, unique
 from leadscore.services.scoring import KINDS, ModelSource, _state_item
 
 logger = Logger(child=True)
@@ -177,7 +178,8 @@ def _once(
     for key in set(found) - retry:
         for name in ("decayed", "unchanged", "sla_breached", "cooled"):
             setattr(outcome.stats, name, getattr(outcome.stats, name) + getattr(counts[key], name))
-        _publish(key, alerts[key], publisher, outcome)
+        published, _failed = publish_pending(key, alerts[key], publisher)
+        outcome.stats.notifications += published
     return {key: found[key] for key in retry}
 
 
@@ -268,8 +270,8 @@ def _decay_lead(
                 )
             )
     if not items:
-        return None, _unique(alerts)
-    return lead_store.LeadWrite(key, items, new_records), _unique(alerts)
+        return None, unique(alerts)
+    return lead_store.LeadWrite(key, items, new_records), unique(alerts)
 
 
 def _followed_up(profile: ProfileItem, state: LeadState) -> bool:
@@ -277,27 +279,3 @@ def _followed_up(profile: ProfileItem, state: LeadState) -> bool:
     if profile.feedback is None or state.mql_since is None:
         return False
     return profile.feedback_at is not None and int(profile.feedback_at) >= state.mql_since
-
-
-def _unique(alerts: list[tuple[str, Notification]]) -> list[tuple[str, Notification]]:
-    return list({notification.id: (m, notification) for m, notification in alerts}.values())
-
-
-def _publish(
-    key: str,
-    alerts: list[tuple[str, Notification]],
-    publisher: Publisher,
-    outcome: DecayOutcome,
-) -> None:
-    """Publish, then clear; a failure leaves it pending for the next run or scorer batch."""
-    by_model: dict[str, list[str]] = defaultdict(list)
-    for model_id, notification in alerts:
-        try:
-            publisher.publish(notification)
-        except Exception:
-            logger.exception("publish failed; the notification stays pending", lead=key[:12])
-            continue
-        outcome.stats.notifications += 1
-        by_model[model_id].append(notification.id)
-    for model_id, ids in by_model.items():
-        lead_store.clear_pending(key, model_id, ids)

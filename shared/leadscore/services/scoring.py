@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.events import event_to_dict
 from leadscore.domain.state import LeadState
+from leadscore.services.alerts import publish_pending, unique
 from leadscore.services.messages import Incoming, MessageError, decode
 
 logger = Logger(child=True)
@@ -156,7 +156,10 @@ def _score_once(
     _written, retry = lead_store.commit(writes)
     for key in set(leads) - retry:
         _add(outcome.stats, counts[key])
-        _publish(key, alerts[key], publisher, outcome, leads[key])
+        published, failed = publish_pending(key, alerts[key], publisher)
+        outcome.stats.notifications += published
+        if failed:  # SQS redelivers the records; the notification is found pending again
+            outcome.failed.update(leads[key].messages)
     return {key: leads[key] for key in retry}
 
 
@@ -258,14 +261,7 @@ def _score_lead(
     items += list(logged.values())
     items += list(changes.values())
     new_records = set(range(first_log, first_log + len(logged)))
-    return lead_store.LeadWrite(lead.key, items, new_records), _unique(alerts)
-
-
-def _unique(alerts: list[tuple[str, Notification]]) -> list[tuple[str, Notification]]:
-    seen: dict[str, tuple[str, Notification]] = {}
-    for model_id, notification in alerts:
-        seen[notification.id] = (model_id, notification)
-    return list(seen.values())
+    return lead_store.LeadWrite(lead.key, items, new_records), unique(alerts)
 
 
 def _merged_profile(
@@ -321,24 +317,3 @@ def _sla_check_at(state: LeadState) -> int | None:
     if state.status == "mql" and not state.sla_breached and state.sla_due_at is not None:
         return state.sla_due_at
     return None
-
-
-def _publish(
-    key: str,
-    alerts: list[tuple[str, Notification]],
-    publisher: Publisher,
-    outcome: BatchOutcome,
-    lead: _Lead,
-) -> None:
-    by_model: dict[str, list[str]] = defaultdict(list)
-    for model_id, notification in alerts:
-        try:
-            publisher.publish(notification)
-        except Exception:
-            logger.exception("publish failed; the records will be redelivered", lead=key[:12])
-            outcome.failed.update(lead.messages)
-            continue
-        outcome.stats.notifications += 1
-        by_model[model_id].append(notification.id)
-    for model_id, ids in by_model.items():
-        lead_store.clear_pending(key, model_id, ids)

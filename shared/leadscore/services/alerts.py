@@ -1,0 +1,39 @@
+"""Publishing recorded notifications: publish each one, then forget those that went out."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from aws_lambda_powertools import Logger
+
+from leadscore.adapters import lead_store
+from leadscore.adapters.notifications import Notification, Publisher
+
+logger = Logger(child=True)
+Alert = tuple[str, Notification]  # (model id, notification)
+
+
+def unique(alerts: list[Alert]) -> list[Alert]:
+    """One entry per notification id (a pending one may be found again)."""
+    return list({notification.id: (m, notification) for m, notification in alerts}.values())
+
+
+def publish_pending(key: str, alerts: list[Alert], publisher: Publisher) -> tuple[int, int]:
+    """Publish the lead's pending notifications and clear the published ones from its states.
+
+    Returns (published, failed); a failed one stays pending in the state item, so the next
+    write of that lead (or the caller's retry) finds it and publishes it again.
+    """
+    published: dict[str, list[str]] = defaultdict(list)
+    failed = 0
+    for model_id, notification in alerts:
+        try:
+            publisher.publish(notification)
+        except Exception:
+            logger.exception("publish failed; the notification stays pending", lead=key[:12])
+            failed += 1
+            continue
+        published[model_id].append(notification.id)
+    for model_id, ids in published.items():
+        lead_store.clear_pending(key, model_id, ids)
+    return sum(len(ids) for ids in published.values()), failed

@@ -9,7 +9,6 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from leadscore.adapters.dynamo import (
-    ChangeItem,
     ErasedItem,
     EventItem,
     LeadTable,
@@ -42,10 +41,6 @@ class LeadWrite:
     key: str
     items: list[LeadTable]
     conditional_new: set[int] = field(default_factory=set)  # indexes that must not exist yet
-
-
-class Conflict(Exception):
-    """A lead changed since it was read: read it again and recompute."""
 
 
 def read_leads(
@@ -131,14 +126,3 @@ def clear_pending(key: str, model_id: str, notification_ids: Iterable[str]) -> N
     actions = [StateItem.pending[i].remove() for i in notification_ids]  # type: ignore[attr-defined]
     if actions:
         item.update(actions=actions, condition=StateItem.pk.exists(), add_version_condition=False)
-
-
-__all__ = [
-    "ChangeItem",
-    "Conflict",
-    "LeadSnapshot",
-    "LeadWrite",
-    "clear_pending",
-    "commit",
-    "read_leads",
-]

@@ -11,15 +11,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from leadscore.adapters.notifications import TITLES
+
 logger = Logger(child=True)
 RETRYABLE = {429, 500, 502, 503, 504}
-KIND_LABELS = {
-    "lead.mql": "New MQL",
-    "lead.cooled": "Lead cooled",
-    "lead.sla_breached": "Follow-up overdue",
-    "account.mqa": "New MQA",
-    "account.cooled": "Account cooled",
-}
 
 
 class SlackError(Exception):
@@ -33,7 +28,7 @@ def escape(text: Any) -> str:
 
 def blocks(document: dict[str, Any]) -> dict[str, Any]:
     """The Block Kit message for one notification document (the SNS `default` JSON)."""
-    label = KIND_LABELS.get(str(document.get("kind")), str(document.get("kind", "Notification")))
+    label = TITLES.get(str(document.get("kind")), str(document.get("kind", "Notification")))
     name = str(document.get("name") or document.get("email") or document.get("account") or "?")
     header = f"{label}: {document.get('rating', '')} {name}"[:150]
     fields = [

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 class Settings(BaseModel):
     table_name: str = "leadscore"
     queue_url: str = ""
+    rescore_queue_url: str = ""
     topic_arn: str = ""
     region: str = "us-east-1"
     # Moto server (local stack) or another DynamoDB endpoint; empty on AWS.
@@ -26,6 +27,7 @@ def settings() -> Settings:
     return Settings(
         table_name=env.get("TABLE_NAME", "leadscore"),
         queue_url=env.get("QUEUE_URL", ""),
+        rescore_queue_url=env.get("RESCORE_QUEUE_URL", ""),
         topic_arn=env.get("TOPIC_ARN", ""),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         endpoint_url=env.get("AWS_ENDPOINT_URL") or None,

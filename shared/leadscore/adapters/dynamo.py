@@ -13,6 +13,8 @@ Key design (single table `TABLE_NAME`; `pk`/`sk` strings, `kind` tells the item 
 | sales feedback | LEAD#<lead key>  | FEEDBACK#<epoch>#<id>     | accepted/rejected/won/lost     |
 | model catalog  | MODELS           | <model id>                | current version, its document  |
 | model version  | MODEL#<model id> | V#<version, 6 digits>     | every published version        |
+| rescore job    | MODEL#<model id> | RESCORE#<job id>          | options, progress counters     |
+| rescore step   | RESCORE#<job id> | LIST#.. / CHUNK#..        | one page or chunk, done once   |
 
 The lead key is a hash of the normalised email, so keys, indexes and logs never hold an
 address in clear; only the profile item does, and erasure deletes it.
@@ -169,6 +171,44 @@ class ModelVersionItem(LeadTable, discriminator="model_version"):
     model_version = NumberAttribute()
     document = JSONAttribute()
     published_at = NumberAttribute()
+
+
+EVERY_LEAD = "*"  # by_model's pseudo model: every profile is indexed under "*#<shard>"
+
+
+class RescoreJobItem(LeadTable, discriminator="rescore_job"):
+    """A rescoring job: its options, and progress counters that only grow (UpdateItem ADD)."""
+
+    model_id = UnicodeAttribute()
+    model_version = NumberAttribute()
+    job_id = UnicodeAttribute()
+    options = JSONAttribute(default=dict)  # dry_run, notify
+    at = NumberAttribute()  # every lead is rescored as of this instant
+    created_at = NumberAttribute()
+    finished_at = NumberAttribute(null=True)
+    shards = NumberAttribute()
+    shards_listed = NumberAttribute(default=0)
+    chunks_listed = NumberAttribute(default=0)
+    leads_listed = NumberAttribute(default=0)
+    chunks_done = NumberAttribute(default=0)
+    leads_done = NumberAttribute(default=0)
+    changed = NumberAttribute(default=0)
+    rating_changes = NumberAttribute(default=0)
+    new_mqls = NumberAttribute(default=0)
+    lost_mqls = NumberAttribute(default=0)
+    failures = NumberAttribute(default=0)
+    notifications = NumberAttribute(default=0)
+    samples = MapAttribute[str, str](default=dict)  # shard -> JSON list of changed leads
+    expires_at = TTLAttribute(null=True)
+
+
+class RescoreStepItem(LeadTable, discriminator="rescore_step"):
+    """One listed page or one chunk of a rescoring job, recorded so that it counts once."""
+
+    leads = JSONAttribute(default=dict)  # page: lead keys; chunk: key -> what it was before
+    next_cursor = JSONAttribute(null=True)
+    done_at = NumberAttribute(null=True)  # set with the job's counters, in one transaction
+    expires_at = TTLAttribute(null=True)
 
 
 def lead_pk(key: str) -> str:

@@ -280,6 +280,7 @@ def _merged_profile(
             created_at=now_s,
             updated_at=now_s,
             account=company_domain(lead.email),
+            model_pk=f"*#{shard(lead.key):02d}",  # every lead in by_model, for rescoring
         )
     profile = dict(item.profile)
     times = dict(item.field_times)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +53,420 @@ def table_definition(logical_id: str = "LeadsTable", path: Path = TEMPLATE) -> d
 def ttl_attribute(logical_id: str = "LeadsTable", path: Path = TEMPLATE) -> str | None:
     spec = load_template(path)["Resources"][logical_id]["Properties"].get("TimeToLiveSpecification")
     return spec["AttributeName"] if spec and spec.get("Enabled") else None
+
+
+# --- The stack the template declares, resolved for a local stand-in (the local stack) ---
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+_NO_VALUE = object()
+
+
+class TemplateError(Exception):
+    """The template uses something the local stack cannot resolve."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API Gateway (REST) route: `Path` may hold `{name}` and `{proxy+}` parameters."""
+
+    method: str  # upper case; ANY matches every method
+    path: str
+    api_key_required: bool
+    function: str  # logical id
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    name: str
+    code_uri: Path
+    handler: str  # module.function
+    environment: dict[str, str]
+    timeout: int
+    memory: int
+
+
+@dataclass(frozen=True)
+class Queue:
+    logical_id: str
+    name: str
+    url: str
+    arn: str
+    visibility_timeout: int
+    dead_letter_queue: str | None  # logical id
+    max_receive_count: int | None
+    fifo: bool
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    """An SQS event source mapping: which queue feeds which function, and how."""
+
+    function: str
+    queue: str  # logical id
+    batch_size: int
+    batching_window: float  # seconds
+    report_batch_item_failures: bool
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    event: str  # the event's name under the function (e.g. Daily)
+    expression: str  # cron(...), rate(...) or at(...)
+    timezone: str
+    input: str | None
+    enabled: bool
+    retry_attempts: int  # EventBridge Scheduler's RetryPolicy.MaximumRetryAttempts
+
+
+@dataclass(frozen=True)
+class Topic:
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class SnsSource:
+    function: str
+    topic: str  # logical id
+
+
+@dataclass(frozen=True)
+class Table:
+    logical_id: str
+    name: str
+    definition: dict[str, Any]
+    ttl_attribute: str | None
+
+
+@dataclass
+class Stack:
+    functions: dict[str, Function] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    stage: str = "prod"
+    binary_media_types: list[str] = field(default_factory=list)
+    queues: dict[str, Queue] = field(default_factory=dict)
+    sqs_sources: list[SqsSource] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
+    topics: dict[str, Topic] = field(default_factory=dict)
+    sns_sources: list[SnsSource] = field(default_factory=list)
+    tables: dict[str, Table] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # resources whose Condition is false
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How the local stand-in names what CloudFormation would create."""
+
+    endpoint: str  # the moto server, e.g. http://127.0.0.1:5000
+    region: str = "us-east-1"
+    stack_name: str = "leadscore"
+
+    def physical(self, logical_id: str, resource: dict[str, Any]) -> dict[str, str]:
+        """`Ref` and the `GetAtt` attributes of a resource, by its type."""
+        kind = resource.get("Type", "")
+        properties = resource.get("Properties") or {}
+        prefix = f"arn:aws:{{}}:{self.region}:{ACCOUNT_ID}:"
+        if kind == "AWS::SQS::Queue":
+            name = _plain(properties.get("QueueName")) or f"{self.stack_name}-{logical_id}"
+            if properties.get("FifoQueue") and not name.endswith(".fifo"):
+                name += ".fifo"
+            url = f"{self.endpoint}/{ACCOUNT_ID}/{name}"
+            arn = prefix.format("sqs") + name
+            return {"Ref": url, "QueueUrl": url, "QueueName": name, "Arn": arn}
+        if kind == "AWS::SNS::Topic":
+            name = _plain(properties.get("TopicName")) or f"{self.stack_name}-{logical_id}"
+            arn = prefix.format("sns") + name
+            return {"Ref": arn, "TopicArn": arn, "TopicName": name}
+        if kind == "AWS::DynamoDB::Table":
+            name = _plain(properties.get("TableName")) or f"{self.stack_name}-{logical_id}"
+            arn = prefix.format("dynamodb") + f"table/{name}"
+            return {"Ref": name, "Arn": arn, "StreamArn": arn + "/stream/local"}
+        if kind == "AWS::Serverless::Function":
+            name = _plain(properties.get("FunctionName")) or f"{self.stack_name}-{logical_id}"
+            return {"Ref": name, "Arn": prefix.format("lambda") + f"function:{name}"}
+        return {"Ref": logical_id, "Arn": prefix.format("local") + logical_id}
+
+
+def _plain(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class Resolver:
+    """Evaluates conditions and intrinsic functions (Ref, GetAtt, Sub, Join, Select, Split, If)."""
+
+    def __init__(
+        self, template: dict[str, Any], parameters: dict[str, str], naming: Naming
+    ) -> None:
+        self.template = template
+        self.naming = naming
+        self.parameters: dict[str, Any] = {
+            name: str(spec.get("Default", "")) if spec.get("Default") is not None else ""
+            for name, spec in (template.get("Parameters") or {}).items()
+        }
+        unknown = set(parameters) - set(self.parameters)
+        if unknown:
+            raise TemplateError(f"unknown template parameters: {', '.join(sorted(unknown))}")
+        self.parameters.update(parameters)
+        self.pseudo = {
+            "AWS::Region": naming.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": naming.stack_name,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackId": f"arn:aws:cloudformation:{naming.region}:{ACCOUNT_ID}:stack/local",
+        }
+        self.resources: dict[str, dict[str, Any]] = template.get("Resources") or {}
+        self._conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            definition = (self.template.get("Conditions") or {}).get(name)
+            if definition is None:
+                raise TemplateError(f"unknown condition {name}")
+            self._conditions[name] = bool(self.value(definition))
+        return self._conditions[name]
+
+    def exists(self, logical_id: str) -> bool:
+        resource = self.resources.get(logical_id)
+        if resource is None:
+            return False
+        condition = resource.get("Condition")
+        return condition is None or self.condition(condition)
+
+    def attribute(self, logical_id: str, name: str) -> str:
+        if logical_id not in self.resources:
+            raise TemplateError(f"reference to unknown resource {logical_id}")
+        attributes = self.naming.physical(logical_id, self.resources[logical_id])
+        if name not in attributes:
+            raise TemplateError(f"the local stack has no attribute {logical_id}.{name}")
+        return attributes[name]
+
+    def ref(self, name: str) -> Any:
+        if name in self.parameters:
+            return self.parameters[name]
+        if name == "AWS::NoValue":
+            return _NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        return self.attribute(name, "Ref")
+
+    def value(self, node: Any) -> Any:
+        """`node` with every intrinsic function evaluated."""
+        if isinstance(node, list):
+            return [v for v in (self.value(item) for item in node) if v is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, argument),) = node.items()
+            if key == "Ref":
+                return self.ref(argument)
+            if key == "Condition":
+                return self.condition(argument)
+            if key.startswith("Fn::"):
+                return self._function(key[4:], argument)
+        resolved = {key: self.value(item) for key, item in node.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
+
+    def _function(self, name: str, argument: Any) -> Any:
+        if name == "GetAtt":
+            logical_id, attribute = (
+                argument if isinstance(argument, list) else str(argument).split(".", 1)
+            )
+            return self.attribute(self.value(logical_id), self.value(attribute))
+        if name == "Sub":
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            return self._sub(text, {k: self.value(v) for k, v in variables.items()})
+        if name == "If":
+            condition, when_true, when_false = argument
+            return self.value(when_true if self.condition(condition) else when_false)
+        arguments = self.value(argument)
+        if name == "Equals":
+            return str(arguments[0]) == str(arguments[1])
+        if name == "Not":
+            return not arguments[0]
+        if name == "And":
+            return all(arguments)
+        if name == "Or":
+            return any(arguments)
+        if name == "Join":
+            return str(arguments[0]).join(str(v) for v in arguments[1])
+        if name == "Select":
+            return arguments[1][int(arguments[0])]
+        if name == "Split":
+            return str(arguments[1]).split(str(arguments[0]))
+        if name == "GetAZs":
+            return [f"{self.naming.region}{zone}" for zone in "abc"]
+        raise TemplateError(f"Fn::{name} is not supported by the local stack")
+
+    def _sub(self, text: str, variables: dict[str, Any]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name and name.split(".", 1)[0] in self.resources:
+                return self.attribute(*name.split(".", 1))
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def _merge_globals(globals_: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """SAM's Globals: maps merge (the function wins), everything else is overridden."""
+    merged = dict(globals_)
+    for key, value in properties.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_globals(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_stack(
+    naming: Naming, parameters: dict[str, str] | None = None, path: Path = TEMPLATE
+) -> Stack:
+    """What the local stack emulates: functions, API routes, queues, event sources,
+    schedules, topics and tables, with every reference resolved to local names."""
+    template = load_template(path)
+    resolver = Resolver(template, parameters or {}, naming)
+    stack = Stack()
+    function_globals = (template.get("Globals") or {}).get("Function") or {}
+    api_globals = (template.get("Globals") or {}).get("Api") or {}
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    for logical_id, resource in resolver.resources.items():
+        if not resolver.exists(logical_id):
+            stack.skipped.append(logical_id)
+            continue
+        kind = resource.get("Type")
+        raw = resource.get("Properties") or {}
+        if kind == "AWS::Serverless::Function":
+            raw_events = raw.get("Events") or {}
+            merged = _merge_globals(
+                function_globals, {k: v for k, v in raw.items() if k != "Events"}
+            )
+            properties = resolver.value(merged)
+            variables = (properties.get("Environment") or {}).get("Variables") or {}
+            stack.functions[logical_id] = Function(
+                logical_id=logical_id,
+                name=resolver.attribute(logical_id, "Ref"),
+                code_uri=(path.parent / str(properties.get("CodeUri", "."))).resolve(),
+                handler=str(properties["Handler"]),
+                environment={k: _text(v) for k, v in variables.items()},
+                timeout=int(properties.get("Timeout", 3)),
+                memory=int(properties.get("MemorySize", 128)),
+            )
+            events += [(logical_id, name, event) for name, event in raw_events.items()]
+        elif kind == "AWS::Serverless::Api":
+            properties = resolver.value(_merge_globals(api_globals, raw))
+            stack.stage = str(properties.get("StageName", stack.stage))
+            stack.binary_media_types = [
+                str(t).replace("~1", "/") for t in properties.get("BinaryMediaTypes") or []
+            ]
+        elif kind == "AWS::SQS::Queue":
+            properties = resolver.value(raw)
+            attributes = naming.physical(logical_id, resource)
+            redrive = properties.get("RedrivePolicy") or {}
+            if isinstance(redrive, str):
+                redrive = json.loads(redrive)
+            dlq = _logical_by(resolver, "Arn", redrive.get("deadLetterTargetArn"))
+            stack.queues[logical_id] = Queue(
+                logical_id=logical_id,
+                name=attributes["QueueName"],
+                url=attributes["QueueUrl"],
+                arn=attributes["Arn"],
+                visibility_timeout=int(properties.get("VisibilityTimeout", 30)),
+                dead_letter_queue=dlq,
+                max_receive_count=int(redrive["maxReceiveCount"]) if dlq else None,
+                fifo=bool(properties.get("FifoQueue", False)),
+            )
+        elif kind == "AWS::SNS::Topic":
+            attributes = naming.physical(logical_id, resource)
+            stack.topics[logical_id] = Topic(logical_id, attributes["TopicName"], attributes["Ref"])
+        elif kind == "AWS::DynamoDB::Table":
+            stack.tables[logical_id] = Table(
+                logical_id=logical_id,
+                name=naming.physical(logical_id, resource)["Ref"],
+                definition=table_definition(logical_id, path),
+                ttl_attribute=ttl_attribute(logical_id, path),
+            )
+    for function, name, event in events:
+        _read_event(stack, resolver, function, name, event, template)
+    return stack
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _logical_by(resolver: Resolver, attribute: str, value: Any) -> str | None:
+    """The logical id of the resource whose `attribute` resolves to `value`."""
+    if not value:
+        return None
+    for logical_id, resource in resolver.resources.items():
+        if resolver.naming.physical(logical_id, resource).get(attribute) == value:
+            return logical_id
+    raise TemplateError(f"no resource of the template has {attribute} {value}")
+
+
+def _read_event(
+    stack: Stack,
+    resolver: Resolver,
+    function: str,
+    name: str,
+    event: dict[str, Any],
+    template: dict[str, Any],
+) -> None:
+    kind = event.get("Type")
+    properties = resolver.value(event.get("Properties") or {})
+    if kind == "Api":
+        api_id = (event.get("Properties") or {}).get("RestApiId")
+        api_name = api_id.get("Ref") if isinstance(api_id, dict) else None
+        api = (template.get("Resources") or {}).get(api_name or "", {})
+        api_auth = ((api.get("Properties") or {}).get("Auth")) or {}
+        auth = properties.get("Auth") or {}
+        required = auth.get("ApiKeyRequired", api_auth.get("ApiKeyRequired", False))
+        stack.routes.append(
+            Route(
+                str(properties["Method"]).upper(), str(properties["Path"]), bool(required), function
+            )
+        )
+    elif kind == "SQS":
+        queue = _logical_by(resolver, "Arn", properties["Queue"])
+        assert queue is not None
+        stack.sqs_sources.append(
+            SqsSource(
+                function=function,
+                queue=queue,
+                batch_size=int(properties.get("BatchSize", 10)),
+                batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in (properties.get("FunctionResponseTypes") or []),
+                enabled=bool(properties.get("Enabled", True)),
+            )
+        )
+    elif kind in ("ScheduleV2", "Schedule"):
+        expression = properties.get("ScheduleExpression") or properties.get("Schedule")
+        state = properties.get("State", "ENABLED")
+        enabled = bool(properties.get("Enabled", True)) and str(state).upper() == "ENABLED"
+        stack.schedules.append(
+            Schedule(
+                function=function,
+                event=name,
+                expression=str(expression),
+                timezone=str(properties.get("ScheduleExpressionTimezone") or "UTC"),
+                input=properties.get("Input"),
+                enabled=enabled,
+                retry_attempts=int(
+                    (properties.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)
+                ),
+            )
+        )
+    elif kind == "SNS":
+        topic = _logical_by(resolver, "Ref", properties["Topic"])
+        assert topic is not None
+        stack.sns_sources.append(SnsSource(function, topic))

@@ -1,0 +1,174 @@
+"""`leadscore local`: the local stack (`make run`), in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from leadscore_tools.common import CommandError
+
+DEFAULT_API_KEY = "local-dev-key"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "local",
+        help="run the whole system locally (moto + API + queue pollers + schedules)",
+        description=(
+            "Run the system of template.yaml on this machine: moto (DynamoDB, SQS, SNS) on "
+            "127.0.0.1, the API through the real handler, the queue pollers, the schedules "
+            "and an outbox of the sales notifications. Ctrl-C stops it. Webhook secrets come "
+            "from the environment: LEADSCORE_WEBHOOK_<NAME> (see the README)."
+        ),
+    )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=_port("LEADSCORE_API_PORT", 3000),
+        help="the API's port (default: $LEADSCORE_API_PORT or 3000)",
+    )
+    parser.add_argument(
+        "--moto-port",
+        type=int,
+        default=_port("LEADSCORE_MOTO_PORT", 5000),
+        help="moto's port (default: $LEADSCORE_MOTO_PORT or 5000)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("LEADSCORE_API_KEY") or DEFAULT_API_KEY,
+        help=f"the server-to-server routes' key (default: $LEADSCORE_API_KEY or {DEFAULT_API_KEY})",
+    )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter (repeatable), e.g. CorsOrigins=https://www.example.com",
+    )
+    parser.add_argument(
+        "--no-schedules",
+        action="store_true",
+        help="fire schedules only on demand (POST /_local/schedule/{function})",
+    )
+    parser.add_argument(
+        "--retry-seconds",
+        type=int,
+        default=2,
+        help="seconds before a failed queue message is retried (default 2; AWS: the queue's "
+        "VisibilityTimeout)",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="the functions' logs and every request on the console",
+    )
+    parser.set_defaults(run=run)
+
+
+def _port(variable: str, default: int) -> int:
+    value = os.environ.get(variable)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise CommandError(f"{variable}={value!r} is not a port number", 2) from None
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    parameters = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise CommandError(f"--parameter {pair!r}: expected NAME=VALUE", 2)
+        parameters[name] = value
+    return parameters
+
+
+def run(args: argparse.Namespace) -> int:
+    from leadscore_tools.local.moto_server import PortInUse
+    from leadscore_tools.local.stack import LocalStack, Options
+    from leadscore_tools.template import TemplateError
+
+    logging.basicConfig(format="[local %(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("leadscore_local").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    options = Options(
+        api_port=args.api_port,
+        moto_port=args.moto_port,
+        api_key=args.api_key,
+        parameters=_parameters(args.parameter),
+        schedules=not args.no_schedules,
+        retry_seconds=args.retry_seconds,
+        verbose=args.verbose,
+        console=sys.stdout,
+    )
+    stack = LocalStack(options)
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        try:
+            stack.start()
+        except PortInUse as error:
+            raise CommandError(str(error), 2) from None
+        except TemplateError as error:
+            raise CommandError(f"template.yaml: {error}", 2) from None
+        print(banner(stack), flush=True)
+        while not stopping.wait(0.5):  # short waits: Ctrl-C is delivered between them
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping the local stack ...", flush=True)
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+    print("stopped.", flush=True)
+    return 0
+
+
+def banner(stack: Any) -> str:
+    api, key = stack.api_url, stack.options.api_key
+    spec = stack.stack
+    tables = ", ".join(t.name for t in spec.tables.values())
+    queues = ", ".join(q.name for q in spec.queues.values())
+    topics = ", ".join(t.name for t in spec.topics.values())
+    models = ", ".join(f"{model} v{version}" for model, version in stack.models) or "none"
+    runs = stack.next_runs()
+    schedules = [
+        f"  {'schedule' if n == 0 else '':<13}POST {api}/_local/schedule/{name}"
+        f"   ({s.expression} {s.timezone}"
+        + (
+            f", next {runs[s.event]:%Y-%m-%d %H:%M}Z"
+            if stack.scheduler and runs.get(s.event)
+            else ", on demand only"
+        )
+        + ")"
+        for n, (name, s) in enumerate(zip(stack.schedule_names(), spec.schedules, strict=True))
+    ]
+    lines = [
+        "",
+        f"leadscore local stack ready in {stack.startup_seconds:.1f} s "
+        f"({len(spec.routes)} routes, {len(stack.pollers)} queue pollers, "
+        f"{len(spec.schedules)} schedules from template.yaml)",
+        "",
+        f"  API          {api}",
+        f"  form         POST {api}/v1/forms",
+        f"  outbox       GET  {api}/_local/outbox   (sales notifications, also printed here)",
+        f"  drain        POST {api}/_local/drain",
+        *schedules,
+        f"  AWS (moto)   {stack.moto_url}   (DynamoDB {tables}; SQS {queues}; SNS {topics})",
+        f"  API key      {key}   (x-api-key header)",
+        f"  models       {models}",
+        "",
+        "Try:",
+        f"  curl -s {api}/v1/forms -d email=jane@acme.example -d first_name=Jane "
+        "-d company=Acme -d job_title=CTO -d company_size=51-200 -d form=demo-request",
+        f"  curl -s {api}/v1/leads/jane@acme.example -H 'x-api-key: {key}'",
+        "",
+        "Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)

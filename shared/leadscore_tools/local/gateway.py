@@ -1,0 +1,313 @@
+"""The API on loopback: each HTTP request becomes an API Gateway (REST) proxy event for the
+function the template routes it to, with API keys checked as API Gateway checks them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from leadscore_tools.local.functions import FunctionMissing, LocalFunction
+from leadscore_tools.template import ACCOUNT_ID, Route
+
+log = logging.getLogger("leadscore_local")
+
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit
+_TEXT_TYPES = re.compile(
+    r"^(text/|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))", re.I
+)
+_HOP_HEADERS = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @classmethod
+    def json(cls, status: int, document: Any, content_type: str = "application/json") -> Reply:
+        body = json.dumps(document, ensure_ascii=False, default=str).encode()
+        return cls(status, [("Content-Type", content_type)], body)
+
+
+def problem(status: int, title: str, detail: str) -> Reply:
+    document = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return Reply.json(status, document, "application/problem+json")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    raw_path: str  # as sent: path parameters stay percent-encoded, as API Gateway passes them
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    client_ip: str
+
+    def header(self, name: str) -> str | None:
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return values[-1] if values else None
+
+
+class CompiledRoute:
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        pattern = re.sub(
+            r"\\\{(\w+)(\\\+)?\\\}",
+            lambda m: f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)",
+            re.escape(route.path),
+        )
+        self.regex = re.compile(pattern + "/?$" if route.path != "/" else "/$")
+        # API Gateway prefers literal segments to variables, and variables to greedy ones.
+        self.rank = (route.path.count("+}"), route.path.count("{"), -len(route.path))
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self.regex.match(path)
+        return found.groupdict() if found else None
+
+
+class Gateway:
+    """Routes requests: `/_local/` to the local handlers, the rest as the template says."""
+
+    def __init__(
+        self,
+        routes: list[Route],
+        functions: dict[str, LocalFunction],
+        api_key: str,
+        stage: str,
+        binary_media_types: list[str],
+        local_routes: dict[tuple[str, str], Callable[[Request, dict[str, str]], Reply]],
+    ) -> None:
+        self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda r: r.rank)
+        self.local_routes = sorted(
+            ((m, CompiledRoute(Route(m, p, False, "")), h) for (m, p), h in local_routes.items()),
+            key=lambda entry: entry[1].rank,
+        )
+        self.functions = functions
+        self.api_key = api_key
+        self.stage = stage
+        self.binary_media_types = binary_media_types
+
+    def handle(self, request: Request) -> Reply:
+        path = request.raw_path
+        if path.startswith("/_local/"):
+            for method, compiled, handler in self.local_routes:
+                parameters = compiled.match(path)
+                if parameters is not None and method == request.method:
+                    return handler(request, parameters)
+            return problem(404, "Not Found", "no such local route")
+        matched = [(c, p) for c in self.routes if (p := c.match(path)) is not None]
+        for compiled, parameters in matched:
+            if compiled.route.method in (request.method, "ANY"):
+                return self._invoke(compiled.route, parameters, request)
+        # API Gateway's answer to a path or method it does not know.
+        reply = Reply.json(403, {"message": "Missing Authentication Token"})
+        return Reply(
+            403,
+            [*reply.headers, ("x-amzn-ErrorType", "MissingAuthenticationTokenException")],
+            reply.body,
+        )
+
+    def _invoke(self, route: Route, parameters: dict[str, str], request: Request) -> Reply:
+        if route.api_key_required and request.header("x-api-key") != self.api_key:
+            reply = Reply.json(403, {"message": "Forbidden"})
+            return Reply(
+                403, [*reply.headers, ("x-amzn-ErrorType", "ForbiddenException")], reply.body
+            )
+        function = self.functions.get(route.function)
+        if function is None:
+            return Reply.json(502, {"message": "Internal server error"})
+        event = self.proxy_event(route, parameters, request)
+        try:
+            result = function.invoke(event)
+        except FunctionMissing:
+            return Reply.json(502, {"message": "Internal server error"})
+        except Exception:
+            log.exception("%s failed on %s %s", function.name, request.method, request.raw_path)
+            return Reply.json(502, {"message": "Internal server error"})
+        return self._reply(result, event["requestContext"]["requestId"], function.name)
+
+    def proxy_event(
+        self, route: Route, parameters: dict[str, str], request: Request
+    ) -> dict[str, Any]:
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in [
+            *request.headers,
+            ("X-Forwarded-For", request.client_ip),
+            ("X-Forwarded-Proto", "http"),
+        ]:
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        pairs = parse_qsl(request.query, keep_blank_values=True)
+        query: dict[str, list[str]] = {}
+        for name, value in pairs:
+            query.setdefault(name, []).append(value)
+        encoded = self._is_binary(request)
+        body: str | None = None
+        if request.body or request.method in ("POST", "PUT", "PATCH"):
+            body = (
+                base64.b64encode(request.body).decode() if encoded else request.body.decode("utf-8")
+            )
+        now = datetime.now(UTC)
+        request_id = str(uuid.uuid4())
+        host = request.header("host") or "127.0.0.1"
+        return {
+            "resource": route.path,
+            "path": request.raw_path,
+            "httpMethod": request.method,
+            "headers": headers,
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourceId": "local",
+                "resourcePath": route.path,
+                "httpMethod": request.method,
+                "extendedRequestId": request_id,
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "path": f"/{self.stage}{request.raw_path}",
+                "accountId": ACCOUNT_ID,
+                "protocol": "HTTP/1.1",
+                "stage": self.stage,
+                "domainPrefix": host.split(".")[0],
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "requestId": request_id,
+                "identity": {
+                    "sourceIp": request.client_ip,
+                    "userAgent": request.header("user-agent"),
+                    "apiKey": request.header("x-api-key") if route.api_key_required else None,
+                    "apiKeyId": "local" if route.api_key_required else None,
+                    "accountId": None,
+                    "caller": None,
+                    "user": None,
+                    "userArn": None,
+                },
+                "domainName": host,
+                "apiId": "local",
+            },
+            "body": body,
+            "isBase64Encoded": encoded,
+        }
+
+    def _is_binary(self, request: Request) -> bool:
+        """API Gateway base64-encodes bodies of the API's BinaryMediaTypes; bytes that are not
+        UTF-8 could not travel as text at all."""
+        content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+        for media_type in self.binary_media_types:
+            pattern = re.escape(media_type.lower()).replace(r"\*", ".*")
+            if re.fullmatch(pattern, content_type):
+                return True
+        try:
+            request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+        return False
+
+    def _reply(self, result: Any, request_id: str, function: str) -> Reply:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            log.error("%s returned no proxy response (statusCode missing)", function)
+            return Reply.json(502, {"message": "Internal server error"})
+        headers: list[tuple[str, str]] = []
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers += [(name, str(v)) for v in values]
+        seen = {name.lower() for name, _ in headers}
+        headers += [
+            (name, str(v))
+            for name, v in (result.get("headers") or {}).items()
+            if name.lower() not in seen
+        ]
+        headers = [(n, v) for n, v in headers if n.lower() not in _HOP_HEADERS]
+        if not any(n.lower() == "content-type" for n, _ in headers):
+            headers.append(("Content-Type", "application/json"))
+        headers.append(("x-amzn-RequestId", request_id))
+        body = result.get("body") or ""
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+        return Reply(int(result["statusCode"]), headers, data)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ApiServer
+    server_version = "leadscore-local"
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        body = self._read_body()
+        if body is None:
+            reply = Reply.json(413, {"message": "Request Too Long"})
+        else:
+            split = urlsplit(self.path)
+            headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS]
+            if self.headers.get("content-length"):
+                headers.append(("Content-Length", self.headers["content-length"]))
+            request = Request(
+                method=self.command,
+                raw_path=split.path or "/",
+                query=split.query,
+                headers=headers,
+                body=body,
+                client_ip=self.client_address[0],
+            )
+            try:
+                reply = self.server.gateway.handle(request)
+            except Exception:
+                log.exception("the local gateway failed on %s %s", self.command, self.path)
+                reply = Reply.json(500, {"message": "Internal server error"})
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+        elapsed = (time.perf_counter() - started) * 1000
+        log.debug("%s %s %d %.0f ms", self.command, self.path, reply.status, elapsed)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            chunks = []
+            size = 0
+            while True:
+                length = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if length == 0:
+                    self.rfile.readline()
+                    break
+                size += length
+                if size > MAX_PAYLOAD:
+                    self.close_connection = True
+                    return None
+                chunks.append(self.rfile.read(length))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_PAYLOAD:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length else b""
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per request is logged by _handle
+
+
+class ApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, host: str, port: int, gateway: Gateway) -> None:
+        self.gateway = gateway
+        super().__init__((host, port), _Handler)

@@ -1,0 +1,56 @@
+"""Create what the template declares (table, queues, topics) in moto, and publish the models."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from leadscore_tools.template import Stack
+
+log = logging.getLogger("leadscore_local")
+
+
+def create_resources(stack: Stack, clients: Any) -> None:
+    """Tables with their TTL, queues (dead-letter queues first, for the redrive), topics."""
+    dynamodb, sqs, sns = clients.client("dynamodb"), clients.client("sqs"), clients.client("sns")
+    for table in stack.tables.values():
+        dynamodb.create_table(TableName=table.name, **table.definition)
+        if table.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=table.name,
+                TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
+            )
+    for queue in sorted(stack.queues.values(), key=lambda q: q.dead_letter_queue is not None):
+        attributes = {"VisibilityTimeout": str(queue.visibility_timeout)}
+        if queue.fifo:
+            attributes["FifoQueue"] = "true"
+        if queue.dead_letter_queue:
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": stack.queues[queue.dead_letter_queue].arn,
+                    "maxReceiveCount": queue.max_receive_count,
+                }
+            )
+        url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
+        if url != queue.url:  # the environment handed to the functions holds queue.url
+            raise RuntimeError(f"moto named queue {queue.name} {url}, expected {queue.url}")
+    for topic in stack.topics.values():
+        arn = sns.create_topic(Name=topic.name)["TopicArn"]
+        if arn != topic.arn:
+            raise RuntimeError(f"moto named topic {topic.name} {arn}, expected {topic.arn}")
+
+
+def publish_models(directory: Path, now: datetime | None = None) -> list[tuple[str, int]]:
+    """Every model file in `directory`, published as `PUT /v1/models/{id}` would."""
+    from leadscore.adapters import model_store  # after the environment points pynamodb at moto
+
+    from leadscore_tools.modelfiles import load_model
+
+    published = []
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        model = model_store.publish(load_model(path), now or datetime.now(UTC))
+        published.append((model.id, int(model.version or 0)))
+    return published

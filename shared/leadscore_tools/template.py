@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Loads !Ref, !Sub, !GetAtt ... as {"Ref": ...} / {"Fn::Sub": ...} like CloudFormation."""
 
 
@@ -42,7 +42,10 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 def table_definition(logical_id: str = "LeadsTable", path: Path = TEMPLATE) -> dict[str, Any]:
     """boto3 create_table arguments for a table declared in the template."""
-    properties = load_template(path)["Resources"][logical_id]["Properties"]
+    return _table_definition(load_template(path)["Resources"][logical_id]["Properties"])
+
+
+def _table_definition(properties: dict[str, Any]) -> dict[str, Any]:
     return {
         key: properties[key]
         for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
@@ -51,7 +54,11 @@ def table_definition(logical_id: str = "LeadsTable", path: Path = TEMPLATE) -> d
 
 
 def ttl_attribute(logical_id: str = "LeadsTable", path: Path = TEMPLATE) -> str | None:
-    spec = load_template(path)["Resources"][logical_id]["Properties"].get("TimeToLiveSpecification")
+    return _ttl_attribute(load_template(path)["Resources"][logical_id]["Properties"])
+
+
+def _ttl_attribute(properties: dict[str, Any]) -> str | None:
+    spec = properties.get("TimeToLiveSpecification")
     return spec["AttributeName"] if spec and spec.get("Enabled") else None
 
 
@@ -391,8 +398,8 @@ def read_stack(
             stack.tables[logical_id] = Table(
                 logical_id=logical_id,
                 name=naming.physical(logical_id, resource)["Ref"],
-                definition=table_definition(logical_id, path),
-                ttl_attribute=ttl_attribute(logical_id, path),
+                definition=_table_definition(raw),
+                ttl_attribute=_ttl_attribute(raw),
             )
     for function, name, event in events:
         _read_event(stack, resolver, function, name, event, template)

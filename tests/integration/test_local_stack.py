@@ -1,0 +1,176 @@
+"""`leadscore local` end to end, over HTTP, as a developer uses it (`make run`).
+
+One stack for the module: started as a child process on free ports, driven through its API
+and its /_local routes, and stopped with Ctrl-C at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+from leadscore_tools.local.process import LocalStackProcess
+
+pytestmark = pytest.mark.slow  # about half a minute: a real start, batching windows, retries
+
+KEY = "local-test-key"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStackProcess]:
+    process = LocalStackProcess("--retry-seconds", "1", "--no-schedules", api_key=KEY).start()
+    yield process
+    process.stop()
+
+
+def lead(stack: LocalStackProcess, email: str) -> tuple[int, Any]:
+    return stack.request("GET", f"/v1/leads/{quote(email)}", headers={"x-api-key": KEY})
+
+
+def drain(stack: LocalStackProcess) -> None:
+    status, answer = stack.request("POST", "/_local/drain")
+    assert status == 200 and answer["drained"] is True
+
+
+def outbox(stack: LocalStackProcess, email: str) -> list[dict[str, Any]]:
+    status, entries = stack.request("GET", "/_local/outbox")
+    assert status == 200
+    return [e for e in entries if e["message"].get("email") == email]
+
+
+def test_forms_json_and_urlencoded_are_scored_and_leads_need_the_key(
+    stack: LocalStackProcess,
+) -> None:
+    status, answer = stack.request(
+        "POST",
+        "/v1/forms",
+        {"email": "ada@analytical.example", "job_title": "CTO", "form": "demo-request"},
+    )
+    assert status == 202 and answer["status"] == "accepted"
+    form = urlencode(
+        {"email": "grace@cobol.example", "company_size": "51-200", "form": "contact-us"}
+    ).encode()
+    status, answer = stack.request(
+        "POST",
+        "/v1/forms",
+        form,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 202 and answer["event_id"]
+    drain(stack)
+
+    status, ada = lead(stack, "ada@analytical.example")
+    assert status == 200
+    default = next(s for s in ada["scores"] if s["model"] == "default")
+    assert default["score"] > 0
+    assert {r["rule"] for r in default["reasons"]} >= {"engagement.demo_form", "fit.role.executive"}
+    status, grace = lead(stack, "grace@cobol.example")
+    assert status == 200 and grace["profile"]["company_size"] == 51
+
+    assert stack.request("GET", "/v1/leads/grace%40cobol.example") == (
+        403,
+        {"message": "Forbidden"},
+    )
+    assert stack.request(
+        "GET", "/v1/leads/grace%40cobol.example", headers={"x-api-key": "wrong"}
+    ) == (403, {"message": "Forbidden"})
+
+
+def test_unknown_routes_answer_like_api_gateway(stack: LocalStackProcess) -> None:
+    assert stack.request("GET", "/v1/nothing-here") == (
+        403,
+        {"message": "Missing Authentication Token"},
+    )
+    assert stack.request("PATCH", "/v1/health")[0] == 403
+    assert stack.request("GET", "/v1/health") == (200, {"status": "ok"})
+
+
+def test_events_over_the_threshold_reach_the_outbox_and_decay_cools_the_lead(
+    stack: LocalStackProcess,
+) -> None:
+    email = "linus@kernel.example"
+    profile = {"first_name": "Linus", "company": "Kernel", "job_title": "VP Engineering"}
+    events = [
+        {"id": "k1", "email": email, "type": "demo_request", "profile": profile},
+        {"id": "k2", "email": email, "type": "meeting_booked"},
+        {
+            "id": "k3",
+            "email": email,
+            "type": "page_view",
+            "properties": {"url": "https://v.example/pricing"},
+        },
+    ]
+    assert stack.request("POST", "/v1/events", events)[0] == 403  # no key
+    status, answer = stack.request("POST", "/v1/events", events, headers={"x-api-key": KEY})
+    assert status == 202 and answer["accepted"] == 3
+    drain(stack)
+
+    status, linus = lead(stack, email)
+    default = next(s for s in linus["scores"] if s["model"] == "default")
+    assert default["status"] == "mql", default
+    [mql] = [e for e in outbox(stack, email) if e["message"]["kind"] == "lead.mql"]
+    assert mql["subject"].startswith("New MQL")
+    assert "Linus" in mql["email_text"] and "Why:" in mql["email_text"]
+    assert mql["attributes"]["kind"] == "lead.mql" and mql["attributes"]["model"] == "default"
+    assert mql["message"]["score"] == default["score"]
+    assert mql["published_at"]
+
+    status, run = stack.request("POST", "/_local/schedule/decay", {"time": "2031-01-01T06:00:00Z"})
+    assert status == 200, run
+    assert run["result"]["complete"] is True
+    assert run["scheduled_time"].startswith("2031-01-01T06:00:00")
+    kinds = [e["message"]["kind"] for e in outbox(stack, email)]
+    assert "lead.cooled" in kinds, kinds
+    status, cooled = lead(stack, email)
+    assert next(s for s in cooled["scores"] if s["model"] == "default")["score"] < default["score"]
+
+
+def test_schedule_route_refuses_what_it_cannot_run(stack: LocalStackProcess) -> None:
+    status, problem = stack.request("POST", "/_local/schedule/nothing")
+    assert status == 404 and "decay" in problem["detail"]
+    status, problem = stack.request("POST", "/_local/schedule/decay", {"time": "yesterday"})
+    assert status == 400
+
+
+def test_a_poison_message_ends_in_the_dead_letter_queue(stack: LocalStackProcess) -> None:
+    import boto3
+
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=stack.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    queue_url = sqs.get_queue_url(QueueName="leadscore-ScoringQueue")["QueueUrl"]
+    dlq_url = sqs.get_queue_url(QueueName="leadscore-ScoringDLQ")["QueueUrl"]
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])[
+            "Attributes"
+        ]["RedrivePolicy"]
+    )
+    assert redrive["deadLetterTargetArn"].endswith(":leadscore-ScoringDLQ")
+    sent = sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")["MessageId"]
+
+    drain(stack)  # returns once the message has failed maxReceiveCount times and moved
+
+    moved = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"])
+    [message] = [m for m in moved.get("Messages", []) if m["MessageId"] == sent]
+    assert message["Body"] == "{not json"
+    assert int(message["Attributes"]["ApproximateReceiveCount"]) >= redrive["maxReceiveCount"]
+
+
+def test_ctrl_c_stops_cleanly_and_frees_the_ports(stack: LocalStackProcess) -> None:
+    status, console = stack.stop()
+    assert status == 0, console
+    assert "Ctrl-C to stop" in console and "stopped." in console
+    assert "[outbox" in console and "New MQL" in console
+    for port in (stack.api_port, stack.moto_port):
+        with socket.socket() as probe:  # a server can listen there again
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+            probe.listen()

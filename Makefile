@@ -10,12 +10,36 @@ PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.1
 	command -v $$p; break; fi; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint typecheck unit bench clean
+.PHONY: help run test lint typecheck unit bench clean tools template-check cfn-lint sam-validate \
+	checkov sam-build build
+
+# Template checks and `sam build` use tools pinned in .ci/tools/<tool>.txt, each in its own venv
+# under .tools/ (the SAM CLI and checkov pin boto3 and friends against each other and the project).
+TOOLS := .tools
+find-python = $(shell for p in python$(1) $$HOME/.pyenv/versions/$(1)*/bin/python$(1); do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c pass >/dev/null 2>&1; then command -v $$p; break; fi; done)
+# The Lambda runtime's Python: sam build needs `python3.13` on PATH, the packaging test runs it.
+PYTHON313 := $(call find-python,3.13)
+PYTHON312 := $(call find-python,3.12)
+SAM_PYTHON ?= $(or $(PYTHON313),$(PYTHON312),python3)
+CHECKOV_PYTHON ?= $(or $(PYTHON312),$(PYTHON313),python3)
+SAM := $(TOOLS)/sam/bin/sam
+CFN_LINT := $(TOOLS)/cfn-lint/bin/cfn-lint
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+# No call reaches AWS: the tools only want a region and credentials to exist.
+AWS_FAKE := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing \
+	AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing SAM_CLI_TELEMETRY=0
+# `make test` builds the layer for this machine's architecture (its compiled wheels must
+# import in the packaging test) into .aws-sam/check; `make build` builds the deployable arm64
+# artifact into .aws-sam/build.
+CHECK_BUILD_DIR := .aws-sam/check
+CHECK_LAYER_PLATFORM := manylinux2014_$(shell uname -m)
 
 help:
 	@echo "make run    start the local stack (Ctrl-C to stop)"
 	@echo "make test   lint, type-check and run every test"
 	@echo "make bench  print the performance figures"
+	@echo "make build  sam build the deployable artifact (then: $(SAM) deploy --guided)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +51,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# The local stack (moto + API + queue poller) is not built yet: until it is, `make run`
-# says so and scores the README's example lead offline through the real engine.
+# The local stack: moto, the API, the queue poller and the schedules, in the foreground.
 run: $(STAMP)
-	@echo "The local stack is not available yet; scoring the example lead offline instead:"
-	$(BIN)/leadscore score --model models/default.yaml --lead tests/fixtures/lead.json \
-		--events tests/fixtures/events.json --at 2026-11-01T12:00:00Z
+	$(BIN)/leadscore local
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -44,7 +65,45 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n 2
 
-test: lint typecheck unit
+# Cheapest and most likely to fail first; sam build before pytest, which tests its artifacts.
+test: lint typecheck template-check sam-build unit
+
+$(TOOLS)/%/.installed: .ci/tools/%.txt
+	rm -rf $(TOOLS)/$*
+	$(if $(filter checkov,$*),$(CHECKOV_PYTHON),$(SAM_PYTHON)) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+# The three installs download in parallel.
+tools:
+	@$(MAKE) --no-print-directory -j3 $(TOOLS)/sam/.installed $(TOOLS)/cfn-lint/.installed \
+		$(TOOLS)/checkov/.installed
+
+template-check: tools
+	@$(MAKE) --no-print-directory cfn-lint sam-validate checkov
+
+cfn-lint:
+	$(CFN_LINT) template.yaml
+
+sam-validate:
+	$(AWS_FAKE) $(SAM) validate --lint --template-file template.yaml
+
+# Skips are justified where they are made, in the resources' Metadata.
+checkov:
+	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
+
+sam-build: tools
+	@if [ -z "$(PYTHON313)" ]; then \
+		echo "sam build skipped: python3.13 (the Lambda runtime) is not on this machine"; \
+	else \
+		set -x; PATH="$(dir $(PYTHON313)):$$PATH" LAYER_PLATFORM=$(CHECK_LAYER_PLATFORM) \
+		$(AWS_FAKE) $(SAM) build --template-file template.yaml --build-dir $(CHECK_BUILD_DIR) \
+			--cached --cache-dir .aws-sam/check-cache; \
+	fi
+
+# The deployable artifact (arm64), for `sam deploy`.
+build: tools
+	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --template-file template.yaml
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py

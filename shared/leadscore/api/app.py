@@ -16,10 +16,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from leadscore.adapters.queue import ScoringQueue
 from leadscore.adapters.webhooks import (
     EnvironmentSecrets,
+    Secrets,
     UnknownProvider,
     WebhookAuthError,
     WebhookFormatError,
 )
+from leadscore.adapters.webhooks.auth import FirstOf, SsmSecrets
 from leadscore.api import events, forms, leads, models, webhooks
 from leadscore.api.deps import Dependencies
 from leadscore.api.problems import Problem, problem_response
@@ -56,11 +58,18 @@ def confirm_subscription(url: str) -> None:
         ) from None
 
 
+def webhook_secrets(environ: Mapping[str, str]) -> Secrets:
+    """Environment variables, then (deployed) SSM parameters under LEADSCORE_WEBHOOK_SSM_PATH."""
+    from_environment = EnvironmentSecrets(environ)
+    path = environ.get("LEADSCORE_WEBHOOK_SSM_PATH", "").strip()
+    return FirstOf(from_environment, SsmSecrets(path)) if path else from_environment
+
+
 def dependencies_from(environ: Mapping[str, str], sqs: object, queue_url: str) -> Dependencies:
     origins = environ.get("LEADSCORE_CORS_ORIGINS", "")
     return Dependencies(
         queue=ScoringQueue(sqs, queue_url),
-        secrets=EnvironmentSecrets(environ),
+        secrets=webhook_secrets(environ),
         api_key=environ.get("LEADSCORE_API_KEY") or None,
         cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
         confirm_subscription=confirm_subscription,

@@ -14,6 +14,17 @@ Secret names, per provider `<p>` (the `{provider}` path segment):
 
 Every configured check must pass. With none configured the request is refused (401): an
 unauthenticated endpoint that scores leads would let anyone inflate or erase scores.
+
+Where they are kept:
+
+- Locally and in tests, environment variables: `basic:sendgrid` is
+  `LEADSCORE_WEBHOOK_BASIC_SENDGRID` (`EnvironmentSecrets`, `env_name`).
+- Deployed, SSM Parameter Store SecureStrings under one path (the template's
+  `WebhookSecretsPath`, given to the API as `LEADSCORE_WEBHOOK_SSM_PATH`): the secret's name
+  with `:` turned into `-` is the parameter's name under that path, so with the path
+  `/leadscore/webhooks`, `basic:sendgrid` is `/leadscore/webhooks/basic-sendgrid` and
+  `sendgrid` is `/leadscore/webhooks/sendgrid` (`SsmSecrets`, `ssm_name`). An environment
+  variable, when set, wins over the parameter (`FirstOf`).
 """
 
 from __future__ import annotations
@@ -60,6 +71,56 @@ class EnvironmentSecrets:
 def env_name(secret: str, prefix: str = "LEADSCORE_WEBHOOK_") -> str:
     """The variable holding a secret ("basic:ses" -> LEADSCORE_WEBHOOK_BASIC_SES)."""
     return prefix + re.sub(r"[^A-Z0-9]+", "_", secret.upper()).strip("_")
+
+
+def ssm_name(secret: str) -> str:
+    """The parameter holding a secret, relative to the path ("basic:ses" -> "basic-ses")."""
+    return secret.replace(":", "-")
+
+
+ParametersByPath = Callable[[str], Mapping[str, str]]
+
+
+def _parameters_by_path(path: str) -> Mapping[str, str]:
+    """Every parameter under `path` (recursive, decrypted), keyed by its name below the path.
+
+    Powertools keeps the answer for 5 minutes, so a warm function makes one SSM request per
+    5 minutes, and a rotated secret is in use within 5 minutes.
+    """
+    from aws_lambda_powertools.utilities import parameters
+
+    values = parameters.get_parameters(path, decrypt=True, recursive=True, max_age=300)
+    return {str(name): str(value) for name, value in values.items()}
+
+
+class SsmSecrets:
+    """Secrets from SSM Parameter Store: `basic:sendgrid` is `<path>/basic-sendgrid`.
+
+    All parameters under the path are read in one go (GetParametersByPath), on the first
+    secret asked for, and again when Powertools' 5-minute cache has expired. `fetch` reads
+    them (path -> {name below the path: value}); tests may hand in their own.
+    """
+
+    def __init__(self, path: str, fetch: ParametersByPath | None = None) -> None:
+        self._path = "/" + path.strip("/")
+        self._fetch = fetch or _parameters_by_path
+
+    def get(self, name: str, /) -> str | None:
+        return self._fetch(self._path).get(ssm_name(name)) or None
+
+
+class FirstOf:
+    """Several secret sources in order: the first one that has the secret answers."""
+
+    def __init__(self, *sources: Secrets) -> None:
+        self._sources = sources
+
+    def get(self, name: str, /) -> str | None:
+        for source in self._sources:
+            value = source.get(name)
+            if value:
+                return value
+        return None
 
 
 def authenticate(

@@ -1,9 +1,10 @@
-"""`/v1/models`: list, read and publish scoring model versions."""
+"""`/v1/models`: list, read and publish scoring model versions; rescore every lead."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import boto3
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
@@ -11,6 +12,43 @@ from leadscore.adapters import model_store
 from leadscore.api.deps import Dependencies, json_body, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.model import ModelError, parse_model
+from leadscore.services import rescore
+from leadscore.settings import settings
+
+RESCORE_OPTIONS = ("dry_run", "notify")
+
+
+def _rescore_queue(
+    queue_url: str, region: str, endpoint_url: str | None
+) -> rescore.SqsRescoreQueue:
+    # Made per request: the route is rare, and a client made here stays inside tests' moto.
+    client = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
+    return rescore.SqsRescoreQueue(client, queue_url)
+
+
+def _rescore_options(document: object) -> rescore.JobOptions:
+    if document is None:
+        return rescore.JobOptions()
+    if not isinstance(document, Mapping):
+        raise invalid("", "the options must be a JSON object")
+    errors = [
+        {
+            "field": str(name)[:100],
+            "message": f"unknown option; known: {', '.join(RESCORE_OPTIONS)}",
+        }
+        for name in document
+        if name not in RESCORE_OPTIONS
+    ]
+    errors += [
+        {"field": name, "message": "must be true or false"}
+        for name in RESCORE_OPTIONS
+        if name in document and not isinstance(document[name], bool)
+    ]
+    if errors:
+        raise Problem(422, "the rescore options are not valid", errors)
+    return rescore.JobOptions(
+        dry_run=bool(document.get("dry_run", False)), notify=bool(document.get("notify", False))
+    )
 
 
 def routes(deps: Dependencies) -> Router:
@@ -62,5 +100,42 @@ def routes(deps: Dependencies) -> Router:
             {"id": published.id, "version": published.version},
             {"Location": f"/v1/models/{published.id}"},
         )
+
+    @router.post("/v1/models/<model_id>/rescore")
+    def start_rescore(model_id: str) -> Response[str]:
+        require_api_key(router, deps)
+        body = router.current_event.body
+        options = _rescore_options(json_body(router, 10_000) if body and body.strip() else None)
+        config = settings()
+        if not config.rescore_queue_url:
+            raise Problem(503, "rescoring is not configured (RESCORE_QUEUE_URL)")
+        queue = _rescore_queue(config.rescore_queue_url, config.region, config.endpoint_url)
+        job = rescore.start_job(
+            model_id, options, queue, deps.clock(), settle_seconds=config.model_cache_seconds
+        )
+        if job is None:
+            raise Problem(404, "no model with this id")
+        location = f"/v1/models/{model_id}/rescore/{job.job_id}"
+        return json_response(
+            202,
+            {
+                "job_id": job.job_id,
+                "model": model_id,
+                "model_version": int(job.model_version),
+                "dry_run": options.dry_run,
+                "notify": options.notify,
+                "status": "queued",
+                "progress_url": location,
+            },
+            {"Location": location},
+        )
+
+    @router.get("/v1/models/<model_id>/rescore/<job_id>")
+    def get_rescore(model_id: str, job_id: str) -> Response[str]:
+        require_api_key(router, deps)
+        job = rescore.read_job(model_id, job_id) if len(job_id) <= 100 else None
+        if job is None:
+            raise Problem(404, "no rescore job with this id for this model")
+        return json_response(200, rescore.progress(job))
 
     return router

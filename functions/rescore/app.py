@@ -1,0 +1,47 @@
+"""Rescore Lambda: each message of the rescore queue is a list step or a chunk of a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from leadscore.adapters.notifications import SnsPublisher
+from leadscore.services.rescore import Rescorer, SqsRescoreQueue
+from leadscore.settings import settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="LeadScore")
+sqs = boto3.client("sqs", region_name=settings().region, endpoint_url=settings().endpoint_url)
+sns = boto3.client("sns", region_name=settings().region, endpoint_url=settings().endpoint_url)
+rescorer = Rescorer(
+    SqsRescoreQueue(sqs, settings().rescore_queue_url),
+    SnsPublisher(sns, settings().topic_arn),
+    attempts=settings().write_attempts,
+    retention_days=settings().event_retention_days,
+)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    rescorer.handle(record.body)
+
+
+@logger.inject_lambda_context(correlation_id_path="Records[0].messageId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    metrics.add_metric("RescoreMessages", MetricUnit.Count, len(event.get("Records", [])))
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

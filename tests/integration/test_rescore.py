@@ -1,0 +1,434 @@
+"""Rescoring after a model change against moto: every lead rebuilt as a fresh replay, fanned out
+through the rescore queue, counted once, dry runs that write nothing, notifications on request."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from leadscore.adapters import lead_store, model_store
+from leadscore.adapters.dynamo import LeadTable, StateItem, lead_key, lead_pk, state_sk
+from leadscore.domain.events import Event
+from leadscore.domain.model import ScoringModel, parse_model
+from leadscore.domain.state import LeadState
+from leadscore.services import rescore
+from leadscore.services.messages import encode
+from leadscore.services.scoring import score_messages
+from leadscore_tools.modelfiles import load_model
+
+from tests.conftest import ROOT, LambdaContext, Topic, load_function
+from tests.integration.api_client import make_api
+
+AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
+LEADS = 24
+PROFILES = [
+    {"first_name": "Ann", "last_name": "Lee", "company": "Acme", "job_title": "VP Sales",
+     "industry": "Software", "company_size": "201-500", "country": "US"},
+    {"first_name": "Bo", "last_name": "Kim", "company": "Beta", "job_title": "Marketing Manager",
+     "industry": "Retail", "company_size": "51-200", "country": "DE"},
+    {"first_name": "Cy", "last_name": "Ode", "company": "Gamma", "job_title": "Engineer",
+     "industry": "Media", "company_size": "11-50", "country": "BR"},
+]  # fmt: skip
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def publish(self, notification: Any) -> None:
+        self.sent.append(notification)
+
+
+def changed_model(
+    base: ScoringModel, model_id: str | None = None, **thresholds: int
+) -> ScoringModel:
+    """The default model with other points (pricing counts more, a demo less) and thresholds."""
+    document = base.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document.pop("version", None)
+    if model_id:
+        document["id"] = model_id
+    for rule in document["engagement"]["rules"]:
+        if rule["name"] == "pricing_page":
+            rule["points"] = 25
+        if rule["name"] == "demo_request":
+            rule["points"] = 30
+    document["thresholds"] = {"mql": 50, "reset": 40, **thresholds}
+    return parse_model(document)
+
+
+def emails() -> list[str]:
+    return [f"lead{n}@corp{n % 7}.example" for n in range(LEADS)]
+
+
+def activity(email: str, n: int, at: datetime, batch: int) -> list[tuple[str, Event]]:
+    """A few events of the lead's batch, the first one carrying its profile."""
+    rng = random.Random(f"{email}:{batch}")
+    kinds = [
+        ("page_view", {"url": "https://v.example/pricing"}),
+        ("page_view", {"url": "https://v.example/product/x"}),
+        ("download", {"asset": f"a{rng.randrange(3)}"}),
+        ("email_click", {"campaign": f"c{rng.randrange(3)}"}),
+        ("demo_request", {}),
+        ("webinar_attended", {"webinar": "w1"}),
+    ]
+    events = []
+    for i in range(rng.randrange(2, 6)):
+        kind, properties = rng.choice(kinds)
+        profile = PROFILES[n % len(PROFILES)] if i == 0 and batch == 0 else None
+        moment = at + timedelta(minutes=i)
+        events.append(
+            (email, Event(f"{email}-{batch}-{i}", kind, moment, None, properties, profile))
+        )
+    return events
+
+
+def score(pairs: list[tuple[str, Event]], now: datetime) -> None:
+    models = model_store.CachedModels(ttl=0)
+    bodies = [(f"m{n}", body) for n, body in enumerate(encode(pairs, now))]
+    assert not score_messages(bodies, models, Recorder(), clock=lambda: now).failed
+
+
+def score_population(first: datetime, second: datetime) -> None:
+    leads = emails()
+    score([p for n, e in enumerate(leads) for p in activity(e, n, first, 0)], first)
+    score([p for n, e in enumerate(leads) for p in activity(e, n, second, 1)], second)
+
+
+def state(email: str, model_id: str = "default") -> LeadState:
+    item = StateItem.get(lead_pk(lead_key(email)), state_sk(model_id), consistent_read=True)
+    return LeadState.from_dict(item.state)
+
+
+def comparable(value: LeadState) -> dict[str, Any]:
+    """Everything of a state but its model and the MQL episode (kept across a rescore)."""
+    document = value.to_dict()
+    for name in ("model_id", "model_version", "mql_since", "sla_due_at", "sla_breached"):
+        document.pop(name)
+    return document
+
+
+def history_total(email: str, model_id: str = "default") -> int:
+    pk = lead_pk(lead_key(email))
+    items = [
+        *LeadTable.query(pk, LeadTable.sk.startswith("EV#"), consistent_read=True),
+        *LeadTable.query(pk, LeadTable.sk.startswith("CH#"), consistent_read=True),
+    ]
+    return sum(round(d["points"] * 100) for i in items for d in i.deltas.get(model_id, []))
+
+
+def lead_items() -> dict[tuple[str, str], dict[str, Any]]:
+    client = LeadTable._get_connection().connection.client
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {"TableName": LeadTable.Meta.table_name, "ConsistentRead": True}
+    while True:
+        page = client.scan(**kwargs)
+        for item in page["Items"]:
+            if item["pk"]["S"].startswith("LEAD#"):
+                found[(item["pk"]["S"], item["sk"]["S"])] = item
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class Queue:
+    """The rescore queue in moto, drained by calling a message handler in a loop."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.sqs = boto3.client("sqs")
+        self.url = self.sqs.create_queue(QueueName="rescore")["QueueUrl"]
+        self.queue = rescore.SqsRescoreQueue(self.sqs, self.url)
+
+    def receive(self) -> list[dict[str, Any]]:
+        return list(
+            self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
+        )
+
+    def delete(self, message: dict[str, Any]) -> None:
+        self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def drain(self, handle: Callable[[str], None], repeat: int = 1) -> int:
+        handled = 0
+        while batch := self.receive():
+            for message in batch:
+                for _ in range(repeat):  # a redelivery: the same body again
+                    handle(message["Body"])
+                self.delete(message)
+                handled += 1
+        return handled
+
+
+@pytest.fixture
+def queue(aws: None) -> Queue:
+    return Queue()
+
+
+def run_job(
+    queue: Queue,
+    options: rescore.JobOptions | None = None,
+    publisher: Recorder | None = None,
+    model_id: str = "default",
+    at: datetime = AT + timedelta(hours=1),
+    **worker: Any,
+) -> dict[str, Any]:
+    job = rescore.start_job(model_id, options or rescore.JobOptions(), queue.queue, at)
+    assert job is not None
+    rescorer = rescore.Rescorer(
+        queue.queue, publisher or Recorder(), clock=lambda: at, list_page=7, chunk_size=3, **worker
+    )
+    queue.drain(rescorer.handle)
+    found = rescore.read_job(model_id, job.job_id)
+    assert found is not None
+    return rescore.progress(found)
+
+
+@pytest.fixture
+def scored(queue: Queue) -> None:
+    """24 leads scored by the default model (v1) and, live alongside, by its changed version
+    under the id `fresh`; then the changed version is published as `default` v2."""
+    default = load_model(ROOT / "models" / "default.yaml")
+    model_store.publish(default, AT - timedelta(days=10))
+    model_store.publish(changed_model(default, "fresh"), AT - timedelta(days=10))
+    score_population(AT - timedelta(days=2), AT - timedelta(days=1))
+    model_store.publish(changed_model(default), AT)
+
+
+def test_rescore_rebuilds_every_lead_as_the_new_version_would_have_scored_it(
+    queue: Queue, scored: None
+) -> None:
+    before = {email: state(email) for email in emails()}
+    assert all(s.model_version == 1 for s in before.values())
+
+    result = run_job(queue)
+
+    assert result["status"] == "completed" and result["finished_at"]
+    assert result["leads_total"] == result["leads_done"] == LEADS
+    assert result["failures"] == 0 and result["listing_complete"]
+    changed = 0
+    for email in emails():
+        after = state(email)
+        assert after.model_version == 2
+        # the same as the scorer gave the model that was live with these points all along
+        assert comparable(after) == comparable(state(email, "fresh"))
+        assert history_total(email) == after.score  # the rescore's change record explains it
+        old = before[email]
+        if old.status == "mql" and after.status == "mql":
+            assert after.mql_since == old.mql_since  # the same MQL episode: sales has it
+        changed += comparable(old) != comparable(after)
+    assert result["changed"] == changed > 0
+
+
+def test_a_new_model_gets_a_state_for_every_lead(queue: Queue, scored: None) -> None:
+    model_store.publish(load_model(ROOT / "models" / "analytics.yaml"), AT)
+    with pytest.raises(StateItem.DoesNotExist):
+        state(emails()[0], "analytics")
+
+    result = run_job(queue, model_id="analytics")
+
+    assert result["leads_done"] == LEADS and result["changed"] == LEADS
+    assert all(state(e, "analytics").model_version == 1 for e in emails())
+
+
+def test_dry_run_writes_nothing_and_reports_what_the_real_run_changes(
+    queue: Queue, scored: None
+) -> None:
+    expected = {"rating": 0, "new": 0, "lost": 0}
+    for email in emails():
+        old, new = state(email), state(email, "fresh")
+        expected["rating"] += old.rating != new.rating
+        expected["new"] += old.status != "mql" and new.status == "mql"
+        expected["lost"] += old.status == "mql" and new.status != "mql"
+    assert expected["rating"] and expected["new"]
+    items = lead_items()
+
+    dry = run_job(queue, rescore.JobOptions(dry_run=True))
+
+    assert lead_items() == items
+    assert dry["dry_run"] and dry["status"] == "completed"
+    assert (dry["rating_changes"], dry["new_mqls"], dry["lost_mqls"]) == (
+        expected["rating"],
+        expected["new"],
+        expected["lost"],
+    )
+    assert 0 < len(dry["sample"]) <= 20
+    sample = dry["sample"][0]
+    assert sample["email"] in emails()
+    assert sample["after"] == {
+        "score": state(sample["email"], "fresh").score / 100,
+        "rating": state(sample["email"], "fresh").rating,
+        "status": state(sample["email"], "fresh").status,
+    }
+
+    real = run_job(queue)
+    names = ("leads_done", "changed", "rating_changes", "new_mqls", "lost_mqls")
+    assert {n: real[n] for n in names} == {n: dry[n] for n in names}
+
+
+def test_no_notifications_unless_asked(queue: Queue, scored: None) -> None:
+    quiet = Recorder()
+    result = run_job(queue, publisher=quiet)
+    assert result["new_mqls"] > 0 and quiet.sent == [] and result["notifications"] == 0
+
+    # a version with a lower threshold, rescored with notify: every new MQL is told, once
+    model_store.publish(
+        changed_model(load_model(ROOT / "models" / "default.yaml"), mql=30, reset=20), AT
+    )
+    told = Recorder()
+    result = run_job(queue, rescore.JobOptions(notify=True), publisher=told)
+    kinds = [n.kind for n in told.sent]
+    assert result["new_mqls"] > 0
+    assert kinds.count("lead.mql") == result["new_mqls"] == result["notifications"]
+    assert len({n.id for n in told.sent}) == len(told.sent)
+    mqls = [n.document["email"] for n in told.sent]
+    assert all(state(email).status == "mql" for email in mqls)
+
+
+def test_a_redelivered_message_counts_once(queue: Queue, scored: None) -> None:
+    once = run_job(queue, rescore.JobOptions(dry_run=True))
+    job = rescore.start_job("default", rescore.JobOptions(), queue.queue, AT + timedelta(hours=1))
+    assert job is not None
+    rescorer = rescore.Rescorer(
+        queue.queue, Recorder(), clock=lambda: AT, list_page=7, chunk_size=3
+    )
+    queue.drain(rescorer.handle, repeat=2)
+    twice = rescore.progress(rescore.read_job("default", job.job_id))  # type: ignore[arg-type]
+    names = ("leads_total", "leads_done", "changed", "rating_changes", "new_mqls", "lost_mqls")
+    assert {n: twice[n] for n in names} == {n: once[n] for n in names}
+    assert twice["chunks"] == once["chunks"]
+    assert twice["chunks"]["done"] == twice["chunks"]["listed"] > LEADS // 3
+
+
+def test_a_chunk_that_failed_after_writing_counts_its_changes_on_redelivery(
+    queue: Queue, scored: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dry = run_job(queue, rescore.JobOptions(dry_run=True))
+    failing = {"left": 3}
+    real_count = rescore.Rescorer._count
+
+    def crash_before_counting(self: Any, job: Any, record: Any, actions: Any) -> bool:
+        if record.sk.startswith("CHUNK#") and failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("the Lambda timed out")  # leads written, chunk not counted
+        return real_count(self, job, record, actions)
+
+    monkeypatch.setattr(rescore.Rescorer, "_count", crash_before_counting)
+    job = rescore.start_job("default", rescore.JobOptions(), queue.queue, AT + timedelta(hours=1))
+    assert job is not None
+    rescorer = rescore.Rescorer(
+        queue.queue, Recorder(), clock=lambda: AT, list_page=7, chunk_size=3
+    )
+    failures = 0
+    while batch := queue.receive():
+        for message in batch:
+            try:
+                rescorer.handle(message["Body"])
+            except RuntimeError:
+                failures += 1
+                queue.sqs.change_message_visibility(
+                    QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+                continue
+            queue.delete(message)
+    assert failures == 3
+    result = rescore.progress(rescore.read_job("default", job.job_id))  # type: ignore[arg-type]
+    names = ("leads_done", "changed", "rating_changes", "new_mqls", "lost_mqls")
+    assert {n: result[n] for n in names} == {n: dry[n] for n in names}
+    assert result["status"] == "completed"
+
+
+def test_a_lead_scored_while_it_is_rescored_keeps_the_new_event(
+    queue: Queue, scored: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = emails()[4]
+    late = Event("late-demo", "demo_request", AT + timedelta(minutes=30))
+    real_commit = lead_store.commit
+    raced = {"done": False}
+
+    def scorer_wins(writes: Any) -> Any:
+        if not raced["done"] and any(w.key == lead_key(target) for w in writes):
+            raced["done"] = True
+            score([(target, late)], AT + timedelta(minutes=30))  # the scorer writes first
+        return real_commit(writes)
+
+    monkeypatch.setattr(lead_store, "commit", scorer_wins)
+    result = run_job(queue)
+
+    assert raced["done"] and result["failures"] == 0
+    after = state(target)
+    assert any(tag == rescore.engine.digest("late-demo") for tag in after.recent_ids)
+    log = rescore.read_lead(lead_key(target), "default")
+    assert log is not None
+    model = rescore.compile_model(model_store.read("default"))  # type: ignore[arg-type]
+    replayed = rescore.replay(model, {**log.profile.profile, "email": target}, log.events, AT)
+    assert comparable(after) == comparable(replayed)
+    assert history_total(target) == after.score
+
+
+def test_rescore_handler_and_api_route(
+    queue: Queue, scored: None, topic: Topic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESCORE_QUEUE_URL", queue.url)
+    api = make_api(
+        monkeypatch, LEADSCORE_API_KEY="k", RESCORE_QUEUE_URL=queue.url, MODEL_CACHE_SECONDS="0"
+    )
+    key = {"x-api-key": "k"}
+    assert api.call("POST", "/v1/models/default/rescore").status == 401
+    assert api.call("POST", "/v1/models/nope/rescore", {}, headers=dict(key)).status == 404
+    bad = api.call(
+        "POST", "/v1/models/default/rescore", {"dry": 1, "notify": "yes"}, headers=dict(key)
+    )
+    assert bad.status == 422 and {e["field"] for e in bad.json()["errors"]} == {"dry", "notify"}
+
+    started = api.call("POST", "/v1/models/default/rescore", {"dry_run": True}, headers=dict(key))
+    assert started.status == 202
+    body = started.json()
+    assert body["status"] == "queued" and body["dry_run"] and body["model_version"] == 2
+    assert started.headers["Location"] == body["progress_url"]
+    queued = api.call("GET", body["progress_url"], headers=dict(key)).json()
+    assert queued["status"] == "queued" and queued["leads_done"] == 0
+
+    worker = load_function("rescore")
+    while batch := queue.receive():
+        event = {"Records": [sqs_record(m) for m in batch]}
+        answer = worker.lambda_handler(event, LambdaContext())
+        assert answer == {"batchItemFailures": []}
+        for message in batch:
+            queue.delete(message)
+    done = api.call("GET", body["progress_url"], headers=dict(key)).json()
+    assert done["status"] == "completed" and done["leads_done"] == LEADS
+    assert topic.received() == []
+    missing = api.call("GET", "/v1/models/default/rescore/nope", headers=dict(key))
+    assert missing.status == 404
+
+
+def test_the_sample_event_runs_through_the_handler(
+    queue: Queue, topic: Topic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESCORE_QUEUE_URL", queue.url)
+    event = json.loads(Path(ROOT / "events" / "rescore_sqs.json").read_text())
+    worker = load_function("rescore")
+    # the job it names does not exist here: its messages are done with, not failed
+    assert worker.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    event["Records"][0]["body"] = "not json"
+    failures = worker.lambda_handler(event, LambdaContext())["batchItemFailures"]
+    assert failures == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+
+
+def sqs_record(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rescore",
+        "awsRegion": "us-east-1",
+    }

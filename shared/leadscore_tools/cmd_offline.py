@@ -1,17 +1,21 @@
-"""Offline commands: `leadscore model validate` and `leadscore score` (no AWS needed)."""
+"""Model commands (`validate` offline; `publish` and `list` against a running stack) and
+`leadscore score` (offline, no AWS needed)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+import yaml
 from leadscore.domain import engine
 from leadscore.domain.compiled import compile_model
 from leadscore.domain.events import EventError, event_from_dict
-from leadscore.domain.model import ModelError, ScoringModel
+from leadscore.domain.model import ModelError, ScoringModel, parse_model
 
 from leadscore_tools.common import CommandError, parse_at, print_json, read_json
 from leadscore_tools.modelfiles import load_model
+from leadscore_tools.stack_client import StackClient, add_stack_arguments, segment
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +26,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     validate.add_argument("file")
     validate.set_defaults(run=run_validate)
+    publish = model_commands.add_parser(
+        "publish",
+        help="check a model file, then publish it as the model's next version on a stack",
+        description="Validate FILE locally, then PUT /v1/models/{id} on a running stack. The "
+        "id is the document's `id`, or the file name without its extension.",
+    )
+    publish.add_argument("file")
+    add_stack_arguments(publish)
+    publish.set_defaults(run=run_publish)
+    listing = model_commands.add_parser(
+        "list", help="the models published on a stack, with their current version"
+    )
+    add_stack_arguments(listing)
+    listing.set_defaults(run=run_list)
 
     score = commands.add_parser("score", help="score a lead offline: JSON with reasons")
     score.add_argument("--model", required=True, help="model file (YAML or JSON)")
@@ -46,6 +64,39 @@ def run_validate(args: argparse.Namespace) -> int:
     rules = len(model.engagement.rules)
     categories = len(model.fit.categories)
     print(f"{args.file}: valid model '{model.id}' ({categories} fit categories, {rules} rules)")
+    return 0
+
+
+def _document(path: str) -> dict[str, Any]:
+    """The model file as a document, with the file's stem as its id when it names none."""
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(f"cannot read model {path}: {error.strerror}") from None
+    except yaml.YAMLError:
+        _model(path)  # the same message as `validate`
+        raise
+    if not isinstance(document, dict):
+        raise CommandError(f"{path}: a model must be a mapping (YAML or JSON)")
+    document.setdefault("id", Path(path).stem)
+    try:
+        parse_model(document)
+    except ModelError as error:
+        lines = "\n".join(f"  {p['path'] or '(model)'}: {p['message']}" for p in error.problems)
+        raise CommandError(f"{path}: {len(error.problems)} problem(s)\n{lines}") from None
+    return document
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    document = _document(args.file)
+    client = StackClient.from_args(args)
+    answer = client.request("PUT", f"/v1/models/{segment(str(document['id']))}", document)
+    print_json(answer)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    print_json(StackClient.from_args(args).request("GET", "/v1/models"))
     return 0
 
 

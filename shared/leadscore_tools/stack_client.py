@@ -8,7 +8,7 @@ import os
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from leadscore_tools.common import CommandError
 
@@ -37,6 +37,8 @@ def segment(value: str) -> str:
 
 class StackClient:
     def __init__(self, base_url: str, api_key: str, timeout: float = 900) -> None:
+        if urlsplit(base_url).scheme not in ("http", "https"):
+            raise CommandError(f"the API URL must be http:// or https://, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
@@ -53,7 +55,7 @@ class StackClient:
         headers = {"x-api-key": self.api_key, "accept": "application/json"}
         if data is not None:
             headers["content-type"] = "application/json"
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (http or https: checked in __init__)
             self.base_url + path, data=data, method=method, headers=headers
         )
         try:

@@ -11,6 +11,7 @@ Key design (single table `TABLE_NAME`; `pk`/`sk` strings, `kind` tells the item 
 | logged change  | LEAD#<lead key>  | CH#<epoch>#<model>#<v>#.. | decay / profile deltas; TTL    |
 | erasure marker | LEAD#<lead key>  | ERASED                    | erased_at: older events drop   |
 | sales feedback | LEAD#<lead key>  | FEEDBACK#<epoch>#<id>     | accepted/rejected/won/lost     |
+| account score  | ACCOUNT#<domain> | STATE#<model>             | people's inputs (top N), status |
 | model catalog  | MODELS           | <model id>                | current version, its document  |
 | model version  | MODEL#<model id> | V#<version, 6 digits>     | every published version        |
 | rescore job    | MODEL#<model id> | RESCORE#<job id>          | options, progress counters     |
@@ -27,6 +28,11 @@ Access patterns:
   only states with something due are in it, so the job reads only what is due;
 - every lead of a model (rescoring): GSI `by_model` (model_pk = <model>#<shard>, pk);
 - leads of one account: GSI `by_account` (account, pk) on profiles.
+- account scores: read in the scorer's BatchGetItem beside the leads of the batch (the
+  account is the email's company domain) and written in the same transaction, with a
+  version condition; the account item keeps the inputs of its `max_people` strongest
+  people (by lead key), so it stays small. It leaves `account` unset: only profiles are
+  in the `by_account` index.
 """
 
 from __future__ import annotations
@@ -156,6 +162,18 @@ class FeedbackItem(LeadTable, discriminator="feedback"):
     expires_at = TTLAttribute(null=True)
 
 
+class AccountItem(LeadTable, discriminator="account"):
+    """An account's score for one model: its people's inputs and its status."""
+
+    domain = UnicodeAttribute()
+    model = UnicodeAttribute()
+    people = JSONAttribute(default=dict)  # lead key -> accounts.Person.to_list()
+    state = JSONAttribute(default=dict)  # status, mqa_since, score, rating
+    pending = MapAttribute[str, str](default=dict)  # as in StateItem
+    updated_at = NumberAttribute()
+    version = VersionAttribute()
+
+
 class ModelItem(LeadTable, discriminator="model"):
     """The catalog entry of a model: its current version and document."""
 
@@ -221,6 +239,10 @@ def event_sk(event_id: str) -> str:
 
 def state_sk(model_id: str) -> str:
     return f"STATE#{model_id}"
+
+
+def account_pk(domain: str) -> str:
+    return f"ACCOUNT#{domain}"
 
 
 def table_schema() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Reads and atomic writes of leads in DynamoDB: one BatchGet and one transaction per batch."""
+"""Reads and atomic writes of leads (and their accounts) in DynamoDB: one BatchGet and one
+transaction per batch."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from leadscore.adapters.dynamo import (
+    AccountItem,
     ErasedItem,
     EventItem,
     LeadTable,
     ProfileItem,
     StateItem,
+    account_pk,
     event_sk,
     lead_pk,
     state_sk,
@@ -36,11 +39,23 @@ class LeadSnapshot:
 
 @dataclass(slots=True)
 class LeadWrite:
-    """Everything one lead's batch changes; written atomically or not at all."""
+    """Everything one lead's batch changes; written atomically or not at all.
+
+    Leads of one account are merged into one write with their account item: `also` holds
+    the other leads' keys, which succeed or retry together.
+    """
 
     key: str
     items: list[LeadTable]
     conditional_new: set[int] = field(default_factory=set)  # indexes that must not exist yet
+    also: list[str] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key, *self.also]
+
+
+AccountSnapshots = dict[str, dict[str, AccountItem]]  # domain -> model id -> account item
 
 
 def read_leads(
@@ -48,14 +63,32 @@ def read_leads(
 ) -> dict[str, LeadSnapshot]:
     """Profiles, states, erasure markers and event records of the leads, in one BatchGetItem
     per 100 keys (strongly consistent, so a retry after a conflict sees the winner's write)."""
+    return read_leads_and_accounts(wanted, model_ids, (), ())[0]
+
+
+def read_leads_and_accounts(
+    wanted: dict[str, Iterable[str]],
+    model_ids: Sequence[str],
+    domains: Iterable[str],
+    account_models: Sequence[str],
+) -> tuple[dict[str, LeadSnapshot], AccountSnapshots]:
+    """`read_leads`, and the account items of `domains` for `account_models`, in the same
+    BatchGetItem."""
     keys: list[tuple[str, str]] = []
     for key, event_ids in wanted.items():
         pk = lead_pk(key)
         keys += [(pk, "PROFILE"), (pk, "ERASED")]
         keys += [(pk, state_sk(m)) for m in model_ids]
         keys += [(pk, event_sk(i)) for i in event_ids]
+    accounts: AccountSnapshots = {domain: {} for domain in domains}
+    keys += [(account_pk(d), state_sk(m)) for d in accounts for m in account_models]
     snapshots = {key: LeadSnapshot(key) for key in wanted}
+    if not keys:
+        return snapshots, accounts
     for item in LeadTable.batch_get(keys, consistent_read=True):
+        if isinstance(item, AccountItem):
+            accounts[str(item.domain)][str(item.model)] = item
+            continue
         snapshot = snapshots[item.pk.removeprefix("LEAD#")]
         if isinstance(item, ProfileItem):
             snapshot.profile = item
@@ -65,7 +98,7 @@ def read_leads(
             snapshot.states[item.model] = item
         elif isinstance(item, EventItem):
             snapshot.logged.add(item.sk.removeprefix("EV#"))
-    return snapshots
+    return snapshots, accounts
 
 
 def commit(writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
@@ -97,9 +130,9 @@ def commit(writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
             )
             if not any(r is not None and r.code in RETRYABLE_REASONS for r in reasons):
                 raise
-            retry.update(write.key for write in chunk)
+            retry.update(key for write in chunk for key in write.keys)
             continue
-        written.update(write.key for write in chunk)
+        written.update(key for write in chunk for key in write.keys)
     return written, retry
 
 
@@ -126,3 +159,11 @@ def clear_pending(key: str, model_id: str, notification_ids: Iterable[str]) -> N
     actions = [StateItem.pending[i].remove() for i in notification_ids]  # type: ignore[attr-defined]
     if actions:
         item.update(actions=actions, condition=StateItem.pk.exists(), add_version_condition=False)
+
+
+def clear_account_pending(domain: str, model_id: str, notification_ids: Iterable[str]) -> None:
+    """`clear_pending` for an account's notifications."""
+    item = AccountItem(account_pk(domain), state_sk(model_id))
+    actions = [AccountItem.pending[i].remove() for i in notification_ids]  # type: ignore[attr-defined]
+    if actions:
+        item.update(actions=actions, condition=AccountItem.pk.exists(), add_version_condition=False)

@@ -127,6 +127,89 @@ def lead_notification(
     )
 
 
+def account_notification(
+    kind: str,
+    notification_id: str,
+    domain: str,
+    scores: dict[str, Any],
+    people: list[dict[str, Any]],
+) -> Notification:
+    """An account alert (`account.mqa`, `account.cooled`): the lead alert's shape, for the
+    account (`accounts.summary`), plus `account` and `people`, each person as
+    {email, name, job_title, points, engaged, role} (the strongest first)."""
+    shown = people[:10]
+    lead = shown[0] if shown else {}
+    company = _clean(str(lead.get("company") or "")) or domain
+    reasons = [
+        {"rule": f"account.{part}", "points": points, "count": 1}
+        for part, points in scores["parts"].items()
+        if points
+    ]
+    document = {
+        "kind": kind,
+        "id": notification_id,
+        "account": domain,
+        "email": lead.get("email"),
+        "name": domain,
+        "company": company,
+        "model": scores["model"],
+        "model_version": scores["model_version"],
+        "score": scores["score"],
+        "fit": scores["fit"],
+        "engagement": scores["engagement"],
+        "grade": scores["grade"],
+        "engagement_level": scores["engagement_level"],
+        "rating": scores["rating"],
+        "status": scores["status"],
+        "engaged_people": scores["engaged_people"],
+        "reasons": reasons,
+        "sla_due_at": None,
+        "mqa_since": scores.get("mqa_since"),
+        "people": shown,
+    }
+    subject = _clean(
+        f"{TITLES[kind]}: {scores['rating']} {domain} ({company}) "
+        f"score {_points(scores['score'])} [{scores['model']}]"
+    )
+    if len(subject) > 100:
+        subject = subject[:99] + "…"
+    lines = [
+        f"{TITLES[kind]} - {company} ({domain})",
+        "",
+        f"Rating:      {scores['rating']} (fit grade {scores['grade']}, "
+        f"engagement level {scores['engagement_level']})",
+        f"Score:       {_points(scores['score'])}/100 "
+        f"(best fit {_points(scores['fit'])}, engagement {_points(scores['engagement'])}, "
+        f"{scores['engaged_people']} engaged people)",
+        f"Model:       {scores['model']} v{scores['model_version']}",
+        "",
+        "People:",
+    ]
+    for person in shown:
+        title = _clean(str(person.get("job_title") or ""))
+        name = _clean(str(person.get("name") or "")) or person.get("email") or "?"
+        lines.append(
+            f"  {person['points']:+g}  {name} <{person.get('email')}>"
+            + (f", {title}" if title else "")
+            + ("" if person.get("engaged") else " (not engaged)")
+        )
+    lines += ["", "Why:"]
+    lines += [f"  {r['points']:+g}  {r['rule']}" for r in reasons]
+    return Notification(
+        id=notification_id,
+        kind=kind,
+        subject=subject,
+        document=document,
+        email_text="\n".join(lines) + "\n",
+        attributes={
+            "kind": kind,
+            "model": scores["model"],
+            "rating": scores["rating"],
+            "grade": scores["grade"],
+        },
+    )
+
+
 class Publisher(Protocol):
     def publish(self, notification: Notification) -> None: ...
 

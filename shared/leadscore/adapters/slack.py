@@ -60,13 +60,27 @@ def blocks(document: dict[str, Any]) -> dict[str, Any]:
         message["blocks"].append(
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*Top reasons*\n{why}"}}
         )
+    people = document.get("people") or []  # account notifications: the people behind it
+    if people:
+        listed = "\n".join(
+            f"• {float(p.get('points', 0)):+g}  {escape(p.get('name') or p.get('email') or '?')}"
+            + (f", {escape(p['job_title'])}" if p.get("job_title") else "")
+            + ("" if p.get("engaged", True) else " (not engaged)")
+            for p in people[:8]
+        )
+        message["blocks"].append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*People*\n{listed}"}}
+        )
     message["blocks"].append(
         {
             "type": "context",
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": escape(f"{document.get('kind')} · {document.get('email', '')}"),
+                    "text": escape(
+                        f"{document.get('kind')} · "
+                        f"{document.get('account') or document.get('email') or ''}"
+                    ),
                 }
             ],
         }

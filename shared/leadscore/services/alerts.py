@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 
 from aws_lambda_powertools import Logger
 
@@ -11,6 +12,14 @@ from leadscore.adapters.notifications import Notification, Publisher
 
 logger = Logger(child=True)
 Alert = tuple[str, Notification]  # (model id, notification)
+Clear = Callable[[str, str, Iterable[str]], None]  # (lead key or domain, model id, ids)
+
+
+def publish_account_pending(
+    domain: str, alerts: list[Alert], publisher: Publisher
+) -> tuple[int, int]:
+    """`publish_pending` for an account's notifications."""
+    return publish_pending(domain, alerts, publisher, lead_store.clear_account_pending)
 
 
 def unique(alerts: list[Alert]) -> list[Alert]:
@@ -18,11 +27,17 @@ def unique(alerts: list[Alert]) -> list[Alert]:
     return list({notification.id: (m, notification) for m, notification in alerts}.values())
 
 
-def publish_pending(key: str, alerts: list[Alert], publisher: Publisher) -> tuple[int, int]:
+def publish_pending(
+    key: str,
+    alerts: list[Alert],
+    publisher: Publisher,
+    clear: Clear = lead_store.clear_pending,
+) -> tuple[int, int]:
     """Publish the lead's pending notifications and clear the published ones from its states.
 
     Returns (published, failed); a failed one stays pending in the state item, so the next
-    write of that lead (or the caller's retry) finds it and publishes it again.
+    write of that lead (or the caller's retry) finds it and publishes it again. Accounts
+    use the same mechanism: `key` is then the domain, `clear` clears the account item.
     """
     published: dict[str, list[str]] = defaultdict(list)
     failed = 0
@@ -30,10 +45,10 @@ def publish_pending(key: str, alerts: list[Alert], publisher: Publisher) -> tupl
         try:
             publisher.publish(notification)
         except Exception:
-            logger.exception("publish failed; the notification stays pending", lead=key[:12])
+            logger.exception("publish failed; the notification stays pending", key=key[:12])
             failed += 1
             continue
         published[model_id].append(notification.id)
     for model_id, ids in published.items():
-        lead_store.clear_pending(key, model_id, ids)
+        clear(key, model_id, ids)
     return sum(len(ids) for ids in published.values()), failed

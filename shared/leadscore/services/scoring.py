@@ -12,6 +12,13 @@ duplicates, but the pending notification is found again and published. If the pr
 dies after publishing and before removing it, the next batch touching that lead (or the
 redelivery of this one) publishes it again: delivery to sales is at least once, and every
 message carries its notification `id` so that a subscriber can drop the repeat.
+
+Accounts: the account item of every lead's company domain is read in the same BatchGetItem
+and, when a person's contribution changed, written in the same transaction as that
+account's leads, with its own version condition (`services.accounts`). A duplicate event
+changes no lead state, hence no account; two batches moving people of one account conflict
+on the account item and the loser is recomputed. `account.mqa`/`account.cooled` are pending
+in the account item, then published, like lead alerts.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.events import event_to_dict
 from leadscore.domain.state import LeadState
+from leadscore.services import accounts
 from leadscore.services.alerts import publish_pending, unique
 from leadscore.services.messages import Incoming, MessageError, decode
 
@@ -67,6 +75,8 @@ class Stats:
     cooled: int = 0
     conflicts_retried: int = 0
     notifications: int = 0
+    account_mqas: int = 0
+    account_cooled: int = 0
 
 
 @dataclass(slots=True)
@@ -139,27 +149,55 @@ def _score_once(
     outcome: BatchOutcome,
 ) -> dict[str, _Lead]:
     """One read-compute-write round; returns the leads to retry after a conflict."""
-    snapshots = lead_store.read_leads(
+    scoring_accounts = accounts.account_models(models)
+    domains = {
+        key: domain
+        for key, lead in leads.items()
+        if scoring_accounts and (domain := accounts.domain_of(lead.email)) is not None
+    }
+    snapshots, account_snapshots = lead_store.read_leads_and_accounts(
         {key: [i.event.id for i in lead.incoming] for key, lead in leads.items()},
         [m.id for m in models],
+        set(domains.values()),
+        [m.id for m in scoring_accounts],
     )
     writes: list[lead_store.LeadWrite] = []
     alerts: dict[str, list[tuple[str, Notification]]] = {}
     counts: dict[str, Stats] = {}
+    changes: list[accounts.PersonChange] = []
+    profiles: dict[str, ProfileItem] = {}
     for key, lead in leads.items():
         counts[key] = Stats()
-        write, alerts[key] = _score_lead(
+        write, alerts[key], states, profile = _score_lead(
             lead, snapshots[key], models, now, retention_days, counts[key]
         )
         if write is not None:
             writes.append(write)
-    _written, retry = lead_store.commit(writes)
+        if key in domains and states:
+            changes.append(accounts.PersonChange(key, domains[key], dict(states)))
+            if profile is not None:
+                profiles[key] = profile
+    account_plan = accounts.plan(
+        changes, account_snapshots, scoring_accounts, int(now.timestamp()), profiles
+    )
+    merged, deferred = accounts.merge(writes, domains, account_plan.items)
+    _written, retry = lead_store.commit(merged)
+    retry |= deferred  # leads whose account's write was full: next round
     for key in set(leads) - retry:
         _add(outcome.stats, counts[key])
         published, failed = publish_pending(key, alerts[key], publisher)
         outcome.stats.notifications += published
         if failed:  # SQS redelivers the records; the notification is found pending again
             outcome.failed.update(leads[key].messages)
+    settled = {domain for key, domain in domains.items() if key not in retry}
+    for domain in settled:
+        kinds = account_plan.transitions.get(domain, [])
+        outcome.stats.account_mqas += kinds.count("account.mqa")
+        outcome.stats.account_cooled += kinds.count("account.cooled")
+    for domain in accounts.publish(account_plan, settled, publisher):
+        for key, lead_domain in domains.items():
+            if lead_domain == domain and key not in retry:
+                outcome.failed.update(leads[key].messages)
     return {key: leads[key] for key in retry}
 
 
@@ -175,7 +213,14 @@ def _score_lead(
     now: datetime,
     retention_days: int,
     stats: Stats,
-) -> tuple[lead_store.LeadWrite | None, list[tuple[str, Notification]]]:
+) -> tuple[
+    lead_store.LeadWrite | None,
+    list[tuple[str, Notification]],
+    dict[str, LeadState | None],
+    ProfileItem | None,
+]:
+    """The lead's write, its notifications, its new states (model id -> state, for its
+    account) and its profile item."""
     now_s = int(now.timestamp())
     fresh: dict[str, Incoming] = {}
     for item in lead.incoming:
@@ -196,7 +241,7 @@ def _score_lead(
         else []
     )
     if not fresh:
-        return None, alerts
+        return None, alerts, {}, None
 
     events = [item.event for item in fresh.values()]
     profile_item, profile, changed = _merged_profile(lead, snapshot, fresh.values(), now_s)
@@ -216,6 +261,7 @@ def _score_lead(
         for event in events
     }
     changes: dict[str, ChangeItem] = {}
+    states: dict[str, LeadState | None] = {}
     for model in models:
         state_item = snapshot.states.get(model.id)
         state = None if state_item is None else LeadState.from_dict(state_item.state)
@@ -239,6 +285,7 @@ def _score_lead(
                 )
                 change.deltas.setdefault(model.id, []).append(record)
         new_item = _state_item(lead.key, model, state_item, result.state, now_s)
+        states[model.id] = result.state
         for transition in result.transitions:
             kind = KINDS[transition.kind]
             notification = lead_notification(
@@ -261,7 +308,7 @@ def _score_lead(
     items += list(logged.values())
     items += list(changes.values())
     new_records = set(range(first_log, first_log + len(logged)))
-    return lead_store.LeadWrite(lead.key, items, new_records), unique(alerts)
+    return lead_store.LeadWrite(lead.key, items, new_records), unique(alerts), states, profile_item
 
 
 def _merged_profile(

@@ -22,7 +22,7 @@ from leadscore.adapters.webhooks import (
     WebhookFormatError,
 )
 from leadscore.adapters.webhooks.auth import FirstOf, SsmSecrets
-from leadscore.api import events, forms, leads, models, webhooks
+from leadscore.api import accounts, events, forms, leads, models, webhooks
 from leadscore.api.deps import Dependencies
 from leadscore.api.problems import Problem, problem_response
 from leadscore.domain.events import EventError
@@ -79,7 +79,7 @@ def dependencies_from(environ: Mapping[str, str], sqs: object, queue_url: str) -
 
 def build(deps: Dependencies) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
-    for module in (events, forms, leads, models, webhooks):
+    for module in (accounts, events, forms, leads, models, webhooks):
         app.include_router(module.routes(deps))
 
     def problem(error: Problem) -> Response[str]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
+import boto3
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pynamodb.exceptions import UpdateError
@@ -24,6 +25,7 @@ from leadscore.adapters.dynamo import (
     lead_pk,
 )
 from leadscore.adapters.model_store import catalog
+from leadscore.adapters.notifications import Notification, SnsPublisher
 from leadscore.api.deps import Dependencies, json_body, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain import engine
@@ -31,7 +33,9 @@ from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.events import EventError
 from leadscore.domain.model import parse_model
 from leadscore.domain.state import LeadState
+from leadscore.services import accounts
 from leadscore.services.messages import normalize_email
+from leadscore.settings import settings
 
 OUTCOMES = ("accepted", "rejected", "won", "lost")
 FEEDBACK_RETENTION = timedelta(days=3 * 365)
@@ -51,6 +55,22 @@ def _items(pk: str) -> list[LeadTable]:
 
 def _models() -> dict[str, CompiledModel]:
     return {item.model_id: compile_model(parse_model(item.document)) for item in catalog()}
+
+
+class _Unpublished:
+    """No sales topic configured: notifications stay pending for the next writer."""
+
+    def publish(self, notification: Notification) -> None:
+        raise RuntimeError("no sales topic configured")
+
+
+def _publisher() -> SnsPublisher | _Unpublished:
+    # Made per request: erasure is rare, and a client made here stays inside tests' moto.
+    config = settings()
+    if not config.topic_arn:
+        return _Unpublished()
+    client = boto3.client("sns", region_name=config.region, endpoint_url=config.endpoint_url)
+    return SnsPublisher(client, config.topic_arn)
 
 
 def _known(items: list[LeadTable]) -> ProfileItem:
@@ -111,7 +131,7 @@ def routes(deps: Dependencies) -> Router:
     @router.delete("/v1/leads/<email>")
     def erase_lead(email: str) -> Response[str]:
         require_api_key(router, deps)
-        _, pk = _pk(email)
+        address, pk = _pk(email)
         now = int(deps.clock().timestamp())
         # The marker first, and it outlives the lead: from now on the scorer drops every
         # event received before it, so nothing scored in the meantime can revive the lead.
@@ -120,6 +140,11 @@ def routes(deps: Dependencies) -> Router:
             for item in LeadTable.query(pk, consistent_read=True):
                 if not isinstance(item, ErasedItem):
                     batch.delete(item)
+        # Its contribution leaves the account at once (the account may cool down).
+        if accounts.domain_of(address) is not None:
+            accounts.refresh(
+                {lead_key(address): address}, list(_models().values()), _publisher(), deps.clock()
+            )
         return Response(status_code=204, body="")
 
     @router.post("/v1/leads/<email>/feedback")

@@ -38,6 +38,7 @@ from leadscore.adapters.notifications import Notification, Publisher, account_no
 from leadscore.domain import accounts
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
+from leadscore.domain.engine import iso
 from leadscore.domain.state import LeadState
 from leadscore.services.alerts import Alert, publish_account_pending, unique
 
@@ -154,7 +155,7 @@ def _apply(
         at = rolled.mqa_since if rolled.transition == "mqa" else now_s
         scores = {
             **accounts.summary(rolled, model.id, model.version),
-            "mqa_since": rolled.mqa_since,
+            "mqa_since": iso(rolled.mqa_since),
         }
         notification = account_notification(
             kind, f"{kind}:{model.id}:{domain}:{at}", domain, scores,
@@ -173,23 +174,26 @@ def people_of(item: AccountItem | None) -> dict[str, accounts.Person]:
 
 
 def people_shown(
-    scores: Mapping[str, Any], known: Mapping[str, ProfileItem] | None = None
+    scores: Mapping[str, Any],
+    known: Mapping[str, ProfileItem] | None = None,
+    keep_missing: bool = False,
 ) -> list[dict[str, Any]]:
     """The people of an account summary with their profiles' emails, names and titles
-    (one BatchGetItem for those not `known`; a person whose profile is gone is left out)."""
+    (one BatchGetItem for those not `known`). A person whose profile is gone (erased a
+    moment ago) is left out, or shown without an email with `keep_missing`."""
     known = known or {}
     keys = [person["key"] for person in scores["people"]]
     profiles = {**read_profiles([k for k in keys if k not in known]), **known}
     shown = []
     for person in scores["people"]:
         profile = profiles.get(person["key"])
-        if profile is None:
+        if profile is None and not keep_missing:
             continue
-        fields = profile.profile or {}
+        fields = (profile.profile if profile is not None else None) or {}
         name = " ".join(str(fields.get(k) or "") for k in ("first_name", "last_name")).strip()
         shown.append(
             {
-                "email": profile.email,
+                "email": None if profile is None else profile.email,
                 "name": name or None,
                 "job_title": fields.get("job_title"),
                 "company": fields.get("company"),

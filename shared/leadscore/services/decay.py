@@ -14,6 +14,10 @@ notification's id is the MQL episode's. A second run for the same instant writes
 Notifications (`lead.cooled`, `lead.sla_breached`) are recorded as pending in the state in
 the same transaction, then published, then cleared, as the scorer does.
 
+Accounts: the decayed people's account items are read (one more BatchGetItem per page) and
+written in the same transaction as their leads, with a version condition, as the scorer
+does; an account that falls below its reset level publishes `account.cooled`.
+
 The run stops before `deadline` (seconds left; it stops once that is <= 0) and returns a
 cursor (shard and the index's LastEvaluatedKey) from which the next invocation continues.
 """
@@ -45,6 +49,7 @@ from leadscore.adapters.notifications import Notification, Publisher, lead_notif
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.state import LeadState
+from leadscore.services import accounts
 from leadscore.services.alerts import publish_pending, unique
 from leadscore.services.scoring import KINDS, ModelSource, _state_item
 
@@ -63,6 +68,7 @@ class DecayStats:
     notifications: int = 0
     conflicts_retried: int = 0
     gave_up: int = 0  # leads still conflicting after every attempt (next run catches them)
+    accounts_cooled: int = 0
     pages: int = 0
 
 
@@ -162,9 +168,12 @@ def _once(
     writes: list[lead_store.LeadWrite] = []
     alerts: dict[str, list[tuple[str, Notification]]] = {}
     counts: dict[str, DecayStats] = {}
+    changes: list[accounts.PersonChange] = []
+    domains: dict[str, str] = {}
+    scoring_accounts = accounts.account_models(models.values())
     for key, model_ids in found.items():
         counts[key] = DecayStats()
-        write, alerts[key] = _decay_lead(
+        write, alerts[key], states = _decay_lead(
             key,
             [models[m] for m in sorted(model_ids) if m in models],
             snapshots[key],
@@ -174,12 +183,32 @@ def _once(
         )
         if write is not None:
             writes.append(write)
-    _written, retry = lead_store.commit(writes)
+        profile = snapshots[key].profile
+        domain = None if profile is None else accounts.domain_of(str(profile.email))
+        if domain is not None and scoring_accounts:
+            domains[key] = domain
+            if states:
+                changes.append(accounts.PersonChange(key, domain, states))
+    account_plan = accounts.AccountPlan()
+    if changes:
+        _, account_snapshots = lead_store.read_leads_and_accounts(
+            {}, (), set(domains.values()), [m.id for m in scoring_accounts]
+        )
+        account_plan = accounts.plan(changes, account_snapshots, scoring_accounts, engine.epoch(at))
+    merged, deferred = accounts.merge(writes, domains, account_plan.items)
+    _written, retry = lead_store.commit(merged)
+    retry |= deferred
     for key in set(found) - retry:
         for name in ("decayed", "unchanged", "sla_breached", "cooled"):
             setattr(outcome.stats, name, getattr(outcome.stats, name) + getattr(counts[key], name))
         published, _failed = publish_pending(key, alerts[key], publisher)
         outcome.stats.notifications += published
+    settled = {domain for key, domain in domains.items() if key not in retry}
+    for domain in settled:
+        outcome.stats.accounts_cooled += account_plan.transitions.get(domain, []).count(
+            "account.cooled"
+        )
+    accounts.publish(account_plan, settled, publisher)
     return {key: found[key] for key in retry}
 
 
@@ -190,12 +219,16 @@ def _decay_lead(
     at: datetime,
     retention_days: int,
     stats: DecayStats,
-) -> tuple[lead_store.LeadWrite | None, list[tuple[str, Notification]]]:
+) -> tuple[
+    lead_store.LeadWrite | None, list[tuple[str, Notification]], dict[str, LeadState | None]
+]:
+    """The lead's write, its notifications and its changed states (for its account)."""
     at_s = engine.epoch(at)
     profile_item = snapshot.profile
     alerts: list[tuple[str, Notification]] = []
     items: list[LeadTable] = []
     new_records: set[int] = set()
+    states: dict[str, LeadState | None] = {}
     for model in models:
         state_item = snapshot.states.get(model.id)
         if state_item is None or profile_item is None:  # erased since it was found
@@ -256,6 +289,8 @@ def _decay_lead(
             new_item.pending[notification.id] = json.dumps(notification.to_dict())
             alerts.append((model.id, notification))
         items.append(new_item)
+        if changed:
+            states[model.id] = state
         if result.deltas:
             stats.decayed += 1
             new_records.add(len(items))
@@ -270,8 +305,8 @@ def _decay_lead(
                 )
             )
     if not items:
-        return None, unique(alerts)
-    return lead_store.LeadWrite(key, items, new_records), unique(alerts)
+        return None, unique(alerts), states
+    return lead_store.LeadWrite(key, items, new_records), unique(alerts), states
 
 
 def _followed_up(profile: ProfileItem, state: LeadState) -> bool:

@@ -74,7 +74,7 @@ def test_there_is_a_sample_for_every_route_of_the_template() -> None:
     unsampled = {
         ("GET", "/v1/webhooks/{provider}"),
         ("HEAD", "/v1/webhooks/{provider}"),
-        ("GET", "/v1/models/{model_id}/rescore/{job}"),
+        ("GET", "/v1/models/{model_id}/rescore/{job_id}"),
     }
     assert sampled == declared - unsampled
     assert {p.stem for p in EVENTS.glob("api_*.json")} == {name for name, _ in EXPECTED}

@@ -1,0 +1,244 @@
+"""template.yaml agrees with the code: routes and auth, settings, queues, policies, schedule."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from leadscore_tools.template import load_template
+
+from tests.conftest import ROOT, LambdaContext
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+GLOBALS: dict[str, Any] = TEMPLATE["Globals"]["Function"]
+FUNCTIONS = {
+    name: resource["Properties"]
+    for name, resource in RESOURCES.items()
+    if resource["Type"] == "AWS::Serverless::Function"
+}
+KEY_REQUIRED = "a valid x-api-key header is required"
+
+# What each function cannot run without (settings with a sensible default are not listed).
+REQUIRED_ENVIRONMENT = {
+    "ApiFunction": {"TABLE_NAME", "QUEUE_URL", "RESCORE_QUEUE_URL", "LEADSCORE_CORS_ORIGINS",
+                    "LEADSCORE_WEBHOOK_SSM_PATH"},
+    "ScorerFunction": {"TABLE_NAME", "TOPIC_ARN"},
+    "RescoreFunction": {"TABLE_NAME", "TOPIC_ARN", "RESCORE_QUEUE_URL"},
+    "DecayFunction": {"TABLE_NAME", "TOPIC_ARN"},
+    "SlackNotifierFunction": {"SLACK_WEBHOOK_PARAMETER"},
+}  # fmt: skip
+# SAM policy templates that grant only what their names say, on the resource they are given.
+POLICY_TEMPLATES = {
+    "DynamoDBCrudPolicy",
+    "DynamoDBReadPolicy",
+    "SQSSendMessagePolicy",
+    "SQSPollerPolicy",
+    "SNSPublishMessagePolicy",
+    "SSMParameterWithSlashPrefixReadPolicy",
+}
+
+
+def setting(function: dict[str, Any], key: str) -> Any:
+    return function.get(key, GLOBALS.get(key))
+
+
+def environment(function: dict[str, Any]) -> dict[str, Any]:
+    variables = dict(GLOBALS["Environment"]["Variables"])
+    variables.update(function.get("Environment", {}).get("Variables", {}))
+    return variables
+
+
+def declared_routes() -> dict[tuple[str, str], bool]:
+    """(method, path) -> whether API Gateway requires the API key."""
+    default = RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"]
+    routes = {}
+    for event in FUNCTIONS["ApiFunction"]["Events"].values():
+        assert event["Type"] == "Api"
+        properties = event["Properties"]
+        assert properties["RestApiId"] == {"Ref": "Api"}
+        key = (properties["Method"].upper(), properties["Path"])
+        assert key not in routes, f"{key} is declared twice"
+        routes[key] = properties.get("Auth", {}).get("ApiKeyRequired", default)
+    return routes
+
+
+def code_routes() -> list[tuple[str, str]]:
+    from leadscore.adapters.webhooks import EnvironmentSecrets
+    from leadscore.api.app import build
+    from leadscore.api.deps import Dependencies
+    from leadscore.api.openapi import _NoQueue
+
+    app = build(Dependencies(queue=_NoQueue(), secrets=EnvironmentSecrets({}), api_key="k"))
+    routes = []
+    for route in app._static_routes + app._dynamic_routes:
+        path = re.sub(r"<(\w+)>", r"{\1}", route.path)
+        routes.extend((method.upper(), path) for method in [route.method])
+    return routes
+
+
+def test_every_route_of_the_code_is_declared_and_every_declared_route_exists() -> None:
+    assert sorted(code_routes()) == sorted(declared_routes())
+
+
+def test_each_route_requires_the_api_key_in_the_template_exactly_when_the_code_does(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code's own key check (local stack, tests) and API Gateway's must agree."""
+    from leadscore.adapters.webhooks import EnvironmentSecrets
+    from leadscore.api.app import build
+    from leadscore.api.deps import Dependencies
+    from leadscore.api.openapi import _NoQueue
+
+    from tests.integration.api_client import proxy_event
+
+    app = build(Dependencies(queue=_NoQueue(), secrets=EnvironmentSecrets({}), api_key="k"))
+    for (method, path), required in declared_routes().items():
+        concrete = re.sub(r"\{(\w+)\}", "x", path)
+        answer = app.resolve(proxy_event(method, concrete), LambdaContext())  # type: ignore[arg-type]
+        body = json.loads(answer["body"]) if answer.get("body") else {}
+        refused = answer["statusCode"] == 401 and body.get("detail") == KEY_REQUIRED
+        assert refused == required, (method, path, answer["statusCode"], body)
+
+
+def test_public_routes_are_throttled_by_the_stage() -> None:
+    settings = RESOURCES["Api"]["Properties"]["MethodSettings"]
+    throttled = {
+        # "/~1v1~1forms" is /v1/forms ("~1" escapes "/"); "/*" is every route
+        (s["HttpMethod"], s["ResourcePath"][1:].replace("~1", "/") or "/*")
+        for s in settings
+        if "ThrottlingRateLimit" in s
+    }
+    public = {route for route, required in declared_routes().items() if not required}
+    assert ("*", "*") in throttled  # a stage-wide default
+    assert {("POST", "/v1/forms"), ("POST", "/v1/webhooks/{provider}")} <= public & throttled
+    plan = RESOURCES["Api"]["Properties"]["Auth"]["UsagePlan"]
+    assert plan["CreateUsagePlan"] == "PER_API" and plan["Throttle"]["RateLimit"] > 0
+
+
+def read_by_code() -> set[str]:
+    """Every environment variable a function or the runtime package reads by name."""
+    pattern = re.compile(r"""(?:environ|env)(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]+)["']""")
+    sources = list((ROOT / "functions").glob("*/app.py"))
+    sources += list((ROOT / "shared" / "leadscore").rglob("*.py"))
+    return {name for source in sources for name in pattern.findall(source.read_text())}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_gets_the_settings_it_needs(name: str) -> None:
+    function = FUNCTIONS[name]
+    variables = environment(function)
+    assert REQUIRED_ENVIRONMENT[name] <= set(variables), name
+    handler_source = (ROOT / function["CodeUri"] / "app.py").read_text()
+    for variable in re.findall(r"""os\.environ\[["']([A-Z0-9_]+)["']\]""", handler_source):
+        assert variable in variables, f"{name} reads {variable}, which the template does not set"
+
+
+def test_every_variable_the_template_sets_is_read_by_someone() -> None:
+    read = read_by_code()
+    for name, function in FUNCTIONS.items():
+        for variable in environment(function):
+            if not variable.startswith("POWERTOOLS_"):  # read by the Powertools library
+                assert variable in read, f"{name}: {variable} is set but never read"
+    assert set(REQUIRED_ENVIRONMENT) == set(FUNCTIONS)
+
+
+def sqs_sources() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (name, event["Properties"]["Queue"]["Fn::GetAtt"][0], event["Properties"])
+        for name, function in FUNCTIONS.items()
+        for event in function.get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+
+
+@pytest.mark.parametrize(("function", "queue", "source"), sqs_sources(), ids=lambda v: str(v)[:20])
+def test_queues_redrive_to_a_dlq_and_outlast_six_function_timeouts(
+    function: str, queue: str, source: dict[str, Any]
+) -> None:
+    properties = RESOURCES[queue]["Properties"]
+    assert properties["VisibilityTimeout"] == 6 * setting(FUNCTIONS[function], "Timeout")
+    redrive = properties["RedrivePolicy"]
+    dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert RESOURCES[dlq]["Type"] == "AWS::SQS::Queue"
+    assert 1 < redrive["maxReceiveCount"] <= 10
+    assert RESOURCES[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["ScalingConfig"]["MaximumConcurrency"] >= 2
+    assert f"{dlq}Alarm" in RESOURCES
+
+
+def test_every_queue_and_topic_is_encrypted() -> None:
+    for name, resource in RESOURCES.items():
+        if resource["Type"] in ("AWS::SQS::Queue", "AWS::SNS::Topic"):
+            assert resource["Properties"].get("KmsMasterKeyId"), name
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    value = statement.get("Action", [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_policies_are_least_privilege(name: str) -> None:
+    for policy in FUNCTIONS[name].get("Policies", []):
+        assert isinstance(policy, dict), f"{name}: managed policy {policy!r}"
+        [(kind, value)] = policy.items()
+        if kind == "Statement":
+            for statement in value:
+                assert statement["Effect"] == "Allow"
+                assert statement["Resource"] != "*", f"{name}: {statement}"
+                for action in actions(statement):
+                    assert "*" not in action, f"{name}: {action}"
+        else:
+            assert kind in POLICY_TEMPLATES, f"{name}: {kind}"
+            assert all(v for v in value.values()), f"{name}: {kind} needs its resource"
+    # Secrets come from SSM under a parameter: the template holds no literal path or URL.
+    for variable, value in environment(FUNCTIONS[name]).items():
+        assert "hooks.slack.com" not in json.dumps(value), variable
+
+
+def test_the_decay_schedule_retries_keeps_failures_and_has_a_timezone() -> None:
+    [schedule] = [
+        e["Properties"] for e in FUNCTIONS["DecayFunction"]["Events"].values()
+        if e["Type"] == "ScheduleV2"
+    ]  # fmt: skip
+    assert schedule["ScheduleExpression"] == {"Ref": "DecaySchedule"}
+    assert schedule["ScheduleExpressionTimezone"] == {"Ref": "DecayTimezone"}
+    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    dlq = schedule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert RESOURCES[dlq]["Type"] == "AWS::SQS::Queue"
+    assert json.loads(schedule["Input"]) == {"time": "<aws.scheduler.scheduled-time>"}
+    assert FUNCTIONS["DecayFunction"]["DeadLetterQueue"]["TargetArn"]["Fn::GetAtt"][0] == dlq
+
+
+def test_the_slack_notifier_exists_only_with_its_parameter() -> None:
+    assert RESOURCES["SlackNotifierFunction"]["Condition"] == "HasSlack"
+    for name, resource in RESOURCES.items():
+        if "SlackNotifier" in name:
+            assert resource.get("Condition") == "HasSlack", name
+    [event] = FUNCTIONS["SlackNotifierFunction"]["Events"].values()
+    assert event["Type"] == "SNS" and event["Properties"]["RedrivePolicy"]
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_logs_to_its_own_group_with_a_retention(name: str) -> None:
+    group = FUNCTIONS[name]["LoggingConfig"]["LogGroup"]["Ref"]
+    properties = RESOURCES[group]["Properties"]
+    assert properties["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert properties["KmsKeyId"]
+    assert GLOBALS["LoggingConfig"]["LogFormat"] == "JSON"
+    assert setting(FUNCTIONS[name], "Architectures") == ["arm64"]
+    assert setting(FUNCTIONS[name], "Runtime") == "python3.13"
+    assert Path(ROOT / FUNCTIONS[name]["CodeUri"] / "app.py").is_file()
+    assert f"{name}ErrorsAlarm" in RESOURCES and f"{name}ThrottlesAlarm" in RESOURCES
+
+
+def test_outputs_tell_a_deployer_where_everything_is() -> None:
+    assert {
+        "ApiUrl", "FormEndpoint", "WebhookUrlPattern", "ApiKeyId", "SalesTopicArn",
+        "LeadsTableName", "ScoringQueueUrl",
+    } <= set(TEMPLATE["Outputs"])  # fmt: skip

@@ -203,7 +203,9 @@ def _once(
             setattr(outcome.stats, name, getattr(outcome.stats, name) + getattr(counts[key], name))
         published, _failed = publish_pending(key, alerts[key], publisher)
         outcome.stats.notifications += published
-    settled = {domain for key, domain in domains.items() if key not in retry}
+    # An account is settled when none of its leads must be retried: its item (and any
+    # notification recorded in it) is written; otherwise the next round publishes it.
+    settled = set(domains.values()) - {domains[key] for key in retry if key in domains}
     for domain in settled:
         outcome.stats.accounts_cooled += account_plan.transitions.get(domain, []).count(
             "account.cooled"

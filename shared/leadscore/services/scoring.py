@@ -189,7 +189,9 @@ def _score_once(
         outcome.stats.notifications += published
         if failed:  # SQS redelivers the records; the notification is found pending again
             outcome.failed.update(leads[key].messages)
-    settled = {domain for key, domain in domains.items() if key not in retry}
+    # An account is settled when none of its leads must be retried: its item (and any
+    # notification recorded in it) is written; otherwise the next round publishes it.
+    settled = set(domains.values()) - {domains[key] for key in retry if key in domains}
     for domain in settled:
         kinds = account_plan.transitions.get(domain, [])
         outcome.stats.account_mqas += kinds.count("account.mqa")

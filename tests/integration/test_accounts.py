@@ -244,3 +244,28 @@ def test_unknown_free_mail_and_invalid_domains(
         assert answer.headers["Content-Type"].startswith("application/problem+json")
     assert api.call("GET", "/v1/accounts/a%20b", headers=KEY).status == 422
     assert api.call("GET", f"/v1/accounts/{DOMAIN}").status == 401
+
+
+def test_refresh_after_states_are_rebuilt(models: model_store.CachedModels) -> None:
+    """What rescoring calls once it has rewritten lead states."""
+    from leadscore.services.accounts import refresh
+
+    emails = [f"r{n}@{DOMAIN}" for n in range(3)]
+    titles = ["Marketing Manager", "IT Manager", "Sales Manager"]
+    pairs = [pair for n, e in enumerate(emails) for pair in activity(e, titles[n], f"re{n}", 4)]
+    recorder = Recorder()
+    bodies = [(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(pairs)]
+    assert not score_messages(bodies, models, recorder, clock=lambda: NOW).failed
+    assert account_item().state["status"] == "mqa"
+    for email in emails:  # as if a new model version took every engagement point away
+        item = StateItem.get(lead_pk(lead_key(email)), state_sk("default"), consistent_read=True)
+        state = LeadState.from_dict(item.state)
+        state.engagement, state.score = 0, state.fit // 2
+        item.state = state.to_dict()
+        item.save()
+    sent = len(recorder.sent)
+    keys = [lead_key(e) for e in emails]
+    assert refresh(keys, models.current(), recorder, NOW, notify=False) == 1
+    assert account_item().state["status"] == "open"
+    assert len(recorder.sent) == sent  # notify=False: sales is not told
+    assert refresh(keys, models.current(), recorder, NOW) == 0  # already in step

@@ -142,8 +142,13 @@ def routes(deps: Dependencies) -> Router:
                     batch.delete(item)
         # Its contribution leaves the account at once (the account may cool down).
         if accounts.domain_of(address) is not None:
+            key = lead_key(address)
             accounts.refresh(
-                {lead_key(address): address}, list(_models().values()), _publisher(), deps.clock()
+                [key],
+                list(_models().values()),
+                _publisher(),
+                deps.clock(),
+                domains={key: str(accounts.domain_of(address))},
             )
         return Response(status_code=204, body="")
 

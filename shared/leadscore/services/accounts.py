@@ -30,7 +30,6 @@ from leadscore.adapters.dynamo import (
     ProfileItem,
     StateItem,
     account_pk,
-    lead_key,
     lead_pk,
     state_sk,
 )
@@ -77,6 +76,7 @@ def plan(
     models: Sequence[CompiledModel],
     now_s: int,
     profiles: Mapping[str, ProfileItem] | None = None,
+    notify: bool = True,
 ) -> AccountPlan:
     """The account items to write for these people's changes, and the notifications to
     publish once they are written (new transitions, and ones still pending from before).
@@ -97,7 +97,7 @@ def plan(
         for model in account_models(models):
             item = _apply(
                 domain, model, people_changes, snapshots.get(domain, {}), now_s, result,
-                profiles or {},
+                profiles or {}, notify,
             )  # fmt: skip
             if item is not None:
                 result.items.setdefault(domain, []).append(item)
@@ -114,6 +114,7 @@ def _apply(
     now_s: int,
     result: AccountPlan,
     profiles: Mapping[str, ProfileItem],
+    notify: bool = True,
 ) -> AccountItem | None:
     config = model.model.account
     assert config is not None
@@ -152,6 +153,9 @@ def _apply(
     item.updated_at = now_s
     if rolled.transition is not None:
         kind = KINDS[rolled.transition]
+        result.transitions.setdefault(domain, []).append(kind)
+    if rolled.transition is not None and notify:
+        kind = KINDS[rolled.transition]
         at = rolled.mqa_since if rolled.transition == "mqa" else now_s
         scores = {
             **accounts.summary(rolled, model.id, model.version),
@@ -163,7 +167,6 @@ def _apply(
         )  # fmt: skip
         item.pending[notification.id] = json.dumps(notification.to_dict())
         result.alerts.setdefault(domain, []).append((model.id, notification))
-        result.transitions.setdefault(domain, []).append(kind)
     return item
 
 
@@ -259,68 +262,76 @@ def publish(plan: AccountPlan, domains: Iterable[str], publisher: Publisher) -> 
 
 
 def refresh(
-    leads: Mapping[str, str],
+    keys: Iterable[str],
     models: Sequence[CompiledModel],
     publisher: Publisher,
     now: datetime,
+    *,
+    domains: Mapping[str, str] | None = None,
+    notify: bool = True,
     attempts: int = 6,
 ) -> int:
-    """Bring the accounts of these leads (lead key -> email) in step with their stored
-    states, e.g. after rescoring rebuilt them; an erased (or unknown) lead leaves its account.
+    """Bring the accounts of these leads (lead keys) in step with their stored states, e.g.
+    after rescoring rebuilt them. A lead's account is its profile's; a lead whose profile is
+    gone (erased) leaves the account given for it in `domains`.
 
     Idempotent and safe to run concurrently with the scorer (version conditions, re-read
-    on conflict). Returns the number of account items written.
+    on conflict). With `notify=False` an account's status moves without telling sales.
+    Returns the number of account items written.
     """
     scoring = account_models(models)
-    domains = {key: d for key, email in leads.items() if (d := company_domain(email)) is not None}
-    if not scoring or not domains:
+    if not scoring:
         return 0
+    ids = [m.id for m in scoring]
     written = 0
-    pending = dict(domains)
+    pending = set(keys)
     for attempt in range(attempts):
         if not pending:
             break
         if attempt:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
-        snapshots, found = lead_store.read_leads_and_accounts(
-            dict.fromkeys(pending, ()),
-            [m.id for m in scoring],
-            set(pending.values()),
-            [m.id for m in scoring],
-        )
+        snapshots = lead_store.read_leads(dict.fromkeys(pending, ()), ids)
+        lead_domains: dict[str, str] = {}
+        for key, snapshot in snapshots.items():
+            profile = snapshot.profile
+            domain = (
+                company_domain(str(profile.email))
+                if profile is not None
+                else (domains or {}).get(key)
+            )
+            if domain is not None:
+                lead_domains[key] = domain
+        if not lead_domains:
+            break
+        _, found = lead_store.read_leads_and_accounts({}, (), set(lead_domains.values()), ids)
         changes = [
             PersonChange(
                 key,
                 domain,
                 {
-                    m.id: _state_of(snapshots[key].states.get(m.id))
-                    if snapshots[key].profile is not None
-                    else None
+                    m.id: None
+                    if snapshots[key].profile is None
+                    else _state_of(snapshots[key].states.get(m.id))
                     for m in scoring
                 },
             )
-            for key, domain in pending.items()
+            for key, domain in lead_domains.items()
         ]
-        result = plan(changes, found, scoring, int(now.timestamp()))
+        result = plan(changes, found, scoring, int(now.timestamp()), notify=notify)
         writes = [
             lead_store.LeadWrite(f"account:{domain}", list(items))
             for domain, items in result.items.items()
         ]
         done, retry = lead_store.commit(writes)
-        written += sum(len(result.items[w.key.removeprefix("account:")]) for w in writes
-                       if w.key in done)  # fmt: skip
+        written += sum(
+            len(result.items[w.key.removeprefix("account:")]) for w in writes if w.key in done
+        )
         publish(result, [d for d in found if f"account:{d}" not in retry], publisher)
-        pending = {key: d for key, d in pending.items() if f"account:{d}" in retry}
+        pending = {key for key, d in lead_domains.items() if f"account:{d}" in retry}
     if pending:
-        logger.warning("accounts kept conflicting", accounts=sorted(set(pending.values())))
+        logger.warning("accounts kept conflicting", leads=len(pending))
     return written
 
 
 def _state_of(item: StateItem | None) -> LeadState | None:
     return None if item is None else LeadState.from_dict(item.state)
-
-
-def refresh_email(email: str, models: Sequence[CompiledModel], publisher: Publisher,
-                  now: datetime) -> int:  # fmt: skip
-    """`refresh` for one lead by email."""
-    return refresh({lead_key(email): email}, models, publisher, now)

@@ -109,7 +109,12 @@ def run(args: argparse.Namespace) -> int:
     )
     stack = LocalStack(options)
     stopping = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Ctrl-C and SIGTERM both stop the stack; handled explicitly because a shell starts
+    # background jobs with SIGINT ignored.
+    previous = {
+        number: signal.signal(number, lambda *_: stopping.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         try:
             stack.start()
@@ -118,14 +123,14 @@ def run(args: argparse.Namespace) -> int:
         except TemplateError as error:
             raise CommandError(f"template.yaml: {error}", 2) from None
         print(banner(stack), flush=True)
-        while not stopping.wait(0.5):  # short waits: Ctrl-C is delivered between them
+        while not stopping.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        print("\nstopping the local stack ...", flush=True)
+        if stack.startup_seconds:
+            print("\nstopping the local stack ...", flush=True)
         stack.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     print("stopped.", flush=True)
     return 0
 

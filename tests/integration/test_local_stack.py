@@ -118,6 +118,7 @@ def test_events_over_the_threshold_reach_the_outbox_and_decay_cools_the_lead(
     assert mql["attributes"]["kind"] == "lead.mql" and mql["attributes"]["model"] == "default"
     assert mql["message"]["score"] == default["score"]
     assert mql["published_at"]
+    assert "[outbox " in stack.console() and mql["subject"] in stack.console()
 
     status, run = stack.request("POST", "/_local/schedule/decay", {"time": "2031-01-01T06:00:00Z"})
     assert status == 200, run
@@ -168,9 +169,31 @@ def test_ctrl_c_stops_cleanly_and_frees_the_ports(stack: LocalStackProcess) -> N
     status, console = stack.stop()
     assert status == 0, console
     assert "Ctrl-C to stop" in console and "stopped." in console
-    assert "[outbox" in console and "New MQL" in console
     for port in (stack.api_port, stack.moto_port):
         with socket.socket() as probe:  # a server can listen there again
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))
             probe.listen()
+
+
+def test_a_port_in_use_is_a_clear_error() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from leadscore_tools.local.process import free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = Path(sys.executable).with_name("leadscore")
+        finished = subprocess.run(
+            [str(command), "local", "--api-port", str(port), "--moto-port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert finished.returncode == 2
+    assert f"127.0.0.1:{port} is in use" in finished.stderr

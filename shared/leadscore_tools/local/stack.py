@@ -29,6 +29,7 @@ HOST = "127.0.0.1"  # loopback only, always
 REGION = "us-east-1"
 # What a local page may post forms from, unless CorsOrigins is given.
 LOCAL_CORS_ORIGINS = "http://localhost:8000,http://127.0.0.1:8000"
+LOCAL_MODEL_CACHE = "2"  # seconds
 
 
 @dataclass
@@ -169,6 +170,12 @@ class LocalStack:
             AWS_DEFAULT_REGION=REGION,
             LEADSCORE_API_KEY=self.options.api_key,
             POWERTOOLS_TRACE_DISABLED="true",  # no X-Ray daemon here
+        )
+        # One process serves every function, so no container lags behind a newly published
+        # model: a short cache makes a PUT /v1/models (and a rescore's settling) take effect
+        # in seconds instead of a minute.
+        environment.setdefault(
+            "MODEL_CACHE_SECONDS", os.environ.get("MODEL_CACHE_SECONDS") or LOCAL_MODEL_CACHE
         )
         if not self.options.verbose:  # the console is for the outbox; --verbose for the rest
             environment.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")

@@ -4,6 +4,9 @@ Counts every request the scorer sends, with botocore's event hooks, for batches 
 events spread over 10 distinct leads and over 2 leads; capacity units are computed from the
 items in the requests with DynamoDB's rules (transactional write: 2 WCU per started KB;
 strongly consistent read: 1 RCU per started 4 KB per key, found or not).
+
+Then the cost of account scoring: the same batches with the default model as shipped (with
+its `account` section) and without that section, leads spread over 1 and 5 accounts.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class Meter:
             self.rcu += 1
 
 
-def run(leads_per_batch: int, batches: int, meter: Meter) -> int:
+def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> int:
     from leadscore.domain.events import Event
     from leadscore.services.messages import encode
     from leadscore.services.scoring import score_messages
@@ -95,7 +98,8 @@ def run(leads_per_batch: int, batches: int, meter: Meter) -> int:
                 None,
                 {"url": "https://v.example" + url},
             )
-            body = next(encode([(f"lead{lead}@corp.example", event)], NOW))
+            company = "corp" if accounts == 1 else f"corp{lead % accounts}"
+            body = next(encode([(f"lead{lead}@{company}.example", event)], NOW))
             records.append((f"m{n}", body))
         outcome = score_messages(records, models, Quiet(), clock=lambda: NOW)
         assert not outcome.failed
@@ -140,6 +144,55 @@ def main() -> None:
         "Cost: DynamoDB on-demand list prices (us-east-1): $0.625 per million write units, "
         "$0.125 per million read units; SQS, Lambda and SNS are extra."
     )
+    accounts_cost()
+
+
+def measure(document: dict[str, Any], leads: int, accounts: int, batches: int) -> Meter:
+    """One scenario on a fresh table with this model document; the meter of its requests."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        from leadscore.adapters import model_store
+        from leadscore.adapters.dynamo import LeadTable
+        from leadscore.domain.model import parse_model
+        from leadscore_tools.template import table_definition
+
+        boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
+        model_store.publish(parse_model(document), NOW)
+        classes = [LeadTable, *LeadTable.__subclasses__()]
+        clients = {id(c): c for c in (k._get_connection().connection.client for k in classes)}
+        meter = Meter()
+        for client in clients.values():
+            client.meta.events.register("before-parameter-build.dynamodb", meter.before_call)
+        meter.events = run(leads, batches, meter, accounts)  # type: ignore[attr-defined]
+        for client in clients.values():
+            client.meta.events.unregister("before-parameter-build.dynamodb", meter.before_call)
+        return meter
+
+
+def accounts_cost() -> None:
+    from leadscore_tools.modelfiles import load_model
+
+    with_accounts = load_model(ROOT / "models" / "default.yaml").model_dump(
+        by_alias=True, exclude_none=True
+    )
+    without = {k: v for k, v in with_accounts.items() if k != "account"}
+    print()
+    print("Account scoring: DynamoDB requests per event, batches of 10 (default model)")
+    print(f"{'scenario':<34}{'without':>9}{'with':>7}{'extra':>7}{'WCU w/o':>9}{'WCU with':>10}")
+    for leads, accounts in ((10, 1), (10, 5), (2, 1)):
+        off = measure(without, leads, accounts, 60)
+        on = measure(with_accounts, leads, accounts, 60)
+        events = on.events  # type: ignore[attr-defined]
+        req_off = sum(off.requests.values()) / events
+        req_on = sum(on.requests.values()) / events
+        name = f"{leads} leads, {accounts} account{'s' if accounts > 1 else ''}"
+        print(
+            f"{name:<34}{req_off:>9.2f}{req_on:>7.2f}{req_on - req_off:>+7.2f}"
+            f"{off.wcu / events:>9.2f}{on.wcu / events:>10.2f}"
+        )
+        print(f"  with accounts, by operation: {dict(on.requests)}")
 
 
 if __name__ == "__main__":

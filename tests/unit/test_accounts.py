@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,3 +196,30 @@ def test_a_model_without_account_section_is_valid() -> None:
     )
     document.pop("account")
     assert parse_model(document).account is None
+
+
+def test_account_notification_shape_and_slack_blocks() -> None:
+    from leadscore.adapters.notifications import account_notification
+    from leadscore.adapters.slack import blocks
+
+    result = roll_up(CONFIG, people(*(person(f"m{n}", 80, 50, f"r{n}") for n in range(3))))
+    scores = accounts.summary(result, "default", 3)
+    shown = [
+        {"email": f"m{n}@acme.example", "name": f"<!channel> M{n}", "job_title": "Manager",
+         "company": "Acme", **{k: v for k, v in p.items() if k != "key"}}
+        for n, p in enumerate(scores["people"])
+    ]  # fmt: skip
+    notification = account_notification("account.mqa", "n1", "acme.example", scores, shown)
+    document = notification.document
+    assert {"kind", "email", "name", "company", "model", "score", "fit", "engagement",
+            "grade", "engagement_level", "rating", "reasons", "sla_due_at", "account",
+            "people"} <= set(document)  # fmt: skip
+    assert round(sum(r["points"] for r in document["reasons"]) * 100) == result.score
+    assert notification.attributes["kind"] == "account.mqa"
+    assert notification.subject.startswith("New MQA: A") and len(notification.subject) <= 100
+    message = blocks(document)
+    text = json.dumps(message)
+    assert "New MQA" in text and "*People*" in text and "M0" in text
+    assert "<!channel>" not in text  # user data cannot ping the channel
+    cooled = account_notification("account.cooled", "n2", "acme.example", scores, shown)
+    assert json.dumps(blocks(cooled.document)).count("Account cooled") >= 1

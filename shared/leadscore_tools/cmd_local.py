@@ -95,8 +95,14 @@ def run(args: argparse.Namespace) -> int:
     from leadscore_tools.local.stack import LocalStack, Options
     from leadscore_tools.template import TemplateError
 
-    logging.basicConfig(format="[local %(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("leadscore_local").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    # Its own handler: Powertools filters the root handler's records of loggers named
+    # like its service (`leadscore...`), and the functions' logs have their own format.
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("[local %(asctime)s] %(message)s", "%H:%M:%S"))
+    log = logging.getLogger("local_stack")
+    log.addHandler(console)
+    log.propagate = False
+    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     options = Options(
         api_port=args.api_port,
         moto_port=args.moto_port,

@@ -15,7 +15,7 @@ from typing import Any
 
 from leadscore_tools.template import ACCOUNT_ID, Function
 
-log = logging.getLogger("leadscore_local")
+log = logging.getLogger("local_stack")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
 from leadscore_tools.template import ACCOUNT_ID, Route
 
-log = logging.getLogger("leadscore_local")
+log = logging.getLogger("local_stack")
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit
 _TEXT_TYPES = re.compile(

@@ -19,7 +19,7 @@ from typing import Any
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
 from leadscore_tools.template import Queue, SqsSource
 
-log = logging.getLogger("leadscore_local")
+log = logging.getLogger("local_stack")
 
 
 def lambda_record(message: dict[str, Any], queue: Queue, region: str) -> dict[str, Any]:

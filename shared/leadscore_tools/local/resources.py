@@ -10,7 +10,7 @@ from typing import Any
 
 from leadscore_tools.template import Stack
 
-log = logging.getLogger("leadscore_local")
+log = logging.getLogger("local_stack")
 
 
 def create_resources(stack: Stack, clients: Any) -> None:

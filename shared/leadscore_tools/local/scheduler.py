@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from leadscore_tools.local.functions import LocalFunction
 from leadscore_tools.template import ACCOUNT_ID, Schedule
 
-log = logging.getLogger("leadscore_local")
+log = logging.getLogger("local_stack")
 
 _MONTHS = {name.upper(): n for n, name in enumerate(calendar.month_abbr) if name}
 _DAYS = {name: n for n, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)}

@@ -23,7 +23,7 @@ from leadscore_tools.local.resources import create_resources, publish_models
 from leadscore_tools.local.scheduler import Scheduler, Timing, run_scheduled
 from leadscore_tools.template import ROOT, TEMPLATE, Naming, Schedule, Stack, read_stack
 
-log = logging.getLogger("leadscore_local")
+log = logging.getLogger("local_stack")
 
 HOST = "127.0.0.1"  # loopback only, always
 REGION = "us-east-1"
@@ -83,6 +83,8 @@ class LocalStack:
         self.outbox: outbox_module.Outbox | None = None
         self.models: list[tuple[str, int]] = []
         self.startup_seconds = 0.0
+        self.timings: list[tuple[str, float]] = []
+        self._lap_started = 0.0
         self._moto: MotoServer | None = None
         self._api: ApiServer | None = None
         self._api_thread: threading.Thread | None = None
@@ -97,7 +99,7 @@ class LocalStack:
         return f"http://{HOST}:{self.options.moto_port}"
 
     def start(self) -> None:
-        started = time.perf_counter()
+        started = self._lap_started = time.perf_counter()
         options = self.options
         check_port_free(HOST, options.api_port, "the API")
         parameters = dict(options.parameters)
@@ -107,18 +109,23 @@ class LocalStack:
             )
         self.stack = stack = read_stack(Naming(self.moto_url, REGION), parameters, options.template)
         self._set_environment(stack)
+        self._lap("template read")
         self._moto = MotoServer(HOST, options.moto_port)
         self._moto.start()
+        self._lap("moto started")
         self._clients = Clients(self.moto_url)
         self.outbox = outbox_module.Outbox({t.arn for t in stack.topics.values()}, options.console)
         outbox_module.install(self.outbox)
         create_resources(stack, self._clients)
+        self._lap("resources created")
         self.models = publish_models(options.models)
+        self._lap("models published")
         self.functions = {
             logical_id: LocalFunction(spec, REGION) for logical_id, spec in stack.functions.items()
         }
         for function in self.functions.values():
             function.load_if_present()  # import now: the first request should not pay for it
+        self._lap("functions loaded")
         self._subscribe_functions(stack)
         for source in stack.sqs_sources:
             if source.enabled:
@@ -151,7 +158,15 @@ class LocalStack:
         self._api = ApiServer(HOST, options.api_port, gateway)
         self._api_thread = threading.Thread(target=self._api.serve_forever, name="api", daemon=True)
         self._api_thread.start()
+        self._lap("serving")
         self.startup_seconds = time.perf_counter() - started
+
+    def _lap(self, phase: str) -> None:
+        """Startup phases, for --verbose: where the seconds before ready go."""
+        now = time.perf_counter()
+        self.timings.append((phase, now - self._lap_started))
+        log.debug("start: %s in %.2f s", phase, now - self._lap_started)
+        self._lap_started = now
 
     def _set_environment(self, stack: Stack) -> None:
         """One process stands in for every function: the union of their environments (the

@@ -51,6 +51,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="a template parameter (repeatable), e.g. CorsOrigins=https://www.example.com",
     )
     parser.add_argument(
+        "--ssm",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an SSM SecureString to create in moto (repeatable), e.g. the Slack URL under "
+        "the name given as --parameter SlackWebhookParameter=NAME",
+    )
+    parser.add_argument(
         "--no-schedules",
         action="store_true",
         help="fire schedules only on demand (POST /_local/schedule/{function})",
@@ -80,12 +88,12 @@ def _port(variable: str, default: int) -> int:
         raise CommandError(f"{variable}={value!r} is not a port number", 2) from None
 
 
-def _parameters(pairs: list[str]) -> dict[str, str]:
+def _pairs(option: str, pairs: list[str]) -> dict[str, str]:
     parameters = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator or not name:
-            raise CommandError(f"--parameter {pair!r}: expected NAME=VALUE", 2)
+            raise CommandError(f"{option} {pair!r}: expected NAME=VALUE", 2)
         parameters[name] = value
     return parameters
 
@@ -107,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         moto_port=args.moto_port,
         api_key=args.api_key,
-        parameters=_parameters(args.parameter),
+        parameters=_pairs("--parameter", args.parameter),
+        ssm=_pairs("--ssm", args.ssm),
         schedules=not args.no_schedules,
         retry_seconds=args.retry_seconds,
         verbose=args.verbose,
@@ -145,8 +154,8 @@ def banner(stack: Any) -> str:
     api, key = stack.api_url, stack.options.api_key
     spec = stack.stack
     tables = ", ".join(t.name for t in spec.tables.values())
-    queues = ", ".join(q.name for q in spec.queues.values())
-    topics = ", ".join(t.name for t in spec.topics.values())
+    queues = ", ".join(q.logical_id for q in spec.queues.values())
+    topics = ", ".join(t.logical_id for t in spec.topics.values())
     models = ", ".join(f"{model} v{version}" for model, version in stack.models) or "none"
     runs = stack.next_runs()
     schedules = [
@@ -171,7 +180,9 @@ def banner(stack: Any) -> str:
         f"  outbox       GET  {api}/_local/outbox   (sales notifications, also printed here)",
         f"  drain        POST {api}/_local/drain",
         *schedules,
-        f"  AWS (moto)   {stack.moto_url}   (DynamoDB {tables}; SQS {queues}; SNS {topics})",
+        f"  AWS (moto)   {stack.moto_url}   any credentials, region us-east-1",
+        f"               DynamoDB {tables}; SNS {topics}",
+        f"               SQS {queues}",
         f"  API key      {key}   (x-api-key header)",
         f"  models       {models}",
         "",

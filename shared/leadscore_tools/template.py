@@ -248,9 +248,8 @@ class Resolver:
         if logical_id not in self.resources:
             raise TemplateError(f"reference to unknown resource {logical_id}")
         attributes = self.naming.physical(logical_id, self.resources[logical_id])
-        if name not in attributes:
-            raise TemplateError(f"the local stack has no attribute {logical_id}.{name}")
-        return attributes[name]
+        # An attribute of something not emulated (a KMS key, an alarm): a stand-in value.
+        return attributes.get(name, f"local-{logical_id}-{name}")
 
     def ref(self, name: str) -> Any:
         if name in self.parameters:

@@ -89,7 +89,8 @@ class LocalFunction:
     def load_if_present(self) -> None:
         """Load the code once it exists (a function may be written while the stack runs)."""
         try:
-            self.load()
+            with self._lock:
+                self.load()
         except FunctionMissing:
             pass
         except Exception as error:  # half-written code: say so once per distinct error
@@ -104,8 +105,8 @@ class LocalFunction:
 
     def invoke(self, event: Any) -> Any:
         """Run the handler on `event`; exceptions propagate, as a failed invocation."""
-        handler = self.handler()
         with self._lock:
+            handler = self.handler()
             context = LambdaContext(
                 function_name=self.spec.name,
                 memory_limit_in_mb=self.spec.memory,

@@ -37,6 +37,7 @@ class Outbox:
     def record(
         self,
         topic_arn: str,
+        message_id: str,
         message: str,
         subject: str | None,
         attributes: dict[str, Any] | None,
@@ -46,6 +47,7 @@ class Outbox:
             return
         parts = _message_parts(message, structure)
         entry = {
+            "message_id": message_id,
             "topic": topic_arn.rsplit(":", 1)[-1],
             "subject": subject,
             "message": _parsed(parts.get("default", message)),
@@ -112,7 +114,8 @@ def install(outbox: Outbox | None) -> None:
         if _current is not None:
             subject = kwargs.get("subject", args[0] if args else None)
             attributes = kwargs.get("message_attributes", args[1] if len(args) > 1 else None)
-            _current.record(self.arn, message, subject, attributes, kwargs.get("message_structure"))
+            structure = kwargs.get("message_structure")
+            _current.record(self.arn, message_id, message, subject, attributes, structure)
         return message_id
 
     publish._outbox = True  # type: ignore[attr-defined]

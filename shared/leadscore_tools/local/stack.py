@@ -38,6 +38,7 @@ class Options:
     moto_port: int = 5000
     api_key: str = "local-dev-key"
     parameters: dict[str, str] = field(default_factory=dict)
+    ssm: dict[str, str] = field(default_factory=dict)  # SecureString parameters to create
     schedules: bool = True
     retry_seconds: int = 2  # a failed SQS record is visible again after this long
     verbose: bool = False
@@ -117,6 +118,10 @@ class LocalStack:
         self.outbox = outbox_module.Outbox({t.arn for t in stack.topics.values()}, options.console)
         outbox_module.install(self.outbox)
         create_resources(stack, self._clients)
+        for name, value in options.ssm.items():  # secrets the functions read from SSM
+            self._clients.client("ssm").put_parameter(
+                Name=name, Value=value, Type="SecureString", Overwrite=True
+            )
         self._lap("resources created")
         self.models = publish_models(options.models)
         self._lap("models published")
@@ -394,7 +399,7 @@ def _sns_record(topic_arn: str, entry: dict[str, Any]) -> dict[str, Any]:
         "EventSubscriptionArn": f"{topic_arn}:local",
         "Sns": {
             "Type": "Notification",
-            "MessageId": entry.get("id") or "",
+            "MessageId": entry["message_id"],
             "TopicArn": topic_arn,
             "Subject": entry.get("subject"),
             "Message": message if isinstance(message, str) else json.dumps(message),

@@ -1,0 +1,386 @@
+"""Rescoring N leads x 10 events after a model change, in process against moto: time,
+DynamoDB requests and capacity per lead, and what 1,000,000 leads would take on AWS.
+
+Run from the project root: `.venv/bin/python -m tests.bench.bench_rescore [--leads N]`.
+
+The leads are seeded directly (profile, state for version 1, ten logged events each: what the
+scorer writes), version 2 is published, then a rescore job runs its messages in process, one
+after the other, as one worker would. Requests are counted with botocore's event hooks;
+capacity units follow DynamoDB's rules (transactional write: 2 WCU per started KB; strongly
+consistent read: 1 RCU per started 4 KB of the items a Query returns).
+
+moto is O(table) where DynamoDB is not: it copies the whole table for every item of a
+TransactWriteItems (its rollback backup) and scans every item for a Query on a partition key.
+The bench makes both proportional to the items concerned (`fast_moto`: same answers), so
+that the time grows with the leads rescored, not with their square.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import statistics
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    TABLE_NAME="leadscore-bench",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_LOG_LEVEL="ERROR",
+)
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+WRITE_PRICE = 0.625  # USD per million write request units, on-demand, us-east-1
+READ_PRICE = 0.125  # USD per million read request units
+# Assumptions for the AWS extrapolation (stated in the output):
+QUERY_MS = 10.0  # a strongly consistent Query of one lead (~15 items), same region
+WRITE_MS = 30.0  # a TransactWriteItems of up to 100 items
+SMALL_MS = 6.0  # GetItem / PutItem / UpdateItem / SendMessageBatch
+CONCURRENCY = 20  # rescore Lambda concurrency (the event source's maximum concurrency)
+TABLE_WCU = 40_000  # DynamoDB on-demand: default per-table throughput quota, write units/s
+TARGET = 1_000_000
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (close enough for capacity units)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        ((kind, content),) = value.items()
+        size += 3 + item_bytes(content) if kind == "M" else len(str(content).encode())
+    return size
+
+
+class Meter:
+    """DynamoDB requests by operation, and their capacity units."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.wcu = 0
+        self.rcu = 0
+
+    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.requests[model.name] += 1
+        if model.name == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                ((_operation, body),) = entry.items()
+                size = item_bytes(body.get("Item") or body.get("Key") or {})
+                self.wcu += 2 * max(1, math.ceil(size / 1024))
+        elif model.name in ("UpdateItem", "PutItem", "DeleteItem"):
+            self.wcu += max(1, math.ceil(item_bytes(params.get("Item") or {}) / 1024))
+        elif model.name == "GetItem":
+            self.rcu += 1
+
+    def after_call(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "Query":
+            size = sum(item_bytes(item) for item in parsed.get("Items", []))
+            self.rcu += max(1, math.ceil(size / 4096))
+        elif model.name == "BatchGetItem":
+            self.rcu += sum(len(v) for v in parsed.get("Responses", {}).values())
+
+
+def fast_moto() -> None:
+    """moto's transactions back up only the items they touch, and a Query of a partition key
+    reads only that partition (see the module's docstring)."""
+    import copy
+    import threading
+
+    import moto.dynamodb.models as module
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    original = DynamoDBBackend.transact_write_items
+
+    class ShallowCopy:
+        @staticmethod
+        def deepcopy(value: Any) -> Any:
+            # the table itself (its touched items are restored on failure); anything else copied
+            return value if isinstance(value, Table) else copy.deepcopy(value)
+
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        backups = []
+        for entry in transact_items:
+            ((_operation, body),) = entry.items()
+            table = self.tables[body["TableName"]]
+            key = body.get("Key") or {
+                name: body["Item"][name]
+                for name in (table.hash_key_attr, table.range_key_attr)
+                if name
+            }
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            found = table.get_item(hash_key, range_key)
+            backups.append((table, hash_key, range_key, copy.deepcopy(found)))
+        module.copy = ShallowCopy  # type: ignore[assignment]
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in backups:
+                if item is not None:
+                    table.items[hash_key][range_key] = item
+                else:
+                    table.items.get(hash_key, {}).pop(range_key, None)
+            raise
+        finally:
+            module.copy = copy
+
+    DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
+
+    focus = threading.local()  # (table, partition key) of the Query under way in this thread
+    all_items, query = Table.all_items, Table.query
+
+    def partition_items(self: Any) -> Any:
+        table, hash_key = getattr(focus, "partition", (None, None))
+        if table is self and self.range_key_attr:
+            return sorted(self.items.get(hash_key, {}).values(), key=lambda i: i.range_key)
+        return all_items(self)
+
+    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        focus.partition = (self, hash_key) if index_name is None else (None, None)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            focus.partition = (None, None)
+
+    Table.all_items = partition_items  # type: ignore[method-assign]
+    Table.query = partition_query  # type: ignore[method-assign]
+
+
+def seed(leads: int, model: Any) -> None:
+    """Profiles, states for version 1 and ten logged events per lead, as the scorer writes."""
+    from leadscore.adapters.dynamo import (
+        EventItem,
+        LeadTable,
+        ProfileItem,
+        lead_key,
+        lead_pk,
+        shard,
+    )
+    from leadscore.domain.events import Event, event_to_dict
+    from leadscore.services.rescore import replay
+    from leadscore.services.scoring import _state_item
+
+    rng = random.Random(7)
+    titles = ["VP Sales", "Marketing Manager", "Engineer", "CTO", "Student", "Director IT"]
+    industries = ["Software", "Retail", "Healthcare", "Media", "Fintech"]
+    kinds = [
+        ("page_view", {"url": "https://v.example/pricing"}),
+        ("page_view", {"url": "https://v.example/product/x"}),
+        ("page_view", {"url": "https://v.example/blog/a"}),
+        ("download", {"asset": "a1"}),
+        ("email_open", {"campaign": "c1"}),
+        ("email_click", {"campaign": "c2"}),
+        ("webinar_attended", {"webinar": "w1"}),
+        ("demo_request", {}),
+    ]
+    received = int((NOW - timedelta(days=3)).timestamp())
+    with LeadTable.batch_write() as batch:
+        for n in range(leads):
+            email = f"lead{n}@corp{n % 997}.example"
+            key = lead_key(email)
+            profile = {
+                "first_name": "Pat",
+                "last_name": f"Lee{n}",
+                "company": f"Corp {n % 997}",
+                "job_title": rng.choice(titles),
+                "industry": rng.choice(industries),
+                "company_size": rng.choice(["11-50", "201-500", "5001-10000"]),
+                "country": rng.choice(["US", "DE", "BR", "FR"]),
+            }
+            events = []
+            for i in range(10):
+                kind, properties = rng.choice(kinds)
+                at = NOW - timedelta(days=3, minutes=10 - i)
+                events.append(Event(f"{key[:12]}-{i}", kind, at, None, properties))
+            state = replay(model, {**profile, "email": email}, [(received, e) for e in events], NOW)
+            batch.save(
+                ProfileItem(
+                    lead_pk(key),
+                    "PROFILE",
+                    email=email,
+                    profile=profile,
+                    field_times={},
+                    created_at=received,
+                    updated_at=received,
+                    account=email.split("@")[1],
+                    model_pk=f"*#{shard(key):02d}",
+                )
+            )
+            batch.save(_state_item(key, model, None, state, received))
+            for event in events:
+                batch.save(
+                    EventItem(
+                        lead_pk(key),
+                        f"EV#{event.id}",
+                        event=event_to_dict(event),
+                        occurred_at=int(event.occurred_at.timestamp()),
+                        received_at=received,
+                        deltas={},
+                    )
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--leads", type=int, default=10_000, help="leads to rescore (10 events each)"
+    )
+    args = parser.parse_args()
+
+    import boto3
+    from leadscore.adapters import model_store
+    from leadscore.adapters.dynamo import LeadTable
+    from leadscore.domain.compiled import compile_model
+    from leadscore.domain.model import parse_model
+    from leadscore.services import rescore
+    from leadscore_tools import moto_atomic
+    from leadscore_tools.modelfiles import load_model
+    from leadscore_tools.template import table_definition
+    from moto import mock_aws
+
+    moto_atomic.install()
+    fast_moto()
+    with mock_aws():
+        boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
+        sqs = boto3.client("sqs")
+        queue_url = sqs.create_queue(QueueName="rescore")["QueueUrl"]
+        queue = rescore.SqsRescoreQueue(sqs, queue_url)
+        first = load_model(ROOT / "models" / "default.yaml")
+        model_store.publish(first, NOW - timedelta(days=30))
+        started = time.perf_counter()
+        seed(args.leads, compile_model(model_store.read("default")))  # type: ignore[arg-type]
+        seeded = time.perf_counter() - started
+        document = first.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for rule in document["engagement"]["rules"]:
+            rule["points"] = rule["points"] * 1.2 if rule["points"] > 0 else rule["points"]
+        document["thresholds"] = {"mql": 55, "reset": 40}
+        document.pop("version", None)
+        model_store.publish(parse_model(document), NOW)
+
+        meter = Meter()
+        classes = [LeadTable, *LeadTable.__subclasses__()]
+        clients = {id(c): c for c in (k._get_connection().connection.client for k in classes)}
+        for client in clients.values():
+            client.meta.events.register("before-parameter-build.dynamodb", meter.before_call)
+            client.meta.events.register("after-call.dynamodb", meter.after_call)
+        sent: Counter[str] = Counter()
+
+        class CountingQueue:
+            def send(self, bodies: Any, delay_seconds: int = 0) -> None:
+                for body in bodies:
+                    sent["list" if "list" in body else "chunk"] += 1
+                queue.send(bodies, delay_seconds)
+
+        counting = CountingQueue()
+        rescorer = rescore.Rescorer(counting, Quiet(), clock=lambda: NOW + timedelta(hours=1))
+        chunk_times: list[float] = []
+        started = time.perf_counter()
+        job = rescore.start_job("default", rescore.JobOptions(), counting, NOW + timedelta(hours=1))
+        assert job is not None
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                break
+            for message in messages:
+                begin = time.perf_counter()
+                rescorer.handle(message["Body"])
+                if '"chunk"' in message["Body"]:
+                    chunk_times.append(time.perf_counter() - begin)
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        elapsed = time.perf_counter() - started
+        done = rescore.progress(rescore.read_job("default", job.job_id))  # type: ignore[arg-type]
+        for client in clients.values():
+            client.meta.events.unregister("before-parameter-build.dynamodb", meter.before_call)
+            client.meta.events.unregister("after-call.dynamodb", meter.after_call)
+
+        # The engine's share: replaying the seeded leads again, no I/O.
+        model = compile_model(model_store.read("default"))  # type: ignore[arg-type]
+        sample = [rescore.read_lead(k, "default") for k in _some_keys(min(200, args.leads))]
+        begin = time.perf_counter()
+        for log in sample:
+            assert log is not None
+            rescore.replay(
+                model, {**log.profile.profile, "email": log.profile.email}, log.events, NOW
+            )
+        replay_ms = (time.perf_counter() - begin) * 1000 / len(sample)
+
+    leads = done["leads_done"]
+    requests = sum(meter.requests.values())
+    per_lead = {op: n / leads for op, n in sorted(meter.requests.items())}
+    print(f"Rescore of {leads:,} leads x 10 events (moto, in process, one worker)")
+    print(
+        f"  seeded in {seeded:.1f} s; rescored in {elapsed:.1f} s ({leads / elapsed:,.0f} leads/s)"
+    )
+    print(
+        f"  status {done['status']}, changed {done['changed']:,}, rating changes "
+        f"{done['rating_changes']:,}, new MQLs {done['new_mqls']:,}, lost MQLs "
+        f"{done['lost_mqls']:,}, failures {done['failures']}"
+    )
+    median = statistics.median(chunk_times) * 1000
+    print(f"  chunks of {rescore.CHUNK_SIZE}: {len(chunk_times)}, median {median:.0f} ms")
+    print(f"  DynamoDB requests per lead: {requests / leads:.3f}  {per_lead}")
+    print(f"  capacity per lead: {meter.wcu / leads:.2f} WCU, {meter.rcu / leads:.2f} RCU")
+    print(f"  SQS messages sent: {dict(sent)}; engine replay {replay_ms:.2f} ms per lead")
+
+    # Extrapolation: a chunk is 100 Queries (16 at a time), its transactions and bookkeeping.
+    chunk = rescore.CHUNK_SIZE
+    transactions = meter.requests["TransactWriteItems"] / max(1, len(chunk_times))
+    small = (
+        meter.requests["GetItem"] + meter.requests["PutItem"] + meter.requests["UpdateItem"]
+    ) / max(1, len(chunk_times))
+    chunk_ms = (
+        math.ceil(chunk / rescore.READERS) * QUERY_MS
+        + transactions * WRITE_MS
+        + (small + 1) * SMALL_MS
+        + chunk * replay_ms
+    )
+    chunks = TARGET / chunk
+    seconds = chunks * chunk_ms / 1000 / CONCURRENCY
+    listing = math.ceil(TARGET / 16 / rescore.LIST_PAGE) * (QUERY_MS + 3 * SMALL_MS) / 1000
+    wcu, rcu = meter.wcu / leads * TARGET, meter.rcu / leads * TARGET
+    print(
+        f"1,000,000 leads on AWS at {CONCURRENCY} concurrent rescore Lambdas (assumed: Query "
+        f"{QUERY_MS:.0f} ms, transaction {WRITE_MS:.0f} ms, other requests {SMALL_MS:.0f} ms):"
+    )
+    print(
+        f"  {chunks:,.0f} chunks of {chunk_ms:.0f} ms -> about {seconds / 60:.1f} min "
+        f"(listing runs ahead: {listing:.1f} s per shard chain); "
+        f"{wcu / seconds:,.0f} WCU/s and {rcu / seconds:,.0f} RCU/s on average"
+    )
+    print(
+        f"  DynamoDB bound: {wcu / TABLE_WCU / 60:.1f} min at the default on-demand table quota "
+        f"of {TABLE_WCU:,} WCU/s (more concurrency only helps with a raised quota or warm "
+        "throughput)"
+    )
+    print(
+        f"  DynamoDB on-demand cost: ${(wcu * WRITE_PRICE + rcu * READ_PRICE) / 1e6:,.2f} "
+        f"({wcu / 1e6:.1f} M write units, {rcu / 1e6:.1f} M read units); SQS, Lambda extra"
+    )
+
+
+def _some_keys(count: int) -> list[str]:
+    from leadscore.adapters.dynamo import lead_key
+
+    return [lead_key(f"lead{n}@corp{n % 997}.example") for n in range(count)]
+
+
+class Quiet:
+    def publish(self, notification: Any) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -100,6 +100,7 @@ def _pairs(option: str, pairs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from leadscore_tools.local.moto_server import PortInUse
+    from leadscore_tools.local.resources import ModelFileError
     from leadscore_tools.local.stack import LocalStack, Options
     from leadscore_tools.template import TemplateError
 
@@ -137,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(error), 2) from None
         except TemplateError as error:
             raise CommandError(f"template.yaml: {error}", 2) from None
+        except ModelFileError as error:
+            raise CommandError(str(error), 2) from None
         print(banner(stack), flush=True)
         while not stopping.wait(0.5):
             pass

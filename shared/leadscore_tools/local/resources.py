@@ -43,14 +43,23 @@ def create_resources(stack: Stack, clients: Any) -> None:
             raise RuntimeError(f"moto named topic {topic.name} {arn}, expected {topic.arn}")
 
 
+class ModelFileError(Exception):
+    """A file in models/ is not a usable scoring model."""
+
+
 def publish_models(directory: Path, now: datetime | None = None) -> list[tuple[str, int]]:
     """Every model file in `directory`, published as `PUT /v1/models/{id}` would."""
     from leadscore.adapters import model_store  # after the environment points pynamodb at moto
+    from leadscore.domain.model import ModelError
 
     from leadscore_tools.modelfiles import load_model
 
     published = []
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-        model = model_store.publish(load_model(path), now or datetime.now(UTC))
+        try:
+            document = load_model(path)
+        except ModelError as error:
+            raise ModelFileError(f"{path.relative_to(directory.parent)}: {error}") from None
+        model = model_store.publish(document, now or datetime.now(UTC))
         published.append((model.id, int(model.version or 0)))
     return published

@@ -135,6 +135,7 @@ class SqsPoller:
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
         event = {"Records": [lambda_record(m, self.queue, self._region) for m in batch]}
         ids = {m["MessageId"] for m in batch}
+        started = time.perf_counter()
         try:
             result = self.function.invoke(event)
         except FunctionMissing:
@@ -144,6 +145,13 @@ class SqsPoller:
             failed = ids
         else:
             failed = self._failures(result, ids)
+        log.debug(
+            "%s: batch of %d, %d failed, in %.0f ms",
+            self.function.name,
+            len(batch),
+            len(failed),
+            (time.perf_counter() - started) * 1000,
+        )
         succeeded = [m for m in batch if m["MessageId"] not in failed]
         retried = [m for m in batch if m["MessageId"] in failed]
         for start in range(0, len(succeeded), 10):

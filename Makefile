@@ -23,6 +23,9 @@ PYTHON313 := $(call find-python,3.13)
 PYTHON312 := $(call find-python,3.12)
 SAM_PYTHON ?= $(or $(PYTHON313),$(PYTHON312),python3)
 CHECKOV_PYTHON ?= $(or $(PYTHON312),$(PYTHON313),python3)
+# uv installs the tools (and the check build's layer) in seconds where pip takes minutes.
+UV_VERSION := 0.13.8
+UV := $(TOOLS)/uv/bin/uv
 SAM := $(TOOLS)/sam/bin/sam
 CFN_LINT := $(TOOLS)/cfn-lint/bin/cfn-lint
 CHECKOV := $(TOOLS)/checkov/bin/checkov
@@ -33,7 +36,7 @@ AWS_FAKE := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=
 # import in the packaging test) into .aws-sam/check; `make build` builds the deployable arm64
 # artifact into .aws-sam/build.
 CHECK_BUILD_DIR := .aws-sam/check
-CHECK_LAYER_PLATFORM := manylinux2014_$(shell uname -m)
+CHECK_LAYER_ARCH := $(shell uname -m | sed s/arm64/aarch64/)
 
 help:
 	@echo "make run    start the local stack (Ctrl-C to stop)"
@@ -68,19 +71,23 @@ unit: $(STAMP)
 # Cheapest and most likely to fail first; sam build before pytest, which tests its artifacts.
 test: lint typecheck template-check sam-build unit
 
-$(TOOLS)/%/.installed: .ci/tools/%.txt
+$(UV):
+	$(SAM_PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(TOOLS)/%/.installed: .ci/tools/%.txt | $(UV)
 	rm -rf $(TOOLS)/$*
-	$(if $(filter checkov,$*),$(CHECKOV_PYTHON),$(SAM_PYTHON)) -m venv $(TOOLS)/$*
-	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	UV_PYTHON_DOWNLOADS=never $(UV) venv --quiet \
+		--python $(if $(filter checkov,$*),$(CHECKOV_PYTHON),$(SAM_PYTHON)) $(TOOLS)/$*
+	$(UV) pip install --quiet --python $(TOOLS)/$*/bin/python --requirement $<
 	touch $@
 
-# The three installs download in parallel.
-tools:
+tools: $(UV)
 	@$(MAKE) --no-print-directory -j3 $(TOOLS)/sam/.installed $(TOOLS)/cfn-lint/.installed \
 		$(TOOLS)/checkov/.installed
 
 template-check: tools
-	@$(MAKE) --no-print-directory cfn-lint sam-validate checkov
+	@$(MAKE) --no-print-directory -j3 --output-sync=target cfn-lint sam-validate checkov
 
 cfn-lint:
 	$(CFN_LINT) template.yaml
@@ -96,7 +103,7 @@ sam-build: tools
 	@if [ -z "$(PYTHON313)" ]; then \
 		echo "sam build skipped: python3.13 (the Lambda runtime) is not on this machine"; \
 	else \
-		set -x; PATH="$(dir $(PYTHON313)):$$PATH" LAYER_PLATFORM=$(CHECK_LAYER_PLATFORM) \
+		set -x; PATH="$(dir $(PYTHON313)):$$PATH" LAYER_ARCH=$(CHECK_LAYER_ARCH) UV=$(abspath $(UV)) \
 		$(AWS_FAKE) $(SAM) build --template-file template.yaml --build-dir $(CHECK_BUILD_DIR) \
 			--cached --cache-dir .aws-sam/check-cache; \
 	fi

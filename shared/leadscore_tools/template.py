@@ -155,6 +155,7 @@ class Stack:
     routes: list[Route] = field(default_factory=list)
     stage: str = "prod"
     binary_media_types: list[str] = field(default_factory=list)
+    gateway_responses: dict[str, dict[str, Any]] = field(default_factory=dict)  # by type
     queues: dict[str, Queue] = field(default_factory=dict)
     sqs_sources: list[SqsSource] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
@@ -373,6 +374,7 @@ def read_stack(
             stack.binary_media_types = [
                 str(t).replace("~1", "/") for t in properties.get("BinaryMediaTypes") or []
             ]
+            stack.gateway_responses = dict(properties.get("GatewayResponses") or {})
         elif kind == "AWS::SQS::Queue":
             properties = resolver.value(raw)
             attributes = naming.physical(logical_id, resource)

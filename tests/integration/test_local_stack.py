@@ -71,21 +71,25 @@ def test_forms_json_and_urlencoded_are_scored_and_leads_need_the_key(
     status, grace = lead(stack, "grace@cobol.example")
     assert status == 200 and grace["profile"]["company_size"] == 51
 
-    assert stack.request("GET", "/v1/leads/grace%40cobol.example") == (
-        403,
-        {"message": "Forbidden"},
-    )
-    assert stack.request(
-        "GET", "/v1/leads/grace%40cobol.example", headers={"x-api-key": "wrong"}
-    ) == (403, {"message": "Forbidden"})
+    for headers in ({}, {"x-api-key": "wrong"}):
+        status, refusal = stack.request("GET", "/v1/leads/grace%40cobol.example", headers=headers)
+        assert status == refused("INVALID_API_KEY"), refusal
+        assert "grace" not in json.dumps(refusal)
+
+
+def refused(kind: str) -> int:
+    """What API Gateway answers for `kind`: template.yaml's GatewayResponses, else its default."""
+    from leadscore_tools.template import Naming, read_stack
+
+    responses = read_stack(Naming("http://127.0.0.1:5000")).gateway_responses
+    custom = responses.get(kind) or responses.get("DEFAULT_4XX") or {}
+    return int(custom.get("StatusCode", 403))
 
 
 def test_unknown_routes_answer_like_api_gateway(stack: LocalStackProcess) -> None:
-    assert stack.request("GET", "/v1/nothing-here") == (
-        403,
-        {"message": "Missing Authentication Token"},
-    )
-    assert stack.request("PATCH", "/v1/health")[0] == 403
+    status, refusal = stack.request("GET", "/v1/nothing-here")
+    assert status == refused("MISSING_AUTHENTICATION_TOKEN"), refusal
+    assert stack.request("PATCH", "/v1/health")[0] == refused("MISSING_AUTHENTICATION_TOKEN")
     assert stack.request("GET", "/v1/health") == (200, {"status": "ok"})
 
 
@@ -104,7 +108,7 @@ def test_events_over_the_threshold_reach_the_outbox_and_decay_cools_the_lead(
             "properties": {"url": "https://v.example/pricing"},
         },
     ]
-    assert stack.request("POST", "/v1/events", events)[0] == 403  # no key
+    assert stack.request("POST", "/v1/events", events)[0] == refused("INVALID_API_KEY")
     status, answer = stack.request("POST", "/v1/events", events, headers={"x-api-key": KEY})
     assert status == 202 and answer["accepted"] == 3
     drain(stack)

@@ -132,3 +132,26 @@ def test_a_failing_function_is_a_502_like_api_gateway() -> None:
 
     reply = gateway(Failing()).handle(request("GET", "/v1/health"))
     assert (reply.status, json.loads(reply.body)) == (502, {"message": "Internal server error"})
+
+
+def test_refusals_follow_the_templates_gateway_responses() -> None:
+    from leadscore_tools.template import Naming, read_stack
+
+    responses = read_stack(Naming("http://127.0.0.1:5000")).gateway_responses
+    function = RecordingFunction()
+    api = Gateway(ROUTES, {"ApiFunction": function}, "k", "prod", [], {}, responses)  # type: ignore[dict-item]
+    for kind, answer in (
+        ("MISSING_AUTHENTICATION_TOKEN", api.handle(request("GET", "/v2/nothing"))),
+        ("INVALID_API_KEY", api.handle(request("GET", "/v1/leads/a%40b.example"))),
+    ):
+        custom = responses.get(kind) or responses.get("DEFAULT_4XX") or {}
+        assert answer.status == int(custom.get("StatusCode", 403))
+        headers = dict(answer.headers)
+        static = (custom.get("ResponseParameters") or {}).get("Headers") or {}
+        for name, value in static.items():
+            assert headers[name] == value.strip("'")
+        if "application/json" in (custom.get("ResponseTemplates") or {}):
+            document = json.loads(answer.body)  # the template rendered to valid JSON
+            assert "$context" not in answer.body.decode()
+            assert document["request_id"] == headers["x-amzn-RequestId"]
+    assert function.events == []

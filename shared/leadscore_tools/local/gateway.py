@@ -40,6 +40,52 @@ class Reply:
         return cls(status, [("Content-Type", content_type)], body)
 
 
+# API Gateway's own answers when the template does not customise them (GatewayResponses).
+_GATEWAY_DEFAULTS = {
+    "MISSING_AUTHENTICATION_TOKEN": (
+        403,
+        "Missing Authentication Token",
+        "MissingAuthenticationTokenException",
+    ),
+    "INVALID_API_KEY": (403, "Forbidden", "ForbiddenException"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long", "RequestTooLargeException"),
+    "INTEGRATION_FAILURE": (502, "Internal server error", "InternalServerErrorException"),
+}
+
+
+class GatewayResponses:
+    """API Gateway's refusals, rendered as the API's GatewayResponses in the template say."""
+
+    def __init__(self, responses: dict[str, dict[str, Any]]) -> None:
+        self.responses = responses
+
+    def reply(self, kind: str, request_id: str) -> Reply:
+        status, message, error_type = _GATEWAY_DEFAULTS[kind]
+        family = "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"
+        custom = self.responses.get(kind) or self.responses.get(family) or {}
+        status = int(custom.get("StatusCode") or status)
+        headers = [("x-amzn-ErrorType", error_type), ("x-amzn-RequestId", request_id)]
+        for name, value in ((custom.get("ResponseParameters") or {}).get("Headers") or {}).items():
+            if isinstance(value, str) and value.startswith("'") and value.endswith("'"):
+                headers.append((name, value[1:-1]))  # only static values are emulated
+        templates = custom.get("ResponseTemplates") or {}
+        template = templates.get("application/json")
+        if template is None:
+            body = json.dumps({"message": message}).encode()
+        else:
+            body = (
+                str(template)
+                .replace("$context.error.messageString", json.dumps(message))
+                .replace("$context.error.message", message)
+                .replace("$context.error.responseType", kind)
+                .replace("$context.requestId", request_id)
+                .encode()
+            )
+        if not any(n.lower() == "content-type" for n, _ in headers):
+            headers.append(("Content-Type", "application/json"))
+        return Reply(status, headers, body)
+
+
 def problem(status: int, title: str, detail: str) -> Reply:
     document = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     return Reply.json(status, document, "application/problem+json")
@@ -87,7 +133,9 @@ class Gateway:
         stage: str,
         binary_media_types: list[str],
         local_routes: dict[tuple[str, str], Callable[[Request, dict[str, str]], Reply]],
+        gateway_responses: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        self.refusals = GatewayResponses(gateway_responses or {})
         self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda r: r.rank)
         self.local_routes = sorted(
             ((m, CompiledRoute(Route(m, p, False, "")), h) for (m, p), h in local_routes.items()),
@@ -111,31 +159,27 @@ class Gateway:
             if compiled.route.method in (request.method, "ANY"):
                 return self._invoke(compiled.route, parameters, request)
         # API Gateway's answer to a path or method it does not know.
-        reply = Reply.json(403, {"message": "Missing Authentication Token"})
-        return Reply(
-            403,
-            [*reply.headers, ("x-amzn-ErrorType", "MissingAuthenticationTokenException")],
-            reply.body,
-        )
+        return self.refusals.reply("MISSING_AUTHENTICATION_TOKEN", str(uuid.uuid4()))
 
     def _invoke(self, route: Route, parameters: dict[str, str], request: Request) -> Reply:
         if route.api_key_required and request.header("x-api-key") != self.api_key:
-            reply = Reply.json(403, {"message": "Forbidden"})
-            return Reply(
-                403, [*reply.headers, ("x-amzn-ErrorType", "ForbiddenException")], reply.body
-            )
+            return self.refusals.reply("INVALID_API_KEY", str(uuid.uuid4()))
+        event = self.proxy_event(route, parameters, request)
+        request_id = event["requestContext"]["requestId"]
         function = self.functions.get(route.function)
         if function is None:
-            return Reply.json(502, {"message": "Internal server error"})
-        event = self.proxy_event(route, parameters, request)
+            return self.refusals.reply("INTEGRATION_FAILURE", request_id)
         try:
             result = function.invoke(event)
         except FunctionMissing:
-            return Reply.json(502, {"message": "Internal server error"})
+            return self.refusals.reply("INTEGRATION_FAILURE", request_id)
         except Exception:
             log.exception("%s failed on %s %s", function.name, request.method, request.raw_path)
-            return Reply.json(502, {"message": "Internal server error"})
-        return self._reply(result, event["requestContext"]["requestId"], function.name)
+            return self.refusals.reply("INTEGRATION_FAILURE", request_id)
+        reply = self._reply(result, request_id, function.name)
+        return (
+            reply if reply is not None else self.refusals.reply("INTEGRATION_FAILURE", request_id)
+        )
 
     def proxy_event(
         self, route: Route, parameters: dict[str, str], request: Request
@@ -216,10 +260,10 @@ class Gateway:
             return True
         return False
 
-    def _reply(self, result: Any, request_id: str, function: str) -> Reply:
+    def _reply(self, result: Any, request_id: str, function: str) -> Reply | None:
         if not isinstance(result, dict) or "statusCode" not in result:
             log.error("%s returned no proxy response (statusCode missing)", function)
-            return Reply.json(502, {"message": "Internal server error"})
+            return None
         headers: list[tuple[str, str]] = []
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers += [(name, str(v)) for v in values]
@@ -247,7 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         body = self._read_body()
         if body is None:
-            reply = Reply.json(413, {"message": "Request Too Long"})
+            reply = self.server.gateway.refusals.reply("REQUEST_TOO_LARGE", str(uuid.uuid4()))
         else:
             split = urlsplit(self.path)
             headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS]

@@ -159,6 +159,7 @@ class LocalStack:
                 ("POST", "/_local/drain"): self._drain_route,
                 ("POST", "/_local/schedule/{function}"): self._schedule_route,
             },
+            stack.gateway_responses,
         )
         self._api = ApiServer(HOST, options.api_port, gateway)
         self._api_thread = threading.Thread(target=self._api.serve_forever, name="api", daemon=True)

@@ -47,7 +47,8 @@ class Recorder:
 def changed_model(
     base: ScoringModel, model_id: str | None = None, **thresholds: int
 ) -> ScoringModel:
-    """The default model with other points (pricing counts more, a demo less) and thresholds."""
+    """The default model with other points (pricing counts more, a demo less), engagement
+    levels and thresholds."""
     document = base.model_dump(mode="json", by_alias=True, exclude_none=True)
     document.pop("version", None)
     if model_id:
@@ -57,6 +58,7 @@ def changed_model(
             rule["points"] = 25
         if rule["name"] == "demo_request":
             rule["points"] = 30
+    document["engagement"]["levels"] = {"1": 60, "2": 40, "3": 20}
     document["thresholds"] = {"mql": 50, "reset": 40, **thresholds}
     return parse_model(document)
 
@@ -394,12 +396,17 @@ def test_rescore_handler_and_api_route(
     assert queued["status"] == "queued" and queued["leads_done"] == 0
 
     worker = load_function("rescore")
+    batches = 0
     while batch := queue.receive():
         event = {"Records": [sqs_record(m) for m in batch]}
         answer = worker.lambda_handler(event, LambdaContext())
         assert answer == {"batchItemFailures": []}
         for message in batch:
             queue.delete(message)
+        batches += 1
+        if batches == 1:  # progress is readable while the job runs
+            running = api.call("GET", body["progress_url"], headers=dict(key)).json()
+            assert running["status"] == "running" and running["leads_total"] > 0
     done = api.call("GET", body["progress_url"], headers=dict(key)).json()
     assert done["status"] == "completed" and done["leads_done"] == LEADS
     assert topic.received() == []

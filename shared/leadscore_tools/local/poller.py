@@ -92,8 +92,9 @@ class SqsPoller:
     def _run(self) -> None:
         while not self._stop.is_set():
             if not self.function.available():
-                self.function.load_if_present()
-                self._stop.wait(2)
+                self.function.load_if_present()  # here, not at start: ready sooner
+                if not self.function.available():
+                    self._stop.wait(2)
                 continue
             try:
                 batch = self._gather()

@@ -128,8 +128,10 @@ class LocalStack:
         self.functions = {
             logical_id: LocalFunction(spec, REGION) for logical_id, spec in stack.functions.items()
         }
-        for function in self.functions.values():
-            function.load_if_present()  # import now: the first request should not pay for it
+        # The API's functions are imported now, so the first request does not pay for it;
+        # the queue pollers import theirs in their own threads, the scheduler on first use.
+        for logical_id in {route.function for route in stack.routes}:
+            self.functions[logical_id].load_if_present()
         self._lap("functions loaded")
         self._subscribe_functions(stack)
         for source in stack.sqs_sources:

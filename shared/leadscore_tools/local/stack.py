@@ -100,31 +100,47 @@ class LocalStack:
         return f"http://{HOST}:{self.options.moto_port}"
 
     def start(self) -> None:
+        """Everything up, in order; `startup_seconds` is how long it took."""
         started = self._lap_started = time.perf_counter()
-        options = self.options
-        check_port_free(HOST, options.api_port, "the API")
-        parameters = dict(options.parameters)
+        check_port_free(HOST, self.options.api_port, "the API")
+        stack = self._read_template()
+        self._start_aws(stack)
+        self._load_functions(stack)
+        self._start_workers(stack)
+        self._serve(stack)
+        self.startup_seconds = time.perf_counter() - started
+
+    def _read_template(self) -> Stack:
+        parameters = dict(self.options.parameters)
         if "CorsOrigins" not in parameters:
             parameters["CorsOrigins"] = (
                 os.environ.get("LEADSCORE_CORS_ORIGINS") or LOCAL_CORS_ORIGINS
             )
-        self.stack = stack = read_stack(Naming(self.moto_url, REGION), parameters, options.template)
-        self._set_environment(stack)
+        self.stack = read_stack(Naming(self.moto_url, REGION), parameters, self.options.template)
+        self._set_environment(self.stack)
         self._lap("template read")
-        self._moto = MotoServer(HOST, options.moto_port)
+        return self.stack
+
+    def _start_aws(self, stack: Stack) -> None:
+        """moto, the resources of the template, the outbox, and the published models."""
+        self._moto = MotoServer(HOST, self.options.moto_port)
         self._moto.start()
         self._lap("moto started")
         self._clients = Clients(self.moto_url)
-        self.outbox = outbox_module.Outbox({t.arn for t in stack.topics.values()}, options.console)
+        self.outbox = outbox_module.Outbox(
+            {t.arn for t in stack.topics.values()}, self.options.console
+        )
         outbox_module.install(self.outbox)
         create_resources(stack, self._clients)
-        for name, value in options.ssm.items():  # secrets the functions read from SSM
+        for name, value in self.options.ssm.items():  # secrets the functions read from SSM
             self._clients.client("ssm").put_parameter(
                 Name=name, Value=value, Type="SecureString", Overwrite=True
             )
         self._lap("resources created")
-        self.models = publish_models(options.models)
+        self.models = publish_models(self.options.models)
         self._lap("models published")
+
+    def _load_functions(self, stack: Stack) -> None:
         self.functions = {
             logical_id: LocalFunction(spec, REGION) for logical_id, spec in stack.functions.items()
         }
@@ -133,6 +149,10 @@ class LocalStack:
         for logical_id in {route.function for route in stack.routes}:
             self.functions[logical_id].load_if_present()
         self._lap("functions loaded")
+
+    def _start_workers(self, stack: Stack) -> None:
+        """SNS subscribers, SQS pollers, schedules."""
+        assert self._clients is not None
         self._subscribe_functions(stack)
         for source in stack.sqs_sources:
             if source.enabled:
@@ -142,17 +162,19 @@ class LocalStack:
                     self.functions[source.function],
                     self._clients.client("sqs"),
                     REGION,
-                    options.retry_seconds,
+                    self.options.retry_seconds,
                 )
                 self.pollers.append(poller)
                 poller.start()
-        if options.schedules:
+        if self.options.schedules:
             self.scheduler = Scheduler([(s, self.functions[s.function]) for s in stack.schedules])
             self.scheduler.start()
+
+    def _serve(self, stack: Stack) -> None:
         gateway = Gateway(
             stack.routes,
             self.functions,
-            options.api_key,
+            self.options.api_key,
             stack.stage,
             stack.binary_media_types,
             {
@@ -163,11 +185,10 @@ class LocalStack:
             },
             stack.gateway_responses,
         )
-        self._api = ApiServer(HOST, options.api_port, gateway)
+        self._api = ApiServer(HOST, self.options.api_port, gateway)
         self._api_thread = threading.Thread(target=self._api.serve_forever, name="api", daemon=True)
         self._api_thread.start()
         self._lap("serving")
-        self.startup_seconds = time.perf_counter() - started
 
     def _lap(self, phase: str) -> None:
         """Startup phases, for --verbose: where the seconds before ready go."""

@@ -29,13 +29,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--api-port",
         type=int,
-        default=_port("LEADSCORE_API_PORT", 3000),
+        default=os.environ.get("LEADSCORE_API_PORT") or "3000",  # argparse converts it
         help="the API's port (default: $LEADSCORE_API_PORT or 3000)",
     )
     parser.add_argument(
         "--moto-port",
         type=int,
-        default=_port("LEADSCORE_MOTO_PORT", 5000),
+        default=os.environ.get("LEADSCORE_MOTO_PORT") or "5000",
         help="moto's port (default: $LEADSCORE_MOTO_PORT or 5000)",
     )
     parser.add_argument(
@@ -76,16 +76,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the functions' logs and every request on the console",
     )
     parser.set_defaults(run=run)
-
-
-def _port(variable: str, default: int) -> int:
-    value = os.environ.get(variable)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise CommandError(f"{variable}={value!r} is not a port number", 2) from None
 
 
 def _pairs(option: str, pairs: list[str]) -> dict[str, str]:

@@ -514,3 +514,31 @@ def test_the_cli_rescores_through_the_api_handler_over_http(
         for thread in threads:
             thread.join()
         server.server_close()
+
+
+def test_a_lead_erased_while_it_is_rescored_gets_no_state_again(
+    queue: Queue, scored: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadscore.adapters.dynamo import ErasedItem
+
+    model_store.publish(load_model(ROOT / "models" / "analytics.yaml"), AT)
+    target = emails()[5]
+    pk = lead_pk(lead_key(target))
+    real_commit = lead_store.commit
+    erased = {"done": False}
+
+    def erase_first(writes: Any) -> Any:
+        if not erased["done"] and any(w.key == lead_key(target) for w in writes):
+            erased["done"] = True
+            ErasedItem(pk, "ERASED", erased_at=int(AT.timestamp())).save()
+            for item in LeadTable.query(pk, consistent_read=True):
+                if not isinstance(item, ErasedItem):
+                    item.delete()
+        return real_commit(writes)
+
+    monkeypatch.setattr(lead_store, "commit", erase_first)
+    result = run_job(queue, model_id="analytics")
+
+    assert erased["done"] and result["failures"] == 0
+    assert [item.sk for item in LeadTable.query(pk, consistent_read=True)] == ["ERASED"]
+    assert state(emails()[6], "analytics").model_version == 1

@@ -693,6 +693,10 @@ def plan_lead(
                 expires_at=at + timedelta(days=retention_days),
             )
         )
+    if log.state_item is None:
+        # A first state (a new model): the profile is saved again on its version, so that a
+        # lead erased since it was read is not given a state again.
+        items.append(log.profile)
     plan.write = lead_store.LeadWrite(log.key, items, new_records)
     return plan
 

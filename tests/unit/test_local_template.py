@@ -57,8 +57,22 @@ def test_queue_event_sources_and_redrive_match_the_template() -> None:
 
 def test_schedules_and_function_environment_are_resolved_to_local_names() -> None:
     stack = read_stack(NAMING)
+    template = load_template()
     declared = declared_events("ScheduleV2")
-    assert [(s.function, s.timezone) for s in stack.schedules] == [(f, "UTC") for f, _ in declared]
+
+    def parameter(value: Any) -> Any:
+        if isinstance(value, dict) and "Ref" in value:
+            return template["Parameters"][value["Ref"]]["Default"]
+        return value
+
+    assert [(s.function, s.expression, s.timezone) for s in stack.schedules] == [
+        (
+            f,
+            parameter(p["ScheduleExpression"]),
+            parameter(p.get("ScheduleExpressionTimezone", "UTC")),
+        )
+        for f, p in declared
+    ]
     assert stack.schedules[0].expression.startswith(("cron(", "rate("))
     assert "<aws.scheduler.scheduled-time>" in (stack.schedules[0].input or "")
     api = stack.functions["ApiFunction"]
@@ -66,7 +80,10 @@ def test_schedules_and_function_environment_are_resolved_to_local_names() -> Non
     assert api.environment["QUEUE_URL"].startswith("http://127.0.0.1:5000/123456789012/")
     assert api.environment["TABLE_NAME"] == stack.tables["LeadsTable"].name
     assert api.environment["TOPIC_ARN"].startswith("arn:aws:sns:us-east-1:")
-    assert api.timeout == load_template()["Resources"]["ApiFunction"]["Properties"]["Timeout"]
+    timeout = template["Resources"]["ApiFunction"]["Properties"].get(
+        "Timeout", template["Globals"]["Function"].get("Timeout", 3)
+    )
+    assert api.timeout == timeout
     assert stack.tables["LeadsTable"].ttl_attribute == "expires_at"
 
 

@@ -356,7 +356,7 @@ def read_stack(
             merged = _merge_globals(
                 function_globals, {k: v for k, v in raw.items() if k != "Events"}
             )
-            properties = resolver.value(merged)
+            properties = _resolved(resolver, merged, _FUNCTION_KEYS)
             variables = (properties.get("Environment") or {}).get("Variables") or {}
             stack.functions[logical_id] = Function(
                 logical_id=logical_id,
@@ -369,14 +369,14 @@ def read_stack(
             )
             events += [(logical_id, name, event) for name, event in raw_events.items()]
         elif kind == "AWS::Serverless::Api":
-            properties = resolver.value(_merge_globals(api_globals, raw))
+            properties = _resolved(resolver, _merge_globals(api_globals, raw), _API_KEYS)
             stack.stage = str(properties.get("StageName", stack.stage))
             stack.binary_media_types = [
                 str(t).replace("~1", "/") for t in properties.get("BinaryMediaTypes") or []
             ]
             stack.gateway_responses = dict(properties.get("GatewayResponses") or {})
         elif kind == "AWS::SQS::Queue":
-            properties = resolver.value(raw)
+            properties = _resolved(resolver, raw, _QUEUE_KEYS)
             attributes = naming.physical(logical_id, resource)
             redrive = properties.get("RedrivePolicy") or {}
             if isinstance(redrive, str):
@@ -405,6 +405,17 @@ def read_stack(
     for function, name, event in events:
         _read_event(stack, resolver, function, name, event, template)
     return stack
+
+
+# Only what the local stack uses is resolved: policies, alarms and the like may hold
+# intrinsic functions it has no reason to evaluate.
+_FUNCTION_KEYS = ("CodeUri", "Handler", "Environment", "Timeout", "MemorySize", "FunctionName")
+_API_KEYS = ("StageName", "BinaryMediaTypes", "GatewayResponses")
+_QUEUE_KEYS = ("VisibilityTimeout", "RedrivePolicy", "FifoQueue", "QueueName")
+
+
+def _resolved(resolver: Resolver, properties: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    return resolver.value({key: properties[key] for key in keys if key in properties})
 
 
 def _text(value: Any) -> str:

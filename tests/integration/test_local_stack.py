@@ -163,6 +163,9 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(stack: LocalStackProcess
 
     drain(stack)  # returns once the message has failed maxReceiveCount times and moved
 
+    status, queues = stack.request("GET", "/_local/queues")
+    assert status == 200 and queues["ScoringQueue"]["dead_letter_queue"] == "ScoringDLQ"
+    assert queues["ScoringDLQ"]["visible"] >= 1 and queues["ScoringQueue"]["visible"] == 0
     moved = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"])
     [message] = [m for m in moved.get("Messages", []) if m["MessageId"] == sent]
     assert message["Body"] == "{not json"

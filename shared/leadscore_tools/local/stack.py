@@ -181,6 +181,7 @@ class LocalStack:
                 ("GET", "/_local/outbox"): self._get_outbox,
                 ("DELETE", "/_local/outbox"): self._clear_outbox,
                 ("POST", "/_local/drain"): self._drain_route,
+                ("GET", "/_local/queues"): self._queues_route,
                 ("POST", "/_local/schedule/{function}"): self._schedule_route,
             },
             stack.gateway_responses,
@@ -284,6 +285,25 @@ class LocalStack:
         if not_consumed:
             document["not_consumed"] = not_consumed
         return Reply.json(200, document)
+
+    def _queues_route(self, request: Request, parameters: dict[str, str]) -> Reply:
+        """Every queue of the template with its counts: a look at the dead-letter queues."""
+        assert self.stack is not None and self._clients is not None
+        sqs = self._clients.client("sqs")
+        queues = {}
+        for queue in self.stack.queues.values():
+            counts = sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])[
+                "Attributes"
+            ]
+            queues[queue.logical_id] = {
+                "url": queue.url,
+                "visible": int(counts.get("ApproximateNumberOfMessages", 0)),
+                "in_flight": int(counts.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                "delayed": int(counts.get("ApproximateNumberOfMessagesDelayed", 0)),
+                "dead_letter_queue": queue.dead_letter_queue,
+                "max_receive_count": queue.max_receive_count,
+            }
+        return Reply.json(200, queues)
 
     def _schedule_route(self, request: Request, parameters: dict[str, str]) -> Reply:
         found = self.find_schedule(parameters["function"])

@@ -110,6 +110,16 @@ def test_greedy_path_parameters_and_any_method() -> None:
     assert function.events[0]["pathParameters"] == {"path": "a/b/c.txt"}
 
 
+def test_the_most_specific_resource_wins_even_without_the_method() -> None:
+    routes = [*ROUTES, Route("ANY", "/v1/{proxy+}", False, "ApiFunction")]
+    function = RecordingFunction()
+    api = Gateway(routes, {"ApiFunction": function}, "k", "prod", [], {})  # type: ignore[dict-item]
+    api.handle(request("GET", "/v1/health"))
+    api.handle(request("GET", "/v1/other/thing"))
+    assert [e["resource"] for e in function.events] == ["/v1/health", "/v1/{proxy+}"]
+    assert api.handle(request("DELETE", "/v1/health")).status == 403  # no fallback to proxy
+
+
 def test_the_function_answer_becomes_the_http_answer() -> None:
     answer = {
         "statusCode": 303,

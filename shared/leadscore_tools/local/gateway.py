@@ -4,6 +4,7 @@ function the template routes it to, with API keys checked as API Gateway checks 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import logging
 import re
@@ -154,15 +155,22 @@ class Gateway:
                 if parameters is not None and method == request.method:
                     return handler(request, parameters)
             return problem(404, "Not Found", "no such local route")
+        # API Gateway picks the most specific resource for the path, then the method on it.
         matched = [(c, p) for c in self.routes if (p := c.match(path)) is not None]
+        resource = matched[0][0].route.path if matched else None
         for compiled, parameters in matched:
-            if compiled.route.method in (request.method, "ANY"):
+            if compiled.route.path == resource and compiled.route.method in (
+                request.method,
+                "ANY",
+            ):
                 return self._invoke(compiled.route, parameters, request)
         # API Gateway's answer to a path or method it does not know.
         return self.refusals.reply("MISSING_AUTHENTICATION_TOKEN", str(uuid.uuid4()))
 
     def _invoke(self, route: Route, parameters: dict[str, str], request: Request) -> Reply:
-        if route.api_key_required and request.header("x-api-key") != self.api_key:
+        if route.api_key_required and not hmac.compare_digest(
+            (request.header("x-api-key") or "").encode(), self.api_key.encode()
+        ):
             return self.refusals.reply("INVALID_API_KEY", str(uuid.uuid4()))
         event = self.proxy_event(route, parameters, request)
         request_id = event["requestContext"]["requestId"]

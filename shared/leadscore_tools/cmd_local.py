@@ -134,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
         while not stopping.wait(0.5):
             pass
     finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C forces it
         if stack.startup_seconds:
-            print("\nstopping the local stack ...", flush=True)
+            print("\nstopping the local stack ... (Ctrl-C again to force)", flush=True)
         stack.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)

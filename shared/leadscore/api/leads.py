@@ -143,13 +143,21 @@ def routes(deps: Dependencies) -> Router:
         # Its contribution leaves the account at once (the account may cool down).
         if accounts.domain_of(address) is not None:
             key = lead_key(address)
-            accounts.refresh(
-                [key],
-                list(_models().values()),
-                _publisher(),
-                deps.clock(),
-                domains={key: str(accounts.domain_of(address))},
-            )
+            try:
+                accounts.refresh(
+                    [key],
+                    list(_models().values()),
+                    _publisher(),
+                    deps.clock(),
+                    domains={key: str(accounts.domain_of(address))},
+                    attempts=10,
+                    must_settle=True,
+                )
+            except accounts.AccountsBusy:
+                # The lead is gone; repeating the request takes it out of its account.
+                raise Problem(
+                    503, "the lead is erased but its account is busy; repeat the request"
+                ) from None
         return Response(status_code=204, body="")
 
     @router.post("/v1/leads/<email>/feedback")

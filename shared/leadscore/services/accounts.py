@@ -45,6 +45,10 @@ logger = Logger(child=True)
 KINDS = {"mqa": "account.mqa", "cooled": "account.cooled"}
 
 
+class AccountsBusy(RuntimeError):
+    """Accounts kept conflicting with other writers after every attempt."""
+
+
 @dataclass(slots=True)
 class PersonChange:
     """A lead's new states, for the account it belongs to; None: the person is gone."""
@@ -270,6 +274,7 @@ def refresh(
     domains: Mapping[str, str] | None = None,
     notify: bool = True,
     attempts: int = 6,
+    must_settle: bool = False,
 ) -> int:
     """Bring the accounts of these leads (lead keys) in step with their stored states, e.g.
     after rescoring rebuilt them. A lead's account is its profile's; a lead whose profile is
@@ -277,7 +282,8 @@ def refresh(
 
     Idempotent and safe to run concurrently with the scorer (version conditions, re-read
     on conflict). With `notify=False` an account's status moves without telling sales.
-    Returns the number of account items written.
+    Returns the number of account items written; with `must_settle`, raises AccountsBusy
+    when an account still conflicted after every attempt (the caller's retry repeats it).
     """
     scoring = account_models(models)
     if not scoring:
@@ -330,6 +336,8 @@ def refresh(
         pending = {key for key, d in lead_domains.items() if f"account:{d}" in retry}
     if pending:
         logger.warning("accounts kept conflicting", leads=len(pending))
+        if must_settle:
+            raise AccountsBusy(f"{len(pending)} leads' accounts kept conflicting")
     return written
 
 

@@ -242,3 +242,30 @@ def test_outputs_tell_a_deployer_where_everything_is() -> None:
         "ApiUrl", "FormEndpoint", "WebhookUrlPattern", "ApiKeyId", "SalesTopicArn",
         "LeadsTableName", "ScoringQueueUrl",
     } <= set(TEMPLATE["Outputs"])  # fmt: skip
+
+
+def test_api_gateways_own_refusals_are_problem_json() -> None:
+    properties = RESOURCES["Api"]["Properties"]
+    responses = properties["GatewayResponses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED", "INVALID_API_KEY"} <= set(responses)
+    for name, response in responses.items():
+        headers = response["ResponseParameters"]["Headers"]
+        assert headers["Content-Type"] == "'application/problem+json'", name
+        # API Gateway substitutes $context values; $context.error.messageString is quoted.
+        body = response["ResponseTemplates"]["application/json"]
+        body = body.replace("$context.error.messageString", '"Forbidden"')
+        document = json.loads(re.sub(r"\$context\.[\w.]+", "x", body))
+        assert {"type", "title", "detail"} <= set(document), name
+
+
+def test_the_api_alarm_and_dashboard_watch_this_api() -> None:
+    name = RESOURCES["Api"]["Properties"]["Name"]
+    stage = RESOURCES["Api"]["Properties"]["StageName"]
+    dimensions = {
+        d["Name"]: d["Value"] for d in RESOURCES["Api5xxAlarm"]["Properties"]["Dimensions"]
+    }
+    assert dimensions == {"ApiName": name, "Stage": stage}
+    alarms = [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "OpsTopic"}] for a in alarms)
+    for queue in (n for n, r in RESOURCES.items() if n.endswith("DLQ")):
+        assert f"{queue}Alarm" in RESOURCES, queue

@@ -125,6 +125,8 @@ class ProgressBar:
             f"{done}/{total}{listing} leads {share:4.0%}, {job.get('changed', 0)} changed, "
             f"{job.get('status')}"
         )
+        if job.get("status") == "queued" and job.get("starts_at"):
+            line += f", starts at {job['starts_at']}"  # waits until every scorer has the version
         if line == self.last:
             return
         self.last = line

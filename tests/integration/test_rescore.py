@@ -391,6 +391,8 @@ def test_rescore_handler_and_api_route(
     assert started.status == 202
     body = started.json()
     assert body["status"] == "queued" and body["dry_run"] and body["model_version"] == 2
+    starts_at = datetime.fromisoformat(body["starts_at"].replace("Z", "+00:00"))
+    assert starts_at <= datetime.now(UTC)  # the version was published long ago: no wait
     assert started.headers["Location"] == body["progress_url"]
     queued = api.call("GET", body["progress_url"], headers=dict(key)).json()
     assert queued["status"] == "queued" and queued["leads_done"] == 0

@@ -107,7 +107,8 @@ def test_an_unknown_lead_is_an_error_with_the_problem_detail(
 
 def rescore_stack(stack: FakeStack, failures: int = 0) -> None:
     progress = [
-        {"status": "queued", "leads_done": 0, "leads_total": 0, "listing_complete": False},
+        {"status": "queued", "leads_done": 0, "leads_total": 0, "listing_complete": False,
+         "starts_at": "2026-11-01T12:01:00Z"},
         {"status": "running", "leads_done": 40, "leads_total": 100, "listing_complete": True},
         {"status": "completed", "leads_done": 100, "leads_total": 100, "listing_complete": True,
          "changed": 12, "failures": failures},
@@ -136,6 +137,7 @@ def test_rescore_starts_the_job_shows_progress_and_prints_the_summary(
     bars = err.splitlines()
     assert len(bars) == 3
     assert "[" + "." * 30 + "]" in bars[0] and "0/0+ leads" in bars[0]
+    assert bars[0].endswith("queued, starts at 2026-11-01T12:01:00Z")
     assert "40/100 leads  40%" in bars[1] and "#" * 12 + "." * 18 in bars[1]
     assert "100/100 leads 100%, 12 changed, completed" in bars[2]
 

@@ -125,6 +125,7 @@ def routes(deps: Dependencies) -> Router:
                 "dry_run": options.dry_run,
                 "notify": options.notify,
                 "status": "queued",
+                "starts_at": rescore.progress(job)["starts_at"],
                 "progress_url": location,
             },
             {"Location": location},

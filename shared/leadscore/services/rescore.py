@@ -142,13 +142,15 @@ def start_job(
     except DoesNotExist:
         return None
     now_s = engine.epoch(now)
+    wait = int(entry.published_at) + settle_seconds - now_s
+    delay = max(0, min(MAX_SETTLE_SECONDS, math.ceil(wait)))
     job_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     job = RescoreJobItem(
         *job_keys(model_id, job_id),
         model_id=model_id,
         model_version=int(entry.current_version),
         job_id=job_id,
-        options={"dry_run": options.dry_run, "notify": options.notify},
+        options={"dry_run": options.dry_run, "notify": options.notify, "starts_at": now_s + delay},
         at=now_s,
         created_at=now_s,
         shards=SHARDS,
@@ -156,8 +158,6 @@ def start_job(
         expires_at=now + JOB_RETENTION,
     )
     job.save(condition=RescoreJobItem.pk.does_not_exist())
-    wait = int(entry.published_at) + settle_seconds - now_s
-    delay = max(0, min(MAX_SETTLE_SECONDS, math.ceil(wait)))
     queue.send(
         [
             {"job": job_id, "model": model_id, "list": {"shard": n, "page": 0, "cursor": None}}
@@ -205,6 +205,8 @@ def progress(job: RescoreJobItem) -> dict[str, Any]:
         "notify": bool(job.options.get("notify")),
         "status": status,
         "at": engine.iso(int(job.at)),
+        # the first messages wait until every scorer uses the version (MODEL_CACHE_SECONDS)
+        "starts_at": engine.iso(int(job.options.get("starts_at") or job.created_at)),
         "created_at": engine.iso(int(job.created_at)),
         "finished_at": engine.iso(None if job.finished_at is None else int(job.finished_at)),
         "leads_total": int(job.leads_listed),

@@ -269,3 +269,11 @@ def test_the_api_alarm_and_dashboard_watch_this_api() -> None:
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "OpsTopic"}] for a in alarms)
     for queue in (n for n, r in RESOURCES.items() if n.endswith("DLQ")):
         assert f"{queue}Alarm" in RESOURCES, queue
+
+
+def test_the_dashboard_body_is_json_once_substituted() -> None:
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    titles = {w["properties"]["title"] for w in widgets}
+    assert any("Dead-letter" in title for title in titles)
+    assert any("API" in title for title in titles)

@@ -15,6 +15,8 @@ from leadscore.domain.model import FitCategory, Limit, ScoringModel, Test
 Predicate = Callable[[Any], bool]
 DAY = 86_400
 MEMO_SIZE = 4096  # bound of each per-model memo: cleared when full
+DOMAIN_TEST = frozenset({"domain_list", "exists"})
+NOT_FOUND = object()  # a memo's answer for a key it does not hold (None is an answer)
 
 
 def as_text(value: Any) -> str:
@@ -125,7 +127,7 @@ def compile_test(test: Test, lists: DomainLists) -> Predicate:
         listed: dict[str, bool] = {}  # domains repeat (gmail.com): remember the answers
 
         def in_list(value: Any) -> bool:
-            domain = _domain_of(value)
+            domain = _domain_of_text(value) if type(value) is str else _domain_of(value)
             found = listed.get(domain)
             if found is None:
                 if len(listed) >= MEMO_SIZE:
@@ -133,6 +135,14 @@ def compile_test(test: Test, lists: DomainLists) -> Predicate:
                 found = listed[domain] = lists.contains(list_name, domain)
             return found
 
+        if _domain_only(test):  # the common case (`email` on a list), in one call
+
+            def on_list(value: Any) -> bool:
+                if type(value) is str:
+                    return bool(value.strip()) and in_list(value)
+                return not _missing(value) and in_list(value)
+
+            return on_list
         checks.append(in_list)
     wants_missing = test.exists is False
     if wants_missing or not checks:
@@ -170,6 +180,7 @@ class Criterion:
     field: str
     matches: Predicate
     points: float
+    weighted: float  # fit points: `points` times its category's weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +189,8 @@ class Category:
     weight: float
     criteria: tuple[Criterion, ...]
     default_points: float
+    default_key: str  # the reason of the default points, "fit.role.default"
+    default_weighted: float  # the default points times the weight
     single_field: str | None  # the field every criterion reads, None when they read several
     memo: dict[str | None, Criterion | None] = field(default_factory=dict, compare=False)
 
@@ -212,8 +225,22 @@ class Adjustment:
     field: str
     matches: Predicate
     points: float
-    flag: str | None
+    flag: str  # the flag it raises, its own or its name
     disqualify: bool
+    by_domain: bool  # a domain-list test alone, which remembers its answers per domain
+    memo: dict[str, bool]  # the answers per text value
+
+    def applies(self, value: Any) -> bool:
+        """`matches`, remembered per text value: titles and countries repeat from lead to
+        lead. Not emails: a domain-list test remembers its answer per domain itself."""
+        if self.by_domain or type(value) is not str:
+            return self.matches(value)
+        found = self.memo.get(value)
+        if found is None:
+            if len(self.memo) >= MEMO_SIZE:
+                self.memo.clear()
+            found = self.memo[value] = self.matches(value)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +250,8 @@ class Rule:
     where: tuple[tuple[str, Predicate], ...]
     limit: Limit | None
     group: str | None
+    centipoints: float  # `points` * 100: what an event scores before its recency weight
+    capped: tuple[str, ...]  # its group when the group has a cap, else ()
 
     def matches(self, properties: Mapping[str, Any]) -> bool:
         for prop, test in self.where:  # noqa: SIM110 (a loop is faster than all() here)
@@ -264,11 +293,10 @@ class CompiledModel:
     fit_weight: float
     engagement_weight: float
     products: frozenset[str] | None  # the scope's product lines, case-folded; None: every one
-    # event type -> the properties its rules test, and the memo of `rule_for`
+    # event type -> the properties its rules test
     rule_properties: dict[str, tuple[str, ...]]
-    rule_memo: dict[tuple[str | None, ...], Rule | None] = field(
-        default_factory=dict, compare=False
-    )
+    # event type -> the memo of `rule_for`: tested values (one value, or a tuple) -> rule
+    rule_memo: dict[str, dict[Any, Rule | None]] = field(default_factory=dict, compare=False)
     # every profile field the fit criteria and negative criteria test
     profile_fields: tuple[str, ...] = ()
     # every profile field fit depends on (criteria, spam signals, completion bonus), and
@@ -303,19 +331,24 @@ class CompiledModel:
         tested = self.rule_properties[kind]
         if not tested:  # no rule of this type looks at properties: the first one wins
             return rules[0]
-        values: list[str | None] = [kind]
-        for name in tested:
-            value = properties.get(name)
-            if value is not None and type(value) is not str:
+        key: Any
+        if len(tested) == 1:  # the common case: a url, a form, a campaign
+            key = properties.get(tested[0])
+            if key is not None and type(key) is not str:
                 return _first_match(rules, properties)
-            values.append(value)
-        key = tuple(values)
-        if key in self.rule_memo:
-            return self.rule_memo[key]
-        if len(self.rule_memo) >= MEMO_SIZE:
-            self.rule_memo.clear()
-        rule = self.rule_memo[key] = _first_match(rules, properties)
-        return rule
+        else:
+            key = tuple([properties.get(name) for name in tested])
+            if any(value is not None and type(value) is not str for value in key):
+                return _first_match(rules, properties)
+        memo = self.rule_memo.get(kind)
+        if memo is None:
+            memo = self.rule_memo[kind] = {}
+        rule = memo.get(key, NOT_FOUND)
+        if rule is NOT_FOUND:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            rule = memo[key] = _first_match(rules, properties)
+        return rule  # type: ignore[return-value]
 
     def in_scope(self, product: str | None) -> bool:
         if self.products is None:
@@ -323,6 +356,12 @@ class CompiledModel:
         if product is None or not product.strip():
             return self.model.scope is None or self.model.scope.include_unscoped
         return as_text(product) in self.products
+
+
+def _domain_only(test: Test) -> bool:
+    """True when `test` is a domain-list test and nothing else (`exists: true` aside)."""
+    given = {name for name in Test.model_fields if getattr(test, name) is not None}
+    return test.domain_list is not None and test.exists is not False and given <= DOMAIN_TEST
 
 
 def _single_field(category: FitCategory) -> str | None:
@@ -358,10 +397,13 @@ def compile_model(model: ScoringModel) -> CompiledModel:
                     field=criterion.field or category.field or "",
                     matches=compile_test(criterion, lists),
                     points=criterion.points,
+                    weighted=criterion.points * (category.weight / 100),
                 )
                 for criterion in category.criteria
             ),
             default_points=category.default_points,
+            default_key=f"fit.{category.name}.default",
+            default_weighted=category.default_points * (category.weight / 100),
             single_field=_single_field(category),
         )
         for category in model.fit.categories
@@ -372,8 +414,10 @@ def compile_model(model: ScoringModel) -> CompiledModel:
             field=a.field,
             matches=compile_test(a, lists),
             points=a.points,
-            flag=a.flag,
+            flag=a.flag or a.name,
             disqualify=a.disqualify,
+            by_domain=_domain_only(a),
+            memo={},
         )
         for a in model.negative
     )
@@ -387,6 +431,8 @@ def compile_model(model: ScoringModel) -> CompiledModel:
             where=tuple((prop, compile_test(test, lists)) for prop, test in rule.where.items()),
             limit=rule.limit,
             group=rule.group,
+            centipoints=rule.points * 100,
+            capped=(rule.group,) if rule.group in model.engagement.groups else (),
         )
         for kind in [rule.event] if isinstance(rule.event, str) else rule.event:
             rules_by_type.setdefault(kind, []).append(compiled)

@@ -22,7 +22,9 @@ def routes(deps: Dependencies) -> Router:
         event = router.current_event
         query = dict(event.query_string_parameters or {})
         host = next((v for k, v in (event.headers or {}).items() if k.lower() == "host"), "")
-        url = f"https://{host}{event.path}" + (f"?{urlencode(query)}" if query else "")
+        # The public URL the platform signed: with the stage (`/prod/v1/...`) when deployed.
+        path = event.request_context.path or event.path
+        url = f"https://{host}{path}" + (f"?{urlencode(query)}" if query else "")
         request = WebhookRequest(
             provider=provider,
             method=event.http_method,

@@ -448,8 +448,6 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
         engagement = rule_points.get(key, 0) + gained
         rule_points[key] = engagement
         lead.rule_total += gained
-        if rule.capped:
-            lead.group_totals[rule.capped[0]] += gained
         # lead.set_reason(key, reason points, count + counted), with no change under way yet
         reason_points = round(engagement * weight)
         entry = reasons.get(key)
@@ -466,9 +464,24 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
         if moved:
             lead.changes[key] = moved
             lead.reason_total += moved
-        _refresh_engagement(lead, rule.capped)
+        if rule.capped:  # the cap's reason moves only with the adjustment (in step since fit)
+            group = rule.capped[0]
+            total = lead.group_totals[group] + gained
+            lead.group_totals[group] = total
+            if total > model.group_caps[group] or lead.cap_adjustments[group]:
+                _refresh_engagement(lead, rule.capped)
+            else:
+                _refresh_engagement(lead, ())
+        else:
+            _refresh_engagement(lead, ())
         _refresh_score(lead)
-        changes = lead.take_changes()
+        changes = lead.changes  # lead.take_changes()
+        if changes:
+            lead.changes = {}
+            if not all(changes.values()):  # a reason moved and moved back
+                changes = {k: v for k, v in changes.items() if v}
+        else:
+            changes = {}  # never the lead's own, which the next event fills
         deltas.append(
             Delta("event", at, sum(changes.values()), changes, event_id, event.type, key, limited)
         )

@@ -45,7 +45,7 @@ READ_PRICE = 0.125  # USD per million read request units
 QUERY_MS = 10.0  # a strongly consistent Query of one lead (~15 items), same region
 WRITE_MS = 30.0  # a TransactWriteItems of up to 100 items
 SMALL_MS = 6.0  # GetItem / PutItem / UpdateItem / SendMessageBatch
-CONCURRENCY = 20  # rescore Lambda concurrency (the event source's maximum concurrency)
+CONCURRENCY = 16  # rescore Lambda concurrency (the event source's MaximumConcurrency)
 TABLE_WCU = 40_000  # DynamoDB on-demand: default per-table throughput quota, write units/s
 TARGET = 1_000_000
 

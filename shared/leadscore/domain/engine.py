@@ -28,6 +28,8 @@ from leadscore.domain.state import MAX_LIMIT_KEYS, MAX_RECENT_IDS, LeadState
 FULL = 10_000  # 100 points, in centipoints
 SCORE_KEYS = frozenset({"score.clamp", "disqualified"})  # reasons that act on the total
 FIT_PREFIXES = ("fit.", "negative.", "spam")
+TIME_AND_ID = attrgetter("occurred_at", "id")  # the order events are applied in
+PROFILE_OF = attrgetter("profile")
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is five times slower to build
@@ -121,11 +123,11 @@ def score(
     current = lead.state
     result = Result(current)
     now_s = epoch(now)
-    ordered = sorted(events, key=attrgetter("occurred_at", "id"))
-    profile_event = next((e for e in ordered if e.profile), None)
+    ordered = sorted(events, key=TIME_AND_ID)
+    profile_event = next(filter(PROFILE_OF, ordered), None)
 
     _refresh_fit(lead, profile)
-    _refresh_engagement(lead, tuple(model.group_caps))
+    _refresh_engagement(lead, model.group_caps)
     _refresh_score(lead)
     if lead.changes:
         at = epoch(profile_event.occurred_at) if profile_event else now_s
@@ -252,10 +254,14 @@ class _Lead:
         self.model = model
         self.state = state
         self.changes: dict[str, int] = {}
-        self.reason_total = sum(p for k, (p, _) in state.reasons.items() if k not in SCORE_KEYS)
         # Engagement centipoints of every rule, and of each capped group, before caps and decay.
-        self.rule_total = sum(state.rule_points.values())
         self.group_totals = dict.fromkeys(model.group_caps, 0)
+        self.cap_adjustments = dict.fromkeys(model.group_caps, 0)
+        self.reason_total = self.rule_total = self.cap_total = 0
+        if not state.reasons and not state.rule_points:  # a new lead
+            return
+        self.reason_total = sum(p for k, (p, _) in state.reasons.items() if k not in SCORE_KEYS)
+        self.rule_total = sum(state.rule_points.values())
         for key, points in state.rule_points.items():
             group = model.rule_groups.get(key)
             if group in self.group_totals:
@@ -315,10 +321,18 @@ def _refresh_fit(lead: _Lead, profile: Mapping[str, Any]) -> None:
         current = dict(found.reasons)
         for key in [k for k in reasons if k.startswith(FIT_PREFIXES) and k not in current]:
             lead.set_reason(key, 0, 0)
-    for key, points in found.reasons:
+    changes = lead.changes
+    for key, points in found.reasons:  # lead.set_reason(key, points, 1), inline
         entry = reasons.get(key)
-        if entry is None or entry[0] != points or entry[1] != 1:
-            lead.set_reason(key, points, 1)
+        if entry is None:
+            reasons[key] = [points, 1]
+            moved = points
+        else:
+            moved = points - entry[0]
+            entry[0], entry[1] = points, 1
+        if moved:
+            changes[key] = changes.get(key, 0) + moved
+            lead.reason_total += moved
 
 
 MEMO_TYPES = frozenset({str, int, float, type(None)})  # True == 1: booleans are not remembered
@@ -354,7 +368,10 @@ def _fit(model: CompiledModel, profile: Mapping[str, Any]) -> ProfileFit:
             parts[category.default_key] = category.default_weighted
     bonus = definition.completion_bonus
     if bonus is not None:
-        filled = sum(1 for name in bonus.fields if str(profile.get(name) or "").strip())
+        filled = 0
+        for name in bonus.fields:
+            if str(profile.get(name) or "").strip():
+                filled += 1
         if filled:
             parts["fit.completion_bonus"] = bonus.points * filled
     flags: list[str] = []
@@ -378,7 +395,7 @@ def _fit(model: CompiledModel, profile: Mapping[str, Any]) -> ProfileFit:
         parts["fit.clamp"] = clamped - total
     weight = model.fit_weight * 100  # fit points -> score centipoints
     return ProfileFit(
-        reasons=tuple((key, round(points * weight)) for key, points in parts.items()),
+        reasons=tuple([(key, round(points * weight)) for key, points in parts.items()]),
         fit=round(clamped * 100),
         flags=tuple(sorted(set(flags))),
         disqualified=disqualified,
@@ -389,13 +406,16 @@ def _is_spam(model: CompiledModel, profile: Mapping[str, Any]) -> bool:
     settings = model.model.spam
     if settings is None:
         return False
-    names = [str(profile.get(k) or "") for k in ("first_name", "last_name")]
-    if settings.lowercase_names and any(spam.is_lowercase_name(n) for n in names if n):
-        return True
-    if settings.keyboard_run is not None:
-        texts = [*names, str(profile.get("company") or "")]
-        if any(spam.has_keyboard_run(t, settings.keyboard_run) for t in texts if t):
-            return True
+    names = (str(profile.get("first_name") or ""), str(profile.get("last_name") or ""))
+    if settings.lowercase_names:
+        for name in names:
+            if name and spam.is_lowercase_name(name):
+                return True
+    run = settings.keyboard_run
+    if run is not None:
+        for text in (*names, str(profile.get("company") or "")):
+            if text and spam.has_keyboard_run(text, run):
+                return True
     return settings.disposable_domains and model.is_disposable(profile.get("email"))
 
 
@@ -424,7 +444,14 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
         if products is not None and not model.in_scope(event.product):
             result.out_of_scope.append(event_id)
             continue
-        at = epoch(event.occurred_at)
+        moment = event.occurred_at
+        if moment.tzinfo is None:
+            at = epoch(moment)
+        else:  # epoch(moment)
+            since = moment - EPOCH
+            at = since.days * DAY + since.seconds
+            if at < 0 and since.microseconds:
+                at += 1
         rule = rule_for(event.type, event.properties)
         if rule is None:
             deltas.append(Delta("event", at, 0, {}, event_id, event.type))

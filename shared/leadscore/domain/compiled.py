@@ -227,19 +227,20 @@ class Adjustment:
     points: float
     flag: str  # the flag it raises, its own or its name
     disqualify: bool
-    by_domain: bool  # a domain-list test alone, which remembers its answers per domain
-    memo: dict[str, bool]  # the answers per text value
+    by_domain: bool  # a domain-list test alone: its answer depends on the domain only
+    memo: dict[str, bool]  # the answers per text value, or per domain
 
     def applies(self, value: Any) -> bool:
-        """`matches`, remembered per text value: titles and countries repeat from lead to
-        lead. Not emails: a domain-list test remembers its answer per domain itself."""
-        if self.by_domain or type(value) is not str:
+        """`matches`, remembered per text value: titles, countries and email domains repeat
+        from lead to lead (a blank value's domain is "", which no list holds)."""
+        if type(value) is not str:
             return self.matches(value)
-        found = self.memo.get(value)
+        key = _domain_of_text(value) if self.by_domain else value
+        found = self.memo.get(key)
         if found is None:
             if len(self.memo) >= MEMO_SIZE:
                 self.memo.clear()
-            found = self.memo[value] = self.matches(value)
+            found = self.memo[key] = self.matches(value)
         return found
 
 

@@ -544,3 +544,18 @@ def test_a_lead_erased_while_it_is_rescored_gets_no_state_again(
     assert erased["done"] and result["failures"] == 0
     assert [item.sk for item in LeadTable.query(pk, consistent_read=True)] == ["ERASED"]
     assert state(emails()[6], "analytics").model_version == 1
+
+
+def test_accounts_follow_the_rescored_leads(queue: Queue, scored: None) -> None:
+    from leadscore.services.accounts import refresh
+
+    keys = [lead_key(e) for e in emails()]
+    models = model_store.CachedModels(ttl=0).current()
+    assert refresh(keys, models, Recorder(), AT) == 0  # the scorer kept them in step
+
+    publisher = Recorder()
+    run_job(queue, publisher=publisher)
+
+    # The rescore already moved every account to its people's new scores, silently.
+    assert refresh(keys, models, Recorder(), AT + timedelta(hours=1)) == 0
+    assert not [n for n in publisher.sent if n.kind.startswith("account.")]

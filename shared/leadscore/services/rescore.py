@@ -17,6 +17,8 @@ changed states with the scorer's version conditions (a lead the scorer changed m
 read and replayed again: its new event is in the log, nothing is lost), then adds to the
 job's counters and marks itself done, in one transaction conditioned on not being done yet.
 A redelivered chunk is therefore counted once, and a redelivered list step lists once.
+The chunk's rewritten leads then move their accounts (`accounts.refresh`, version-checked,
+idempotent; account alerts only with `notify`).
 
 Replay (`replay`): the lead's logged events in the order the scorer received them (grouped by
 `received_at`), each group scored as of its reception, the model's decay applied up to each
@@ -67,6 +69,7 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.events import Event, EventError, event_from_dict
 from leadscore.domain.state import LeadState
+from leadscore.services import accounts
 from leadscore.services.alerts import Alert, publish_pending, unique
 from leadscore.services.scoring import _state_item
 
@@ -311,12 +314,6 @@ class MessageError(ValueError):
     """A rescore message that is not one of ours (it fails alone and goes to the DLQ)."""
 
 
-def refresh_accounts(model: CompiledModel, rescored: Sequence[Plan]) -> None:
-    """Hook for account scoring: the accounts of `rescored` leads (states just rebuilt and
-    written for `model`) need their scores refreshed. Called after each chunk's writes, never
-    in a dry run. Does nothing until account scoring plugs in here."""
-
-
 class Rescorer:
     """Handles the rescore queue's messages (one at a time: each is a list step or a chunk)."""
 
@@ -417,8 +414,9 @@ class Rescorer:
         failed: set[str] = set()
         if not dry_run:
             failed = self._write(model, job, plans, at, notify)
-            written = [plans[k] for k in plans if k not in failed and plans[k].write is not None]
-            refresh_accounts(model, written)
+            written = [k for k in plans if k not in failed and plans[k].write is not None]
+            # The rebuilt states move their accounts; sales hears only when asked to.
+            accounts.refresh(written, [model], self.publisher, at, notify=notify)
         counts = ChunkCounts()
         sample: list[dict[str, Any]] = []
         for key, (rating, status, score, changed) in dict(record.leads).items():

@@ -11,9 +11,19 @@ from typing import Any
 
 import pytest
 from leadscore.adapters import lead_store, model_store
-from leadscore.adapters.dynamo import LeadTable, ProfileItem, StateItem, lead_key, lead_pk, state_sk
+from leadscore.adapters.dynamo import (
+    ErasedItem,
+    LeadTable,
+    ProfileItem,
+    StateItem,
+    lead_key,
+    lead_pk,
+    shard,
+    state_sk,
+)
 from leadscore.domain.events import Event
 from leadscore.domain.state import LeadState
+from leadscore.services import decay
 from leadscore.services.decay import run_decay
 from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
@@ -116,11 +126,13 @@ def table_dump() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 class ReadCounter:
-    """DynamoDB requests and items read, from botocore's after-call events."""
+    """DynamoDB requests and items read, from botocore's after-call events; BatchGetItem's
+    items also by kind (`lead`: a lead's profile or state; `account`: an account item)."""
 
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
         self.items: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()
         self.scanned = 0
 
     def __call__(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
@@ -129,9 +141,18 @@ class ReadCounter:
             self.items[model.name] += parsed.get("Count", 0)
             self.scanned += parsed.get("ScannedCount", 0)
         elif model.name == "BatchGetItem":
-            self.items[model.name] += sum(len(v) for v in parsed.get("Responses", {}).values())
+            for items in parsed.get("Responses", {}).values():
+                self.items[model.name] += len(items)
+                for item in items:
+                    self.kinds["account" if item["pk"]["S"].startswith("ACCOUNT#") else "lead"] += 1
         elif model.name == "GetItem":
             self.items[model.name] += "Item" in parsed
+
+    def clear(self) -> None:
+        self.requests.clear()
+        self.items.clear()
+        self.kinds.clear()
+        self.scanned = 0
 
 
 @pytest.fixture
@@ -197,27 +218,29 @@ def test_lead_active_since_it_was_found_is_not_decayed(
         score(models, [(email, e) for e in activity(email[:4], old)], old)
     fresh = AT - timedelta(hours=1)
 
-    real_read, real_commit = lead_store.read_leads, lead_store.commit
-    done = {"read": False, "commit": False}
+    real_page, real_read = decay.due_page, lead_store.read_leads
+    done = {"query": False, "read": False}
 
-    def read_after_activity(*args: Any, **kwargs: Any) -> Any:
-        # `woke` acts between the index query and the re-read
-        if not done["read"] and lead_key(woke) in args[0]:
-            done["read"] = True
+    def page_then_activity(*args: Any, **kwargs: Any) -> Any:
+        # `woke` acts after the index query: the job holds an older copy of its state
+        found, key = real_page(*args, **kwargs)
+        if not done["query"] and lead_key(woke) in found:
+            done["query"] = True
             score(models, [(woke, Event("w-new", "demo_request", fresh))], fresh)
-        return real_read(*args, **kwargs)
+        return found, key
 
-    def commit_after_activity(*args: Any, **kwargs: Any) -> Any:
-        # `raced` acts between the re-read and the write
-        if not done["commit"] and any(w.key == lead_key(raced) for w in args[0]):
-            done["commit"] = True
+    def read_then_activity(*args: Any, **kwargs: Any) -> Any:
+        # `raced` acts between the consistent re-read (after the conflict) and the write
+        snapshots = real_read(*args, **kwargs)
+        if not done["read"] and lead_key(raced) in args[0]:
+            done["read"] = True
             score(models, [(raced, Event("x-new", "demo_request", fresh))], fresh)
-        return real_commit(*args, **kwargs)
+        return snapshots
 
-    monkeypatch.setattr(lead_store, "read_leads", read_after_activity)
-    monkeypatch.setattr(lead_store, "commit", commit_after_activity)
+    monkeypatch.setattr(decay, "due_page", page_then_activity)
+    monkeypatch.setattr(lead_store, "read_leads", read_then_activity)
     outcome = run_decay(AT, models, Recorder(), deadline=None)
-    assert done == {"read": True, "commit": True}
+    assert done == {"query": True, "read": True}
     assert outcome.stats.found == 3 and outcome.stats.conflicts_retried >= 1
     assert outcome.stats.decayed == 1 and outcome.stats.gave_up == 0
     for email in (woke, raced):
@@ -228,6 +251,62 @@ def test_lead_active_since_it_was_found_is_not_decayed(
         assert history_total(email) == state.score
     assert lead_state(stays).decay_factor < 1
     assert history_total(stays) == lead_state(stays).score
+
+
+def test_lead_erased_since_it_was_found_is_not_written_again(
+    models: model_store.CachedModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone, stays = "gone@corp.example", "stays@corp.example"
+    old = AT - timedelta(days=60)
+    for email in (gone, stays):
+        score(models, [(email, e) for e in activity(email[:4], old)], old)
+    real_page = decay.due_page
+
+    def page_then_erasure(*args: Any, **kwargs: Any) -> Any:
+        found, key = real_page(*args, **kwargs)
+        if lead_key(gone) in found:  # erased as the API does, after the index query
+            pk = lead_pk(lead_key(gone))
+            ErasedItem(pk, "ERASED", erased_at=int(AT.timestamp())).save()
+            for item in LeadTable.query(pk, consistent_read=True):
+                if not isinstance(item, ErasedItem):
+                    item.delete()
+        return found, key
+
+    monkeypatch.setattr(decay, "due_page", page_then_erasure)
+    outcome = run_decay(AT, models, Recorder(), deadline=None)
+    assert outcome.stats.found == 2 and outcome.stats.decayed == 1
+    assert outcome.stats.unchanged == 1 and outcome.stats.gave_up == 0
+    left = list(LeadTable.query(lead_pk(lead_key(gone)), consistent_read=True))
+    assert [type(item) for item in left] == [ErasedItem]
+    assert lead_state(stays).decay_factor < 1
+
+
+def test_copy_with_a_sent_notification_is_read_again(
+    models: model_store.CachedModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = "cooling@smallco.example"
+    when = AT - timedelta(days=120)
+    profile = {"job_title": "Engineer", "country": "US", "company_size": 50}
+    score(models, [(email, e) for e in hot("c", when, profile)], when)
+    recorder = Recorder()
+    run_decay(AT, models, recorder, deadline=None)
+    assert recorder.kinds() == ["lead.cooled"]
+    sent = recorder.sent[0]
+
+    def stale_page(shard_no: int, at_s: int, *args: Any) -> Any:
+        # The index may still show the notification that publishing cleared (no version change).
+        item = state_of(email)
+        if shard_no != shard(lead_key(email)):
+            return {}, None
+        item.pending = {sent.id: json.dumps(sent.to_dict())}
+        item.due_at = at_s
+        return {lead_key(email): {"default": item}}, None
+
+    monkeypatch.setattr(decay, "due_page", stale_page)
+    snapshot = table_dump()
+    outcome = run_decay(AT, models, recorder, deadline=None)
+    assert outcome.stats.found == 1 and outcome.stats.unchanged == 1
+    assert recorder.kinds() == ["lead.cooled"] and table_dump() == snapshot
 
 
 @pytest.fixture
@@ -254,36 +333,59 @@ def test_run_reads_only_due_items(
     no_table_backups: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    total, due = 2000, 200
-    idle_at, recent_at = AT - timedelta(days=50), AT - timedelta(days=3)
-    emails = [f"lead{n}@corp{n % 97}.example" for n in range(total)]
-    for start in range(0, total, 100):
-        chunk = emails[start : start + 100]
-        when = idle_at if start < due else recent_at
-        pairs = [(email, e) for email in chunk for e in activity(email, when)]
-        score(models, pairs, when)
+    """B2B data: a company has several leads; a few due leads need their profile (a
+    notification, a passed follow-up deadline), most do not; some use personal addresses."""
+    total = 2000
+    companies = 50
+    idle = [f"idle{n}@corp{n % companies}.example" for n in range(150)]
+    personal = [f"idle{n}@gmail.com" for n in range(10)]
+    overdue = [f"mql{n}@corp{n % companies}.example" for n in range(20)]  # SLA passes
+    cooling = [f"cool{n}@corp{(n + 20) % companies}.example" for n in range(20)]
+    recent = [f"lead{n}@corp{n % 97}.example" for n in range(total - 200)]  # not due
+    due = len(idle) + len(personal) + len(overdue) + len(cooling)
+    engineer = {"job_title": "Engineer", "country": "US", "company_size": 50}
+    groups: list[tuple[list[str], Callable[..., list[Event]], datetime, dict[str, Any] | None]] = [
+        (idle + personal, activity, AT - timedelta(days=50), None),
+        (overdue, hot, AT - timedelta(days=2), VP),
+        (cooling, hot, AT - timedelta(days=120), engineer),
+        (recent, activity, AT - timedelta(days=3), None),
+    ]
+    for emails, events, when, profile in groups:
+        for start in range(0, len(emails), 100):
+            chunk = emails[start : start + 100]
+            pairs = [(email, e) for email in chunk for e in events(email, when, profile)]
+            score(models, pairs, when)
     models.current()  # the model catalog is cached before counting
-    reads.requests.clear()
-    reads.items.clear()
-    reads.scanned = 0
+    reads.clear()
 
     started = time.perf_counter()
-    outcome = run_decay(AT, models, Recorder(), deadline=None)
+    recorder = Recorder()
+    outcome = run_decay(AT, models, recorder, deadline=None)
     elapsed = time.perf_counter() - started
-    assert outcome.complete and outcome.stats.conflicts_retried == 0
-    assert outcome.stats.found == due and outcome.stats.decayed == due
+    stats = outcome.stats
+    assert outcome.complete and stats.conflicts_retried == 0
+    assert stats.found == due and stats.decayed == due - len(overdue)
+    assert stats.sla_breached == len(overdue) and stats.cooled == len(cooling)
     assert reads.items["Query"] == due and reads.scanned == due
     assert "Scan" not in reads.requests and "GetItem" not in reads.requests
-    # The re-read: each due lead's profile and state (no erasure markers exist).
-    assert reads.items["BatchGetItem"] == 2 * due
+    # Only the leads notified read their profile (and an account's people, if it cools);
+    # each company's account item is read once, personal addresses have none.
+    notified = len(overdue) + len(cooling)
+    assert notified <= reads.kinds["lead"] <= notified + 20 * stats.accounts_cooled
+    assert reads.kinds["account"] <= companies
+    read = reads.items["Query"] + reads.items["BatchGetItem"]
+    assert read <= 2 * due
     with capsys.disabled():
         print(
-            f"\n[decay] {total} leads, {due} due: items read query={reads.items['Query']} "
-            f"batch_get={reads.items['BatchGetItem']}; requests {dict(reads.requests)}; "
+            f"\n[decay] {total} leads, {due} due: items read {read} ({read / due:.2f}x due) = "
+            f"index {reads.items['Query']} + leads {reads.kinds['lead']} "
+            f"+ accounts {reads.kinds['account']}; requests {dict(reads.requests)}; "
             f"{elapsed:.2f}s (moto)"
         )
-    for email in emails[:due:20]:
+    for email in idle[::20] + cooling[::5]:
         assert history_total(email) == lead_state(email).score
+    sent = Counter(recorder.kinds())
+    assert sent["lead.cooled"] == len(cooling) and sent["lead.sla_breached"] == len(overdue)
 
 
 def test_cooled_notification_when_decay_falls_below_reset(

@@ -5,7 +5,8 @@ Key design (single table `TABLE_NAME`; `pk`/`sk` strings, `kind` tells the item 
 | item           | pk               | sk                        | holds                          |
 |----------------|------------------|---------------------------|--------------------------------|
 | profile        | LEAD#<lead key>  | PROFILE                   | email, fields, account domain  |
-| score state    | LEAD#<lead key>  | STATE#<model>             | LeadState JSON, `version`      |
+| score state    | LEAD#<lead key>  | STATE#<model>             | LeadState JSON, `version`,     |
+|                |                  |                           | account domain                 |
 | logged event   | LEAD#<lead key>  | EV#<event id>             | event + deltas per model; TTL; |
 |                |                  |                           | also the idempotency record    |
 | logged change  | LEAD#<lead key>  | CH#<epoch>#<model>#<v>#.. | decay / profile deltas; TTL    |
@@ -133,6 +134,9 @@ class StateItem(LeadTable, discriminator="state"):
     # notification id -> message JSON: recorded with the score, removed once published
     pending = MapAttribute[str, str](default=dict)
     updated_at = NumberAttribute()
+    # the lead's company domain ("" for none), so that decay finds the account without the
+    # profile; unset on states written before it existed. Not `account`: by_account's key.
+    account_domain = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
 

@@ -83,12 +83,7 @@ def read_leads_and_accounts(
     accounts: AccountSnapshots = {domain: {} for domain in domains}
     keys += [(account_pk(d), state_sk(m)) for d in accounts for m in account_models]
     snapshots = {key: LeadSnapshot(key) for key in wanted}
-    if not keys:
-        return snapshots, accounts
-    for item in LeadTable.batch_get(keys, consistent_read=True):
-        if isinstance(item, AccountItem):
-            accounts[str(item.domain)][str(item.model)] = item
-            continue
+    for item in _read(keys, accounts):
         snapshot = snapshots[item.pk.removeprefix("LEAD#")]
         if isinstance(item, ProfileItem):
             snapshot.profile = item
@@ -99,6 +94,32 @@ def read_leads_and_accounts(
         elif isinstance(item, EventItem):
             snapshot.logged.add(item.sk.removeprefix("EV#"))
     return snapshots, accounts
+
+
+def read_profiles_and_accounts(
+    keys: Iterable[str], domains: Iterable[str], account_models: Sequence[str]
+) -> tuple[dict[str, ProfileItem], AccountSnapshots]:
+    """The profiles of these leads and the account items of `domains`, in one strongly
+    consistent BatchGetItem per 100 keys (for a writer that already holds the states)."""
+    accounts: AccountSnapshots = {domain: {} for domain in domains}
+    wanted = [(lead_pk(key), "PROFILE") for key in keys]
+    wanted += [(account_pk(d), state_sk(m)) for d in accounts for m in account_models]
+    profiles: dict[str, ProfileItem] = {}
+    for item in _read(wanted, accounts):
+        if isinstance(item, ProfileItem):
+            profiles[item.pk.removeprefix("LEAD#")] = item
+    return profiles, accounts
+
+
+def _read(keys: list[tuple[str, str]], accounts: AccountSnapshots) -> Iterable[LeadTable]:
+    """The items of `keys` (consistent BatchGetItem); account items go into `accounts`."""
+    if not keys:
+        return
+    for item in LeadTable.batch_get(keys, consistent_read=True):
+        if isinstance(item, AccountItem):
+            accounts[str(item.domain)][str(item.model)] = item
+        else:
+            yield item
 
 
 def commit(writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:

@@ -1,11 +1,20 @@
 """Scheduled decay and follow-up deadlines: read only what is due, change it once.
 
 For each shard of the sparse `due` index, the job queries the states due at or before `at`
-(a page at a time), re-reads those leads consistently (profile and states, one BatchGet),
-applies `engine.decay` as of `at` and flags MQLs whose follow-up deadline passed without
-sales feedback. Each lead is written atomically with the scorer's version conditions: a
-lead that became active since it was found is decayed only as its fresh state says, and a
-lead changed between the re-read and the write is read again and recomputed.
+(a page at a time). The index projects whole state items (with their `version`), so the job
+decays the copies it finds (`engine.decay` as of `at`) and flags MQLs whose follow-up
+deadline passed without sales feedback. It reads a lead's profile only when it needs one: to
+name the lead in a notification (`lead.cooled`, `lead.sla_breached`) or to look for sales
+feedback once the deadline has passed.
+
+Each lead is written atomically with the scorer's version conditions. The index is
+eventually consistent: a copy older than the table fails its version condition (so does the
+copy of a lead erased since, whose state is gone), and that lead is read again consistently
+and recomputed, as after any conflict: a lead active since it was found is decayed only as
+its fresh state says. A copy that shows nothing to do is left alone; a newer state due at
+`at` is found by the next run, like one the index does not show yet. A copy that holds
+pending notifications is read again before anything else: publishing clears them without a
+version change, so the copy may still hold some that went out.
 
 Idempotent for one `at`: the decay factor depends only on the inactive time, the change
 record's key is deterministic for (lead, model, at) and must not exist yet, and a breach
@@ -14,9 +23,15 @@ notification's id is the MQL episode's. A second run for the same instant writes
 Notifications (`lead.cooled`, `lead.sla_breached`) are recorded as pending in the state in
 the same transaction, then published, then cleared, as the scorer does.
 
-Accounts: the decayed people's account items are read (one more BatchGetItem per page) and
-written in the same transaction as their leads, with a version condition, as the scorer
-does; an account that falls below its reset level publishes `account.cooled`.
+Accounts: a state item names its lead's account (`account_domain`, written by the scorer;
+for a state written before that, the profile is read). The account items of the leads whose
+states change are read in the same BatchGetItem as the profiles needed, and written in the
+same transaction as their leads, with a version condition, as the scorer does; an account
+that falls below its reset level publishes `account.cooled`.
+
+Reads per page: one Query (the due states) and one BatchGetItem (the profiles needed and
+the accounts), so items read = due states + leads notified or past their deadline + the
+accounts of the leads that change; a retry after a conflict reads its leads again.
 
 The run stops before `deadline` (seconds left; it stops once that is <= 0) and returns a
 cursor (shard and the index's LastEvaluatedKey) from which the next invocation continues.
@@ -104,6 +119,7 @@ def run_decay(
     first_shard = int(cursor["shard"]) if cursor else 0
     start_key: dict[str, Any] | None = cursor.get("key") if cursor else None
     worked = False
+    known_accounts: lead_store.AccountSnapshots = {}
     for shard_no in range(first_shard, SHARDS):
         key = start_key if shard_no == first_shard else None
         while True:
@@ -112,89 +128,169 @@ def run_decay(
                 outcome.cursor = {"shard": shard_no, "key": key}
                 return outcome
             worked = True
-            page = LeadTable.due.query(
-                f"DUE#{shard_no:02d}",
-                LeadTable.due_at <= at_s,
-                limit=page_size,
-                last_evaluated_key=key,
-            )
-            found: dict[str, set[str]] = defaultdict(set)
-            for item in page:
-                if isinstance(item, StateItem):
-                    found[item.pk.removeprefix("LEAD#")].add(str(item.model))
+            found, key = due_page(shard_no, at_s, page_size, key)
             outcome.stats.pages += 1
-            outcome.stats.found += sum(len(v) for v in found.values())
+            outcome.stats.found += sum(len(states) for states in found.values())
             if found:
-                _process(found, compiled, at, retention_days, publisher, outcome, attempts)
-            key = page.last_evaluated_key
+                _process(
+                    found, compiled, at, retention_days, publisher, outcome, attempts,
+                    known_accounts,
+                )  # fmt: skip
             if not key:
                 break
     outcome.complete = True
     return outcome
 
 
+def due_page(
+    shard_no: int, at_s: int, page_size: int, key: dict[str, Any] | None
+) -> tuple[dict[str, dict[str, StateItem]], dict[str, Any] | None]:
+    """One page of the states due by `at_s` in a shard of the index: lead key -> model id ->
+    the index's copy of the state item; and the key to continue from (None: the last page)."""
+    page = LeadTable.due.query(
+        f"DUE#{shard_no:02d}",
+        LeadTable.due_at <= at_s,
+        limit=page_size,
+        last_evaluated_key=key,
+    )
+    found: dict[str, dict[str, StateItem]] = defaultdict(dict)
+    for item in page:
+        if isinstance(item, StateItem):
+            found[item.pk.removeprefix("LEAD#")][str(item.model)] = item
+    return found, page.last_evaluated_key
+
+
+@dataclass(slots=True)
+class _Due:
+    """A due lead: its states to decay (model id -> item, None once gone) and its profile."""
+
+    states: dict[str, StateItem | None]
+    profile: ProfileItem | None = None
+    profile_read: bool = False  # read from the table: None then means erased
+
+
+@dataclass(slots=True)
+class _Decayed:
+    """One due state after `engine.decay`, before the lead's profile is known."""
+
+    model: CompiledModel
+    item: StateItem
+    before: LeadState
+    result: engine.Result
+    decayed: bool  # the decay changed the state
+    deadline_passed: bool  # an MQL's follow-up deadline passed: sales feedback decides
+
+    @property
+    def needs_profile(self) -> bool:
+        return bool(self.result.transitions) or self.deadline_passed
+
+
 def _process(
-    found: dict[str, set[str]],
+    found: dict[str, dict[str, StateItem]],
     models: dict[str, CompiledModel],
     at: datetime,
     retention_days: int,
     publisher: Publisher,
     outcome: DecayOutcome,
     attempts: int,
+    known_accounts: lead_store.AccountSnapshots,
 ) -> None:
-    pending = dict(found)
+    pending = {key: _Due(dict(states)) for key, states in found.items()}
+    # Publishing clears notifications without a version change: a copy holding some may
+    # hold ones already sent, so those leads are read from the table first.
+    again = [
+        key
+        for key, due in pending.items()
+        if any(item is not None and item.pending.as_dict() for item in due.states.values())
+    ]
     for attempt in range(attempts):
         if not pending:
             return
         if attempt:
             outcome.stats.conflicts_retried += len(pending)
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
-        pending = _once(pending, models, at, retention_days, publisher, outcome)
+            again = list(pending)
+        _read_again({key: pending[key] for key in again})
+        pending = _once(pending, models, at, retention_days, publisher, outcome, known_accounts)
     for key in pending:
         logger.warning("lead kept conflicting; the next run decays it", lead=key[:12])
     outcome.stats.gave_up += len(pending)
 
 
+def _read_again(leads: dict[str, _Due]) -> None:
+    """Replace the leads' states by the table's (strongly consistent), with their profiles."""
+    if not leads:
+        return
+    model_ids = sorted({model_id for due in leads.values() for model_id in due.states})
+    snapshots = lead_store.read_leads(dict.fromkeys(leads, ()), model_ids)
+    for key, due in leads.items():
+        snapshot = snapshots[key]
+        due.states = {model_id: snapshot.states.get(model_id) for model_id in due.states}
+        due.profile, due.profile_read = snapshot.profile, True
+
+
 def _once(
-    found: dict[str, set[str]],
+    found: dict[str, _Due],
     models: dict[str, CompiledModel],
     at: datetime,
     retention_days: int,
     publisher: Publisher,
     outcome: DecayOutcome,
-) -> dict[str, set[str]]:
-    """One read-compute-write round; returns the leads to retry after a conflict."""
-    snapshots = lead_store.read_leads(dict.fromkeys(found, ()), sorted(models))
+    known_accounts: lead_store.AccountSnapshots,
+) -> dict[str, _Due]:
+    """One read-compute-write round; returns the leads to retry after a conflict.
+
+    `known_accounts`: the account items this run read or wrote (domain -> model -> item),
+    used instead of reading them again; one changed since fails its version condition, and
+    its leads are retried with the account read again."""
+    at_s = engine.epoch(at)
+    scoring_accounts = accounts.account_models(models.values())
+    account_ids = [m.id for m in scoring_accounts]
+    counts: dict[str, DecayStats] = {}
+    decayed: dict[str, list[_Decayed]] = {}
+    wanted: list[str] = []  # leads whose profile is needed and not read yet
+    unknown: list[str] = []  # leads that change, whose account only their profile names
+    domains: dict[str, str] = {}  # lead -> account domain, for the leads that may change
+    for key, due in found.items():
+        counts[key] = DecayStats()
+        decayed[key] = _decay(key, due, models, at, at_s, counts[key])
+        may_change = any(d.decayed or d.deadline_passed for d in decayed[key])
+        domain = _account_of(due) if scoring_accounts and may_change else ""
+        if domain is None:
+            unknown.append(key)
+        elif domain:
+            domains[key] = domain
+        if not due.profile_read and (domain is None or any(d.needs_profile for d in decayed[key])):
+            wanted.append(key)
+    remembered = {d: known_accounts[d] for d in set(domains.values()) if d in known_accounts}
+    profiles, account_snapshots = lead_store.read_profiles_and_accounts(
+        wanted, set(domains.values()) - set(remembered), account_ids
+    )
+    account_snapshots.update(remembered)
+    for key in wanted:
+        found[key].profile, found[key].profile_read = profiles.get(key), True
+    for key in unknown:
+        if domain := _account_of(found[key]):
+            domains[key] = domain
+    missing = set(domains.values()) - set(account_snapshots)
+    if missing:  # accounts of states written before they named them
+        account_snapshots.update(lead_store.read_profiles_and_accounts((), missing, account_ids)[1])
+
     writes: list[lead_store.LeadWrite] = []
     alerts: dict[str, list[tuple[str, Notification]]] = {}
-    counts: dict[str, DecayStats] = {}
     changes: list[accounts.PersonChange] = []
-    domains: dict[str, str] = {}
-    scoring_accounts = accounts.account_models(models.values())
-    for key, model_ids in found.items():
-        counts[key] = DecayStats()
-        write, alerts[key], states = _decay_lead(
-            key,
-            [models[m] for m in sorted(model_ids) if m in models],
-            snapshots[key],
-            at,
-            retention_days,
-            counts[key],
+    for key, due in found.items():
+        write, alerts[key], states = _lead_write(
+            key, due, decayed[key], at, retention_days, counts[key]
         )
         if write is not None:
             writes.append(write)
-        profile = snapshots[key].profile
-        domain = None if profile is None else accounts.domain_of(str(profile.email))
-        if domain is not None and scoring_accounts:
-            domains[key] = domain
-            if states:
-                changes.append(accounts.PersonChange(key, domain, states))
+        if states and key in domains:
+            changes.append(accounts.PersonChange(key, domains[key], states))
     account_plan = accounts.AccountPlan()
     if changes:
-        _, account_snapshots = lead_store.read_leads_and_accounts(
-            {}, (), set(domains.values()), [m.id for m in scoring_accounts]
-        )
-        account_plan = accounts.plan(changes, account_snapshots, scoring_accounts, engine.epoch(at))
+        known = {key: due.profile for key, due in found.items() if due.profile is not None}
+        account_plan = accounts.plan(changes, account_snapshots, scoring_accounts, at_s, known)
     merged, deferred = accounts.merge(writes, domains, account_plan.items)
     _written, retry = lead_store.commit(merged)
     retry |= deferred
@@ -211,13 +307,61 @@ def _once(
             "account.cooled"
         )
     accounts.publish(account_plan, settled, publisher)
+    for domain in set(domains.values()):
+        if domain in settled and not account_plan.alerts.get(domain):
+            written = {str(item.model): item for item in account_plan.items.get(domain, [])}
+            known_accounts[domain] = {**account_snapshots.get(domain, {}), **written}
+        else:  # not written, or its pending notifications cleared: read it again
+            known_accounts.pop(domain, None)
     return {key: found[key] for key in retry}
 
 
-def _decay_lead(
+def _account_of(due: _Due) -> str | None:
+    """The lead's account domain ("" for none), or None when only its profile can tell."""
+    if due.profile_read:
+        profile = due.profile
+        return "" if profile is None else accounts.domain_of(str(profile.email)) or ""
+    for item in due.states.values():
+        if item is not None and item.account_domain is not None:
+            return str(item.account_domain)
+    return None
+
+
+def _decay(
     key: str,
-    models: Sequence[CompiledModel],
-    snapshot: lead_store.LeadSnapshot,
+    due: _Due,
+    models: dict[str, CompiledModel],
+    at: datetime,
+    at_s: int,
+    stats: DecayStats,
+) -> list[_Decayed]:
+    """`engine.decay` of each due state of the lead (those gone count as unchanged)."""
+    decayed: list[_Decayed] = []
+    for model_id, item in sorted(due.states.items()):
+        model = models.get(model_id)
+        if model is None:
+            continue
+        if item is None:  # erased since it was found
+            stats.unchanged += 1
+            continue
+        before = LeadState.from_dict(item.state)
+        result = engine.decay(model, before, at)
+        state = result.state
+        deadline_passed = (
+            state.status == "mql"
+            and state.sla_due_at is not None
+            and state.sla_due_at <= at_s
+            and not state.sla_breached
+        )
+        changed = state.to_dict() != before.to_dict()
+        decayed.append(_Decayed(model, item, before, result, changed, deadline_passed))
+    return decayed
+
+
+def _lead_write(
+    key: str,
+    due: _Due,
+    decayed: Sequence[_Decayed],
     at: datetime,
     retention_days: int,
     stats: DecayStats,
@@ -226,59 +370,58 @@ def _decay_lead(
 ]:
     """The lead's write, its notifications and its changed states (for its account)."""
     at_s = engine.epoch(at)
-    profile_item = snapshot.profile
+    profile_item = due.profile
+    if due.profile_read and profile_item is None:  # erased since it was found
+        stats.unchanged += len(decayed)
+        return None, [], {}
+    profile = (
+        None if profile_item is None else {**profile_item.profile, "email": profile_item.email}
+    )
+    email = None if profile_item is None else str(profile_item.email)
     alerts: list[tuple[str, Notification]] = []
     items: list[LeadTable] = []
     new_records: set[int] = set()
     states: dict[str, LeadState | None] = {}
-    for model in models:
-        state_item = snapshot.states.get(model.id)
-        if state_item is None or profile_item is None:  # erased since it was found
-            stats.unchanged += 1
-            continue
+    for found in decayed:
+        model, state_item, result = found.model, found.item, found.result
         alerts += [
             (model.id, Notification.from_dict(json.loads(message)))
             for message in state_item.pending.as_dict().values()
         ]
-        before = LeadState.from_dict(state_item.state)
-        result = engine.decay(model, before, at)
         state = result.state
-        profile = {**profile_item.profile, "email": profile_item.email}
         notifications: list[Notification] = []
         for transition in result.transitions:
+            assert email is not None and profile is not None  # read for every notification
             kind = KINDS[transition.kind]
             notifications.append(
                 lead_notification(
                     kind,
                     f"{kind}:{model.id}:{key[:16]}:{transition.at}",
-                    profile_item.email,
+                    email,
                     profile,
                     engine.summary(model, state),
                 )
             )
             stats.cooled += kind == "lead.cooled"
-        followed_up = _followed_up(profile_item, state)
-        if (
-            state.status == "mql"
-            and state.sla_due_at is not None
-            and state.sla_due_at <= at_s
-            and not state.sla_breached
-            and not followed_up
-        ):
+        # The profile is read for every passed deadline: sales feedback answers it.
+        followed_up = profile_item is not None and _followed_up(profile_item, state)
+        breached = found.deadline_passed and not followed_up
+        if breached:
+            assert email is not None and profile is not None
             state.sla_breached = True
             stats.sla_breached += 1
             notifications.append(
                 lead_notification(
                     SLA_BREACHED,
                     f"{SLA_BREACHED}:{model.id}:{key[:16]}:{state.mql_since}",
-                    profile_item.email,
+                    email,
                     profile,
                     engine.summary(model, state),
                 )
             )
         old_due = (state_item.due_pk, state_item.due_at)
-        changed = state.to_dict() != before.to_dict()
-        new_item = _state_item(key, model, state_item, state, at_s)
+        changed = found.decayed or breached
+        new_item = _state_item(key, model, state_item, state, at_s, email)
         if followed_up and new_item.due_at is not None and new_item.due_at <= at_s:
             # Sales answered this MQL: its deadline no longer makes it due, only decay does.
             next_at = engine.next_decay_at(model, state)

@@ -286,7 +286,7 @@ def _score_lead(
                     ),
                 )
                 change.deltas.setdefault(model.id, []).append(record)
-        new_item = _state_item(lead.key, model, state_item, result.state, now_s)
+        new_item = _state_item(lead.key, model, state_item, result.state, now_s, lead.email)
         states[model.id] = result.state
         for transition in result.transitions:
             kind = KINDS[transition.kind]
@@ -352,8 +352,12 @@ def _state_item(
     previous: StateItem | None,
     state: LeadState,
     now_s: int,
+    email: str | None = None,
 ) -> StateItem:
+    """The state item to write; with the lead's `email`, it also names the lead's account."""
     item = previous or StateItem(lead_pk(key), state_sk(model.id), model=model.id, pending={})
+    if email is not None:
+        item.account_domain = company_domain(email) or ""
     item.state = state.to_dict()
     item.updated_at = now_s
     item.model_pk = f"{model.id}#{shard(key):02d}"

@@ -491,17 +491,35 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
         if moved:
             lead.changes[key] = moved
             lead.reason_total += moved
-        if rule.capped:  # the cap's reason moves only with the adjustment (in step since fit)
+        capped = False  # the cap's reason moves only with its adjustment (in step since fit)
+        if rule.capped:
             group = rule.capped[0]
             total = lead.group_totals[group] + gained
             lead.group_totals[group] = total
-            if total > model.group_caps[group] or lead.cap_adjustments[group]:
-                _refresh_engagement(lead, rule.capped)
-            else:
-                _refresh_engagement(lead, ())
+            capped = total > model.group_caps[group] or lead.cap_adjustments[group] != 0
+        # _refresh_engagement and _refresh_score, when there is an adjustment to write
+        base = lead.rule_total + lead.cap_total + state.decay_kept
+        if (
+            capped
+            or not 0 <= base <= FULL
+            or state.decay_factor < 1
+            or state.decay_kept
+            or "decay" in reasons
+            or "engagement.clamp" in reasons
+        ):
+            _refresh_engagement(lead, rule.capped if capped else ())
         else:
-            _refresh_engagement(lead, ())
-        _refresh_score(lead)
+            state.engagement = base
+        total = lead.reason_total
+        if (
+            state.disqualified
+            or not 0 <= total <= FULL
+            or "score.clamp" in reasons
+            or "disqualified" in reasons
+        ):
+            _refresh_score(lead)
+        else:
+            state.score = total
         changes = lead.changes  # lead.take_changes()
         if changes:
             lead.changes = {}

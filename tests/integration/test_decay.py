@@ -309,6 +309,38 @@ def test_copy_with_a_sent_notification_is_read_again(
     assert recorder.kinds() == ["lead.cooled"] and table_dump() == snapshot
 
 
+def test_states_written_before_they_named_their_account(
+    models: model_store.CachedModels,
+) -> None:
+    """Their profile names the account; the decay writes it on the state for next time."""
+    from leadscore.adapters.dynamo import AccountItem, account_pk
+    from leadscore.domain import accounts
+
+    emails = [f"old{n}@legacy.example" for n in range(3)]
+    when = AT - timedelta(days=50)
+    score(models, [(email, e) for email in emails for e in activity(email, when)], when)
+    for email in emails:
+        state_of(email).update(
+            actions=[StateItem.account_domain.remove()], add_version_condition=False
+        )
+        assert state_of(email).account_domain is None
+    account = AccountItem.get(account_pk("legacy.example"), state_sk("default"))
+
+    outcome = run_decay(AT, models, Recorder(), deadline=None)
+    assert outcome.stats.decayed == len(emails)
+    config = models.current()[0].model.account
+    assert config is not None
+    after = AccountItem.get(account_pk("legacy.example"), state_sk("default"))
+    assert after.version > account.version  # once per page that held one of them
+    assert after.people == {
+        lead_key(email): accounts.person_from_state(
+            config, lead_key(email), lead_state(email)
+        ).to_list()
+        for email in emails
+    }
+    assert {state_of(email).account_domain for email in emails} == {"legacy.example"}
+
+
 @pytest.fixture
 def no_table_backups(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto deep-copies the whole table for every item of a transaction (its rollback

@@ -457,7 +457,9 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
             deltas.append(Delta("event", at, 0, {}, event_id, event.type))
             continue
         if rule.points > 0 and (state.last_activity_at is None or at > state.last_activity_at):
-            _new_activity(lead, at)
+            if state.decay_factor < 1:
+                _end_inactivity(lead)
+            state.last_activity_at = at
         age, share = now_s - at, older_weight  # model.recency_weight(age)
         for within, band_share in recency:
             if age <= within:
@@ -533,13 +535,11 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
     del recent_ids[:-MAX_RECENT_IDS]
 
 
-def _new_activity(lead: _Lead, at: int) -> None:
-    """Activity at `at`, the latest yet, ends the inactive stretch: its decay becomes permanent."""
+def _end_inactivity(lead: _Lead) -> None:
+    """New activity ends the inactive stretch: its decay becomes permanent."""
     state = lead.state
-    if state.decay_factor < 1:
-        state.decay_kept += _current_decay(lead.model, state, lead.engagement_base())
-        state.decay_factor = 1.0
-    state.last_activity_at = at
+    state.decay_kept += _current_decay(lead.model, state, lead.engagement_base())
+    state.decay_factor = 1.0
 
 
 def _limit(
@@ -550,9 +550,11 @@ def _limit(
     Returns (points gained, events counted, limited): an earlier event arriving late takes
     the place of the latest one counted, gaining the difference and counting none.
     """
-    assert rule.limit is not None
     limit = rule.limit
-    value = "" if limit.key is None else str(event.properties.get(limit.key, ""))[:200]
+    assert limit is not None
+    value = "" if limit.key is None else event.properties.get(limit.key, "")
+    if type(value) is not str or len(value) > 200:
+        value = str(value)[:200]
     if limit.per == "ever":
         slot_key = value + "|"
     elif limit.per == "day":
@@ -569,8 +571,10 @@ def _limit(
             _evict(slots)
         return points, 1, False
     if len(slot) < limit.count:
-        slot.append([at, tag, points])
-        slot.sort()
+        entry = [at, tag, points]
+        slot.append(entry)
+        if entry < slot[-2]:  # events come in time order, unless some were scored earlier
+            slot.sort()
         return points, 1, False
     latest = slot[-1]
     if (at, tag) >= (latest[0], latest[1]):

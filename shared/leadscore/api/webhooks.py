@@ -23,7 +23,7 @@ def routes(deps: Dependencies) -> Router:
         query = dict(event.query_string_parameters or {})
         host = next((v for k, v in (event.headers or {}).items() if k.lower() == "host"), "")
         # The public URL the platform signed: with the stage (`/prod/v1/...`) when deployed.
-        path = event.request_context.path or event.path
+        path = (event.raw_event.get("requestContext") or {}).get("path") or event.path
         url = f"https://{host}{path}" + (f"?{urlencode(query)}" if query else "")
         request = WebhookRequest(
             provider=provider,

@@ -6,12 +6,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+from typing import TYPE_CHECKING, Any
 
 from ..auth import Credentials, check_fresh
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
@@ -27,6 +22,9 @@ from ..payload import (
     text,
 )
 from .base import Provider
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -49,6 +47,11 @@ WHY = {
 
 def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
     """ECDSA over the timestamp header + the raw body, with the account's verification key."""
+    # cryptography is imported here, by the requests that need it: it is ~50 ms of cold start.
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     signature = request.headers.get(SIGNATURE)
     timestamp = request.headers.get(TIMESTAMP)
     if not signature or not timestamp:
@@ -67,6 +70,13 @@ def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> 
 
 def public_key(configured: str) -> ec.EllipticCurvePublicKey:
     """The verification key as SendGrid shows it (base64 DER) or as a PEM block."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import (
+        load_der_public_key,
+        load_pem_public_key,
+    )
+
     try:
         if "BEGIN PUBLIC KEY" in configured:
             key = load_pem_public_key(configured.encode())

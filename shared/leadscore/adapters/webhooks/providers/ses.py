@@ -15,11 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from ..auth import Credentials
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
@@ -52,7 +47,7 @@ SIGNED_FIELDS = {
     ),
 }
 SIGNED_FIELDS["UnsubscribeConfirmation"] = SIGNED_FIELDS["SubscriptionConfirmation"]
-DIGESTS = {"1": hashes.SHA1, "2": hashes.SHA256}
+DIGESTS = {"1": "SHA1", "2": "SHA256"}  # SignatureVersion: hash algorithm (cryptography's name)
 KINDS = {
     "Delivery": "email_delivered",
     "Open": "email_open",
@@ -84,6 +79,12 @@ SEND_TIME_EVENTS = {"Send", "Reject", "Rendering Failure"}
 def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
     """SNS signature over the envelope fields, with the certificate at SigningCertURL,
     from an allowed topic (the `ses` secret lists the topic ARNs, comma-separated)."""
+    # cryptography is imported here, by the requests that need it: it is ~50 ms of cold start.
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     envelope = load_json(request.body, "ses")
     if not isinstance(envelope, Mapping) or "Signature" not in envelope:
         raise WebhookAuthError("ses: the request is not a signed SNS message")
@@ -112,7 +113,7 @@ def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> 
     )
     try:
         signature = base64.b64decode(str(envelope.get("Signature")), validate=True)
-        key.verify(signature, signed.encode(), padding.PKCS1v15(), digest())
+        key.verify(signature, signed.encode(), padding.PKCS1v15(), getattr(hashes, digest)())
     except (InvalidSignature, binascii.Error, ValueError):
         raise WebhookAuthError("ses: the SNS signature does not match") from None
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.api.app import build, dependencies_from
-from leadscore.settings import settings
+from leadscore.settings import LazyClient, settings
 
 logger = Logger()
-tracer = Tracer()
+# X-Ray subsegments for the AWS calls (boto3, pynamodb), as patch_all gave them, without
+# the cold-start cost of importing every other library it knows (sqlite3, httpx, ...).
+tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 metrics = Metrics(namespace="LeadScore")
-sqs = boto3.client("sqs", region_name=settings().region, endpoint_url=settings().endpoint_url)
+sqs = LazyClient("sqs", region_name=settings().region, endpoint_url=settings().endpoint_url)
 deps = dependencies_from(os.environ, sqs, settings().queue_url)
 app = build(deps)
 

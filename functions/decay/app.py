@@ -11,20 +11,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters.model_store import CachedModels
 from leadscore.adapters.notifications import SnsPublisher
 from leadscore.services.decay import run_decay
-from leadscore.settings import settings
+from leadscore.settings import LazyClient, settings
 
 logger = Logger()
-tracer = Tracer()
+# X-Ray subsegments for the AWS calls (boto3, pynamodb), as patch_all gave them, without
+# the cold-start cost of importing every other library it knows (sqlite3, httpx, ...).
+tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 metrics = Metrics(namespace="LeadScore")
 models = CachedModels(ttl=settings().model_cache_seconds)
-publisher = SnsPublisher(boto3.client("sns", region_name=settings().region), settings().topic_arn)
+publisher = SnsPublisher(LazyClient("sns", region_name=settings().region), settings().topic_arn)
 MARGIN_SECONDS = 20.0  # stop this long before the timeout: one page must still fit
 
 

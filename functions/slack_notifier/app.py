@@ -14,7 +14,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters import slack
 
 logger = Logger()
-tracer = Tracer()
+# X-Ray subsegments for the AWS calls (the SSM read), as patch_all gave them, without the
+# cold-start cost of importing every other library it knows (pynamodb, sqlite3, httpx, ...).
+tracer = Tracer(patch_modules=("botocore",))
 
 
 @cache

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
-import boto3
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pynamodb.exceptions import UpdateError
@@ -35,7 +34,7 @@ from leadscore.domain.model import parse_model
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.services.messages import normalize_email
-from leadscore.settings import settings
+from leadscore.settings import LazyClient, settings
 
 OUTCOMES = ("accepted", "rejected", "won", "lost")
 FEEDBACK_RETENTION = timedelta(days=3 * 365)
@@ -69,7 +68,7 @@ def _publisher() -> SnsPublisher | _Unpublished:
     config = settings()
     if not config.topic_arn:
         return _Unpublished()
-    client = boto3.client("sns", region_name=config.region, endpoint_url=config.endpoint_url)
+    client = LazyClient("sns", region_name=config.region, endpoint_url=config.endpoint_url)
     return SnsPublisher(client, config.topic_arn)
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from leadscore.adapters.webhooks import env_name
 
-from tests.conftest import ROOT
-from tests.integration.api_client import Api, make_api
+from tests.conftest import ROOT, LambdaContext
+from tests.integration.api_client import Api, make_api, proxy_event
 
 BASIC = "crm-hooks:correct horse battery"
 AUTH = {"Authorization": "Basic " + base64.b64encode(BASIC.encode()).decode()}
@@ -71,3 +71,33 @@ def test_ses_subscription_confirmation_is_confirmed_once(
     answer = api.call("POST", "/v1/webhooks/ses", json.dumps(elsewhere), headers=headers)
     assert answer.status == 401
     assert confirmed == [subscribe]
+
+
+def test_a_signed_url_is_the_public_one_with_the_stage(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mandrill signs the URL it posts to: deployed, that URL carries the stage (`/prod`)
+    which API Gateway leaves out of `path`, so no `url:mandrill` secret should be needed."""
+    import hashlib
+    import hmac
+    import urllib.parse
+
+    key = "mandrill-webhook-key"
+    api = make_api(monkeypatch, **{env_name("mandrill"): key})
+    body = (ROOT / "tests" / "fixtures" / "webhooks" / "mandrill.form").read_bytes()
+    events = dict(urllib.parse.parse_qsl(body.decode()))["mandrill_events"]
+    host = "abc123.execute-api.eu-west-1.amazonaws.com"
+    public = f"https://{host}/prod/v1/webhooks/mandrill"
+    digest = hmac.new(key.encode(), (public + "mandrill_events" + events).encode(), hashlib.sha1)
+    headers = {
+        "Host": host,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Mandrill-Signature": base64.b64encode(digest.digest()).decode(),
+    }
+    event = proxy_event("POST", "/v1/webhooks/mandrill", body.decode(), headers=headers)
+    event["requestContext"]["path"] = "/prod/v1/webhooks/mandrill"
+    assert api.module.lambda_handler(event, LambdaContext())["statusCode"] == 200
+    assert len(api.queued_events()) == 2
+
+    event["requestContext"]["path"] = "/v1/webhooks/mandrill"  # another URL: refused
+    assert api.module.lambda_handler(event, LambdaContext())["statusCode"] == 401

@@ -1,0 +1,238 @@
+"""The scheduled decay run over N leads of which a few are due, in process against moto:
+items read (the `due` index, lead items, account items), DynamoDB requests by operation, time.
+
+Run from the project root: `.venv/bin/python -m tests.bench.bench_decay [--leads N --due D]`.
+
+The leads are seeded directly, as the scorer leaves them (profile, state with its `due`
+index fields and account domain; the events are not needed by decay), in batch writes: the
+scorer itself takes minutes for 20,000 leads on moto. The account items are planned from
+those states by `accounts.plan`, as the scorer keeps them. The mix is B2B: the due leads are
+people of a few dozen companies (about four due per company, which also have leads that are
+not due), a tenth of them MQLs whose follow-up deadline has passed and a tenth hot leads that
+cool below the reset level (both need the lead's profile for the notification), and a few
+use personal addresses (no account). The other leads were active three days ago.
+
+moto deep-copies the whole table for every item of a TransactWriteItems (its rollback
+backup); the bench skips that copy (no transaction fails here), so that the time grows with
+the items written, not with the table. moto's Query of an index still sorts the whole
+table, so the time is also shown without the DynamoDB calls (the job's own work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import time
+import types
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    TABLE_NAME="leadscore-bench",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_LOG_LEVEL="ERROR",
+)
+ROOT = Path(__file__).resolve().parents[2]
+AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
+COMPANIES = 2_000  # companies of the leads that are not due
+DUE_PER_COMPANY = 4
+VP = {
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "company": "Acme",
+    "job_title": "VP Marketing",
+    "industry": "Software",
+    "company_size": "201-500",
+    "country": "US",
+}
+ENGINEER = {"job_title": "Engineer", "country": "US", "company_size": 50}
+
+
+class Reads:
+    """DynamoDB requests by operation and items read by kind, from botocore's events."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.items: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()  # in calls, by operation (moto's time)
+        self.started = 0.0
+
+    def before(self, **_: Any) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        self.seconds[model.name] += time.perf_counter() - self.started
+        self.requests[model.name] += 1
+        if model.name in ("Query", "Scan"):
+            self.items["index" if model.name == "Query" else "scan"] += parsed.get("Count", 0)
+        elif model.name == "BatchGetItem":
+            for items in parsed.get("Responses", {}).values():
+                for item in items:
+                    account = item["pk"]["S"].startswith("ACCOUNT#")
+                    self.items["accounts" if account else "leads"] += 1
+        elif model.name == "GetItem":
+            self.items["leads"] += "Item" in parsed
+
+
+def skip_table_backups() -> None:
+    from moto.dynamodb import models as moto_models
+
+    def deepcopy(value: Any, *args: Any) -> Any:
+        return value if isinstance(value, moto_models.Table) else copy.deepcopy(value, *args)
+
+    moto_models.copy = types.SimpleNamespace(deepcopy=deepcopy)  # type: ignore[attr-defined]
+
+
+def mix(leads: int, due: int) -> list[tuple[str, str, datetime, dict[str, Any] | None]]:
+    """(email, kind, last activity, profile) of every lead; kind: idle, overdue, cooling,
+    recent (only the recent ones are not due)."""
+    companies = max(1, due // DUE_PER_COMPANY)
+    overdue, cooling, personal = due // 10, due // 10, due // 20
+    idle = due - overdue - cooling - personal
+    rows: list[tuple[str, str, datetime, dict[str, Any] | None]] = []
+    rows += [
+        (f"idle{n}@corp{n % companies}.example", "idle", AT - timedelta(days=50), None)
+        for n in range(idle)
+    ]
+    rows += [(f"idle{n}@gmail.com", "idle", AT - timedelta(days=50), None) for n in range(personal)]
+    rows += [
+        (f"mql{n}@corp{n % companies}.example", "overdue", AT - timedelta(days=2), VP)
+        for n in range(overdue)
+    ]
+    rows += [
+        (
+            f"cool{n}@corp{(n + 7) % companies}.example",
+            "cooling",
+            AT - timedelta(days=120),
+            ENGINEER,
+        )
+        for n in range(cooling)
+    ]
+    rows += [
+        (f"lead{n}@corp{n % COMPANIES}.example", "recent", AT - timedelta(days=3), None)
+        for n in range(leads - due)
+    ]
+    return rows
+
+
+def seed(leads: int, due: int, models: Any) -> list[str]:
+    """Profiles and states as the scorer writes them, then the accounts; returns the keys."""
+    from leadscore.adapters.dynamo import LeadTable, ProfileItem, lead_key, lead_pk, shard
+    from leadscore.domain import engine
+    from leadscore.domain.domains import company_domain
+    from leadscore.domain.events import Event
+    from leadscore.services import accounts
+    from leadscore.services.scoring import _state_item
+
+    (model,) = models.current()
+    keys = []
+    people: list[accounts.PersonChange] = []
+    with LeadTable.batch_write() as batch:
+        for email, kind, when, fields in mix(leads, due):
+            key = lead_key(email)
+            keys.append(key)
+            if kind in ("overdue", "cooling"):
+                kinds = ["demo_request", "demo_request", "meeting_booked", "meeting_booked"]
+            else:
+                kinds = ["page_view", "download", "email_click"]
+            events = [
+                Event(f"{key[:12]}-{i}", name, when + timedelta(minutes=i), None, {}, fields)
+                for i, name in enumerate(kinds)
+            ]
+            profile = dict(fields or {})
+            state = engine.score(model, None, {**profile, "email": email}, events, when).state
+            at_s = int(when.timestamp())
+            batch.save(
+                ProfileItem(
+                    lead_pk(key),
+                    "PROFILE",
+                    email=email,
+                    profile=profile,
+                    field_times={},
+                    created_at=at_s,
+                    updated_at=at_s,
+                    account=company_domain(email),
+                    model_pk=f"*#{shard(key):02d}",
+                )
+            )
+            batch.save(_state_item(key, model, None, state, at_s, email))
+            domain = company_domain(email)
+            if domain is not None:
+                people.append(accounts.PersonChange(key, domain, {model.id: state}))
+        now_s = int((AT - timedelta(days=1)).timestamp())
+        planned = accounts.plan(people, {}, [model], now_s, notify=False)
+        for items in planned.items.values():
+            for item in items:
+                item.version = 1
+                batch.save(item)
+    return keys
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+
+    def publish(self, notification: Any) -> None:
+        self.kinds[notification.kind] += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=20_000, help="leads in the table")
+    parser.add_argument("--due", type=int, default=200, help="of which due for decay")
+    args = parser.parse_args()
+
+    import boto3
+    from leadscore.adapters import model_store
+    from leadscore.adapters.dynamo import LeadTable
+    from leadscore.services.decay import run_decay
+    from leadscore_tools.modelfiles import load_model
+    from leadscore_tools.template import table_definition
+    from moto import mock_aws
+
+    skip_table_backups()
+    with mock_aws():
+        boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
+        model_store.publish(load_model(ROOT / "models" / "default.yaml"), AT - timedelta(days=400))
+        models = model_store.CachedModels(ttl=3600)
+        started = time.perf_counter()
+        seed(args.leads, args.due, models)
+        seeded = time.perf_counter() - started
+
+        reads = Reads()
+        client = LeadTable._get_connection().connection.client
+        client.meta.events.register("before-call.dynamodb", reads.before)
+        client.meta.events.register("after-call.dynamodb", reads)
+        recorder = Recorder()
+        started = time.perf_counter()
+        outcome = run_decay(AT, models, recorder, deadline=None)
+        elapsed = time.perf_counter() - started
+        client.meta.events.unregister("after-call.dynamodb", reads)
+        client.meta.events.unregister("before-call.dynamodb", reads.before)
+
+    stats = outcome.stats
+    read = sum(reads.items.values())
+    print(
+        f"decay: {args.leads:,} leads, {stats.found} due (seeded in {seeded:.0f}s, directly)\n"
+        f"  items read {read} = {read / max(1, stats.found):.2f}x the due leads (target <= 2x): "
+        f"index {reads.items['index']}, lead items {reads.items['leads']}, "
+        f"account items {reads.items['accounts']}\n"
+        f"  requests {sum(reads.requests.values())}: {dict(sorted(reads.requests.items()))}\n"
+        f"  decayed {stats.decayed}, sla_breached {stats.sla_breached}, cooled {stats.cooled}, "
+        f"unchanged {stats.unchanged}, conflicts {stats.conflicts_retried}, "
+        f"notifications {dict(recorder.kinds)}\n"
+        f"  time {elapsed:.2f}s in process on moto: the job's own work "
+        f"{elapsed - sum(reads.seconds.values()):.2f}s, DynamoDB calls (moto) "
+        + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in sorted(reads.seconds.items()))
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,8 @@
 """Cold import time of each Lambda handler module against `import boto3` alone.
 
-Run from the project root: `.venv/bin/python tests/bench/bench_imports.py [--runs 15]`.
+Run from the project root: `.venv/bin/python tests/bench/bench_imports.py [--runs 15]`;
+with `--build .aws-sam/check` (after `make sam-build`) it imports the built artifact instead,
+as Lambda does: `python -I -S`, only the function's folder and the layer on the path.
 Each run is a fresh interpreter (what a Lambda cold start pays for the module's init), with
 the environment template.yaml gives the function and the variables Lambda itself sets, so
 Powertools' Tracer behaves as deployed. Bytecode is compiled first and the disk cache is warm,
@@ -19,6 +21,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ("api", "scorer", "decay", "rescore", "slack_notifier")
+# The folder `sam build` gives each handler (its logical id in template.yaml).
+BUILT = {
+    "api": "ApiFunction",
+    "scorer": "ScorerFunction",
+    "decay": "DecayFunction",
+    "rescore": "RescoreFunction",
+    "slack_notifier": "SlackNotifierFunction",
+}
 
 # template.yaml's Globals and per-function variables, and what the Lambda runtime sets itself
 # (LAMBDA_TASK_ROOT is what makes Powertools' Tracer enable X-Ray and patch the SDKs).
@@ -32,7 +42,6 @@ LAMBDA_ENVIRONMENT = {
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
     "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
     "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-    "LAMBDA_TASK_ROOT": str(ROOT),
     "TABLE_NAME": "leadscore-bench",
     "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:leadscore-sales",
     "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/leadscore-scoring",
@@ -65,47 +74,61 @@ spec.loader.exec_module(module)
 """
 
 
-def environment() -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    return {**keep, **LAMBDA_ENVIRONMENT}
+def folder(handler: str | None, build: Path | None) -> Path:
+    """Where the handler's app.py is: the source tree, or its folder in a sam build."""
+    name = handler or "api"
+    return ROOT / "functions" / name if build is None else build / BUILT[name]
 
 
-def body(handler: str | None) -> str:
-    if handler is None:
-        return "import boto3"
-    return LOAD_HANDLER.format(path=str(ROOT / "functions" / handler / "app.py"))
-
-
-def seconds(handler: str | None) -> tuple[float, float]:
-    """Wall and CPU seconds of one cold import."""
-    script = TIMED_IMPORT.format(body=body(handler))
+def run(handler: str | None, build: Path | None, script: str, *flags: str) -> str:
+    """Run `script` in a fresh interpreter set up as the handler's Lambda; returns stderr."""
+    where = folder(handler, build)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    environment.update(LAMBDA_ENVIRONMENT, LAMBDA_TASK_ROOT=str(where))
+    python = [sys.executable]
+    if build is not None:  # isolated, as on Lambda: the function's folder, the layer, stdlib
+        python = [sys.executable, "-I", "-S"]  # -S: not even this venv's site-packages
+        paths = [str(where), str(build / "SharedLayer" / "python")]
+        script = f"import sys\nsys.path[:0] = {paths!r}\n{script}"
     done = subprocess.run(
-        [sys.executable, "-c", script],
-        env=environment(),
-        cwd=ROOT / "functions" / (handler or "api"),
+        [*python, *flags, "-c", script],
+        env=environment,
+        cwd=where,
         capture_output=True,
         text=True,
         check=True,
     )
-    wall, cpu = done.stdout.split()[-2:]
+    return f"{done.stdout}\n{done.stderr}"
+
+
+def body(handler: str | None, build: Path | None) -> str:
+    if handler is None:
+        return "import boto3"
+    return LOAD_HANDLER.format(path=str(folder(handler, build) / "app.py"))
+
+
+def seconds(handler: str | None, build: Path | None) -> tuple[float, float]:
+    """Wall and CPU seconds of one cold import."""
+    output = run(handler, build, TIMED_IMPORT.format(body=body(handler, build)))
+    wall, cpu = output.split()[-2:]
     return float(wall), float(cpu)
 
 
-def compile_bytecode() -> None:
+def compile_bytecode(build: Path | None) -> None:
     """The .pyc files a layer ships; the first run of each handler then reads the disk."""
     for handler in (None, *HANDLERS):
-        seconds(handler)
+        seconds(handler, build)
 
 
-def measure(handlers: tuple[str, ...], runs: int) -> None:
-    compile_bytecode()
+def measure(handlers: tuple[str, ...], runs: int, build: Path | None) -> None:
+    compile_bytecode(build)
     samples: dict[str | None, list[tuple[float, float]]] = {n: [] for n in (None, *handlers)}
     for _ in range(runs):  # interleaved, so load on the machine spreads over every figure
         for name, times in samples.items():
-            times.append(seconds(name))
+            times.append(seconds(name, build))
     wall = {name: statistics.median(t[0] for t in times) for name, times in samples.items()}
     cpu = {name: statistics.median(t[1] for t in times) for name, times in samples.items()}
-    print(f"median of {runs} fresh interpreters, Python {sys.version.split()[0]}")
+    print(f"median of {runs} fresh interpreters, {'venv' if build is None else build}")
     print(f"{'':<24} {'wall ms':>8} {'ratio':>6} {'cpu ms':>8} {'ratio':>6}")
     for name in samples:
         label = "import boto3" if name is None else f"functions/{name}"
@@ -115,19 +138,11 @@ def measure(handlers: tuple[str, ...], runs: int) -> None:
         )
 
 
-def importtime(handler: str, top: int) -> None:
+def importtime(handler: str, top: int, build: Path | None) -> None:
     """The imports that cost most in one handler's cold import (self time, then cumulative)."""
-    compile_bytecode()
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", body(handler)],
-        env=environment(),
-        cwd=ROOT / "functions" / handler,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    compile_bytecode(build)
     rows = []
-    for line in done.stderr.splitlines():
+    for line in run(handler, build, body(handler, build), "-X", "importtime").splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         own, cumulative, name = line.removeprefix("import time:").split("|", 2)
@@ -144,11 +159,13 @@ def main() -> None:
     parser.add_argument("--handler", choices=HANDLERS, action="append")
     parser.add_argument("--importtime", choices=HANDLERS, help="show one handler's import tree")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--build", type=Path, help="a sam build directory (.aws-sam/check)")
     options = parser.parse_args()
+    build = options.build.resolve() if options.build else None
     if options.importtime:
-        importtime(options.importtime, options.top)
+        importtime(options.importtime, options.top, build)
     else:
-        measure(tuple(options.handler or HANDLERS), options.runs)
+        measure(tuple(options.handler or HANDLERS), options.runs, build)
 
 
 if __name__ == "__main__":

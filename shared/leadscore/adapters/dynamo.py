@@ -26,7 +26,8 @@ Access patterns:
   records of every lead in the batch, then one TransactWriteItems for all of them;
 - history of one lead: Query pk = LEAD#key, sk begins with EV# / CH#;
 - leads due for decay or an SLA check: GSI `due` (due_pk = DUE#<shard>, due_at), sparse:
-  only states with something due are in it, so the job reads only what is due;
+  only states with something due are in it, so the job reads only what is due (projection
+  ALL: it decays the copies the index returns, under their version conditions);
 - every lead of a model (rescoring): GSI `by_model` (model_pk = <model>#<shard>, pk);
 - leads of one account: GSI `by_account` (account, pk) on profiles.
 - account scores: read in the scorer's BatchGetItem beside the leads of the batch (the

@@ -25,9 +25,11 @@ the same transaction, then published, then cleared, as the scorer does.
 
 Accounts: a state item names its lead's account (`account_domain`, written by the scorer;
 for a state written before that, the profile is read). The account items of the leads whose
-states change are read in the same BatchGetItem as the profiles needed, and written in the
-same transaction as their leads, with a version condition, as the scorer does; an account
-that falls below its reset level publishes `account.cooled`.
+states change are read in the same BatchGetItem as the profiles needed (once per run: an
+account read or written on an earlier page is reused, and if it changed since, its version
+condition fails and it is read again), and written in the same transaction as their leads,
+with a version condition, as the scorer does; an account that falls below its reset level
+publishes `account.cooled`.
 
 Reads per page: one Query (the due states) and one BatchGetItem (the profiles needed and
 the accounts), so items read = due states + leads notified or past their deadline + the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 from typing import Any
 
@@ -49,10 +50,13 @@ class LazyClient:
         self._service = service
         self._options = options
         self._client: Any = None
+        self._lock = threading.Lock()  # the local stack calls handlers from several threads
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            import boto3
+            with self._lock:
+                if self._client is None:
+                    import boto3
 
-            self._client = boto3.client(self._service, **self._options)  # type: ignore[call-overload]
+                    self._client = boto3.client(self._service, **self._options)  # type: ignore[call-overload]
         return getattr(self._client, name)

@@ -91,7 +91,7 @@ def load_form(request: WebhookRequest) -> dict[str, str]:
 
 
 def _load_multipart(body: bytes, content_type: str, provider: str) -> dict[str, str]:
-    from email.parser import BytesParser  # only multipart bodies need it (~10 ms to import)
+    from email.parser import BytesParser  # only multipart bodies need it (a few ms to import)
     from email.policy import HTTP
 
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode(

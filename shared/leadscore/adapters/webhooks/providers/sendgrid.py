@@ -47,7 +47,7 @@ WHY = {
 
 def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
     """ECDSA over the timestamp header + the raw body, with the account's verification key."""
-    # cryptography is imported here, by the requests that need it: it is ~50 ms of cold start.
+    # cryptography is imported here, by the requests that need it: ~35 ms of a cold start.
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec

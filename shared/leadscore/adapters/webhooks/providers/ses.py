@@ -79,7 +79,7 @@ SEND_TIME_EVENTS = {"Send", "Reject", "Rendering Failure"}
 def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
     """SNS signature over the envelope fields, with the certificate at SigningCertURL,
     from an allowed topic (the `ses` secret lists the topic ARNs, comma-separated)."""
-    # cryptography is imported here, by the requests that need it: it is ~50 ms of cold start.
+    # cryptography is imported here, by the requests that need it: ~35 ms of a cold start.
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes

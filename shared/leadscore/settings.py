@@ -41,7 +41,7 @@ def settings() -> Settings:
 class LazyClient:
     """A boto3 client made on its first call, with the arguments `boto3.client` would take.
 
-    Making a client loads its service's JSON model, about 100 ms of a cold start: an
+    Making a client loads its service's JSON model, about 75 ms of a cold start: an
     invocation that never calls the service (a batch that alerts nobody) does not pay it, and
     tests that load a handler inside moto get the client made inside moto too.
     """

@@ -647,7 +647,7 @@ def plan_lead(
     plan = Plan(log.key, before, after, changed)
     if before is not None and before.to_dict() == after.to_dict():
         return plan
-    item = _state_item(log.key, model, log.state_item, after, now_s)
+    item = _state_item(log.key, model, log.state_item, after, now_s, str(log.profile.email))
     if notify:
         was_mql = before is not None and before.status == "mql"
         kind = (

@@ -112,10 +112,18 @@ sam-build: tools
 build: tools
 	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --template-file template.yaml
 
+# Figures, printed (never asserted): engine, pipeline, API, decay, imports, local stack, rescore.
+# The rescore bench defaults to 10,000 leads (about 20 minutes on 2 cores); BENCH_RESCORE_LEADS
+# makes it shorter.
+BENCH_RESCORE_LEADS ?= 10000
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py
 	$(BIN)/python tests/bench/bench_pipeline.py
 	$(BIN)/python -m tests.bench.bench_api
+	$(BIN)/python -m tests.bench.bench_decay
+	$(BIN)/python -m tests.bench.bench_imports
+	$(BIN)/python -m tests.bench.bench_local
+	$(BIN)/python -m tests.bench.bench_rescore --leads $(BENCH_RESCORE_LEADS)
 
 clean:
 	rm -rf $(VENV) .aws-sam .tools .pytest_cache .mypy_cache .ruff_cache

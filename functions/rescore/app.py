@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -17,13 +16,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters.notifications import SnsPublisher
 from leadscore.services.rescore import Rescorer, SqsRescoreQueue
-from leadscore.settings import settings
+from leadscore.settings import LazyClient, settings
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore", "pynamodb"))  # as the scorer: AWS calls only
 metrics = Metrics(namespace="LeadScore")
-sqs = boto3.client("sqs", region_name=settings().region, endpoint_url=settings().endpoint_url)
-sns = boto3.client("sns", region_name=settings().region, endpoint_url=settings().endpoint_url)
+sqs = LazyClient("sqs", region_name=settings().region, endpoint_url=settings().endpoint_url)
+sns = LazyClient("sns", region_name=settings().region, endpoint_url=settings().endpoint_url)
 rescorer = Rescorer(
     SqsRescoreQueue(sqs, settings().rescore_queue_url),
     SnsPublisher(sns, settings().topic_arn),

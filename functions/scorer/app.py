@@ -37,6 +37,8 @@ def _record_metrics(outcome: BatchOutcome) -> None:
     metrics.add_metric("Cooled", MetricUnit.Count, stats.cooled)
     metrics.add_metric("ConflictsRetried", MetricUnit.Count, stats.conflicts_retried)
     metrics.add_metric("ErasedEventsDropped", MetricUnit.Count, stats.dropped_erased)
+    metrics.add_metric("MQAs", MetricUnit.Count, stats.account_mqas)
+    metrics.add_metric("AccountsCooled", MetricUnit.Count, stats.account_cooled)
 
 
 @logger.inject_lambda_context(correlation_id_path="Records[0].messageId")

@@ -97,6 +97,9 @@ def make_api(monkeypatch: pytest.MonkeyPatch, **env: str) -> Api:
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName="scoring")["QueueUrl"]
     monkeypatch.setenv("QUEUE_URL", queue_url)
+    # As the template configures the API function: rescoring has its queue too.
+    rescore_url = sqs.create_queue(QueueName="rescore")["QueueUrl"]
+    monkeypatch.setenv("RESCORE_QUEUE_URL", rescore_url)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Api(load_function("api"), queue_url, sqs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import boto3
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
@@ -13,7 +12,7 @@ from leadscore.api.deps import Dependencies, json_body, new_router, require_api_
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.model import ModelError, parse_model
 from leadscore.services import rescore
-from leadscore.settings import settings
+from leadscore.settings import LazyClient, settings
 
 RESCORE_OPTIONS = ("dry_run", "notify")
 
@@ -22,7 +21,7 @@ def _rescore_queue(
     queue_url: str, region: str, endpoint_url: str | None
 ) -> rescore.SqsRescoreQueue:
     # Made per request: the route is rare, and a client made here stays inside tests' moto.
-    client = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
+    client = LazyClient("sqs", region_name=region, endpoint_url=endpoint_url)
     return rescore.SqsRescoreQueue(client, queue_url)
 
 

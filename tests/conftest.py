@@ -106,6 +106,19 @@ def load_function(name: str) -> ModuleType:
 
 
 @dataclass
+class Recorder:
+    """A publisher that keeps what it is given (services take any `publish(notification)`)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def publish(self, notification: Any) -> None:
+        self.sent.append(notification)
+
+    def kinds(self) -> list[str]:
+        return [n.kind for n in self.sent]
+
+
 class LambdaContext:
     function_name: str = "test"
     memory_limit_in_mb: int = 512

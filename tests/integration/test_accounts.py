@@ -29,7 +29,7 @@ from leadscore_tools import cli
 from leadscore_tools.modelfiles import load_model
 from leadscore_tools.stack_client import StackClient
 
-from tests.conftest import ROOT, LambdaContext, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
 from tests.integration.api_client import make_api
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -37,14 +37,6 @@ DOMAIN = "acme-corp.example"
 KEY = {"x-api-key": "k"}
 TARGET = {"company": "Acme", "industry": "Software", "company_size": "201-500", "country": "US"}
 TITLES = ["Marketing Manager", "IT Manager", "VP Sales", "Data Engineer", "Intern", "Director"]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def publish(self, notification: Any) -> None:
-        self.sent.append(notification)
 
 
 @pytest.fixture

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import LeadTable, lead_key, lead_pk
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Recorder
 from tests.integration.api_client import Api, make_api
 
 KEY = {"x-api-key": "k"}
 EMAIL = "Grace@Corp.io"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def publish(self, notification: Any) -> None:
-        self.sent.append(notification)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT, LambdaContext, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
 
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
 VP = {
@@ -41,17 +41,6 @@ VP = {
     "company_size": "201-500",
     "country": "US",
 }
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def publish(self, notification: Any) -> None:
-        self.sent.append(notification)
-
-    def kinds(self) -> list[str]:
-        return [n.kind for n in self.sent]
 
 
 @pytest.fixture

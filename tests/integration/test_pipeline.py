@@ -20,7 +20,7 @@ from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT, LambdaContext, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 PAGES = ["/pricing", "/blog/post-1", "/product/x", "/careers", "/demo", "/", "/blog/post-2"]
@@ -31,14 +31,6 @@ TYPES = ["page_view"] * 6 + [
     "webinar_attended",
     "demo_request",
 ]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def publish(self, notification: Any) -> None:
-        self.sent.append(notification)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT, LambdaContext, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
 from tests.integration.api_client import make_api
 
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -34,14 +34,6 @@ PROFILES = [
     {"first_name": "Cy", "last_name": "Ode", "company": "Gamma", "job_title": "Engineer",
      "industry": "Media", "company_size": "11-50", "country": "BR"},
 ]  # fmt: skip
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def publish(self, notification: Any) -> None:
-        self.sent.append(notification)
 
 
 def changed_model(

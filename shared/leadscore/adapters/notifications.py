@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,6 +56,30 @@ def _clean(text: str) -> str:
 
 def _points(value: float) -> str:
     return f"{value:g}"
+
+
+def _notification(
+    notification_id: str,
+    kind: str,
+    subject: str,
+    document: dict[str, Any],
+    lines: list[str],
+    scores: Mapping[str, Any],
+) -> Notification:
+    """The message, with the attributes subscriptions filter on."""
+    return Notification(
+        id=notification_id,
+        kind=kind,
+        subject=subject,
+        document=document,
+        email_text="\n".join(lines) + "\n",
+        attributes={
+            "kind": kind,
+            "model": scores["model"],
+            "rating": scores["rating"],
+            "grade": scores["grade"],
+        },
+    )
 
 
 def lead_notification(
@@ -112,19 +137,7 @@ def lead_notification(
         f"  {r['points']:+g}  {r['rule']}" + (f" (x{r['count']})" if r["count"] > 1 else "")
         for r in reasons
     ]
-    return Notification(
-        id=notification_id,
-        kind=kind,
-        subject=subject,
-        document=document,
-        email_text="\n".join(lines) + "\n",
-        attributes={
-            "kind": kind,
-            "model": scores["model"],
-            "rating": scores["rating"],
-            "grade": scores["grade"],
-        },
-    )
+    return _notification(notification_id, kind, subject, document, lines, scores)
 
 
 def account_notification(
@@ -195,19 +208,7 @@ def account_notification(
         )
     lines += ["", "Why:"]
     lines += [f"  {r['points']:+g}  {r['rule']}" for r in reasons]
-    return Notification(
-        id=notification_id,
-        kind=kind,
-        subject=subject,
-        document=document,
-        email_text="\n".join(lines) + "\n",
-        attributes={
-            "kind": kind,
-            "model": scores["model"],
-            "rating": scores["rating"],
-            "grade": scores["grade"],
-        },
-    )
+    return _notification(notification_id, kind, subject, document, lines, scores)
 
 
 class Publisher(Protocol):

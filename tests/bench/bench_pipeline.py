@@ -41,12 +41,7 @@ def item_bytes(item: dict[str, Any]) -> int:
     for name, value in item.items():
         size += len(name.encode())
         ((kind, content),) = value.items()
-        if kind == "M":
-            size += 3 + item_bytes(content)
-        elif kind in ("S", "N", "B"):
-            size += len(str(content).encode())
-        else:
-            size += len(str(content).encode())
+        size += 3 + item_bytes(content) if kind == "M" else len(str(content).encode())
     return size
 
 

@@ -58,6 +58,33 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
+_SCORE_FIELDS = (
+    "model",
+    "model_version",
+    "score",
+    "fit",
+    "engagement",
+    "grade",
+    "engagement_level",
+    "rating",
+    "status",
+)
+
+
+def _score_fields(scores: Mapping[str, Any]) -> dict[str, Any]:
+    """The scores every notification document carries, lead or account."""
+    return {name: scores[name] for name in _SCORE_FIELDS}
+
+
+def _subject(kind: str, scores: Mapping[str, Any], who: str, company: str) -> str:
+    """The SNS subject: kind, rating, who, company, score, model; at most 100 characters."""
+    subject = _clean(
+        f"{TITLES[kind]}: {scores['rating']} {who} ({company}) "
+        f"score {_points(scores['score'])} [{scores['model']}]"
+    )
+    return subject if len(subject) <= 100 else subject[:99] + "…"
+
+
 def _notification(
     notification_id: str,
     kind: str,
@@ -99,25 +126,12 @@ def lead_notification(
         "email": email,
         "name": name,
         "company": company,
-        "model": scores["model"],
-        "model_version": scores["model_version"],
-        "score": scores["score"],
-        "fit": scores["fit"],
-        "engagement": scores["engagement"],
-        "grade": scores["grade"],
-        "engagement_level": scores["engagement_level"],
-        "rating": scores["rating"],
-        "status": scores["status"],
+        **_score_fields(scores),
         "reasons": reasons,
         "sla_due_at": scores["sla_due_at"],
         "mql_since": scores["mql_since"],
     }
-    subject = _clean(
-        f"{TITLES[kind]}: {scores['rating']} {name} ({company}) "
-        f"score {_points(scores['score'])} [{scores['model']}]"
-    )
-    if len(subject) > 100:
-        subject = subject[:99] + "…"
+    subject = _subject(kind, scores, name, company)
     lines = [
         f"{TITLES[kind]} - {name}, {company}",
         "",
@@ -165,27 +179,14 @@ def account_notification(
         "email": lead.get("email"),
         "name": domain,
         "company": company,
-        "model": scores["model"],
-        "model_version": scores["model_version"],
-        "score": scores["score"],
-        "fit": scores["fit"],
-        "engagement": scores["engagement"],
-        "grade": scores["grade"],
-        "engagement_level": scores["engagement_level"],
-        "rating": scores["rating"],
-        "status": scores["status"],
+        **_score_fields(scores),
         "engaged_people": scores["engaged_people"],
         "reasons": reasons,
         "sla_due_at": None,
         "mqa_since": scores.get("mqa_since"),
         "people": shown,
     }
-    subject = _clean(
-        f"{TITLES[kind]}: {scores['rating']} {domain} ({company}) "
-        f"score {_points(scores['score'])} [{scores['model']}]"
-    )
-    if len(subject) > 100:
-        subject = subject[:99] + "…"
+    subject = _subject(kind, scores, domain, company)
     lines = [
         f"{TITLES[kind]} - {company} ({domain})",
         "",

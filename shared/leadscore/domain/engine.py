@@ -431,6 +431,7 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
     products, rule_for, weight = model.products, model.rule_for, model.engagement_weight
     recency, older_weight = model.recency, model.older_weight
     seen = set(recent_ids)
+    adjusted = _adjusted(state)
     for event in ordered:
         event_id = event.id
         hasher = BLANK_DIGEST.copy()  # digest(event_id)
@@ -459,6 +460,7 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
         if rule.points > 0 and (state.last_activity_at is None or at > state.last_activity_at):
             if state.decay_factor < 1:
                 _end_inactivity(lead)
+                adjusted = True
             state.last_activity_at = at
         age, share = now_s - at, older_weight  # model.recency_weight(age)
         for within, band_share in recency:
@@ -490,49 +492,45 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
                 del reasons[key]
             else:
                 entry[0], entry[1] = reason_points, entry[1] + counted
-        if moved:
-            lead.changes[key] = moved
-            lead.reason_total += moved
+        lead.reason_total += moved
         capped = False  # the cap's reason moves only with its adjustment (in step since fit)
         if rule.capped:
             group = rule.capped[0]
             total = lead.group_totals[group] + gained
             lead.group_totals[group] = total
             capped = total > model.group_caps[group] or lead.cap_adjustments[group] != 0
-        # _refresh_engagement and _refresh_score, when there is an adjustment to write
         base = lead.rule_total + lead.cap_total + state.decay_kept
-        if (
-            capped
-            or not 0 <= base <= FULL
-            or state.decay_factor < 1
-            or state.decay_kept
-            or "decay" in reasons
-            or "engagement.clamp" in reasons
-        ):
-            _refresh_engagement(lead, rule.capped if capped else ())
-        else:
-            state.engagement = base
         total = lead.reason_total
-        if (
-            state.disqualified
-            or not 0 <= total <= FULL
-            or "score.clamp" in reasons
-            or "disqualified" in reasons
-        ):
-            _refresh_score(lead)
-        else:
-            state.score = total
-        changes = lead.changes  # lead.take_changes()
-        if changes:
-            lead.changes = {}
-            if not all(changes.values()):  # a reason moved and moved back
-                changes = {k: v for k, v in changes.items() if v}
-        else:
-            changes = {}  # never the lead's own, which the next event fills
+        if not (capped or adjusted) and 0 <= base <= FULL and 0 <= total <= FULL:
+            # Nothing to adjust (the common case): the event's rule is all that moved.
+            state.engagement, state.score = base, total
+            explained = {key: moved} if moved else {}
+            deltas.append(Delta("event", at, moved, explained, event_id, event.type, key, limited))
+            continue
+        if moved:
+            lead.changes[key] = moved
+        _refresh_engagement(lead, rule.capped if capped else ())
+        _refresh_score(lead)
+        adjusted = _adjusted(state)
+        changes = lead.take_changes()
         deltas.append(
             Delta("event", at, sum(changes.values()), changes, event_id, event.type, key, limited)
         )
     del recent_ids[:-MAX_RECENT_IDS]
+
+
+def _adjusted(state: LeadState) -> bool:
+    """True when an adjustment (decay, a clamp, disqualification) may move with an event."""
+    reasons = state.reasons
+    return (
+        state.decay_factor < 1
+        or state.decay_kept != 0
+        or state.disqualified
+        or "decay" in reasons
+        or "engagement.clamp" in reasons
+        or "score.clamp" in reasons
+        or "disqualified" in reasons
+    )
 
 
 def _end_inactivity(lead: _Lead) -> None:

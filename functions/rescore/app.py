@@ -28,12 +28,13 @@ rescorer = Rescorer(
     SnsPublisher(sns, settings().topic_arn),
     attempts=settings().write_attempts,
     retention_days=settings().event_retention_days,
+    max_receives=settings().rescore_max_receive_count,
 )
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    rescorer.handle(record.body)
+    rescorer.handle(record.body, int(record.attributes.approximate_receive_count or 1))
 
 
 @logger.inject_lambda_context(correlation_id_path="Records[0].messageId")

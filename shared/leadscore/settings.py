@@ -21,6 +21,8 @@ class Settings(BaseModel):
     model_cache_seconds: float = Field(default=60, ge=0)
     event_retention_days: int = Field(default=400, ge=1)
     write_attempts: int = Field(default=6, ge=1)
+    # The rescore queue's RedrivePolicy maxReceiveCount: a step failing that receive is in the DLQ.
+    rescore_max_receive_count: int = Field(default=3, ge=1)
 
 
 @cache
@@ -35,6 +37,7 @@ def settings() -> Settings:
         endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         model_cache_seconds=float(env.get("MODEL_CACHE_SECONDS", "60")),
         event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "400")),
+        rescore_max_receive_count=int(env.get("RESCORE_MAX_RECEIVE_COUNT", "3")),
     )
 
 

@@ -16,6 +16,7 @@ Key design (single table `TABLE_NAME`; `pk`/`sk` strings, `kind` tells the item 
 | model catalog  | MODELS           | <model id>                | current version, its document  |
 | model version  | MODEL#<model id> | V#<version, 6 digits>     | every published version        |
 | rescore job    | MODEL#<model id> | RESCORE#<job id>          | options, progress counters     |
+| rescore lock   | MODEL#<model id> | RESCORE_LOCK              | the one running job; expiry    |
 | rescore step   | RESCORE#<job id> | LIST#.. / CHUNK#..        | one page or chunk, done once   |
 
 The lead key is a hash of the normalised email, so keys, indexes and logs never hold an
@@ -50,6 +51,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     VersionAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
@@ -222,6 +224,16 @@ class RescoreJobItem(LeadTable, discriminator="rescore_job"):
     failures = NumberAttribute(default=0)
     notifications = NumberAttribute(default=0)
     samples = MapAttribute[str, str](default=dict)  # shard -> JSON list of changed leads
+    # steps that failed their last receive (in the DLQ); a step that succeeds leaves it
+    failed_steps = UnicodeSetAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class RescoreLockItem(LeadTable, discriminator="rescore_lock"):
+    """The running rescore job of a model: one at a time (a conditional put takes it)."""
+
+    job_id = UnicodeAttribute()
+    held_until = NumberAttribute()  # a job that never finishes frees its model then
     expires_at = TTLAttribute(null=True)
 
 

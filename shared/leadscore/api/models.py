@@ -109,9 +109,17 @@ def routes(deps: Dependencies) -> Router:
         if not config.rescore_queue_url:
             raise Problem(503, "rescoring is not configured (RESCORE_QUEUE_URL)")
         queue = _rescore_queue(config.rescore_queue_url, config.region, config.endpoint_url)
-        job = rescore.start_job(
-            model_id, options, queue, deps.clock(), settle_seconds=config.model_cache_seconds
-        )
+        try:
+            job = rescore.start_job(
+                model_id, options, queue, deps.clock(), settle_seconds=config.model_cache_seconds
+            )
+        except rescore.JobRunning as running:
+            url = f"/v1/models/{model_id}/rescore/{running.job.job_id}"
+            raise Problem(
+                409,
+                f"a rescore job of this model is still running: {url}; "
+                "start another once it has finished",
+            ) from None
         if job is None:
             raise Problem(404, "no model with this id")
         location = f"/v1/models/{model_id}/rescore/{job.job_id}"

@@ -20,6 +20,20 @@ A redelivered chunk is therefore counted once, and a redelivered list step lists
 The chunk's rewritten leads then move their accounts (`accounts.refresh`, version-checked,
 idempotent; account alerts only with `notify`).
 
+A step that fails for good: a step failing on its last receive (`max_receives`, the queue's
+maxReceiveCount: SQS then moves it to the DLQ) adds its id to the job's `failed_steps`, in one
+transaction with a check that the step is not done (one counted before it failed is never
+marked failed). The job then says `incomplete` (`failed_chunks`, `failed_pages`) once every
+other step is done or failed (a failed list step ends its shard's listing). The step's own
+counting transaction removes it from the set: redriven from the DLQ and done, it completes the
+job, counted once (its record still holds its input and "before"). A last attempt that is
+killed (the function timed out) cannot mark itself: that job stays running until redriven.
+
+One job per model: `start_job` saves the job with the model's lock item in one conditional
+transaction; a start while another job holds it gets `JobRunning` (HTTP 409 naming the job).
+A settled job, complete or not, releases the lock if it still holds it; a start takes over a
+lock whose job is settled or gone, or that is older than `LOCK_TTL` (a job that never ends).
+
 Replay (`replay`): the lead's logged events in the order the scorer received them (grouped by
 `received_at`), each group scored as of its reception, the model's decay applied up to each
 group and finally up to `at`, with the lead's current profile: the state the lead would have
@@ -46,7 +60,13 @@ from itertools import groupby
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import (
+    DeleteError,
+    DoesNotExist,
+    PutError,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.transactions import TransactWrite
 
 from leadscore.adapters import lead_store, model_store
@@ -60,6 +80,7 @@ from leadscore.adapters.dynamo import (
     ModelItem,
     ProfileItem,
     RescoreJobItem,
+    RescoreLockItem,
     RescoreStepItem,
     StateItem,
     lead_pk,
@@ -80,6 +101,10 @@ SAMPLE_SIZE = 5  # changed leads a chunk offers to the job's sample (kept per sh
 READERS = 16  # leads read in parallel in a chunk: a Query is latency, not CPU
 MAX_SETTLE_SECONDS = 900  # SQS's longest message delay
 JOB_RETENTION = timedelta(days=30)
+# A job settles within the hour (a million leads take minutes; a failing step reaches the DLQ
+# after 3 x 12 minutes): a job that never settles frees its model after this.
+LOCK_TTL = timedelta(hours=3)
+LOCK_SK = "RESCORE_LOCK"
 COUNTERS = (
     "leads_done",
     "changed",
@@ -123,6 +148,14 @@ class JobOptions:
     notify: bool = False
 
 
+class JobRunning(Exception):
+    """Another job of the model has not finished yet: one job per model at a time."""
+
+    def __init__(self, job: RescoreJobItem) -> None:
+        super().__init__(f"rescore job {job.job_id} of model {job.model_id} is still running")
+        self.job = job
+
+
 # ---------------------------------------------------------------- the job
 
 
@@ -138,8 +171,9 @@ def start_job(
     settle_seconds: float = 0,
 ) -> RescoreJobItem | None:
     """Record a job for the model's current version and queue its listing; None when the
-    model is unknown. The first messages wait until `settle_seconds` after the version was
-    published, so that every scorer container scores with it before its leads are rebuilt."""
+    model is unknown, JobRunning when another job of the model has not finished. The first
+    messages wait until `settle_seconds` after the version was published, so that every
+    scorer container scores with it before its leads are rebuilt."""
     try:
         entry = ModelItem.get(model_store.CATALOG, model_id, consistent_read=True)
     except DoesNotExist:
@@ -160,16 +194,76 @@ def start_job(
         samples={},
         expires_at=now + JOB_RETENTION,
     )
-    job.save(condition=RescoreJobItem.pk.does_not_exist())
-    queue.send(
-        [
-            {"job": job_id, "model": model_id, "list": {"shard": n, "page": 0, "cursor": None}}
-            for n in range(SHARDS)
-        ],
-        delay,
-    )
+    _take_model(job, now_s)
+    try:
+        queue.send(
+            [
+                {"job": job_id, "model": model_id, "list": {"shard": n, "page": 0, "cursor": None}}
+                for n in range(SHARDS)
+            ],
+            delay,
+        )
+    except Exception:
+        # Without its messages the job would never run: forget it (a message already sent
+        # then finds no job) and free the model.
+        job.delete()
+        release_model(model_id, job_id)
+        raise
     logger.info("rescore job started", job=job_id, model=model_id, delay=delay)
     return job
+
+
+def lock_keys(model_id: str) -> tuple[str, str]:
+    return f"MODEL#{model_id}", LOCK_SK
+
+
+def _take_model(job: RescoreJobItem, now_s: int) -> None:
+    """Save the job as its model's one running job, in one transaction with the model's lock;
+    JobRunning when another job holds it. A lock whose job settled (or is gone) without
+    releasing it, or that expired, is taken over."""
+    model_id, job_id = str(job.model_id), str(job.job_id)
+    lock = RescoreLockItem(
+        *lock_keys(model_id),
+        job_id=job_id,
+        held_until=now_s + int(LOCK_TTL.total_seconds()),
+        expires_at=datetime.fromtimestamp(now_s, UTC) + LOCK_TTL,
+    )
+    free = RescoreLockItem.pk.does_not_exist() | (RescoreLockItem.held_until < now_s)
+    condition = free
+    for _attempt in range(4):
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                transaction.save(lock, condition=condition)
+                transaction.save(job, condition=RescoreJobItem.pk.does_not_exist())
+            return
+        except TransactWriteError as error:
+            if not _condition_failed(error):
+                raise
+        holder = _read_lock(model_id)
+        if holder is None:  # released meanwhile
+            condition = free
+            continue
+        running = read_job(model_id, str(holder.job_id))
+        if running is not None and int(holder.held_until) >= now_s and not is_settled(running):
+            raise JobRunning(running)
+        condition = RescoreLockItem.job_id == str(holder.job_id)
+    raise RuntimeError(f"the rescore lock of model {model_id} kept changing hands")
+
+
+def _read_lock(model_id: str) -> RescoreLockItem | None:
+    try:
+        return RescoreLockItem.get(*lock_keys(model_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def release_model(model_id: str, job_id: str) -> None:
+    """Free the model for a next job, if `job_id` still holds it (idempotent)."""
+    try:
+        RescoreLockItem(*lock_keys(model_id)).delete(condition=RescoreLockItem.job_id == job_id)
+    except DeleteError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 def read_job(model_id: str, job_id: str) -> RescoreJobItem | None:
@@ -179,10 +273,25 @@ def read_job(model_id: str, job_id: str) -> RescoreJobItem | None:
         return None
 
 
+def failed_steps(job: RescoreJobItem, kind: str) -> int:
+    """The job's steps of a kind (`LIST`, `CHUNK`) that failed their last receive."""
+    return sum(1 for sk in job.failed_steps or () if sk.startswith(f"{kind}#"))
+
+
 def is_complete(job: RescoreJobItem) -> bool:
-    return int(job.shards_listed) >= int(job.shards) and int(job.chunks_done) >= int(
-        job.chunks_listed
+    return (
+        not job.failed_steps
+        and int(job.shards_listed) >= int(job.shards)
+        and int(job.chunks_done) >= int(job.chunks_listed)
     )
+
+
+def is_settled(job: RescoreJobItem) -> bool:
+    """Nothing left to run: every step is done or in the DLQ (a shard whose page failed
+    lists no further)."""
+    return int(job.shards_listed) + failed_steps(job, "LIST") >= int(job.shards) and int(
+        job.chunks_done
+    ) + failed_steps(job, "CHUNK") >= int(job.chunks_listed)
 
 
 def progress(job: RescoreJobItem) -> dict[str, Any]:
@@ -190,7 +299,9 @@ def progress(job: RescoreJobItem) -> dict[str, Any]:
     listing_complete = int(job.shards_listed) >= int(job.shards)
     if is_complete(job):
         status = "completed"
-    elif int(job.shards_listed) or int(job.leads_listed) or int(job.chunks_done):
+    elif job.failed_steps and is_settled(job):
+        status = "incomplete"  # until its failed steps are redriven from the DLQ
+    elif job.shards_listed or job.leads_listed or job.chunks_done or job.failed_steps:
         status = "running"
     else:
         status = "queued"
@@ -216,6 +327,9 @@ def progress(job: RescoreJobItem) -> dict[str, Any]:
         "listing_complete": listing_complete,
         **{name: int(getattr(job, name)) for name in COUNTERS},
         "chunks": {"listed": int(job.chunks_listed), "done": int(job.chunks_done)},
+        # in the rescore DLQ: their leads (a page's: also the rest of its shard) are not done
+        "failed_chunks": failed_steps(job, "CHUNK"),
+        "failed_pages": failed_steps(job, "LIST"),
         # the email is read now: an erased lead shows none
         "sample": [
             {"email": emails.get(s["lead"]), **{k: v for k, v in s.items() if k != "lead"}}
@@ -328,6 +442,7 @@ class Rescorer:
         readers: int = READERS,
         attempts: int = 6,
         retention_days: int = 400,
+        max_receives: int = 3,
     ) -> None:
         self.queue = queue
         self.publisher = publisher
@@ -337,33 +452,50 @@ class Rescorer:
         self.readers = readers
         self.attempts = attempts
         self.retention_days = retention_days
+        self.max_receives = max_receives  # the rescore queue's maxReceiveCount
         self._models: dict[tuple[str, int], CompiledModel] = {}
 
-    def handle(self, body: str) -> None:
-        """Do one message's work; raises (SQS redelivers) when it could not be finished."""
+    def handle(self, body: str, receive_count: int = 1) -> None:
+        """Do one message's work; raises (SQS redelivers) when it could not be finished. On
+        its last receive (`max_receives`) a failed step is first marked on the job."""
         try:
             message = json.loads(body)
             model_id, job_id = str(message["model"]), str(message["job"])
+            if "list" in message:
+                step = message["list"]
+                shard_no, page, cursor = int(step["shard"]), int(step["page"]), step.get("cursor")
+                sk = list_sk(shard_no, page)
+            elif "chunk" in message:
+                chunk_id, keys = str(message["chunk"]), [str(k) for k in message["leads"]]
+                sk = f"CHUNK#{chunk_id}"
+            else:
+                raise MessageError("neither a list step nor a chunk")
         except (ValueError, KeyError, TypeError):
             raise MessageError("not a rescore message") from None
         job = read_job(model_id, job_id)
         if job is None:  # expired or deleted: nothing left to do
             logger.warning("rescore job not found", job=job_id, model=model_id)
             return
-        if "list" in message:
-            step = message["list"]
-            self._list(job, int(step["shard"]), int(step["page"]), step.get("cursor"))
-        elif "chunk" in message:
-            self._chunk(job, str(message["chunk"]), [str(k) for k in message["leads"]])
-        else:
-            raise MessageError("neither a list step nor a chunk")
+        try:
+            if sk.startswith("LIST#"):
+                self._list(job, shard_no, page, cursor)
+            else:
+                self._chunk(job, chunk_id, keys)
+        except Exception:
+            if receive_count >= self.max_receives:
+                try:
+                    self._fail(job, sk)
+                except Exception:  # the step's own error is the one to report
+                    logger.exception("failed rescore step not marked", job=job_id, step=sk)
+            raise
 
     # -- list steps
 
     def _list(self, job: RescoreJobItem, shard_no: int, page: int, cursor: Any) -> None:
-        sk = f"LIST#{shard_no:02d}#{page:06d}"
+        sk = list_sk(shard_no, page)
         record = self._step(job, sk)
         if record is not None and record.done_at is not None:
+            self._settle_again(job)
             return
         if record is None:
             keys, next_cursor = _list_page(shard_no, cursor, self.list_page)
@@ -387,7 +519,7 @@ class Rescorer:
         if not next_cursor:
             actions.append(RescoreJobItem.shards_listed.add(1))
         if self._count(job, record, actions) and not next_cursor:
-            self._finish_if_complete(job)
+            self._settle(job)
 
     # -- chunks
 
@@ -395,6 +527,7 @@ class Rescorer:
         sk = f"CHUNK#{chunk_id}"
         record = self._step(job, sk)
         if record is not None and record.done_at is not None:
+            self._settle_again(job)
             return
         model = self._model(job)
         at = datetime.fromtimestamp(int(job.at), UTC)
@@ -457,7 +590,7 @@ class Rescorer:
                 RescoreJobItem.samples[shard_key].set(json.dumps(sample))  # type: ignore[attr-defined]
             )
         if self._count(job, record, actions):
-            self._finish_if_complete(job)
+            self._settle(job)
 
     def _plan(
         self,
@@ -549,35 +682,91 @@ class Rescorer:
         return record
 
     def _count(self, job: RescoreJobItem, record: RescoreStepItem, actions: list[Any]) -> bool:
-        """Add a step's counts to the job once; False when it was already counted."""
+        """Add a step's counts to the job once; False when it was already counted. A step that
+        had failed its last receive (redriven from the DLQ) is no longer failed."""
         now_s = engine.epoch(self.clock())
         try:
-            with TransactWrite(connection=LeadTable._get_connection().connection) as transaction:
+            with TransactWrite(connection=_connection()) as transaction:
                 transaction.update(
                     record,
                     [RescoreStepItem.done_at.set(now_s)],
                     condition=RescoreStepItem.done_at.does_not_exist(),
                 )
-                transaction.update(job, actions)
+                transaction.update(
+                    job, [*actions, RescoreJobItem.failed_steps.delete({str(record.sk)})]
+                )
         except TransactWriteError as error:
-            reasons = error.cancellation_reasons or []
-            if any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons):
+            if _condition_failed(error):
                 return False
             raise
         return True
 
-    def _finish_if_complete(self, job: RescoreJobItem) -> None:
-        fresh = read_job(str(job.model_id), str(job.job_id))
-        if fresh is None or fresh.finished_at is not None or not is_complete(fresh):
-            return
+    def _fail(self, job: RescoreJobItem, sk: str) -> None:
+        """Mark a step failing its last receive (SQS moves it to the DLQ) on the job, unless it
+        was done meanwhile: checked in the same transaction, so a done step is never failed."""
         try:
-            fresh.update(
-                actions=[RescoreJobItem.finished_at.set(engine.epoch(self.clock()))],
-                condition=RescoreJobItem.finished_at.does_not_exist(),
-            )
-        except Exception:  # another chunk finished it first
+            with TransactWrite(connection=_connection()) as transaction:
+                transaction.condition_check(
+                    RescoreStepItem,
+                    f"RESCORE#{job.job_id}",
+                    sk,
+                    condition=RescoreStepItem.done_at.does_not_exist(),
+                )
+                transaction.update(
+                    job,
+                    [RescoreJobItem.failed_steps.add({sk})],
+                    condition=RescoreJobItem.pk.exists(),
+                )
+        except TransactWriteError as error:
+            if _condition_failed(error):  # done meanwhile (a duplicate delivery), or no job
+                return
+            raise
+        logger.error("rescore step failed its last attempt", job=job.job_id, step=sk)
+        self._settle(job)
+
+    def _settle_again(self, job: RescoreJobItem) -> None:
+        """A redelivered step ends the job its first delivery may have left unended."""
+        if is_settled(job) and (job.finished_at is None or job.failed_steps):
+            self._settle(job)
+
+    def _settle(self, job: RescoreJobItem) -> None:
+        """Once nothing is left to run: a complete job gets its end; complete or not (steps in
+        the DLQ), its model is free for a next job."""
+        fresh = read_job(str(job.model_id), str(job.job_id))
+        if fresh is None or not is_settled(fresh):
             return
-        logger.info("rescore job finished", job=job.job_id, model=job.model_id)
+        if is_complete(fresh) and fresh.finished_at is None:
+            try:
+                fresh.update(
+                    actions=[RescoreJobItem.finished_at.set(engine.epoch(self.clock()))],
+                    condition=RescoreJobItem.finished_at.does_not_exist(),
+                )
+                logger.info("rescore job finished", job=job.job_id, model=job.model_id)
+            except UpdateError as error:
+                if error.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                # another step finished it first
+        elif not is_complete(fresh):
+            logger.warning(
+                "rescore job incomplete: steps in the DLQ",
+                job=job.job_id,
+                model=job.model_id,
+                failed=sorted(fresh.failed_steps or ()),
+            )
+        release_model(str(job.model_id), str(job.job_id))
+
+
+def list_sk(shard_no: int, page: int) -> str:
+    return f"LIST#{shard_no:02d}#{page:06d}"
+
+
+def _connection() -> Any:
+    return LeadTable._get_connection().connection
+
+
+def _condition_failed(error: TransactWriteError) -> bool:
+    reasons = error.cancellation_reasons or []
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
 
 
 def _list_page(shard_no: int, cursor: Any, limit: int) -> tuple[list[str], Any]:

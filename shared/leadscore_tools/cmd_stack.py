@@ -89,7 +89,7 @@ def run_rescore(
     while True:
         job = client.request("GET", url)
         bar.show(job)
-        if job.get("status") == "completed":
+        if job.get("status") in ("completed", "incomplete"):
             break
         if args.timeout is not None and clock() - began >= args.timeout:
             bar.close()
@@ -100,6 +100,12 @@ def run_rescore(
         sleep(max(0.05, args.interval))
     bar.close()
     print_json(job)
+    if job.get("status") == "incomplete":
+        raise CommandError(
+            f"rescore job {started['job_id']} is incomplete: {job.get('failed_chunks', 0)} "
+            f"chunk(s) and {job.get('failed_pages', 0)} listing page(s) failed and wait in the "
+            "rescore dead-letter queue; redrive them to finish the job"
+        )
     if job.get("failures"):
         raise CommandError(
             f"{job['failures']} lead(s) could not be rescored (they kept changing); run it again"

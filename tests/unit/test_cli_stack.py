@@ -168,6 +168,21 @@ def test_rescore_gives_up_waiting_after_the_timeout(
     assert status == 1 and "still running after 0.2 s" in err
 
 
+def test_rescore_stops_on_an_incomplete_job_and_says_what_to_redrive(
+    stack: FakeStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.routes["POST /v1/models/default/rescore"] = (
+        202,
+        {"job_id": "j1", "progress_url": "/v1/models/default/rescore/j1"},
+    )
+    incomplete = {"status": "incomplete", "failed_chunks": 2, "failed_pages": 0}
+    stack.routes["GET /v1/models/default/rescore/j1"] = (200, incomplete)
+    # No timeout: the command must stop by itself, not wait for a job that cannot finish.
+    status, out, err = leadscore(capsys, "rescore", "default", "--interval", "0")
+    assert status == 1 and json.loads(out)["status"] == "incomplete"
+    assert "2 chunk(s) and 0 listing page(s) failed" in err and "redrive" in err
+
+
 def test_rescore_of_an_unknown_model(stack: FakeStack, capsys: pytest.CaptureFixture[str]) -> None:
     stack.routes["POST /v1/models/nope/rescore"] = (404, {"detail": "no model with this id"})
     status, out, err = leadscore(capsys, "rescore", "nope")

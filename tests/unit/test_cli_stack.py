@@ -177,8 +177,8 @@ def test_rescore_stops_on_an_incomplete_job_and_says_what_to_redrive(
     )
     incomplete = {"status": "incomplete", "failed_chunks": 2, "failed_pages": 0}
     stack.routes["GET /v1/models/default/rescore/j1"] = (200, incomplete)
-    # No timeout: the command must stop by itself, not wait for a job that cannot finish.
-    status, out, err = leadscore(capsys, "rescore", "default", "--interval", "0")
+    # It must stop by itself, not wait out the timeout for a job that cannot finish.
+    status, out, err = leadscore(capsys, "rescore", "default", "--interval", "0", "--timeout", "5")
     assert status == 1 and json.loads(out)["status"] == "incomplete"
     assert "2 chunk(s) and 0 listing page(s) failed" in err and "redrive" in err
 

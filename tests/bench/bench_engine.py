@@ -24,6 +24,7 @@ from typing import Any
 
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
+from leadscore.domain.engine import EPOCH, TIME_AND_ID
 from leadscore.domain.events import Event
 from leadscore.domain.state import LeadState
 from leadscore_tools.modelfiles import load_model
@@ -168,6 +169,34 @@ def run_minimal(points: dict[str, int], stream: list[tuple[str, Event]]) -> int:
     return total
 
 
+def run_skeleton(points: dict[str, int], stream: list[tuple[str, Event]]) -> int:
+    """What any engine to the issue's rules must do per event, and nothing else: apply the
+    lead's events in time order, skip duplicate ids, take the event's time in seconds, find
+    its points by type and keep one explanation per event. No fit, limits, recency, caps,
+    decay, state or thresholds: a lower bound for the engine, in CPython."""
+    total = 0
+    for events in group(stream).values():
+        seen: set[str] = set()
+        explanations: list[tuple[str, int, int]] = []
+        lead_total = 0
+        for event in sorted(events, key=TIME_AND_ID):
+            if event.id in seen:
+                continue
+            seen.add(event.id)
+            since = event.occurred_at - EPOCH
+            at = since.days * 86_400 + since.seconds
+            gained = points.get(event.type, 0)
+            lead_total += gained
+            explanations.append((event.id, at, gained))
+        total += lead_total
+    return total
+
+
+def fit_only(model: CompiledModel, profiles: dict[str, dict[str, Any]]) -> int:
+    """The fit of every lead's profile (what a call costs before its events), memos warm."""
+    return sum(engine._fit(model, profile).fit for profile in profiles.values())
+
+
 def best_of(repeats: int, run: Callable[[], int]) -> tuple[float, float]:
     """The fastest and the median of `repeats` runs, in seconds.
 
@@ -229,6 +258,31 @@ def breakdown(
     )
 
 
+def floor(
+    model: CompiledModel,
+    profiles: dict[str, dict[str, Any]],
+    stream: list[tuple[str, Event]],
+    points: dict[str, int],
+) -> None:
+    """How much of the 5x budget the work no engine can skip takes already (CPU time)."""
+    timings = best_of_interleaved(
+        5,
+        {
+            "minimal": lambda: run_minimal(points, stream),
+            "skeleton": lambda: run_skeleton(points, stream),
+            "fit": lambda: fit_only(model, profiles),
+        },
+    )
+    minimal, skeleton, fit = (timings[name][2] for name in ("minimal", "skeleton", "fit"))
+    n = len(stream)
+    print(
+        f"  floor (CPU): skeleton {skeleton / n * 1e6:.2f} us per event ({skeleton / minimal:.1f}x "
+        f"the minimal loop), fit {fit / n * 1e6:.2f} us per event ({fit / minimal:.1f}x); "
+        f"together {(skeleton + fit) / minimal:.1f}x of the 5x budget, before limits, recency, "
+        "caps, decay and state"
+    )
+
+
 def pin_to_one_core() -> str:
     if not hasattr(os, "sched_setaffinity"):
         return "not pinned (no sched_setaffinity here)"
@@ -248,6 +302,12 @@ def main() -> None:
         "--breakdown",
         action="store_true",
         help="also time a call without events (fit, state) and the fit alone",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the skeleton every engine needs (order, duplicates, time, explanation) "
+        "and the fit of every profile, against the minimal loop",
     )
     parser.add_argument(
         "--per-event",
@@ -294,6 +354,8 @@ def main() -> None:
     print(f"  ratio in CPU time: {engine_cpu / minimal_cpu:,.1f}x")
     if args.breakdown:
         breakdown(model, profiles, stream)
+    if args.floor:
+        floor(model, profiles, stream, points)
     if args.per_event:
         per_event_best, _ = best_of(1, lambda: run_engine_per_event(model, profiles, stream))
         print(f"  engine (one call per event): {n / per_event_best:>12,.0f} events/s")

@@ -298,11 +298,6 @@ class CompiledModel:
     rule_properties: dict[str, tuple[str, ...]]
     # event type -> the memo of `rule_for`: tested values (one value, or a tuple) -> rule
     rule_memo: dict[str, dict[Any, Rule | None]] = field(default_factory=dict, compare=False)
-    # event type -> (the one property its rules test, its memo): the engine reads the memo
-    # directly; types whose rules test no property or several go through `rule_for`
-    single_property_memos: dict[str, tuple[str, dict[Any, Rule | None]]] = field(
-        default_factory=dict, compare=False
-    )
     # every profile field the fit criteria and negative criteria test
     profile_fields: tuple[str, ...] = ()
     # every profile field fit depends on (criteria, spam signals, completion bonus), and
@@ -349,8 +344,6 @@ class CompiledModel:
         memo = self.rule_memo.get(kind)
         if memo is None:
             memo = self.rule_memo[kind] = {}
-            if len(tested) == 1:
-                self.single_property_memos[kind] = (tested[0], memo)
         rule = memo.get(key, NOT_FOUND)
         if rule is NOT_FOUND:
             if len(memo) >= MEMO_SIZE:

@@ -21,13 +21,7 @@ from operator import attrgetter
 from typing import Any
 
 from leadscore.domain import domains, spam
-from leadscore.domain.compiled import (
-    DAY,
-    MEMO_SIZE,
-    CompiledModel,
-    ProfileFit,
-    Rule,
-)
+from leadscore.domain.compiled import DAY, MEMO_SIZE, CompiledModel, ProfileFit, Rule
 from leadscore.domain.events import Event
 from leadscore.domain.state import MAX_LIMIT_KEYS, MAX_RECENT_IDS, LeadState
 
@@ -436,7 +430,6 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
     deltas, duplicates = result.deltas, result.duplicates
     products, rule_for, weight = model.products, model.rule_for, model.engagement_weight
     recency, older_weight = model.recency, model.older_weight
-    single_property_memos = model.single_property_memos
     seen = set(recent_ids)
     adjusted = _adjusted(state)
     for event in ordered:
@@ -460,16 +453,7 @@ def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result)
             at = since.days * DAY + since.seconds
             if at < 0 and since.microseconds:
                 at += 1
-        # rule_for(event.type, event.properties), from its memo when it has the answer
-        found = single_property_memos.get(event.type)
-        if found is None:
-            rule = rule_for(event.type, event.properties)
-        else:
-            value, memo = event.properties.get(found[0]), found[1]
-            if (value is None or type(value) is str) and value in memo:
-                rule = memo[value]
-            else:
-                rule = rule_for(event.type, event.properties)
+        rule = rule_for(event.type, event.properties)
         if rule is None:
             deltas.append(Delta("event", at, 0, {}, event_id, event.type))
             continue

@@ -364,6 +364,31 @@ def test_a_lead_scored_while_it_is_rescored_keeps_the_new_event(
     assert history_total(target) == after.score
 
 
+def test_a_lead_scored_by_a_newer_version_meanwhile_is_not_taken_back(
+    queue: Queue, scored: None
+) -> None:
+    job = rescore.start_job("default", rescore.JobOptions(), queue.queue, AT + timedelta(hours=1))
+    assert job is not None and int(job.model_version) == 2
+    # v3 is published while the job waits, and the scorer gives a lead its first v3 state.
+    default = model_store.read("default")
+    assert default is not None
+    model_store.publish(changed_model(default, mql=55, reset=35), AT + timedelta(minutes=20))
+    target = emails()[5]
+    score([(target, Event("v3-visit", "page_view", AT + timedelta(minutes=30)))], AT)
+    scored_by_v3 = state(target)
+    assert scored_by_v3.model_version == 3
+
+    rescorer = rescore.Rescorer(
+        queue.queue, Recorder(), clock=lambda: AT, list_page=7, chunk_size=3
+    )
+    queue.drain(rescorer.handle)
+
+    found = rescore.read_job("default", job.job_id)
+    assert found is not None and rescore.progress(found)["status"] == "completed"
+    assert state(target).to_dict() == scored_by_v3.to_dict()
+    assert all(state(e).model_version == 2 for e in emails() if e != target)
+
+
 def test_rescore_handler_and_api_route(
     queue: Queue, scored: None, topic: Topic, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -829,6 +829,9 @@ def plan_lead(
     """Replay one lead and decide its write (None: nothing to write)."""
     at_s = engine.epoch(at)
     before = None if log.state_item is None else LeadState.from_dict(log.state_item.state)
+    if before is not None and before.model_version > model.version:
+        # Scored by a version published after this job's: never take it back to this one.
+        return Plan(log.key, before, before, False)
     profile = {**log.profile.profile, "email": log.profile.email}
     after = replay(model, profile, log.events, at)
     keep_episode(model, before, after, at_s)

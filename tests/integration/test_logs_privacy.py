@@ -326,12 +326,6 @@ def test_api_access_log_names_the_route_not_the_lead() -> None:
     assert [v for v in PERSONAL if v.lower() in text and v != IP] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="template.yaml Resources.Api AccessLogSetting.Format logs "
-    '"ip":"$context.identity.sourceIp": every caller\'s IP address in clear (on /v1/forms, '
-    "posted from the lead's browser, the lead's own), kept LogRetentionDays days",
-)
 def test_api_access_log_holds_no_client_ip_address() -> None:
     assert IP not in access_log_line(CANARY_REQUEST)
 

@@ -123,3 +123,61 @@ def test_what_the_schema_refuses_the_route_refuses_at_the_same_field(
     assert answer.status == 422, answer.body
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert field in [error["field"] for error in answer.json()["errors"]], answer.body
+
+
+LONE = '"\\ud800"'  # an escaped unpaired surrogate: valid JSON syntax, no text (RFC 7493)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "media_type", "body"),
+    [
+        ("POST", "/v1/events", JSON, '{"email": "a@acme.com", "type": "x", "product": %s}'),
+        ("POST", "/v1/events", JSON, '[{"email": "a@acme.com", "type": "x", "profile": {%s: 1}}]'),
+        ("POST", "/v1/forms", JSON, '{"email": "a@acme.com", "company": %s}'),
+        ("POST", "/v1/leads/a@acme.com/feedback", JSON, '{"outcome": "won", "note": %s}'),
+        ("PUT", "/v1/models/default", JSON, '{"id": "default", "name": %s}'),
+        ("POST", "/v1/models/default/rescore", JSON, '{"dry_run": true, "x": %s}'),
+    ],
+)
+def test_an_unpaired_surrogate_is_a_bad_request_not_a_fault(
+    api: Api, method: str, path: str, media_type: str, body: str
+) -> None:
+    headers = {"x-api-key": "k", "content-type": media_type}
+    for text in (body % LONE, (body % '"X"').encode().replace(b"X", b"\xed\xa0\x80")):
+        answer = api.call(method, path, text, headers=headers)
+        assert answer.status == 400, answer.body
+        assert (
+            answer.json()["detail"] == "the body is not valid JSON: it holds an unpaired surrogate"
+        )
+
+
+def test_a_surrogate_pair_is_text(api: Api) -> None:
+    body = '{"email": "a@acme.com", "type": "x", "product": "\\ud83d\\ude80"}'
+    answer = api.call("POST", "/v1/events", body, headers={"x-api-key": "k", "content-type": JSON})
+    assert answer.status == 202
+    [event] = api.queued_events()
+    assert event["product"] == "\N{ROCKET}"
+
+
+def test_a_webhook_event_with_an_unpaired_surrogate_is_dropped(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its platform's request is answered as usual; the event could be queued by no one."""
+    import base64
+
+    from leadscore.adapters.webhooks import env_name
+
+    basic = "crm-hooks:correct horse battery"
+    api = make_api(monkeypatch, **{env_name("basic:postmark"): basic})
+    click = json.loads((ROOT / "tests" / "fixtures" / "webhooks" / "postmark.json").read_text())
+    headers = {
+        "Content-Type": JSON,
+        "Authorization": "Basic " + base64.b64encode(basic.encode()).decode(),
+    }
+    body = json.dumps({**click, "Recipient": "\ud800@johnson.test"})
+    assert api.call("POST", "/v1/webhooks/postmark", body, headers=headers).status == 200
+    assert api.queued_events() == []
+    assert (
+        api.call("POST", "/v1/webhooks/postmark", json.dumps(click), headers=headers).status == 200
+    )
+    assert len(api.queued_events()) == 1

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from leadscore.api.problems import Problem
 from leadscore.domain.events import Event
 
 MAX_BODY_BYTES = 1_000_000
+# A surrogate escape (\ud800-\udfff) or a UTF-8-encoded surrogate, which json.loads reads.
+SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 class Queue(Protocol):
@@ -79,9 +82,29 @@ def raw_body(router: Router, limit: int = MAX_BODY_BYTES) -> bytes:
     return data
 
 
-def json_body(router: Router, limit: int = MAX_BODY_BYTES) -> Any:
-    data = raw_body(router, limit)
+def parse_json(data: bytes) -> Any:
+    """JSON text, refused (400) when it cannot be read or holds an unpaired surrogate.
+
+    An unpaired surrogate is no text (I-JSON, RFC 7493, forbids it): no UTF-8 encoder, ours
+    or the queue's or DynamoDB's, would take it further.
+    """
     try:
-        return json.loads(data)
+        document = json.loads(data)
     except (ValueError, RecursionError):
         raise Problem(400, "the body is not valid JSON") from None
+    if SURROGATE.search(data) and not is_text(document):
+        raise Problem(400, "the body is not valid JSON: it holds an unpaired surrogate")
+    return document
+
+
+def is_text(document: Any) -> bool:
+    """Whether every string in a JSON document can be encoded as UTF-8."""
+    try:
+        json.dumps(document, ensure_ascii=False, default=str).encode()
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
+def json_body(router: Router, limit: int = MAX_BODY_BYTES) -> Any:
+    return parse_json(raw_body(router, limit))

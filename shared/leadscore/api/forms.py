@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -12,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from leadscore.api.deps import Dependencies, header, new_router, raw_body
+from leadscore.api.deps import Dependencies, header, new_router, parse_json, raw_body
 from leadscore.api.events import canonical_event
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.events import EventError, content_id
@@ -110,10 +109,7 @@ def _fields(router: Router) -> tuple[dict[str, str], bool]:
             raise Problem(400, "the form body cannot be read") from None
         return dict(pairs), True
     if kind in ("application/json", ""):
-        try:
-            document = json.loads(body)
-        except (ValueError, RecursionError):
-            raise Problem(400, "the body is not valid JSON") from None
+        document = parse_json(body)
         if not isinstance(document, Mapping):
             raise invalid("", "a form submission must be a JSON object")
         fields = {}

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters.webhooks import WebhookRequest, handle
 from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES
-from leadscore.api.deps import Dependencies, new_router, raw_body
+from leadscore.api.deps import Dependencies, is_text, new_router, raw_body
 from leadscore.api.events import canonical_event
 from leadscore.domain.events import EventError
 
@@ -40,6 +40,8 @@ def routes(deps: Dependencies) -> Router:
             deps.confirm_subscription(result.confirm_url)
         entries = []
         for document in result.events:
+            if not is_text(document):  # an unpaired surrogate: no queue would take it
+                continue
             try:
                 entries.append(canonical_event(document, now))
             except EventError:

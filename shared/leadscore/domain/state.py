@@ -65,8 +65,9 @@ class LeadState:
             disqualified=self.disqualified,
             reasons={key: list(entry) for key, entry in self.reasons.items()},
             rule_points=dict(self.rule_points),
+            # The engine replaces a window's entries, never changes one: the copy shares them.
             limits={
-                rule: {key: [list(entry) for entry in slot] for key, slot in slots.items()}
+                rule: {key: slot.copy() for key, slot in slots.items()}
                 for rule, slots in self.limits.items()
             },
             decay_factor=self.decay_factor,

@@ -184,7 +184,9 @@ def test_split_across_calls_gives_the_same_result(
     results = []
     state = None
     for batch in batches:
+        before = None if state is None else state.to_dict()
         results.append(run(model, batch, profile=profile, state=state))
+        assert state is None or state.to_dict() == before  # the caller's state is never changed
         state = results[-1].state
     final = results[-1].state
     assert comparable(final) == comparable(all_at_once.state)

@@ -28,6 +28,9 @@ def test_every_route_of_the_contract_is_documented() -> None:
         "/v1/leads/{email}",
         "/v1/leads/{email}/history",
         "/v1/leads/{email}/feedback",
+        "/v1/accounts/{domain}",
         "/v1/models",
         "/v1/models/{model_id}",
+        "/v1/models/{model_id}/rescore",
+        "/v1/models/{model_id}/rescore/{job_id}",
     } <= set(paths)

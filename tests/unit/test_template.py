@@ -256,6 +256,14 @@ def test_api_gateways_own_refusals_are_problem_json() -> None:
         body = body.replace("$context.error.messageString", '"Forbidden"')
         document = json.loads(re.sub(r"\$context\.[\w.]+", "x", body))
         assert {"type", "title", "detail"} <= set(document), name
+        if not name.startswith("DEFAULT_"):  # those cannot know their status
+            status = int(response.get("StatusCode") or document["status"])
+            assert document["status"] == status, name
+    # What API Gateway itself can refuse with, for a Lambda proxy behind an API key.
+    assert {
+        "REQUEST_TOO_LARGE", "INTEGRATION_FAILURE", "INTEGRATION_TIMEOUT", "ACCESS_DENIED",
+        "MISSING_AUTHENTICATION_TOKEN", "QUOTA_EXCEEDED", "API_CONFIGURATION_ERROR",
+    } <= set(responses)  # fmt: skip
 
 
 def test_the_api_alarm_and_dashboard_watch_this_api() -> None:

@@ -29,7 +29,7 @@ def routes(deps: Dependencies) -> Router:
             provider=provider,
             method=event.http_method,
             headers=dict(event.headers or {}),
-            body=raw_body(router, MAX_BODY_BYTES + 1),
+            body=raw_body(router, MAX_BODY_BYTES),
             query=query,
             url=url,
         )

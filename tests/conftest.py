@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -127,3 +130,38 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+class FakeSlack:
+    """A Slack incoming webhook on 127.0.0.1 (`url`): answers the queued `statuses`, then 200,
+    with `error_body` for the refusals; records every body. Use it in a `with` block."""
+
+    def __init__(self, statuses: list[int] | None = None, error_body: bytes = b"error") -> None:
+        self.statuses = list(statuses or [])
+        self.bodies: list[dict[str, Any]] = []
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                state.bodies.append(json.loads(self.rfile.read(length)))
+                status = state.statuses.pop(0) if state.statuses else 200
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else error_body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T/B/X"
+
+    def __enter__(self) -> FakeSlack:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -14,11 +14,9 @@ import json
 import logging
 import re
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -38,7 +36,7 @@ from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 from leadscore_tools.template import load_template
 
-from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
+from tests.conftest import ROOT, FakeSlack, LambdaContext, Recorder, Topic, load_function
 from tests.integration.api_client import Answer, Api, make_api, proxy_event
 
 EMAIL = "privacy.canary+1@canary-corp.example"
@@ -685,40 +683,11 @@ def test_rescore_steps_and_a_failing_step_log_no_personal_data(
 # ---------------------------------------------------------------- slack notifier
 
 
-class FakeSlack:
-    """A Slack incoming webhook on 127.0.0.1 answering the queued statuses, then 200."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-        self.bodies: list[dict[str, Any]] = []
-        state = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                state.bodies.append(json.loads(self.rfile.read(length)))
-                status = state.statuses.pop(0) if state.statuses else 200
-                self.send_response(status)
-                if status == 429:
-                    self.send_header("Retry-After", "0")
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else f"error for {EMAIL}".encode())
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T/B/X"
-
-
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
-    slack = FakeSlack()
-    thread = threading.Thread(target=slack.server.serve_forever, daemon=True)
-    thread.start()
-    yield slack
-    slack.server.shutdown()
-    slack.server.server_close()
+    # Slack's refusals echo the lead: the notifier must not log them as they are.
+    with FakeSlack(error_body=f"error for {EMAIL}".encode()) as slack:
+        yield slack
 
 
 def test_slack_messages_and_slack_failures_log_no_personal_data(

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
 
 import pytest
 from leadscore.adapters import slack
 
-from tests.conftest import LambdaContext, load_function
+from tests.conftest import FakeSlack, LambdaContext, load_function
 
 DOCUMENT = {
     "kind": "lead.mql",
@@ -31,37 +28,10 @@ DOCUMENT = {
 }
 
 
-class FakeSlack:
-    """Answers with the queued statuses, then 200; records every body."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.bodies: list[dict[str, Any]] = []
-
-
 @pytest.fixture
 def fake_slack(request: pytest.FixtureRequest) -> Iterator[tuple[str, FakeSlack]]:
-    state = FakeSlack(list(getattr(request, "param", [])))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            state.bodies.append(json.loads(self.rfile.read(length)))
-            status = state.statuses.pop(0) if state.statuses else 200
-            self.send_response(status)
-            if status == 429:
-                self.send_header("Retry-After", "0")
-            self.end_headers()
-            self.wfile.write(b"ok" if status == 200 else b"error")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/services/T/B/X", state
-    server.shutdown()
+    with FakeSlack(getattr(request, "param", [])) as slack:
+        yield slack.url, slack
 
 
 def test_block_kit_message_has_header_fields_and_reasons() -> None:

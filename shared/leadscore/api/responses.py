@@ -102,8 +102,8 @@ class Reason(BaseModel):
     count: Count = Field(description="how many events of that rule counted")
 
 
-class LeadScore(BaseModel):
-    """A lead's scores for one model."""
+class Scores(BaseModel):
+    """What a lead's and an account's scores for one model have in common."""
 
     model: str
     model_version: int = Field(ge=0)
@@ -113,6 +113,11 @@ class LeadScore(BaseModel):
     grade: Grade
     engagement_level: Level
     rating: Rating
+
+
+class LeadScore(Scores):
+    """A lead's scores for one model."""
+
     status: Literal["open", "mql"]
     mql_since: datetime | None
     sla_due_at: datetime | None
@@ -183,17 +188,9 @@ class AccountPerson(BaseModel):
     engagement: Percent
 
 
-class AccountScore(BaseModel):
+class AccountScore(Scores):
     """An account's scores for one model."""
 
-    model: str
-    model_version: int = Field(ge=0)
-    score: Percent
-    fit: Percent
-    engagement: Percent
-    grade: Grade
-    engagement_level: Level
-    rating: Rating
     status: Literal["open", "mqa"]
     mqa_since: datetime | None
     engaged_people: Count

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
@@ -71,6 +75,39 @@ class Api:
         for name, values in (answer.get("multiValueHeaders") or {}).items():
             headers[name] = values[-1]
         return Answer(answer["statusCode"], headers, answer.get("body") or "")
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        """The handler over HTTP on 127.0.0.1, as API Gateway puts it there: its base URL."""
+        api = self
+
+        class Gateway(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def forward(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length).decode() if length else None
+                answer = api.call(self.command, self.path, body, headers=dict(self.headers))
+                data = answer.body.encode()
+                self.send_response(answer.status)
+                kind = answer.headers.get("Content-Type", "application/json")
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = forward
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join()
+            server.server_close()
 
     def queued(self) -> list[dict[str, Any]]:
         """Every message body on the scoring queue (consumed)."""

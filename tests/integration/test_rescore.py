@@ -470,7 +470,6 @@ def test_the_cli_rescores_through_the_api_handler_over_http(
     """`leadscore rescore` against the real API handler on 127.0.0.1, the rescore function
     draining its queue meanwhile, as the local stack's poller does."""
     import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from leadscore_tools.cli import main
 
@@ -480,24 +479,6 @@ def test_the_cli_rescores_through_the_api_handler_over_http(
     )
     worker = load_function("rescore")
 
-    class Gateway(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def forward(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length).decode() if length else None
-            answer = api.call(self.command, self.path, body, headers=dict(self.headers.items()))
-            data = answer.body.encode()
-            self.send_response(answer.status)
-            self.send_header("content-type", answer.headers.get("Content-Type", "application/json"))
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = forward
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
     stop = threading.Event()
 
     def poll() -> None:
@@ -508,31 +489,28 @@ def test_the_cli_rescores_through_the_api_handler_over_http(
                 for message in batch:
                     queue.delete(message)
 
-    threads = [threading.Thread(target=server.serve_forever), threading.Thread(target=poll)]
-    for thread in threads:
-        thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    poller = threading.Thread(target=poll)
+    poller.start()
     try:
-        status = main(
-            ["rescore", "default", "--interval", "0.05", "--api-url", url, "--api-key", "k"]
-        )
-        out, err = capsys.readouterr()
-        assert status == 0, err
-        # stdout also carries the function's metrics (EMF lines): the summary is the indented one
-        summary, _end = json.JSONDecoder().raw_decode(out, out.index('{\n  "'))
-        assert summary["status"] == "completed" and summary["leads_done"] == LEADS
-        assert f"{LEADS}/{LEADS} leads 100%" in err
-        status = main(["lead", emails()[0], "--api-url", url, "--api-key", "k"])
-        out, _ = capsys.readouterr()
-        assert status == 0
-        lead, _end = json.JSONDecoder().raw_decode(out, out.index('{\n  "'))
-        assert lead["scores"][0]["model_version"] == 2
+        with api.serve() as url:
+            status = main(
+                ["rescore", "default", "--interval", "0.05", "--api-url", url, "--api-key", "k"]
+            )
+            out, err = capsys.readouterr()
+            assert status == 0, err
+            # stdout also carries the function's metrics (EMF lines): the summary is the
+            # indented one
+            summary, _end = json.JSONDecoder().raw_decode(out, out.index('{\n  "'))
+            assert summary["status"] == "completed" and summary["leads_done"] == LEADS
+            assert f"{LEADS}/{LEADS} leads 100%" in err
+            status = main(["lead", emails()[0], "--api-url", url, "--api-key", "k"])
+            out, _ = capsys.readouterr()
+            assert status == 0
+            lead, _end = json.JSONDecoder().raw_decode(out, out.index('{\n  "'))
+            assert lead["scores"][0]["model_version"] == 2
     finally:
         stop.set()
-        server.shutdown()
-        for thread in threads:
-            thread.join()
-        server.server_close()
+        poller.join()
 
 
 def test_a_lead_erased_while_it_is_rescored_gets_no_state_again(

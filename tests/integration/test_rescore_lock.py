@@ -191,8 +191,6 @@ def test_the_cli_says_which_job_is_running(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`leadscore rescore` against the real API handler over HTTP on 127.0.0.1."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     from leadscore_tools.cli import main
 
     api = rescore_api(queue, monkeypatch)
@@ -200,32 +198,9 @@ def test_the_cli_says_which_job_is_running(
         "progress_url"
     ]
 
-    class Gateway(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length).decode() if length else None
-            answer = api.call(self.command, self.path, body, headers=dict(self.headers.items()))
-            data = answer.body.encode()
-            self.send_response(answer.status)
-            self.send_header("content-type", answer.headers.get("Content-Type", ""))
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with api.serve() as url:
         status = main(["rescore", "default", "--api-url", url, "--api-key", "k"])
         _out, err = capsys.readouterr()
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
 
     assert status == 1
     assert "HTTP 409: a rescore job of this model is still running" in err

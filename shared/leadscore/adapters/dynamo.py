@@ -1,41 +1,6 @@
-"""The DynamoDB table (pynamodb): one table, items grouped by lead, plus the model catalog.
+"""The DynamoDB table as pynamodb models: items grouped by lead, plus the model catalog.
 
-Key design (single table `TABLE_NAME`; `pk`/`sk` strings, `kind` tells the item type):
-
-| item           | pk               | sk                        | holds                          |
-|----------------|------------------|---------------------------|--------------------------------|
-| profile        | LEAD#<lead key>  | PROFILE                   | email, fields, account domain  |
-| score state    | LEAD#<lead key>  | STATE#<model>             | LeadState JSON, `version`,     |
-|                |                  |                           | account domain                 |
-| logged event   | LEAD#<lead key>  | EV#<event id>             | event + deltas per model; TTL; |
-|                |                  |                           | also the idempotency record    |
-| logged change  | LEAD#<lead key>  | CH#<epoch>#<model>#<v>#.. | decay / profile deltas; TTL    |
-| erasure marker | LEAD#<lead key>  | ERASED                    | erased_at: older events drop   |
-| sales feedback | LEAD#<lead key>  | FEEDBACK#<epoch>#<id>     | accepted/rejected/won/lost     |
-| account score  | ACCOUNT#<domain> | STATE#<model>             | people's inputs (top N), status |
-| model catalog  | MODELS           | <model id>                | current version, its document  |
-| model version  | MODEL#<model id> | V#<version, 6 digits>     | every published version        |
-| rescore job    | MODEL#<model id> | RESCORE#<job id>          | options, progress counters     |
-| rescore lock   | MODEL#<model id> | RESCORE_LOCK              | the one running job; expiry    |
-| rescore step   | RESCORE#<job id> | LIST#.. / CHUNK#..        | one page or chunk, done once   |
-
-The lead key is a hash of the normalised email, so keys, indexes and logs never hold an
-address in clear; only the profile item does, and erasure deletes it.
-
-Access patterns:
-- score a batch: one BatchGetItem for the profiles, states, erasure markers and event
-  records of every lead in the batch, then one TransactWriteItems for all of them;
-- history of one lead: Query pk = LEAD#key, sk begins with EV# / CH#;
-- leads due for decay or an SLA check: GSI `due` (due_pk = DUE#<shard>, due_at), sparse:
-  only states with something due are in it, so the job reads only what is due (projection
-  ALL: it decays the copies the index returns, under their version conditions);
-- every lead of a model (rescoring): GSI `by_model` (model_pk = <model>#<shard>, pk);
-- leads of one account: GSI `by_account` (account, pk) on profiles.
-- account scores: read in the scorer's BatchGetItem beside the leads of the batch (the
-  account is the email's company domain) and written in the same transaction, with a
-  version condition; the account item keeps the inputs of its `max_people` strongest
-  people (by lead key), so it stays small. It leaves `account` unset: only profiles are
-  in the `by_account` index.
+Design: docs/design/table.md.
 """
 
 from __future__ import annotations

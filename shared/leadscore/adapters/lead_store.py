@@ -1,5 +1,7 @@
-"""Reads and atomic writes of leads (and their accounts) in DynamoDB: one BatchGet and one
-transaction per batch."""
+"""Reads and atomic writes of leads and their accounts in DynamoDB.
+
+Design: docs/design/exactly-once.md.
+"""
 
 from __future__ import annotations
 

@@ -1,18 +1,6 @@
-"""Account scoring: how the scores of a company's people roll up into one account score.
+"""Account scoring: roll a company's people's scores up into one account score.
 
-Pure: it receives the model's `account` section, each person's contribution inputs (taken
-from their lead state), the account's previous status and `now`, and returns the account's
-score, rating, status, its MQA/cooled transition and each person's share of the score.
-
-Points are integer hundredths, as for leads, and every part of the score is handed out to
-the people behind it, so that the people's contributions add up exactly to the score:
-
-- fit: the best fit among counted people, given wholly to that person;
-- engagement: each person's engagement capped at `engagement_cap`, summed, as a share of
-  `engagement_full` (at most 100 %), shared in proportion to what each one added;
-- people: engaged people (up to `people_full`), an equal share each;
-- roles: distinct roles among engaged people (up to `roles_full`), given to the most
-  engaged person of each role.
+Design: docs/design/accounts.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,4 @@
-"""Account scores kept in step with their people: planned from new lead states, written in
-the same transaction as those leads, notified through the same pending-then-publish path.
-
-Whoever writes a lead state (the scorer, the decay job, erasure, rescoring) turns its new
-states into `PersonChange`s, reads the account items with the leads (one BatchGetItem) and
-calls `plan`; `merge` then puts each account item into one write with every lead of that
-account, so that the lead states and their account move together or not at all. The
-account item carries a version: two writers of one account conflict, and the loser reads
-again and recomputes, as for leads. A person's contribution is a function of their lead
-state, not a delta, so replaying a change (a duplicate event, a retried batch) is a no-op.
-"""
+"""Keep account scores in step with their people's lead states. Design: docs/design/accounts.md."""
 
 from __future__ import annotations
 

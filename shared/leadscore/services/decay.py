@@ -1,42 +1,6 @@
-"""Scheduled decay and follow-up deadlines: read only what is due, change it once.
+"""Decay due leads and flag missed follow-ups, reading only what is due.
 
-For each shard of the sparse `due` index, the job queries the states due at or before `at`
-(a page at a time). The index projects whole state items (with their `version`), so the job
-decays the copies it finds (`engine.decay` as of `at`) and flags MQLs whose follow-up
-deadline passed without sales feedback. It reads a lead's profile only when it needs one: to
-name the lead in a notification (`lead.cooled`, `lead.sla_breached`) or to look for sales
-feedback once the deadline has passed.
-
-Each lead is written atomically with the scorer's version conditions. The index is
-eventually consistent: a copy older than the table fails its version condition (so does the
-copy of a lead erased since, whose state is gone), and that lead is read again consistently
-and recomputed, as after any conflict: a lead active since it was found is decayed only as
-its fresh state says. A copy that shows nothing to do is left alone; a newer state due at
-`at` is found by the next run, like one the index does not show yet. A copy that holds
-pending notifications is read again before anything else: publishing clears them without a
-version change, so the copy may still hold some that went out.
-
-Idempotent for one `at`: the decay factor depends only on the inactive time, the change
-record's key is deterministic for (lead, model, at) and must not exist yet, and a breach
-notification's id is the MQL episode's. A second run for the same instant writes nothing.
-
-Notifications (`lead.cooled`, `lead.sla_breached`) are recorded as pending in the state in
-the same transaction, then published, then cleared, as the scorer does.
-
-Accounts: a state item names its lead's account (`account_domain`, written by the scorer;
-for a state written before that, the profile is read). The account items of the leads whose
-states change are read in the same BatchGetItem as the profiles needed (once per run: an
-account read or written on an earlier page is reused, and if it changed since, its version
-condition fails and it is read again), and written in the same transaction as their leads,
-with a version condition, as the scorer does; an account that falls below its reset level
-publishes `account.cooled`.
-
-Reads per page: one Query (the due states) and one BatchGetItem (the profiles needed and
-the accounts), so items read = due states + leads notified or past their deadline + the
-accounts of the leads that change; a retry after a conflict reads its leads again.
-
-The run stops before `deadline` (seconds left; it stops once that is <= 0) and returns a
-cursor (shard and the index's LastEvaluatedKey) from which the next invocation continues.
+Design: docs/design/decay.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,4 @@
-"""Score a batch of queue messages exactly once: read, apply the engine, write atomically, alert.
-
-Exactly once: an event's record (`EV#<id>`) is written in the same transaction as the new
-score, on the condition that it does not exist yet, and every state is written on the
-condition that its version is the one read. A duplicate is seen on read and skipped; a
-concurrent writer makes the transaction fail, and the lead is read again and recomputed.
-
-Alerts: a threshold crossing is stored as a pending notification in the state item, in
-that same transaction, before anything is published. It is then published and removed. If
-publishing fails, the lead's records fail and SQS redelivers them: the events are now
-duplicates, but the pending notification is found again and published. If the process
-dies after publishing and before removing it, the next batch touching that lead (or the
-redelivery of this one) publishes it again: delivery to sales is at least once, and every
-message carries its notification `id` so that a subscriber can drop the repeat.
-
-Accounts: the account item of every lead's company domain is read in the same BatchGetItem
-and, when a person's contribution changed, written in the same transaction as that
-account's leads, with its own version condition (`services.accounts`). A duplicate event
-changes no lead state, hence no account; two batches moving people of one account conflict
-on the account item and the loser is recomputed. `account.mqa`/`account.cooled` are pending
-in the account item, then published, like lead alerts.
-"""
+"""Score a batch of queue messages exactly once. Design: docs/design/exactly-once.md."""
 
 from __future__ import annotations
 

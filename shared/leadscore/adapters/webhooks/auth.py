@@ -1,30 +1,6 @@
-"""Who may post a webhook: the platform's signature, HTTP Basic, a bearer or a URL token.
+"""Who may post a webhook: a signature, HTTP Basic, a bearer or a URL token.
 
-Secret names, per provider `<p>` (the `{provider}` path segment):
-
-- `<p>`: the platform's signing secret (SendGrid: the verification public key; SES: the
-  allowed SNS topic ARNs, comma-separated); only for platforms that sign.
-- `basic:<p>`: "user:password" expected as HTTP Basic credentials.
-- `bearer:<p>`: a token expected as `Authorization: Bearer <token>`.
-- `token:<p>`: a token expected as the `token` query parameter of the webhook URL.
-- `url:<p>`: the webhook URL exactly as configured at the platform, when it differs from
-  the one the API sees (Mandrill and HubSpot sign it); defaults to the request URL.
-- `allow-unsigned:<p>`: "true" accepts the platform's requests without any check
-  (local development only).
-
-Every configured check must pass. With none configured the request is refused (401): an
-unauthenticated endpoint that scores leads would let anyone inflate or erase scores.
-
-Where they are kept:
-
-- Locally and in tests, environment variables: `basic:sendgrid` is
-  `LEADSCORE_WEBHOOK_BASIC_SENDGRID` (`EnvironmentSecrets`, `env_name`).
-- Deployed, SSM Parameter Store SecureStrings under one path (the template's
-  `WebhookSecretsPath`, given to the API as `LEADSCORE_WEBHOOK_SSM_PATH`): the secret's name
-  with `:` turned into `-` is the parameter's name under that path, so with the path
-  `/leadscore/webhooks`, `basic:sendgrid` is `/leadscore/webhooks/basic-sendgrid` and
-  `sendgrid` is `/leadscore/webhooks/sendgrid` (`SsmSecrets`, `ssm_name`). An environment
-  variable, when set, wins over the parameter (`FirstOf`).
+Design: docs/design/webhook-auth.md.
 """
 
 from __future__ import annotations

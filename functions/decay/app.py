@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters.model_store import CachedModels
-from leadscore.adapters.notifications import SnsPublisher
+from leadscore.adapters.sns import SnsPublisher
 from leadscore.services.decay import run_decay
 from leadscore.settings import LazyClient, settings
 

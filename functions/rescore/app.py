@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from leadscore.adapters.notifications import SnsPublisher
+from leadscore.adapters.sns import SnsPublisher
 from leadscore.services.rescore import Rescorer, SqsRescoreQueue
 from leadscore.settings import LazyClient, settings
 

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters.model_store import CachedModels
-from leadscore.adapters.notifications import SnsPublisher
+from leadscore.adapters.sns import SnsPublisher
 from leadscore.services.scoring import BatchOutcome, score_messages
 from leadscore.settings import LazyClient, settings
 

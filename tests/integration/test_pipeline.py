@@ -331,7 +331,7 @@ def test_email_body_is_plain_text_for_mail_clients(
     sns = boto3.client("sns")
     published: list[dict[str, Any]] = []
     original = sns.publish
-    from leadscore.adapters.notifications import SnsPublisher
+    from leadscore.adapters.sns import SnsPublisher
 
     publisher = SnsPublisher(sns, topic.arn)
     sns.publish = lambda **kwargs: published.append(kwargs) or original(**kwargs)  # type: ignore[method-assign]

@@ -199,8 +199,8 @@ def test_a_model_without_account_section_is_valid() -> None:
 
 
 def test_account_notification_shape_and_slack_blocks() -> None:
-    from leadscore.adapters.notifications import account_notification
     from leadscore.adapters.slack import blocks
+    from leadscore.domain.notifications import account_notification
 
     result = roll_up(CONFIG, people(*(person(f"m{n}", 80, 50, f"r{n}") for n in range(3))))
     scores = accounts.summary(result, "default", 3)

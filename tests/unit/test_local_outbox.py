@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from leadscore.adapters.notifications import SnsPublisher, lead_notification
+from leadscore.adapters.sns import SnsPublisher
+from leadscore.domain.notifications import lead_notification
 from leadscore_tools.local import outbox as outbox_module
 from leadscore_tools.local.outbox import Outbox
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from leadscore.adapters.notifications import TITLES
+from leadscore.domain.notifications import TITLES
 
 logger = Logger(child=True)
 RETRYABLE = {429, 500, 502, 503, 504}

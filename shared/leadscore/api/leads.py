@@ -24,13 +24,14 @@ from leadscore.adapters.dynamo import (
     lead_pk,
 )
 from leadscore.adapters.model_store import catalog
-from leadscore.adapters.notifications import Notification, SnsPublisher
+from leadscore.adapters.sns import SnsPublisher
 from leadscore.api.deps import Dependencies, json_body, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.events import EventError
 from leadscore.domain.model import parse_model
+from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.services.messages import normalize_email

@@ -23,11 +23,11 @@ from leadscore.adapters.dynamo import (
     lead_pk,
     state_sk,
 )
-from leadscore.adapters.notifications import Notification, Publisher, account_notification
 from leadscore.domain import accounts
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.engine import iso
+from leadscore.domain.notifications import Notification, Publisher, account_notification
 from leadscore.domain.state import LeadState
 from leadscore.services.alerts import Alert, publish_account_pending, unique
 

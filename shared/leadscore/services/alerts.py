@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from aws_lambda_powertools import Logger
 
 from leadscore.adapters import lead_store
-from leadscore.adapters.notifications import Notification, Publisher
+from leadscore.domain.notifications import Notification, Publisher
 
 logger = Logger(child=True)
 Alert = tuple[str, Notification]  # (model id, notification)

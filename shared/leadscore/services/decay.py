@@ -26,9 +26,9 @@ from leadscore.adapters.dynamo import (
     lead_pk,
     shard,
 )
-from leadscore.adapters.notifications import Notification, Publisher, lead_notification
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.notifications import Notification, Publisher, lead_notification
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.services.alerts import publish_pending, unique

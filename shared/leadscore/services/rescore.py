@@ -85,10 +85,10 @@ from leadscore.adapters.dynamo import (
     StateItem,
     lead_pk,
 )
-from leadscore.adapters.notifications import Notification, Publisher, lead_notification
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.events import Event, EventError, event_from_dict
+from leadscore.domain.notifications import Notification, Publisher, lead_notification
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.services.alerts import Alert, publish_pending, unique

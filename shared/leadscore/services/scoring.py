@@ -26,11 +26,11 @@ from leadscore.adapters.dynamo import (
     shard,
     state_sk,
 )
-from leadscore.adapters.notifications import Notification, Publisher, lead_notification
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.events import event_to_dict
+from leadscore.domain.notifications import Notification, Publisher, lead_notification
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.services.alerts import publish_pending, unique

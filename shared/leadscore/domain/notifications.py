@@ -1,8 +1,7 @@
-"""Sales notifications on the SNS topic: the message shape of the public contract (section 4)."""
+"""Sales notifications: the message shape of the public contract (section 4), and where they go."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -214,29 +213,3 @@ def account_notification(
 
 class Publisher(Protocol):
     def publish(self, notification: Notification) -> None: ...
-
-
-class SnsPublisher:
-    """Publishes to the sales topic: MessageStructure=json with `default` JSON and `email` text."""
-
-    def __init__(self, client: Any, topic_arn: str) -> None:
-        self._client = client
-        self._topic_arn = topic_arn
-
-    def publish(self, notification: Notification) -> None:
-        self._client.publish(
-            TopicArn=self._topic_arn,
-            Subject=notification.subject,
-            MessageStructure="json",
-            Message=json.dumps(
-                {
-                    "default": json.dumps(notification.document, ensure_ascii=False),
-                    "email": notification.email_text,
-                },
-                ensure_ascii=False,
-            ),
-            MessageAttributes={
-                name: {"DataType": "String", "StringValue": value}
-                for name, value in notification.attributes.items()
-            },
-        )

@@ -1,0 +1,255 @@
+"""The lead store in memory, with DynamoDB's semantics: for fast tests and injected faults."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from leadscore.services.store import (
+    AccountRecord,
+    AccountSnapshots,
+    ChangeRecord,
+    Cursor,
+    EventRecord,
+    FeedbackRecord,
+    LeadLog,
+    LeadRecord,
+    LeadSnapshot,
+    LeadWrite,
+    ProfileRecord,
+    StateRecord,
+    shard_of,
+    transactions,
+)
+
+# A hook called with each transaction's writes before it is applied: it may raise (a
+# fault) or return the keys whose transaction must fail as a conflict.
+CommitHook = Callable[[list[LeadWrite]], Iterable[str] | None]
+
+
+@dataclass
+class _Lead:
+    """Everything stored under one lead key."""
+
+    profile: ProfileRecord | None = None
+    erased_at: int | None = None
+    states: dict[str, StateRecord] = field(default_factory=dict)
+    events: dict[str, EventRecord] = field(default_factory=dict)
+    changes: dict[tuple[int, str, str], ChangeRecord] = field(default_factory=dict)
+    feedback: list[FeedbackRecord] = field(default_factory=list)
+
+
+class MemoryLeadStore:
+    """`LeadStore` in memory. Records are copied in and out, as a table would; transactions
+    are all or nothing under one lock. `before_commit` injects faults and conflicts."""
+
+    def __init__(self) -> None:
+        self.leads: dict[str, _Lead] = {}
+        self.accounts: dict[tuple[str, str], AccountRecord] = {}
+        self.before_commit: CommitHook | None = None
+        self.transactions = 0  # committed, for tests that count rounds
+        self._lock = threading.RLock()
+
+    def read_leads(
+        self,
+        wanted: Mapping[str, Iterable[str]],
+        model_ids: Sequence[str],
+        domains: Iterable[str] = (),
+        account_models: Sequence[str] = (),
+    ) -> tuple[dict[str, LeadSnapshot], AccountSnapshots]:
+        with self._lock:
+            snapshots: dict[str, LeadSnapshot] = {}
+            for key, event_ids in wanted.items():
+                lead = self.leads.get(key, _Lead())
+                snapshots[key] = LeadSnapshot(
+                    key,
+                    copy.deepcopy(lead.profile),
+                    lead.erased_at,
+                    {m: copy.deepcopy(lead.states[m]) for m in model_ids if m in lead.states},
+                    {i for i in event_ids if i in lead.events},
+                )
+            return snapshots, self._accounts(domains, account_models)
+
+    def _accounts(self, domains: Iterable[str], model_ids: Sequence[str]) -> AccountSnapshots:
+        found: AccountSnapshots = {}
+        for domain in domains:
+            found[domain] = {
+                m: copy.deepcopy(self.accounts[domain, m])
+                for m in model_ids
+                if (domain, m) in self.accounts
+            }
+        return found
+
+    def read_profiles(self, keys: Iterable[str]) -> dict[str, ProfileRecord]:
+        with self._lock:
+            return {
+                key: copy.deepcopy(lead.profile)
+                for key in keys
+                if (lead := self.leads.get(key)) is not None and lead.profile is not None
+            }
+
+    def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
+        written: set[str] = set()
+        retry: set[str] = set()
+        for chunk in transactions(writes):
+            keys = {key for write in chunk for key in write.keys}
+            with self._lock:
+                refused = set(self.before_commit(chunk) or ()) if self.before_commit else set()
+                if refused & keys or not self._conditions_hold(chunk):
+                    retry |= keys
+                    continue
+                for write in chunk:
+                    for record in write.records:
+                        self._put(record)
+                self.transactions += 1
+            written |= keys
+        return written, retry
+
+    def _conditions_hold(self, chunk: list[LeadWrite]) -> bool:
+        seen: set[tuple[str, ...]] = set()
+        for write in chunk:
+            for index, record in enumerate(write.records):
+                identity = _identity(record)
+                if identity in seen:  # DynamoDB refuses one item twice in a transaction
+                    raise ValueError(f"one transaction writes {identity[0]} twice")
+                seen.add(identity)
+                stored = self._stored(record)
+                if index in write.new and stored is not None:
+                    return False
+                version = getattr(record, "version", False)
+                if version is not False and version != getattr(stored, "version", None):
+                    return False
+        return True
+
+    def _stored(self, record: LeadRecord) -> LeadRecord | None:
+        if isinstance(record, AccountRecord):
+            return self.accounts.get((record.domain, record.model))
+        lead = self.leads.get(record.key)
+        if lead is None:
+            return None
+        if isinstance(record, ProfileRecord):
+            return lead.profile
+        if isinstance(record, StateRecord):
+            return lead.states.get(record.model)
+        if isinstance(record, EventRecord):
+            return lead.events.get(record.event.id)
+        return lead.changes.get((record.at, record.model, record.tag))
+
+    def _put(self, record: LeadRecord) -> None:
+        if isinstance(record, ProfileRecord | StateRecord | AccountRecord):
+            record.version = (record.version or 0) + 1
+        stored = copy.deepcopy(record)
+        if isinstance(stored, AccountRecord):
+            self.accounts[stored.domain, stored.model] = stored
+            return
+        lead = self.leads.setdefault(stored.key, _Lead())
+        if isinstance(stored, ProfileRecord):
+            lead.profile = stored
+        elif isinstance(stored, StateRecord):
+            lead.states[stored.model] = stored
+        elif isinstance(stored, EventRecord):
+            lead.events[stored.event.id] = stored
+        else:
+            lead.changes[stored.at, stored.model, stored.tag] = stored
+
+    def clear_pending(self, key: str, model_id: str, notification_ids: Iterable[str]) -> None:
+        with self._lock:
+            lead = self.leads.get(key)
+            state = None if lead is None else lead.states.get(model_id)
+            if state is None:
+                raise LookupError(f"no state {model_id} for lead {key[:8]}")
+            for notification_id in notification_ids:
+                state.pending.pop(notification_id, None)
+
+    def clear_account_pending(
+        self, domain: str, model_id: str, notification_ids: Iterable[str]
+    ) -> None:
+        with self._lock:
+            account = self.accounts.get((domain, model_id))
+            if account is None:
+                raise LookupError(f"no account {domain} for {model_id}")
+            for notification_id in notification_ids:
+                account.pending.pop(notification_id, None)
+
+    def due_page(
+        self, shard: int, at: int, limit: int, cursor: Cursor | None
+    ) -> tuple[dict[str, dict[str, StateRecord]], Cursor | None]:
+        with self._lock:
+            due = sorted(
+                (state.due_at, key, model_id)
+                for key, lead in self.leads.items()
+                if shard_of(key) == shard
+                for model_id, state in lead.states.items()
+                if state.due_at is not None and state.due_at <= at
+            )
+            if cursor is not None:
+                due = [entry for entry in due if list(entry) > list(cursor)]
+            page = due[:limit]
+            found: dict[str, dict[str, StateRecord]] = {}
+            for _, key, model_id in page:
+                found.setdefault(key, {})[model_id] = copy.deepcopy(
+                    self.leads[key].states[model_id]
+                )
+            return found, list(page[-1]) if len(page) == limit and len(due) > limit else None
+
+    def lead_keys(
+        self, shard: int, limit: int, cursor: Cursor | None
+    ) -> tuple[list[str], Cursor | None]:
+        with self._lock:
+            keys = sorted(
+                key
+                for key, lead in self.leads.items()
+                if lead.profile is not None and shard_of(key) == shard
+                and (cursor is None or key > cursor)
+            )  # fmt: skip
+            page = keys[:limit]
+            return page, page[-1] if len(keys) > limit else None
+
+    def lead_log(self, key: str) -> LeadLog:
+        with self._lock:
+            lead = copy.deepcopy(self.leads.get(key, _Lead()))
+            return LeadLog(
+                key,
+                lead.profile,
+                lead.erased_at,
+                lead.states,
+                sorted(lead.events.values(), key=lambda r: (r.event.occurred_at, r.event.id)),
+                [lead.changes[k] for k in sorted(lead.changes)],
+                lead.feedback,
+            )
+
+    def account_records(self, domain: str) -> list[AccountRecord]:
+        with self._lock:
+            return [
+                copy.deepcopy(record)
+                for (stored, _), record in sorted(self.accounts.items())
+                if stored == domain
+            ]
+
+    def erase(self, key: str, at: int) -> None:
+        with self._lock:
+            self.leads[key] = _Lead(erased_at=at)
+
+    def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
+        with self._lock:
+            lead = self.leads.get(key)
+            if lead is None or lead.profile is None:
+                return False
+            lead.profile.feedback, lead.profile.feedback_at = feedback.outcome, feedback.at
+            lead.profile.version = (lead.profile.version or 0) + 1
+            lead.feedback.append(copy.deepcopy(feedback))
+            return True
+
+
+def _identity(record: LeadRecord) -> tuple[str, ...]:
+    if isinstance(record, AccountRecord):
+        return ("account", record.domain, record.model)
+    if isinstance(record, ProfileRecord):
+        return ("profile", record.key)
+    if isinstance(record, StateRecord):
+        return ("state", record.key, record.model)
+    if isinstance(record, EventRecord):
+        return ("event", record.key, record.event.id)
+    return ("change", record.key, str(record.at), record.model, record.tag)

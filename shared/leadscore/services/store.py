@@ -1,0 +1,243 @@
+"""The store port: what the use cases read and write, in domain types. Design: docs/design/store.md.
+
+Two implementations keep the same semantics: `adapters.dynamo_store` (DynamoDB, through
+pynamodb) and `adapters.memory_store` (in memory, for fast tests and fault injection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from leadscore.domain.events import Event
+from leadscore.domain.notifications import Notification
+from leadscore.domain.state import LeadState
+
+MAX_TRANSACTION_RECORDS = 100  # DynamoDB's limit on the items of one transaction
+SHARDS = 16  # partitions of the due and every-lead listings: spreads hot index keys
+
+Deltas = dict[str, list[dict[str, Any]]]  # model id -> the explained changes of one record
+Cursor = Any  # opaque and JSON-serialisable: where a listing continues
+
+
+@dataclass(slots=True)
+class ProfileRecord:
+    """Who the lead is: its address, its fields (each with the time of the value kept)."""
+
+    key: str
+    email: str
+    profile: dict[str, Any] = field(default_factory=dict)
+    # field -> epoch of the value kept, so a late older form never overwrites a newer value
+    field_times: dict[str, int] = field(default_factory=dict)
+    created_at: int = 0
+    updated_at: int = 0
+    account: str | None = None  # the company domain, None for a personal address
+    feedback: str | None = None
+    feedback_at: int | None = None
+    version: int | None = None  # None: not stored yet
+
+
+@dataclass(slots=True)
+class StateRecord:
+    """A lead's score state for one model, with the notifications not yet published."""
+
+    key: str
+    model: str
+    state: LeadState
+    pending: dict[str, Notification] = field(default_factory=dict)  # by notification id
+    updated_at: int = 0
+    # the lead's company domain ("" for none), so that decay finds the account without the
+    # profile; None on states written before it existed
+    account_domain: str | None = None
+    due_at: int | None = None  # next decay or follow-up check; None: nothing due
+    version: int | None = None
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """An event applied to a lead (also its idempotency record), with its deltas per model."""
+
+    key: str
+    event: Event
+    received_at: int
+    deltas: Deltas = field(default_factory=dict)
+    expires_at: int | None = None
+
+
+@dataclass(slots=True)
+class ChangeRecord:
+    """Deltas not caused by an event (decay, a profile change, rescoring), at `at`.
+
+    (`at`, `model`, `tag`) identify it: a writer that must not write one twice (decay) picks a
+    tag that a replay repeats, one that may write several in a second picks unique tags."""
+
+    key: str
+    at: int
+    model: str
+    tag: str
+    deltas: Deltas = field(default_factory=dict)
+    expires_at: int | None = None
+
+
+@dataclass(slots=True)
+class AccountRecord:
+    """An account's score for one model: its people's inputs and its status."""
+
+    domain: str
+    model: str
+    people: dict[str, list[Any]] = field(default_factory=dict)  # lead key -> Person.to_list()
+    state: dict[str, Any] = field(default_factory=dict)  # status, mqa_since, score, rating
+    pending: dict[str, Notification] = field(default_factory=dict)
+    updated_at: int = 0
+    version: int | None = None
+
+
+@dataclass(slots=True)
+class FeedbackRecord:
+    """Sales' verdict on a lead."""
+
+    outcome: str  # accepted, rejected, won, lost
+    at: int
+    model: str | None = None
+    note: str | None = None
+    expires_at: int | None = None
+
+
+LeadRecord = ProfileRecord | StateRecord | EventRecord | ChangeRecord | AccountRecord
+AccountSnapshots = dict[str, dict[str, AccountRecord]]  # domain -> model id -> account
+
+
+@dataclass(slots=True)
+class LeadSnapshot:
+    """What the store holds for one lead, read in one consistent round with its batch."""
+
+    key: str
+    profile: ProfileRecord | None = None
+    erased_at: int | None = None
+    states: dict[str, StateRecord] = field(default_factory=dict)
+    logged: set[str] = field(default_factory=set)  # ids of the events already applied
+
+
+@dataclass(slots=True)
+class LeadLog:
+    """Everything stored about one lead, for its page, its history and rescoring."""
+
+    key: str
+    profile: ProfileRecord | None = None
+    erased_at: int | None = None
+    states: dict[str, StateRecord] = field(default_factory=dict)
+    events: list[EventRecord] = field(default_factory=list)  # oldest first
+    changes: list[ChangeRecord] = field(default_factory=list)  # oldest first
+    feedback: list[FeedbackRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LeadWrite:
+    """Everything one lead's batch changes; written atomically or not at all.
+
+    Conditions: a record with a `version` is written only over that version (None: only
+    where none is stored); the records at the indexes in `new` only where none is stored.
+    Leads of one account are merged into one write with its account records: `also` holds
+    the other leads' keys, which succeed or retry together.
+    """
+
+    key: str
+    records: list[LeadRecord]
+    new: set[int] = field(default_factory=set)
+    also: list[str] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key, *self.also]
+
+
+class LeadStore(Protocol):
+    """Leads, their accounts and their pending notifications."""
+
+    def read_leads(
+        self,
+        wanted: Mapping[str, Iterable[str]],
+        model_ids: Sequence[str],
+        domains: Iterable[str] = (),
+        account_models: Sequence[str] = (),
+    ) -> tuple[dict[str, LeadSnapshot], AccountSnapshots]:
+        """Profiles, erasure markers, states of `model_ids` and which of the event ids in
+        `wanted` (lead key -> ids) are logged; and the accounts of `domains` for
+        `account_models`. Strongly consistent: a retry sees the winner of a conflict."""
+        ...
+
+    def read_profiles(self, keys: Iterable[str]) -> dict[str, ProfileRecord]:
+        """The stored profiles of these leads (strongly consistent)."""
+        ...
+
+    def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
+        """Write each lead atomically, many per transaction (`transactions`). Returns
+        (written, to_retry): a write whose condition failed, or that met a concurrent
+        transaction, must be read again and recomputed; any other failure raises. On
+        success the versioned records carry their stored version."""
+        ...
+
+    def clear_pending(self, key: str, model_id: str, notification_ids: Iterable[str]) -> None:
+        """Forget a lead state's published notifications (its version does not change)."""
+        ...
+
+    def clear_account_pending(
+        self, domain: str, model_id: str, notification_ids: Iterable[str]
+    ) -> None:
+        """`clear_pending` for an account's notifications."""
+        ...
+
+    def due_page(
+        self, shard: int, at: int, limit: int, cursor: Cursor | None
+    ) -> tuple[dict[str, dict[str, StateRecord]], Cursor | None]:
+        """One page of the states due by `at` in a shard, by due time: lead key -> model id
+        -> state (possibly a moment stale: writes check its version); and the cursor of the
+        next page (None: this was the last)."""
+        ...
+
+    def lead_keys(
+        self, shard: int, limit: int, cursor: Cursor | None
+    ) -> tuple[list[str], Cursor | None]:
+        """One page of the keys of every lead with a profile in a shard."""
+        ...
+
+    def lead_log(self, key: str) -> LeadLog:
+        """Everything stored about a lead (strongly consistent)."""
+        ...
+
+    def account_records(self, domain: str) -> list[AccountRecord]:
+        """The account's records of every model."""
+        ...
+
+    def erase(self, key: str, at: int) -> None:
+        """Record the erasure marker (kept), then delete everything else of the lead."""
+        ...
+
+    def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
+        """Record sales feedback on the lead's profile (its version moves, so a concurrent
+        writer of the profile retries) and in its log; False when there is no such lead."""
+        ...
+
+
+def shard_of(key: str) -> int:
+    """The listing partition of a lead key (a hex hash)."""
+    return int(key[:4], 16) % SHARDS
+
+
+def transactions(writes: Sequence[LeadWrite]) -> Iterator[list[LeadWrite]]:
+    """The writes grouped into transactions of at most MAX_TRANSACTION_RECORDS records."""
+    chunk: list[LeadWrite] = []
+    size = 0
+    for write in writes:
+        if len(write.records) > MAX_TRANSACTION_RECORDS:
+            raise ValueError(
+                f"lead {write.key[:8]} needs {len(write.records)} records in one transaction"
+            )
+        if chunk and size + len(write.records) > MAX_TRANSACTION_RECORDS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(write)
+        size += len(write.records)
+    if chunk:
+        yield chunk

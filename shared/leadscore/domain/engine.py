@@ -119,7 +119,7 @@ def score(
 
     `profile` is the lead's whole profile as known now: fit is recomputed from it.
     """
-    lead = _Lead(model, _fresh(model, state))
+    lead = _WorkingState(model, _fresh(model, state))
     current = lead.state
     result = Result(current)
     now_s = epoch(now)
@@ -146,7 +146,7 @@ def decay(model: CompiledModel, state: LeadState, now: datetime) -> Result:
     Idempotent: the decay factor depends only on the inactive time, so running twice for the
     same `now` (or an earlier one) changes nothing.
     """
-    lead = _Lead(model, _fresh(model, state))
+    lead = _WorkingState(model, _fresh(model, state))
     current = lead.state
     result = Result(current)
     if model.model.decay is None or current.last_activity_at is None:
@@ -240,7 +240,7 @@ def summary(model: CompiledModel, state: LeadState) -> dict[str, Any]:
 # ---------------------------------------------------------------- internals
 
 
-class _Lead:
+class _WorkingState:
     """A lead's state during one call, with running totals so that an event costs O(1).
 
     Every reason goes through `set_reason`, which records the change for the delta under
@@ -311,7 +311,7 @@ def _fresh(model: CompiledModel, state: LeadState | None) -> LeadState:
     return copy
 
 
-def _refresh_fit(lead: _Lead, profile: Mapping[str, Any]) -> None:
+def _refresh_fit(lead: _WorkingState, profile: Mapping[str, Any]) -> None:
     """Write the profile's fit into the lead: its reasons, fit, flags, disqualification."""
     state = lead.state
     found = _fit_of(lead.model, profile)
@@ -419,7 +419,7 @@ def _is_spam(model: CompiledModel, profile: Mapping[str, Any]) -> bool:
     return settings.disposable_domains and model.is_disposable(profile.get("email"))
 
 
-def _apply_events(lead: _Lead, ordered: list[Event], now_s: int, result: Result) -> None:
+def _apply_events(lead: _WorkingState, ordered: list[Event], now_s: int, result: Result) -> None:
     """Score the events in order: a delta for each, but for duplicates and other products.
 
     The engine's inner loop, so written for speed: locals rather than attributes, small
@@ -533,7 +533,7 @@ def _adjusted(state: LeadState) -> bool:
     )
 
 
-def _end_inactivity(lead: _Lead) -> None:
+def _end_inactivity(lead: _WorkingState) -> None:
     """New activity ends the inactive stretch: its decay becomes permanent."""
     state = lead.state
     state.decay_kept += _current_decay(lead.model, state, lead.engagement_base())
@@ -598,7 +598,7 @@ def _current_decay(model: CompiledModel, state: LeadState, base: int) -> int:
     return kept - base
 
 
-def _refresh_engagement(lead: _Lead, groups: Iterable[str]) -> None:
+def _refresh_engagement(lead: _WorkingState, groups: Iterable[str]) -> None:
     """Recompute the caps of `groups`, decay and the 0-100 clamp of engagement.
 
     An adjustment is written only when it is, or was, not 0: most events change none.
@@ -624,7 +624,7 @@ def _refresh_engagement(lead: _Lead, groups: Iterable[str]) -> None:
     state.engagement = clamped
 
 
-def _refresh_score(lead: _Lead) -> None:
+def _refresh_score(lead: _WorkingState) -> None:
     """The score is the sum of the reasons, clamped to 0-100; a disqualified lead scores 0."""
     state, total = lead.state, lead.reason_total
     reasons = state.reasons

@@ -31,7 +31,7 @@ Penalty = Annotated[float, Field(ge=-1000, le=0)]  # negative criteria and spam 
 Location = tuple[str | int, ...]
 
 
-class Problems(ValueError):
+class InvalidSection(ValueError):
     """Several problems found by one check, each at a location inside the checked section."""
 
     def __init__(self, problems: list[tuple[Location, str]]) -> None:
@@ -67,12 +67,12 @@ def _number(value: Any) -> float | None:
 
 
 def _problems_of(error: ValidationError) -> list[tuple[Location, str]]:
-    """Pydantic's errors as (location, message), a `Problems` check expanded to each of its own."""
+    """Pydantic's errors as (location, message), each `InvalidSection` expanded to its problems."""
     problems: list[tuple[Location, str]] = []
     for detail in error.errors():
         location = tuple(detail["loc"])
         found = detail.get("ctx", {}).get("error")
-        if isinstance(found, Problems):
+        if isinstance(found, InvalidSection):
             problems += [(location + inner, message) for inner, message in found.problems]
         else:
             problems.append((location, detail["msg"].removeprefix("Value error, ")))
@@ -90,9 +90,9 @@ def _checked(
     try:
         validated = handler(value)
     except ValidationError as error:
-        raise Problems(_problems_of(error) + problems) from None
+        raise InvalidSection(_problems_of(error) + problems) from None
     if problems:
-        raise Problems(problems)
+        raise InvalidSection(problems)
     return validated
 
 
@@ -156,7 +156,7 @@ class Test(Strict):
         if low is not None and high is not None and low > high:
             problems.append((("min",), f"min ({low:g}) is above the upper bound ({high:g})"))
         if problems:
-            raise Problems(problems)
+            raise InvalidSection(problems)
         return self
 
 
@@ -191,7 +191,7 @@ class FitCategory(Strict):
                 if criterion.field is None
             ]
         if problems:
-            raise Problems(problems)
+            raise InvalidSection(problems)
         return self
 
 
@@ -345,7 +345,7 @@ class Engagement(Strict):
             if recency[index].within_days <= recency[index - 1].within_days
         ]
         if problems:
-            raise Problems(problems)
+            raise InvalidSection(problems)
         return recency
 
 
@@ -383,7 +383,7 @@ class Thresholds(Strict):
     @model_validator(mode="after")
     def _reset_below_mql(self) -> Self:
         if self.reset >= self.mql:
-            raise Problems(
+            raise InvalidSection(
                 [(("reset",), f"reset ({self.reset:g}) must be below mql ({self.mql:g})")]
             )
         return self
@@ -437,7 +437,7 @@ class AccountThresholds(Strict):
     @model_validator(mode="after")
     def _reset_below_mqa(self) -> Self:
         if self.reset >= self.mqa:
-            raise Problems(
+            raise InvalidSection(
                 [(("reset",), f"reset ({self.reset:g}) must be below mqa ({self.mqa:g})")]
             )
         return self
@@ -492,7 +492,7 @@ class ScoringModel(Strict):
     def _account_role_category(self) -> Self:
         category = None if self.account is None else self.account.role_category
         if category is not None and category not in {c.name for c in self.fit.categories}:
-            raise Problems(
+            raise InvalidSection(
                 [(("account", "role_category"), f"fit has no category named {category!r}")]
             )
         return self

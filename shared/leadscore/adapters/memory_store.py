@@ -30,7 +30,7 @@ CommitHook = Callable[[list[LeadWrite]], Iterable[str] | None]
 
 
 @dataclass
-class _Lead:
+class _StoredLead:
     """Everything stored under one lead key."""
 
     profile: ProfileRecord | None = None
@@ -46,7 +46,7 @@ class MemoryLeadStore:
     are all or nothing under one lock. `before_commit` injects faults and conflicts."""
 
     def __init__(self) -> None:
-        self.leads: dict[str, _Lead] = {}
+        self.leads: dict[str, _StoredLead] = {}
         self.accounts: dict[tuple[str, str], AccountRecord] = {}
         self.before_commit: CommitHook | None = None
         self.transactions = 0  # committed, for tests that count rounds
@@ -62,7 +62,7 @@ class MemoryLeadStore:
         with self._lock:
             snapshots: dict[str, LeadSnapshot] = {}
             for key, event_ids in wanted.items():
-                lead = self.leads.get(key, _Lead())
+                lead = self.leads.get(key, _StoredLead())
                 snapshots[key] = LeadSnapshot(
                     key,
                     copy.deepcopy(lead.profile),
@@ -144,7 +144,7 @@ class MemoryLeadStore:
         if isinstance(stored, AccountRecord):
             self.accounts[stored.domain, stored.model] = stored
             return
-        lead = self.leads.setdefault(stored.key, _Lead())
+        lead = self.leads.setdefault(stored.key, _StoredLead())
         if isinstance(stored, ProfileRecord):
             lead.profile = stored
         elif isinstance(stored, StateRecord):
@@ -209,7 +209,7 @@ class MemoryLeadStore:
 
     def lead_log(self, key: str) -> LeadLog:
         with self._lock:
-            lead = copy.deepcopy(self.leads.get(key, _Lead()))
+            lead = copy.deepcopy(self.leads.get(key, _StoredLead()))
             return LeadLog(
                 key,
                 lead.profile,
@@ -230,7 +230,7 @@ class MemoryLeadStore:
 
     def erase(self, key: str, at: int) -> None:
         with self._lock:
-            self.leads[key] = _Lead(erased_at=at)
+            self.leads[key] = _StoredLead(erased_at=at)
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
         with self._lock:

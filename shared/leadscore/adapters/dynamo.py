@@ -5,6 +5,7 @@ Design: docs/design/table.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -19,17 +20,19 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from leadscore.domain.emails import normalize_email
 from leadscore.settings import settings
 
 SHARDS = 16  # index partitions for due leads and model members: spreads hot keys
 
 
 def lead_key(email: str) -> str:
-    """The pseudonymous key of a lead: a hash of its normalised email."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    """The pseudonymous key of a lead: a hash of its email in canonical form (domain/emails.py)."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
 
 
 def shard(key: str) -> int:
@@ -209,6 +212,12 @@ class RescoreStepItem(LeadTable, discriminator="rescore_step"):
     next_cursor = JSONAttribute(null=True)
     done_at = NumberAttribute(null=True)  # set with the job's counters, in one transaction
     expires_at = TTLAttribute(null=True)
+
+
+@functools.cache
+def connection() -> Connection:
+    """The table's connection, for transactions (pynamodb's public API; made once)."""
+    return Connection(region=LeadTable.Meta.region, host=LeadTable.Meta.host)
 
 
 def lead_pk(key: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from leadscore.adapters.dynamo import LeadTable, ModelItem, ModelVersionItem
+from leadscore.adapters.dynamo import ModelItem, ModelVersionItem, connection
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.model import ScoringModel, parse_model
 
@@ -42,7 +42,7 @@ def publish(model: ScoringModel, now: datetime) -> ScoringModel:
         published_at=at,
     )
     try:
-        with TransactWrite(connection=LeadTable._get_connection().connection) as transaction:
+        with TransactWrite(connection=connection()) as transaction:
             transaction.save(record, condition=ModelVersionItem.pk.does_not_exist())
             transaction.save(entry)
     except TransactWriteError as error:

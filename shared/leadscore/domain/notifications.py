@@ -108,6 +108,15 @@ def _notification(
     )
 
 
+def notification_id(kind: str, model_id: str, subject: str, at: int) -> str:
+    """The id of one transition's notification, the same whenever it is found again, so a
+    subscriber drops a repeat by it. `subject`: the lead key (its first 16 characters are
+    kept) or the account's domain; `at`: the transition's epoch second."""
+    if kind.startswith("lead."):
+        subject = subject[:16]
+    return f"{kind}:{model_id}:{subject}:{at}"
+
+
 def lead_notification(
     kind: str,
     notification_id: str,

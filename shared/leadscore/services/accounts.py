@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import random
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,26 +10,26 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from leadscore.adapters import lead_store
-from leadscore.adapters.dynamo import (
-    AccountItem,
-    LeadTable,
-    ProfileItem,
-    StateItem,
-    account_pk,
-    lead_pk,
-    state_sk,
-)
 from leadscore.domain import accounts
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.engine import iso
-from leadscore.domain.notifications import Notification, Publisher, account_notification
+from leadscore.domain.notifications import Publisher, account_notification, notification_id
 from leadscore.domain.state import LeadState
 from leadscore.services.alerts import Alert, publish_account_pending, unique
+from leadscore.services.retry import until_settled
+from leadscore.services.store import (
+    MAX_TRANSACTION_RECORDS,
+    AccountRecord,
+    AccountSnapshots,
+    LeadStore,
+    LeadWrite,
+    ProfileRecord,
+    StateRecord,
+)
 
 logger = Logger(child=True)
-KINDS = {"mqa": "account.mqa", "cooled": "account.cooled"}
+ACCOUNT_ALERT_KINDS = {"mqa": "account.mqa", "cooled": "account.cooled"}
 
 
 class AccountsBusy(RuntimeError):
@@ -50,7 +47,7 @@ class PersonChange:
 
 @dataclass(slots=True)
 class AccountPlan:
-    items: dict[str, list[AccountItem]] = field(default_factory=dict)  # domain -> to write
+    records: dict[str, list[AccountRecord]] = field(default_factory=dict)  # domain -> to write
     alerts: dict[str, list[Alert]] = field(default_factory=dict)  # domain -> to publish
     transitions: dict[str, list[str]] = field(default_factory=dict)  # domain -> kinds
 
@@ -66,35 +63,36 @@ def domain_of(email: str) -> str | None:
 
 def plan(
     changes: Sequence[PersonChange],
-    snapshots: lead_store.AccountSnapshots,
+    snapshots: AccountSnapshots,
     models: Sequence[CompiledModel],
     now_s: int,
-    profiles: Mapping[str, ProfileItem] | None = None,
+    store: LeadStore,
+    profiles: Mapping[str, ProfileRecord] | None = None,
     notify: bool = True,
 ) -> AccountPlan:
-    """The account items to write for these people's changes, and the notifications to
+    """The account records to write for these people's changes, and the notifications to
     publish once they are written (new transitions, and ones still pending from before).
 
     `profiles`: the profiles the caller is writing (a new person's is not stored yet), used
-    to name the people in a notification; the others are read when one is due."""
+    to name the people in a notification; the others are read from `store` when one is due."""
     result = AccountPlan()
     by_domain: dict[str, list[PersonChange]] = defaultdict(list)
     for change in changes:
         by_domain[change.domain].append(change)
     for domain, found in snapshots.items():
         result.alerts[domain] = [
-            (model_id, Notification.from_dict(json.loads(message)))
-            for model_id, item in found.items()
-            for message in item.pending.as_dict().values()
+            (model_id, notification)
+            for model_id, record in found.items()
+            for notification in record.pending.values()
         ]
     for domain, people_changes in by_domain.items():
         for model in account_models(models):
-            item = _apply(
+            record = _apply(
                 domain, model, people_changes, snapshots.get(domain, {}), now_s, result,
-                profiles or {}, notify,
+                store, profiles or {}, notify,
             )  # fmt: skip
-            if item is not None:
-                result.items.setdefault(domain, []).append(item)
+            if record is not None:
+                result.records.setdefault(domain, []).append(record)
     for domain, alerts in result.alerts.items():
         result.alerts[domain] = unique(alerts)
     return result
@@ -104,12 +102,13 @@ def _apply(
     domain: str,
     model: CompiledModel,
     changes: Sequence[PersonChange],
-    found: Mapping[str, AccountItem],
+    found: Mapping[str, AccountRecord],
     now_s: int,
     result: AccountPlan,
-    profiles: Mapping[str, ProfileItem],
+    store: LeadStore,
+    profiles: Mapping[str, ProfileRecord],
     notify: bool = True,
-) -> AccountItem | None:
+) -> AccountRecord | None:
     config = model.model.account
     assert config is not None
     previous = found.get(model.id)
@@ -133,54 +132,53 @@ def _apply(
     status = previous.state.get("status", "open") if previous else "open"
     mqa_since = previous.state.get("mqa_since") if previous else None
     rolled = accounts.roll_up(config, kept, status, mqa_since, now_s)
-    item = previous or AccountItem(
-        account_pk(domain), state_sk(model.id), domain=domain, model=model.id, pending={}
-    )
-    item.people = {key: person.to_list() for key, person in kept.items()}
-    item.state = {
+    record = previous or AccountRecord(domain, model.id)
+    record.people = {key: person.to_list() for key, person in kept.items()}
+    record.state = {
         "status": rolled.status,
         "mqa_since": rolled.mqa_since,
         "score": rolled.score,
         "rating": rolled.rating,
         "model_version": model.version,
     }
-    item.updated_at = now_s
-    if rolled.transition is not None:
-        kind = KINDS[rolled.transition]
-        result.transitions.setdefault(domain, []).append(kind)
-    if rolled.transition is not None and notify:
-        kind = KINDS[rolled.transition]
-        at = rolled.mqa_since if rolled.transition == "mqa" else now_s
+    record.updated_at = now_s
+    if rolled.transition is None:
+        return record
+    kind = ACCOUNT_ALERT_KINDS[rolled.transition]
+    result.transitions.setdefault(domain, []).append(kind)
+    if notify:  # the transition is now (an MQA's mqa_since is now_s), hence the id's time
         scores = {
             **accounts.summary(rolled, model.id, model.version),
             "mqa_since": iso(rolled.mqa_since),
         }
         notification = account_notification(
-            kind, f"{kind}:{model.id}:{domain}:{at}", domain, scores,
-            people_shown(scores, profiles),
+            kind, notification_id(kind, model.id, domain, now_s), domain, scores,
+            people_shown(scores, store, profiles),
         )  # fmt: skip
-        item.pending[notification.id] = json.dumps(notification.to_dict())
+        record.pending[notification.id] = notification
         result.alerts.setdefault(domain, []).append((model.id, notification))
-    return item
+    return record
 
 
-def people_of(item: AccountItem | None) -> dict[str, accounts.Person]:
-    if item is None:
+def people_of(record: AccountRecord | None) -> dict[str, accounts.Person]:
+    if record is None:
         return {}
-    return {key: accounts.Person.from_list(key, values) for key, values in item.people.items()}
+    return {key: accounts.Person.from_list(key, values) for key, values in record.people.items()}
 
 
 def people_shown(
     scores: Mapping[str, Any],
-    known: Mapping[str, ProfileItem] | None = None,
+    store: LeadStore,
+    known: Mapping[str, ProfileRecord] | None = None,
     keep_missing: bool = False,
 ) -> list[dict[str, Any]]:
     """The people of an account summary with their profiles' emails, names and titles
-    (one BatchGetItem for those not `known`). A person whose profile is gone (erased a
+    (read from `store` for those not `known`). A person whose profile is gone (erased a
     moment ago) is left out, or shown without an email with `keep_missing`."""
     known = known or {}
     keys = [person["key"] for person in scores["people"]]
-    profiles = {**read_profiles([k for k in keys if k not in known]), **known}
+    missing = [k for k in keys if k not in known]
+    profiles = {**(store.read_profiles(missing) if missing else {}), **known}
     shown = []
     for person in scores["people"]:
         profile = profiles.get(person["key"])
@@ -200,56 +198,47 @@ def people_shown(
     return shown
 
 
-def read_profiles(keys: Sequence[str]) -> dict[str, ProfileItem]:
-    if not keys:
-        return {}
-    found: dict[str, ProfileItem] = {}
-    for item in LeadTable.batch_get([(lead_pk(k), "PROFILE") for k in keys], consistent_read=True):
-        if isinstance(item, ProfileItem):
-            found[item.pk.removeprefix("LEAD#")] = item
-    return found
-
-
 def merge(
-    writes: Sequence[lead_store.LeadWrite],
+    writes: Sequence[LeadWrite],
     domain_of_lead: Mapping[str, str],
-    items: Mapping[str, list[AccountItem]],
-) -> tuple[list[lead_store.LeadWrite], set[str]]:
-    """One write per account that changes: its item and every lead of it (DynamoDB allows
-    an item once per transaction). Returns the writes and the leads left for another round
-    because their account's write would not fit in one transaction."""
-    merged: list[lead_store.LeadWrite] = []
-    groups: dict[str, lead_store.LeadWrite] = {}
+    records: Mapping[str, list[AccountRecord]],
+) -> tuple[list[LeadWrite], set[str]]:
+    """One write per account that changes: its records and every lead of it (a transaction
+    holds a record once). Returns the writes and the leads left for another round because
+    their account's write would not fit in one transaction."""
+    merged: list[LeadWrite] = []
+    groups: dict[str, LeadWrite] = {}
     deferred: set[str] = set()
-    limit = lead_store.MAX_TRANSACTION_ITEMS
     for write in writes:
         domain = domain_of_lead.get(write.key)
-        if domain is None or domain not in items:
+        if domain is None or domain not in records:
             merged.append(write)
             continue
         group = groups.get(domain)
         if group is None:
-            group = groups[domain] = lead_store.LeadWrite(write.key, list(items[domain]), set(), [])
+            group = groups[domain] = LeadWrite(write.key, list(records[domain]))
             merged.append(group)
-        elif len(group.items) + len(write.items) > limit:
+        elif len(group.records) + len(write.records) > MAX_TRANSACTION_RECORDS:
             deferred.add(write.key)
             continue
         else:
             group.also.append(write.key)
-        offset = len(group.items)
-        group.items += write.items
-        group.conditional_new |= {offset + i for i in write.conditional_new}
+        offset = len(group.records)
+        group.records += write.records
+        group.new |= {offset + i for i in write.new}
     return merged, deferred
 
 
-def publish(plan: AccountPlan, domains: Iterable[str], publisher: Publisher) -> set[str]:
+def publish(
+    plan: AccountPlan, domains: Iterable[str], store: LeadStore, publisher: Publisher
+) -> set[str]:
     """Publish the planned notifications of these (written) accounts; returns the domains
-    where one failed (it stays pending in the account item and is found again)."""
+    where one failed (it stays pending in the account record and is found again)."""
     failed: set[str] = set()
     for domain in domains:
         alerts = plan.alerts.get(domain)
         if alerts:
-            _published, errors = publish_account_pending(domain, alerts, publisher)
+            _published, errors = publish_account_pending(domain, alerts, store, publisher)
             if errors:
                 failed.add(domain)
     return failed
@@ -257,6 +246,7 @@ def publish(plan: AccountPlan, domains: Iterable[str], publisher: Publisher) -> 
 
 def refresh(
     keys: Iterable[str],
+    store: LeadStore,
     models: Sequence[CompiledModel],
     publisher: Publisher,
     now: datetime,
@@ -272,7 +262,7 @@ def refresh(
 
     Idempotent and safe to run concurrently with the scorer (version conditions, re-read
     on conflict). With `notify=False` an account's status moves without telling sales.
-    Returns the number of account items written; with `must_settle`, raises AccountsBusy
+    Returns the number of account records written; with `must_settle`, raises AccountsBusy
     when an account still conflicted after every attempt (the caller's retry repeats it).
     """
     scoring = account_models(models)
@@ -280,26 +270,21 @@ def refresh(
         return 0
     ids = [m.id for m in scoring]
     written = 0
-    pending = set(keys)
-    for attempt in range(attempts):
-        if not pending:
-            break
-        if attempt:
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
-        snapshots = lead_store.read_leads(dict.fromkeys(pending, ()), ids)
+
+    def attempt_round(pending: dict[str, None], _attempt: int) -> dict[str, None]:
+        nonlocal written
+        snapshots, _ = store.read_leads(dict.fromkeys(pending, ()), ids)
         lead_domains: dict[str, str] = {}
         for key, snapshot in snapshots.items():
             profile = snapshot.profile
             domain = (
-                company_domain(str(profile.email))
-                if profile is not None
-                else (domains or {}).get(key)
+                company_domain(profile.email) if profile is not None else (domains or {}).get(key)
             )
             if domain is not None:
                 lead_domains[key] = domain
         if not lead_domains:
-            break
-        _, found = lead_store.read_leads_and_accounts({}, (), set(lead_domains.values()), ids)
+            return {}
+        _, found = store.read_leads({}, (), set(lead_domains.values()), ids)
         changes = [
             PersonChange(
                 key,
@@ -313,17 +298,15 @@ def refresh(
             )
             for key, domain in lead_domains.items()
         ]
-        result = plan(changes, found, scoring, int(now.timestamp()), notify=notify)
-        writes = [
-            lead_store.LeadWrite(f"account:{domain}", list(items))
-            for domain, items in result.items.items()
-        ]
-        done, retry = lead_store.commit(writes)
-        written += sum(
-            len(result.items[w.key.removeprefix("account:")]) for w in writes if w.key in done
-        )
-        publish(result, [d for d in found if f"account:{d}" not in retry], publisher)
-        pending = {key for key, d in lead_domains.items() if f"account:{d}" in retry}
+        result = plan(changes, found, scoring, int(now.timestamp()), store, notify=notify)
+        # One write per account, keyed by its domain: it has no lead records of its own.
+        writes = [LeadWrite(domain, list(records)) for domain, records in result.records.items()]
+        done, retry = store.commit(writes)
+        written += sum(len(result.records[domain]) for domain in done)
+        publish(result, [d for d in found if d not in retry], store, publisher)
+        return dict.fromkeys(key for key, d in lead_domains.items() if d in retry)
+
+    pending = until_settled(attempt_round, dict.fromkeys(keys), attempts)
     if pending:
         logger.warning("accounts kept conflicting", leads=len(pending))
         if must_settle:
@@ -331,5 +314,5 @@ def refresh(
     return written
 
 
-def _state_of(item: StateItem | None) -> LeadState | None:
-    return None if item is None else LeadState.from_dict(item.state)
+def _state_of(record: StateRecord | None) -> LeadState | None:
+    return None if record is None else record.state

@@ -7,19 +7,12 @@ from collections.abc import Callable, Iterable
 
 from aws_lambda_powertools import Logger
 
-from leadscore.adapters import lead_store
 from leadscore.domain.notifications import Notification, Publisher
+from leadscore.services.store import LeadStore
 
 logger = Logger(child=True)
 Alert = tuple[str, Notification]  # (model id, notification)
 Clear = Callable[[str, str, Iterable[str]], None]  # (lead key or domain, model id, ids)
-
-
-def publish_account_pending(
-    domain: str, alerts: list[Alert], publisher: Publisher
-) -> tuple[int, int]:
-    """`publish_pending` for an account's notifications."""
-    return publish_pending(domain, alerts, publisher, lead_store.clear_account_pending)
 
 
 def unique(alerts: list[Alert]) -> list[Alert]:
@@ -28,17 +21,24 @@ def unique(alerts: list[Alert]) -> list[Alert]:
 
 
 def publish_pending(
-    key: str,
-    alerts: list[Alert],
-    publisher: Publisher,
-    clear: Clear = lead_store.clear_pending,
+    key: str, alerts: list[Alert], store: LeadStore, publisher: Publisher
 ) -> tuple[int, int]:
     """Publish the lead's pending notifications and clear the published ones from its states.
 
-    Returns (published, failed); a failed one stays pending in the state item, so the next
-    write of that lead (or the caller's retry) finds it and publishes it again. Accounts
-    use the same mechanism: `key` is then the domain, `clear` clears the account item.
+    Returns (published, failed); a failed one stays pending in the state record, so the next
+    write of that lead (or the caller's retry) finds it and publishes it again.
     """
+    return _publish(key, alerts, publisher, store.clear_pending)
+
+
+def publish_account_pending(
+    domain: str, alerts: list[Alert], store: LeadStore, publisher: Publisher
+) -> tuple[int, int]:
+    """`publish_pending` for an account's notifications, cleared from its account records."""
+    return _publish(domain, alerts, publisher, store.clear_account_pending)
+
+
+def _publish(key: str, alerts: list[Alert], publisher: Publisher, clear: Clear) -> tuple[int, int]:
     published: dict[str, list[str]] = defaultdict(list)
     failed = 0
     for model_id, notification in alerts:

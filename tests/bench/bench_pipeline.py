@@ -69,7 +69,7 @@ class Meter:
 
 def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> int:
     from leadscore.domain.events import Event
-    from leadscore.services.messages import encode
+    from leadscore.domain.messages import encode
     from leadscore.services.scoring import score_messages
 
     class Quiet:

@@ -20,10 +20,10 @@ from leadscore.adapters.dynamo import (
 )
 from leadscore.domain import accounts
 from leadscore.domain.events import Event
+from leadscore.domain.messages import encode
 from leadscore.domain.state import LeadState
 from leadscore.services.accounts import people_of
 from leadscore.services.decay import run_decay
-from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools import cli
 from leadscore_tools.modelfiles import load_model

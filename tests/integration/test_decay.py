@@ -22,10 +22,10 @@ from leadscore.adapters.dynamo import (
     state_sk,
 )
 from leadscore.domain.events import Event
+from leadscore.domain.messages import encode
 from leadscore.domain.state import LeadState
 from leadscore.services import decay
 from leadscore.services.decay import run_decay
-from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 

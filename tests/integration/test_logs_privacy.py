@@ -29,9 +29,9 @@ from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import EventItem, LeadTable, event_sk, lead_key, lead_pk, shard
 from leadscore.adapters.webhooks import env_name
 from leadscore.domain.events import Event
+from leadscore.domain.messages import encode
 from leadscore.services import decay as decay_service
 from leadscore.services import rescore
-from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 from leadscore_tools.template import load_template

@@ -15,8 +15,8 @@ from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import LeadTable, StateItem, lead_key, lead_pk, state_sk
 from leadscore.domain import engine
 from leadscore.domain.events import Event
+from leadscore.domain.messages import encode
 from leadscore.domain.state import LeadState
-from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 

@@ -14,10 +14,10 @@ import pytest
 from leadscore.adapters import lead_store, model_store
 from leadscore.adapters.dynamo import LeadTable, StateItem, lead_key, lead_pk, state_sk
 from leadscore.domain.events import Event
+from leadscore.domain.messages import encode
 from leadscore.domain.model import ScoringModel, parse_model
 from leadscore.domain.state import LeadState
 from leadscore.services import rescore
-from leadscore.services.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 

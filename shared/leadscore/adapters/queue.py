@@ -7,7 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from leadscore.domain.events import Event
-from leadscore.services.messages import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, encode
+from leadscore.domain.messages import encode
+
+MAX_BATCH_ENTRIES = 10  # SendMessageBatch entries per request
+MAX_BATCH_BYTES = 240_000  # SendMessageBatch payload limit is 256 KiB in total
 
 
 class QueueError(RuntimeError):

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.api.deps import Dependencies, json_body, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
-from leadscore.domain.events import Event, EventError, event_from_dict
-from leadscore.services.messages import normalize_email
+from leadscore.domain.events import EventError, canonical_event
 
 MAX_EVENTS = 500
-
-
-def canonical_event(document: Any, received_at: Any) -> tuple[str, Event]:
-    """One `POST /v1/events` document -> (normalised email, Event); EventError names the field."""
-    if not isinstance(document, Mapping):
-        raise EventError("", "an event must be a JSON object")
-    email = normalize_email(document.get("email"))
-    # The email is normalised first so a retried post with other casing gets the same id.
-    try:
-        return email, event_from_dict({**document, "email": email}, received_at)
-    except EventError:
-        raise
-    except (OverflowError, OSError, ValueError):
-        raise EventError("occurred_at", "out of range") from None
 
 
 def routes(deps: Dependencies) -> Router:

@@ -12,9 +12,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.api.deps import Dependencies, header, new_router, parse_json, raw_body
-from leadscore.api.events import canonical_event
 from leadscore.api.problems import Problem, invalid, json_response
-from leadscore.domain.events import EventError, content_id
+from leadscore.domain.events import EventError, canonical_event, content_id
 
 MAX_FORM_BYTES = 64_000
 MAX_CUSTOM_FIELDS = 20

@@ -29,12 +29,11 @@ from leadscore.api.deps import Dependencies, json_body, new_router, require_api_
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
-from leadscore.domain.events import EventError
+from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.model import parse_model
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
-from leadscore.services.messages import normalize_email
 from leadscore.settings import LazyClient, settings
 
 OUTCOMES = ("accepted", "rejected", "won", "lost")
@@ -44,7 +43,7 @@ FEEDBACK_RETENTION = timedelta(days=3 * 365)
 def _pk(email: str) -> tuple[str, str]:
     try:
         address = normalize_email(unquote(email))  # API Gateway may pass it percent-encoded
-    except EventError:
+    except EmailError:
         raise invalid("email", "not a valid email address") from None
     return address, lead_pk(lead_key(address))
 

@@ -10,8 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from leadscore.adapters.webhooks import WebhookRequest, handle
 from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES
 from leadscore.api.deps import Dependencies, is_text, new_router, raw_body
-from leadscore.api.events import canonical_event
-from leadscore.domain.events import EventError
+from leadscore.domain.events import EventError, canonical_event
 
 
 def routes(deps: Dependencies) -> Router:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from leadscore.domain.emails import EmailError, normalize_email
+
 CANONICAL_TYPES = frozenset(
     {
         "page_view",
@@ -99,6 +101,24 @@ def event_from_dict(document: Mapping[str, Any], received_at: datetime) -> Event
         properties=dict(properties),
         profile=dict(profile) if profile else None,
     )
+
+
+def canonical_event(document: Any, received_at: datetime) -> tuple[str, Event]:
+    """One event document (`POST /v1/events`, a form, a webhook, a queue message) -> (email,
+    Event): the email by the one rule (emails.py); EventError names the field at fault."""
+    if not isinstance(document, Mapping):
+        raise EventError("", "an event must be a JSON object")
+    try:
+        email = normalize_email(document.get("email"))
+    except EmailError as error:
+        raise EventError("email", str(error)) from None
+    # The email is normalised first so a retried post with other casing gets the same id.
+    try:
+        return email, event_from_dict({**document, "email": email}, received_at)
+    except EventError:
+        raise
+    except (OverflowError, OSError, ValueError):
+        raise EventError("occurred_at", "out of range") from None
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

@@ -30,11 +30,11 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.events import event_to_dict
+from leadscore.domain.messages import Incoming, QueueMessageError, decode
 from leadscore.domain.notifications import Notification, Publisher, lead_notification
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.services.alerts import publish_pending, unique
-from leadscore.services.messages import Incoming, MessageError, decode
 
 logger = Logger(child=True)
 KINDS = {"mql": "lead.mql", "cooled": "lead.cooled"}
@@ -86,7 +86,7 @@ def score_messages(
     for message_id, body in messages:
         try:
             incoming = decode(body)
-        except MessageError as error:
+        except QueueMessageError as error:
             logger.error("unreadable scoring message", message_id=message_id, reason=str(error))
             outcome.failed.add(message_id)
             continue

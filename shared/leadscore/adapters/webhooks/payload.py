@@ -13,6 +13,8 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl
 
+from leadscore.domain.emails import EmailError, normalize_email
+
 from .interface import IgnoredEvent, WebhookFormatError, WebhookRequest
 
 # Lambda's synchronous payload limit; API Gateway would refuse anything larger anyway.
@@ -179,20 +181,18 @@ def flag(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in {"true", "1", "yes"}
 
 
-def normalize_email(value: Any) -> str | None:
-    """The trimmed, lower-cased address (from "Name <addr>" too), or None when unusable."""
+def email_address(value: Any) -> str | None:
+    """The address in a platform's email field (bare or "Name <addr>"), in its canonical form
+    by the one email rule (domain/emails.py), or None when it holds no usable address."""
     if not isinstance(value, str) or len(value) > MAX_TEXT:
         return None
     candidate = value.strip()
     if "<" in candidate:
         candidate = parseaddr(candidate)[1]
-    candidate = candidate.strip().lower()
-    if len(candidate) > 254 or candidate.count("@") != 1:
+    try:
+        return normalize_email(candidate)
+    except EmailError:
         return None
-    local, domain = candidate.split("@")
-    if not local or not domain or any(c.isspace() or c in '<>,;"' for c in candidate):
-        return None
-    return candidate
 
 
 # --- times ----------------------------------------------------------------------------------
@@ -313,7 +313,7 @@ def canonical(
     events: list[dict[str, Any]] = []
     ignored: list[IgnoredEvent] = []
     for native in natives:
-        email = normalize_email(native.email)
+        email = email_address(native.email)
         if native.kind is None:
             why = native.why or "not an event leads are scored on"
             ignored.append(IgnoredEvent(native.native_event, why, email, native.provider_event_id))

@@ -15,10 +15,10 @@ from ..payload import (
     NativeEvent,
     Parsed,
     any_time,
+    email_address,
     first_text,
     load_json,
     mapping,
-    normalize_email,
     objects,
     profile_from_answers,
     text,
@@ -55,7 +55,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         field = mapping(answer.get("field"))
         label = titles.get(text(field.get("id"))) or text(field.get("ref")) or ""
         if text(answer.get("type")) == "email" or text(field.get("type")) == "email":
-            email = value if normalize_email(value) else email
+            email = value if email_address(value) else email
         else:
             labelled.append((label, value))
     labelled.extend((str(key), value) for key, value in hidden.items())

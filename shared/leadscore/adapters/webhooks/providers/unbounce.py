@@ -10,12 +10,12 @@ from ..payload import (
     MAX_URL,
     NativeEvent,
     Parsed,
+    email_address,
     first_text,
     label_key,
     load_form,
     mapping,
     nested_json,
-    normalize_email,
     profile_from_answers,
     text,
 )
@@ -35,7 +35,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         (
             values[key]
             for key in values
-            if "email" in label_key(key) and normalize_email(values[key])
+            if "email" in label_key(key) and email_address(values[key])
         ),
         None,
     )

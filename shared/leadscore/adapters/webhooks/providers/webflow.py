@@ -15,11 +15,11 @@ from ..payload import (
     NativeEvent,
     Parsed,
     any_time,
+    email_address,
     first_text,
     label_key,
     load_json,
     mapping,
-    normalize_email,
     profile_from_answers,
     text,
 )
@@ -76,7 +76,7 @@ def email_field(fields: Mapping[str, Any]) -> Any:
         if "email" in label_key(str(key))
     )
     for _, key in labelled:
-        if normalize_email(fields[key]):
+        if email_address(fields[key]):
             return fields[key]
     return None
 

@@ -1,4 +1,4 @@
-"""Scoring-queue messages: several canonical events per message, packed under SQS limits."""
+"""Scoring-queue messages: several canonical events per message body, under the SQS size limit."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from leadscore.domain.events import Event, EventError, event_from_dict, event_to_dict
+from leadscore.domain.events import Event, EventError, canonical_event, event_to_dict
 
 MAX_MESSAGE_BYTES = 240_000  # SQS allows 256 KiB; headroom for attributes and the envelope
-MAX_BATCH_ENTRIES = 10  # SendMessageBatch entries per request
-MAX_BATCH_BYTES = 240_000  # SendMessageBatch payload limit is 256 KiB in total
 
 
-class MessageError(ValueError):
+class QueueMessageError(ValueError):
     """A queue message that cannot be read (it fails alone and goes to the DLQ)."""
 
 
@@ -26,22 +24,6 @@ class Incoming:
     email: str
     event: Event
     received_at: int  # epoch seconds the API accepted it
-
-
-def normalize_email(value: Any) -> str:
-    if not isinstance(value, str):
-        raise EventError("email", "required, a string")
-    email = value.strip().lower()
-    local, at, domain = email.rpartition("@")
-    if (
-        not at
-        or not local
-        or "." not in domain
-        or len(email) > 254
-        or any(c.isspace() for c in email)
-    ):
-        raise EventError("email", "not a valid email address")
-    return email
 
 
 def encode(entries: Iterable[tuple[str, Event]], received_at: datetime) -> Iterator[str]:
@@ -64,26 +46,25 @@ def encode(entries: Iterable[tuple[str, Event]], received_at: datetime) -> Itera
 
 
 def decode(body: str) -> list[Incoming]:
-    """Read a message body; MessageError when it is not one of ours."""
+    """Read a message body; QueueMessageError when it is not one of ours."""
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, TypeError):
-        raise MessageError("body is not JSON") from None
+        raise QueueMessageError("body is not JSON") from None
     if not isinstance(document, Mapping) or document.get("v") != 1:
-        raise MessageError("not a version-1 scoring message")
+        raise QueueMessageError("not a version-1 scoring message")
     received = document.get("received_at")
     items = document.get("events")
     if not isinstance(received, int) or not isinstance(items, list):
-        raise MessageError("missing received_at or events")
+        raise QueueMessageError("missing received_at or events")
     received_at = datetime.fromtimestamp(received, UTC)
     incoming = []
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise MessageError(f"events[{index}] is not an object")
+            raise QueueMessageError(f"events[{index}] is not an object")
         try:
-            email = normalize_email(item.get("email"))
-            event = event_from_dict(item, received_at)
+            email, event = canonical_event(item, received_at)
         except EventError as error:
-            raise MessageError(f"events[{index}].{error.field}: invalid") from None
+            raise QueueMessageError(f"events[{index}].{error.field}: invalid") from None
         incoming.append(Incoming(email, event, received))
     return incoming

@@ -1,0 +1,52 @@
+"""The one email rule: the canonical form of an address, which keys its lead everywhere.
+
+Invisible (Unicode format) characters are removed, the text is NFKC-normalised, stripped
+and lower-cased, and a non-ASCII domain label is written in punycode (IDNA 2003, Python's
+codec: `bücher.de` is `xn--bcher-kva.de`), so ASCII addresses stay as they are. Valid: text
+before and after the last `@`, a dot in the domain, no space inside, at most 254 characters.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from encodings import idna
+from typing import Any
+
+MAX_LENGTH = 254  # RFC 5321: a 256-octet path less its angle brackets
+LABEL_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the dots IDNA separates labels on
+
+
+class EmailError(ValueError):
+    """An address no lead can have; the message says why."""
+
+
+def normalize_email(value: Any) -> str:
+    """The canonical form of an address; EmailError when it is not one."""
+    if not isinstance(value, str):
+        raise EmailError("required, a string")
+    text = value
+    if not text.isascii():
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+        text = unicodedata.normalize("NFKC", text)
+    email = text.strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain:
+        raise EmailError("not a valid email address: it needs text before and after an @")
+    if any(c.isspace() for c in email):
+        raise EmailError("not a valid email address: it has a space inside")
+    labels = LABEL_DOTS.split(domain)
+    if len(labels) < 2:
+        raise EmailError("not a valid email address: the domain has no dot")
+    try:
+        domain = ".".join(label if label.isascii() else _punycode(label) for label in labels)
+    except UnicodeError:
+        raise EmailError("not a valid email address: the domain is not a valid name") from None
+    email = f"{local}@{domain}"
+    if len(email) > MAX_LENGTH:
+        raise EmailError(f"not a valid email address: longer than {MAX_LENGTH} characters")
+    return email
+
+
+def _punycode(label: str) -> str:
+    return idna.ToASCII(label).decode("ascii")

@@ -1,0 +1,38 @@
+"""A lead's next state record for one model, and the alerts its transitions raise."""
+
+from __future__ import annotations
+
+from leadscore.domain import engine
+from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.domains import company_domain
+from leadscore.domain.state import LeadState
+from leadscore.services.store import StateRecord
+
+LEAD_ALERT_KINDS = {"mql": "lead.mql", "cooled": "lead.cooled"}  # engine transition -> kind
+
+
+def next_state_record(
+    key: str,
+    model: CompiledModel,
+    previous: StateRecord | None,
+    state: LeadState,
+    now_s: int,
+    email: str | None = None,
+) -> StateRecord:
+    """The state record to write over `previous` (kept: its version and pending
+    notifications), due at its next decay or follow-up check; with the lead's `email`, it
+    also names the lead's account."""
+    record = previous or StateRecord(key, model.id, state)
+    if email is not None:
+        record.account_domain = company_domain(email) or ""
+    record.state = state
+    record.updated_at = now_s
+    due = [t for t in (engine.next_decay_at(model, state), _sla_check_at(state)) if t is not None]
+    record.due_at = min(due) if due else None
+    return record
+
+
+def _sla_check_at(state: LeadState) -> int | None:
+    if state.status == "mql" and not state.sla_breached and state.sla_due_at is not None:
+        return state.sla_due_at
+    return None

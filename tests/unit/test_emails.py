@@ -1,0 +1,142 @@
+"""The one email rule: the spellings a person would call the same address are one lead."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from leadscore.adapters.dynamo import lead_key
+from leadscore.adapters.webhooks.payload import email_address
+from leadscore.domain.emails import EmailError, normalize_email
+from leadscore.domain.events import EventError, canonical_event
+from leadscore.domain.messages import QueueMessageError, decode, encode
+
+from tests.unit.engine_helpers import NOW
+
+SAME_LEAD = {
+    "jane.doe@acme-corp.com": [
+        "jane.doe@acme-corp.com",
+        "Jane.Doe@ACME-Corp.com",
+        "  jane.doe@acme-corp.com \t\n",
+        "\u00a0jane.doe@acme-corp.com\u3000",  # no-break and ideographic spaces
+        "jane.doe\u200b@acme-corp.com",  # zero-width space
+        "jane\u200c.doe@acme\u200d-corp.com",  # zero-width non-joiner and joiner
+        "\ufeffjane.doe@acme-corp.com",  # a byte-order mark pasted from a file
+        "jane.\u00addoe@acme-corp.com",  # soft hyphen
+        "jane.doe@acme-corp.com\u2060\u200e",  # word joiner, left-to-right mark
+        "\uff4a\uff41\uff4e\uff45.doe\uff20acme-corp\uff0ecom",  # full-width letters, @ and dot
+        "jane.doe@acme-corp\u3002com",  # an ideographic full stop between labels
+    ],
+    "anna@xn--bcher-kva.de": [
+        "anna@bücher.de",
+        "Anna@BÜCHER.DE",
+        "anna@xn--bcher-kva.de",
+        "ANNA@XN--BCHER-KVA.DE",
+        "anna@bu\u0308cher.de",  # u + combining diaeresis (NFD, as macOS may send it)
+        " anna@b\u200bücher.de ",
+    ],
+    "josé@xn--caf-dma.fr": ["José@Café.fr", "jose\u0301@cafe\u0301.fr", "JOSÉ@xn--caf-dma.fr"],
+    "o'neil+leads@mail.example.co.uk": ["O'Neil+Leads@Mail.Example.CO.UK"],
+}
+INVALID = {
+    "": "text before and after an @",
+    "   ": "text before and after an @",
+    "jane.doe": "text before and after an @",
+    "@acme-corp.com": "text before and after an @",
+    "jane@": "text before and after an @",
+    "\u200b@acme-corp.com": "text before and after an @",  # only an invisible local part
+    "jane@localhost": "no dot",
+    "jane doe@acme-corp.com": "a space inside",
+    "jane@acme corp.com": "a space inside",
+    "jane@b\u00fc\ue000cher.de": "not a valid name",  # IDNA prohibits private-use characters
+    "jane@" + "ü" * 64 + ".de": "not a valid name",  # a label over 63 octets in punycode
+    "j" * 246 + "@corp.com": "longer than 254",
+    # 241 characters as typed, 269 in punycode
+    "j" * 30 + "@" + ".".join(["x" * 50 + "ü"] * 4) + ".de": "longer than 254",
+}
+
+
+@pytest.mark.parametrize(
+    ("canonical", "spelling"),
+    [(canonical, spelling) for canonical, spellings in SAME_LEAD.items() for spelling in spellings],
+)
+def test_spellings_of_one_address_are_one_lead(canonical: str, spelling: str) -> None:
+    assert normalize_email(spelling) == canonical
+    assert lead_key(spelling) == lead_key(canonical)
+
+
+def test_different_addresses_stay_different() -> None:
+    addresses = [
+        "jane@acme.com",
+        "jane.@acme.com",
+        "jane@acme.co",
+        "jan@acme.com",
+        "ja-ne@acme.com",
+    ]
+    assert len({lead_key(address) for address in addresses}) == len(addresses)
+
+
+def test_an_ascii_address_is_only_stripped_and_lower_cased() -> None:
+    """Lead keys made before the rule was written down stay the same for ASCII addresses."""
+    for address in ["Grace@Corp.IO", " a+b@x.y.z ", "odd!#$%&'*/=?^_`{|}~@odd.name"]:
+        assert normalize_email(address) == address.strip().lower()
+
+
+@pytest.mark.parametrize(("address", "reason"), INVALID.items())
+def test_an_address_no_lead_can_have_is_refused_with_the_reason(address: str, reason: str) -> None:
+    with pytest.raises(EmailError, match=r"^not a valid email address: ") as refused:
+        normalize_email(address)
+    assert reason in str(refused.value)
+
+
+@pytest.mark.parametrize("value", [None, 42, ["jane@acme-corp.com"], {"email": "x@y.z"}, b"a@b.c"])
+def test_anything_but_text_is_refused(value: object) -> None:
+    with pytest.raises(EmailError, match=r"^required, a string$"):
+        normalize_email(value)
+
+
+def test_the_longest_address_is_254_characters() -> None:
+    longest = "j" * (254 - len("@corp.com")) + "@corp.com"
+    assert normalize_email(f"  {longest.upper()}  ") == longest
+    with pytest.raises(EmailError):
+        normalize_email("j" + longest)
+
+
+ADDRESS_LIKE = st.text(max_size=60) | st.builds(
+    "{}@{}.{}".format, st.text(max_size=20), st.text(max_size=20), st.text(max_size=8)
+)
+
+
+@given(ADDRESS_LIKE)
+def test_the_rule_is_idempotent_and_refuses_only_with_email_error(text: str) -> None:
+    try:
+        email = normalize_email(text)
+    except EmailError:
+        return
+    assert normalize_email(email) == email
+    assert email == email.strip().lower() and len(email) <= 254
+    assert email.rpartition("@")[2].isascii()
+
+
+def test_every_reader_applies_the_same_rule() -> None:
+    """A webhook's address field, an event document and a queue message give one address."""
+    spelling = " Anna@B\u200bÜCHER.de "
+    canonical = normalize_email(spelling)
+    assert email_address(spelling) == canonical
+    assert email_address(f'"Anna B." <{spelling.strip()}>') == canonical
+    email, event = canonical_event({"email": spelling, "type": "page_view"}, NOW)
+    assert email == canonical
+    [incoming] = decode(next(encode([(spelling, event)], NOW)))
+    assert incoming.email == canonical
+
+
+def test_readers_refuse_what_the_rule_refuses() -> None:
+    assert email_address("jane@localhost") is None
+    with pytest.raises(EventError, match=r"^email: not a valid email address: ") as refused:
+        canonical_event({"email": "jane@localhost", "type": "page_view"}, NOW)
+    assert refused.value.field == "email"
+    [body] = encode(
+        [("jane@localhost", canonical_event({"email": "a@b.c", "type": "x"}, NOW)[1])], NOW
+    )
+    with pytest.raises(QueueMessageError, match=r"events\[0\]\.email"):
+        decode(body)

@@ -93,7 +93,7 @@ class MemoryLeadStore:
     def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
         written: set[str] = set()
         retry: set[str] = set()
-        for chunk in transactions(writes):
+        for chunk in list(transactions(writes)):  # a write too large raises before any is made
             keys = {key for write in chunk for key in write.keys}
             with self._lock:
                 refused = set(self.before_commit(chunk) or ()) if self.before_commit else set()
@@ -155,6 +155,9 @@ class MemoryLeadStore:
             lead.changes[stored.at, stored.model, stored.tag] = stored
 
     def clear_pending(self, key: str, model_id: str, notification_ids: Iterable[str]) -> None:
+        notification_ids = list(notification_ids)
+        if not notification_ids:  # as DynamoDB's store: no request, so no check
+            return
         with self._lock:
             lead = self.leads.get(key)
             state = None if lead is None else lead.states.get(model_id)
@@ -166,6 +169,9 @@ class MemoryLeadStore:
     def clear_account_pending(
         self, domain: str, model_id: str, notification_ids: Iterable[str]
     ) -> None:
+        notification_ids = list(notification_ids)
+        if not notification_ids:
+            return
         with self._lock:
             account = self.accounts.get((domain, model_id))
             if account is None:

@@ -1,0 +1,466 @@
+"""The store port's contract, run against both stores: in memory, and DynamoDB inside moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from leadscore.adapters.memory_store import MemoryLeadStore
+from leadscore.domain.events import Event
+from leadscore.domain.notifications import Notification
+from leadscore.domain.state import LeadState
+from leadscore.services.store import (
+    AccountRecord,
+    ChangeRecord,
+    EventRecord,
+    FeedbackRecord,
+    LeadRecord,
+    LeadStore,
+    LeadWrite,
+    ProfileRecord,
+    StateRecord,
+    shard_of,
+)
+
+T0 = 1_700_000_000
+EXPIRES = 2_000_000_000
+
+
+def _memory(request: pytest.FixtureRequest) -> LeadStore:
+    return MemoryLeadStore()
+
+
+def _dynamo(request: pytest.FixtureRequest) -> LeadStore:
+    request.getfixturevalue("aws")  # moto, with the table of template.yaml
+    from leadscore.adapters.dynamo_store import DynamoLeadStore
+
+    return DynamoLeadStore()
+
+
+STORES: dict[str, Callable[[pytest.FixtureRequest], LeadStore]] = {
+    "memory": _memory,
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest) -> LeadStore:
+    return STORES[request.param](request)
+
+
+def lead(shard: int, n: int = 0) -> str:
+    """A lead key in `shard`, ordered by `n` within it."""
+    key = f"{n:03x}{shard:x}" + "ab" * 14
+    assert shard_of(key) == shard
+    return key
+
+
+def profile(key: str, **fields: Any) -> ProfileRecord:
+    return ProfileRecord(
+        key,
+        f"{key[:6]}@acme.example",
+        {"company": "Acme", **fields},
+        {"company": T0},
+        created_at=T0,
+        updated_at=T0,
+        account="acme.example",
+    )
+
+
+def notification(n: int) -> Notification:
+    return Notification(
+        f"lead.mql:fit:{n}",
+        "lead.mql",
+        "New MQL",
+        {"score": 71.5, "reasons": [{"key": "title", "points": 20}]},
+        "A new MQL",
+        {"kind": "lead.mql"},
+    )
+
+
+def state(key: str, model: str = "fit", due_at: int | None = None, score: int = 0) -> StateRecord:
+    return StateRecord(
+        key,
+        model,
+        LeadState(model, model_version=2, score=score, reasons={"title": [score, 1]}),
+        updated_at=T0,
+        account_domain="acme.example",
+        due_at=due_at,
+    )
+
+
+def event(key: str, event_id: str, at: int = T0) -> EventRecord:
+    return EventRecord(
+        key,
+        Event(
+            event_id,
+            "page_view",
+            datetime.fromtimestamp(at, UTC),
+            product="app",
+            properties={"url": "/pricing", "ms": 1.5},
+            profile={"title": "CTO"},
+        ),
+        received_at=at + 1,
+        deltas={"fit": [{"kind": "event", "points": 5.0, "event_id": event_id}]},
+        expires_at=EXPIRES,
+    )
+
+
+def change(key: str, at: int, tag: str = "000000001#decay", model: str = "fit") -> ChangeRecord:
+    return ChangeRecord(
+        key, at, model, tag, {model: [{"kind": "decay", "points": -2.5}]}, expires_at=EXPIRES
+    )
+
+
+def account(domain: str = "acme.example", model: str = "fit") -> AccountRecord:
+    return AccountRecord(
+        domain,
+        model,
+        {lead(0): [7000, T0, "open"]},
+        {"status": "open", "score": 7000, "rating": "B2"},
+        {"account.mqa:fit:1": notification(9)},
+        updated_at=T0,
+    )
+
+
+def commit(store: LeadStore, *writes: LeadWrite) -> tuple[set[str], set[str]]:
+    return store.commit(list(writes))
+
+
+def write(key: str, *records: LeadRecord, new: set[int] | None = None) -> LeadWrite:
+    return LeadWrite(key, list(records), new or set())
+
+
+# -- round trips ------------------------------------------------------------------------
+
+
+def test_every_record_comes_back_as_written(store: LeadStore) -> None:
+    key = lead(3)
+    stored_profile, stored_state = profile(key), state(key, due_at=T0 + 60, score=5000)
+    stored_state.pending = {"lead.mql:fit:1": notification(1)}
+    logged, later = event(key, "e-1", T0), change(key, T0 + 5)
+    stored_account = account()
+    assert commit(
+        store,
+        LeadWrite(key, [stored_profile, stored_state, logged, later, stored_account], {2, 3}),
+    ) == ({key}, set())
+
+    snapshots, accounts = store.read_leads(
+        {key: ["e-1", "e-2"]}, ["fit", "other"], ["acme.example", "none.example"], ["fit"]
+    )
+    snapshot = snapshots[key]
+    assert snapshot.profile == stored_profile
+    assert snapshot.states == {"fit": stored_state}
+    assert snapshot.logged == {"e-1"}
+    assert snapshot.erased_at is None
+    assert accounts == {"acme.example": {"fit": stored_account}, "none.example": {}}
+    assert store.read_profiles([key, lead(4)]) == {key: stored_profile}
+    assert store.account_records("acme.example") == [stored_account]
+
+    log = store.lead_log(key)
+    assert (log.profile, log.states, log.erased_at) == (stored_profile, {"fit": stored_state}, None)
+    assert log.events == [logged]
+    assert log.changes == [later]
+    assert log.feedback == []
+
+
+def test_a_lead_never_written_reads_as_empty(store: LeadStore) -> None:
+    key = lead(1)
+    snapshots, accounts = store.read_leads({key: ["e-1"]}, ["fit"], ["acme.example"], ["fit"])
+    assert (snapshots[key].profile, snapshots[key].states, snapshots[key].logged) == (
+        None,
+        {},
+        set(),
+    )
+    assert accounts == {"acme.example": {}}
+    assert store.read_profiles([key]) == {}
+    log = store.lead_log(key)
+    assert (log.profile, log.states, log.events, log.changes, log.feedback) == (
+        None,
+        {},
+        [],
+        [],
+        [],
+    )
+    assert store.account_records("acme.example") == []
+
+
+def test_ttl_fields_are_kept(store: LeadStore) -> None:
+    key = lead(2)
+    commit(store, write(key, event(key, "e-1"), change(key, T0), new={0, 1}))
+    assert store.record_feedback(key, FeedbackRecord("won", T0, expires_at=EXPIRES)) is False
+    commit(store, write(key, profile(key)))
+    assert store.record_feedback(key, FeedbackRecord("won", T0, "fit", "big deal", EXPIRES))
+    log = store.lead_log(key)
+    assert [r.expires_at for r in log.events] == [EXPIRES]
+    assert [r.expires_at for r in log.changes] == [EXPIRES]
+    assert log.feedback == [FeedbackRecord("won", T0, "fit", "big deal", EXPIRES)]
+
+
+# -- versions and conditions ----------------------------------------------------------------
+
+
+def test_versions_start_at_one_and_are_copied_back(store: LeadStore) -> None:
+    key = lead(5)
+    records = [profile(key), state(key), state(key, "other"), account()]
+    assert commit(store, write(key, *records)) == ({key}, set())
+    assert [r.version for r in records] == [1, 1, 1, 1]
+    assert commit(store, write(key, *records)) == ({key}, set())
+    assert [r.version for r in records] == [2, 2, 2, 2]
+    snapshots, accounts = store.read_leads({key: []}, ["fit", "other"], ["acme.example"], ["fit"])
+    assert snapshots[key].profile is not None and snapshots[key].profile.version == 2
+    assert {m: s.version for m, s in snapshots[key].states.items()} == {"fit": 2, "other": 2}
+    assert accounts["acme.example"]["fit"].version == 2
+
+
+@pytest.mark.parametrize("record", ["profile", "state", "account"])
+def test_a_stale_version_is_retried_and_writes_nothing(store: LeadStore, record: str) -> None:
+    key = lead(6)
+    make = {"profile": lambda: profile(key), "state": lambda: state(key), "account": account}
+    first = make[record]()
+    commit(store, write(key, first))
+    stale = make[record]()
+    stale.version = 0
+    assert commit(store, write(key, stale)) == (set(), {key})
+    fresh = make[record]()  # version None: only where none is stored
+    assert commit(store, write(key, fresh, event(key, "e-1"))) == (set(), {key})
+    assert fresh.version is None
+    assert store.lead_log(key).events == []
+    assert commit(store, write(key, first)) == ({key}, set())  # its version was copied back
+
+
+def test_a_new_record_over_a_stored_one_is_retried(store: LeadStore) -> None:
+    key = lead(7)
+    commit(store, write(key, event(key, "e-1"), change(key, T0), new={0, 1}))
+    replayed = state(key)
+    assert commit(store, write(key, replayed, event(key, "e-1"), new={1})) == (set(), {key})
+    assert commit(store, write(key, replayed, change(key, T0), new={1})) == (set(), {key})
+    assert store.read_leads({key: []}, ["fit"])[0][key].states == {}
+    # Without `new`, a record that has no version is simply written again.
+    again = event(key, "e-1")
+    again.deltas = {}
+    assert commit(store, write(key, again)) == ({key}, set())
+    assert store.lead_log(key).events == [again]
+
+
+def test_a_transaction_is_all_or_nothing_and_others_go_on(store: LeadStore) -> None:
+    """Leads share a transaction until it holds 100 records: a failed condition in one
+    retries every lead of its transaction and writes none of their records."""
+    a, b, c = lead(0, 1), lead(0, 2), lead(0, 3)
+    commit(store, write(b, state(b)))
+    stale = state(b)  # version None over a stored state
+    first = write(a, profile(a), *[change(a, T0 + i) for i in range(59)])
+    second = write(b, stale, profile(b), *[change(b, T0 + i) for i in range(58)])
+    third = write(c, profile(c), *[change(c, T0 + i) for i in range(59)])
+    # 60 + 60 > 100: three transactions.
+    assert commit(store, first, second, third) == ({a, c}, {b})
+    assert store.read_profiles([a, b, c]).keys() == {a, c}
+    assert len(store.lead_log(b).changes) == 0
+    assert len(store.lead_log(c).changes) == 59
+
+    d, e = lead(0, 4), lead(0, 5)
+    stale_again = state(b)
+    assert commit(
+        store, write(d, profile(d), change(d, T0)), write(e, profile(e), stale_again)
+    ) == (
+        set(),
+        {d, e},
+    )
+    assert store.read_profiles([d, e]) == {}
+    assert store.lead_log(d).changes == []
+
+
+def test_an_account_write_succeeds_or_retries_with_all_its_leads(store: LeadStore) -> None:
+    a, b = lead(1, 1), lead(1, 2)
+    merged = LeadWrite(a, [profile(a), profile(b), account()], also=[b])
+    assert commit(store, merged) == ({a, b}, set())
+    stale = LeadWrite(a, [state(a), account()], also=[b])
+    assert commit(store, stale) == (set(), {a, b})
+    assert store.read_leads({a: []}, ["fit"])[0][a].states == {}
+
+
+def test_a_write_over_100_records_raises_and_writes_nothing(store: LeadStore) -> None:
+    a, b, big = lead(2, 1), lead(2, 2), lead(2, 3)
+    fine = [write(k, profile(k), *[change(k, T0 + i) for i in range(59)]) for k in (a, b)]
+    oversized = write(big, *[change(big, T0 + i) for i in range(101)])
+    with pytest.raises(ValueError, match="101 records"):
+        commit(store, *fine, oversized)  # checked before the first transaction
+    assert store.read_profiles([a, b]) == {}
+    assert store.lead_log(big).changes == []
+
+
+def test_pending_notifications_are_set_then_cleared_without_a_version_change(
+    store: LeadStore,
+) -> None:
+    key = lead(8)
+    recorded = state(key)
+    recorded.pending = {"lead.mql:fit:1": notification(1), "lead.mql:fit:2": notification(2)}
+    commit(store, write(key, recorded))
+    store.clear_pending(key, "fit", ["lead.mql:fit:1", "unknown"])
+    after = store.read_leads({key: []}, ["fit"])[0][key].states["fit"]
+    assert after.pending == {"lead.mql:fit:2": notification(2)}
+    assert after.version == 1
+    assert commit(store, write(key, after)) == ({key}, set())  # its version still holds
+
+    commit(store, write(key, account()))
+    store.clear_account_pending("acme.example", "fit", ["account.mqa:fit:1"])
+    [stored] = store.account_records("acme.example")
+    assert (stored.pending, stored.version) == ({}, 1)
+
+
+def test_clearing_the_pending_of_a_missing_state_raises(store: LeadStore) -> None:
+    store.clear_pending(lead(9), "fit", [])  # nothing to clear: nothing checked
+    with pytest.raises(LookupError):
+        store.clear_pending(lead(9), "fit", ["lead.mql:fit:1"])
+    with pytest.raises(LookupError):
+        store.clear_account_pending("acme.example", "fit", ["account.mqa:fit:1"])
+
+
+# -- listings ------------------------------------------------------------------------------
+
+
+def test_due_page_lists_due_states_by_due_time_page_by_page(store: LeadStore) -> None:
+    due = {lead(4, n): T0 + 100 - n * 10 for n in range(7)}  # later leads are due earlier
+    for key, at in due.items():
+        commit(store, write(key, state(key, due_at=at), state(key, "other", due_at=at + 5)))
+    later, elsewhere, never = lead(4, 9), lead(5, 1), lead(4, 10)
+    commit(store, write(later, state(later, due_at=T0 + 10_000)))
+    commit(store, write(elsewhere, state(elsewhere, due_at=T0)))
+    commit(store, write(never, state(never)))
+
+    seen: list[tuple[int, str, str]] = []
+    cursor: Any = None
+    pages = 0
+    while True:
+        found, cursor = store.due_page(4, T0 + 100, 3, json.loads(json.dumps(cursor)))
+        pages += 1
+        entries = [(s.due_at or 0, k, m) for k, states in found.items() for m, s in states.items()]
+        assert len(entries) <= 3
+        assert cursor is None or len(entries) == 3  # a page before the last is full
+        seen += sorted(entries)
+        if cursor is None:
+            break
+    expected = sorted(
+        [(at, key, "fit") for key, at in due.items()]
+        + [(at + 5, key, "other") for key, at in due.items() if at + 5 <= T0 + 100]
+    )
+    assert seen == expected
+    assert pages >= 4
+    found, _ = store.due_page(5, T0, 10, None)
+    assert list(found) == [elsewhere]
+    assert store.due_page(4, T0 - 1, 10, None) == ({}, None)
+
+
+def test_due_page_hands_back_whole_states(store: LeadStore) -> None:
+    key = lead(6, 1)
+    stored = state(key, due_at=T0, score=4200)
+    stored.pending = {"lead.mql:fit:1": notification(1)}
+    commit(store, write(key, stored))
+    found, cursor = store.due_page(6, T0, 10, None)
+    assert (found, cursor) == ({key: {"fit": stored}}, None)
+    stored.due_at = None  # nothing due any more: out of the listing
+    commit(store, write(key, stored))
+    assert store.due_page(6, T0, 10, None) == ({}, None)
+
+
+def test_lead_keys_lists_every_lead_with_a_profile_page_by_page(store: LeadStore) -> None:
+    keys = [lead(3, n) for n in range(5)]
+    for key in keys:
+        commit(store, write(key, profile(key), state(key)))
+    commit(store, write(lead(3, 20), state(lead(3, 20))))  # no profile: not a lead yet
+    commit(store, write(lead(7, 1), profile(lead(7, 1))))  # another shard
+
+    listed: list[str] = []
+    cursor: Any = None
+    while True:
+        page, cursor = store.lead_keys(3, 2, json.loads(json.dumps(cursor)))
+        assert len(page) <= 2 and (cursor is None or len(page) == 2)
+        listed += page
+        if cursor is None:
+            break
+    assert listed == sorted(keys)
+    assert store.lead_keys(7, 10, None) == ([lead(7, 1)], None)
+    assert store.lead_keys(8, 10, None) == ([], None)
+
+
+def test_lead_log_holds_events_and_changes_oldest_first(store: LeadStore) -> None:
+    key = lead(10)
+    events = [event(key, "e-b", T0 + 20), event(key, "e-a", T0 + 30), event(key, "e-c", T0 + 10)]
+    changes = [
+        change(key, T0 + 15, "decay"),
+        change(key, T0 + 15, "000000002#rescore"),
+        change(key, T0 + 15, "decay", model="abc"),
+        change(key, T0 + 5, "000000001#engagement"),
+    ]
+    commit(store, write(key, profile(key), state(key), *events, *changes))
+    log = store.lead_log(key)
+    assert [r.event.id for r in log.events] == ["e-c", "e-b", "e-a"]
+    assert [(r.at, r.model, r.tag) for r in log.changes] == [
+        (T0 + 5, "fit", "000000001#engagement"),
+        (T0 + 15, "abc", "decay"),
+        (T0 + 15, "fit", "000000002#rescore"),
+        (T0 + 15, "fit", "decay"),
+    ]
+    assert log.events[0] == events[2]
+    assert log.changes[0] == changes[3]
+
+
+# -- erasure and feedback --------------------------------------------------------------------
+
+
+def test_erase_leaves_only_the_marker(store: LeadStore) -> None:
+    key = lead(11)
+    commit(
+        store,
+        write(key, profile(key), state(key, due_at=T0), event(key, "e-1"), change(key, T0)),
+        write(lead(12), profile(lead(12))),
+        write(key, account()),
+    )
+    store.record_feedback(key, FeedbackRecord("accepted", T0))
+    store.erase(key, T0 + 99)
+
+    snapshots, accounts = store.read_leads({key: ["e-1"]}, ["fit"], ["acme.example"], ["fit"])
+    snapshot = snapshots[key]
+    assert snapshot.erased_at == T0 + 99
+    assert (snapshot.profile, snapshot.states, snapshot.logged) == (None, {}, set())
+    log = store.lead_log(key)
+    assert log.erased_at == T0 + 99
+    assert (log.profile, log.states, log.events, log.changes, log.feedback) == (
+        None,
+        {},
+        [],
+        [],
+        [],
+    )
+    assert store.due_page(shard_of(key), T0, 10, None) == ({}, None)
+    assert key not in store.lead_keys(shard_of(key), 100, None)[0]
+    assert store.read_profiles([lead(12)]).keys() == {lead(12)}  # others untouched
+    assert list(accounts["acme.example"]) == ["fit"]  # the account is refreshed by its service
+
+
+def test_feedback_moves_the_profile_version(store: LeadStore) -> None:
+    key = lead(13)
+    stored = profile(key)
+    commit(store, write(key, stored))
+    assert store.record_feedback(key, FeedbackRecord("accepted", T0 + 1, "fit", "called"))
+    assert store.record_feedback(key, FeedbackRecord("won", T0 + 2))
+    after = store.read_profiles([key])[key]
+    assert (after.feedback, after.feedback_at, after.version) == ("won", T0 + 2, 3)
+    assert (after.profile, after.email) == (stored.profile, stored.email)
+    # A writer holding the profile from before the feedback must read it again.
+    assert commit(store, write(key, stored)) == (set(), {key})
+    assert commit(store, write(key, after)) == ({key}, set())
+    assert [(f.outcome, f.at, f.model, f.note) for f in store.lead_log(key).feedback] == [
+        ("accepted", T0 + 1, "fit", "called"),
+        ("won", T0 + 2, None, None),
+    ]
+
+
+def test_feedback_on_an_unknown_lead_is_refused(store: LeadStore) -> None:
+    key = lead(14)
+    assert store.record_feedback(key, FeedbackRecord("won", T0)) is False
+    commit(store, write(key, state(key)))  # a state alone is not a known lead
+    assert store.record_feedback(key, FeedbackRecord("won", T0)) is False
+    assert store.lead_log(key).feedback == []

@@ -8,6 +8,7 @@ before and after the last `@`, a dot in the domain, no space inside, at most 254
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from encodings import idna
@@ -46,6 +47,11 @@ def normalize_email(value: Any) -> str:
     if len(email) > MAX_LENGTH:
         raise EmailError(f"not a valid email address: longer than {MAX_LENGTH} characters")
     return email
+
+
+def lead_key(email: str) -> str:
+    """The pseudonymous key of a lead: a hash of its address in canonical form."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
 
 
 def _punycode(label: str) -> str:

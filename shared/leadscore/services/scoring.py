@@ -9,10 +9,10 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from leadscore.adapters.dynamo import lead_key
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
+from leadscore.domain.emails import lead_key
 from leadscore.domain.messages import Incoming, QueueMessageError, decode
 from leadscore.domain.notifications import Publisher, lead_notification, notification_id
 from leadscore.domain.state import LeadState

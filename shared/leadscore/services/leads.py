@@ -1,0 +1,126 @@
+"""The use cases of one lead: its scores, its history, its erasure and sales' feedback on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from leadscore.domain import engine
+from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.emails import lead_key
+from leadscore.domain.notifications import Publisher
+from leadscore.services import accounts
+from leadscore.services.store import FeedbackRecord, LeadLog, LeadStore, ProfileRecord
+
+OUTCOMES = ("accepted", "rejected", "won", "lost")
+FEEDBACK_RETENTION = timedelta(days=3 * 365)
+# An erased person must leave their account: erasure tries harder than a scorer's write.
+ERASURE_ACCOUNT_ATTEMPTS = 10
+
+
+class LeadNotFound(LookupError):
+    """No lead with this email: never seen, or erased."""
+
+    def __init__(self) -> None:
+        super().__init__("no lead with this email (unknown or erased)")
+
+
+class ErasedAccountBusy(RuntimeError):
+    """The lead is erased, but its account kept conflicting: repeating the erasure settles it."""
+
+    def __init__(self) -> None:
+        super().__init__("the lead is erased but its account is busy; repeat the request")
+
+
+def lead_view(store: LeadStore, models: Sequence[CompiledModel], email: str) -> dict[str, Any]:
+    """The lead's profile, account, flags and feedback, and its scores by each current model."""
+    log = store.lead_log(lead_key(email))
+    profile = _profile(log)
+    by_id = {model.id: model for model in models}
+    scores = []
+    flags: dict[str, None] = {}  # in order of first appearance, once each
+    for model_id, record in sorted(log.states.items()):
+        if model_id in by_id:
+            summary = engine.summary(by_id[model_id], record.state)
+            flags.update(dict.fromkeys(summary.pop("flags")))
+            scores.append(summary)
+    return {
+        "email": email,
+        "profile": profile.profile,
+        "account": profile.account,
+        "flags": list(flags),
+        "feedback": profile.feedback,
+        "scores": scores,
+    }
+
+
+def lead_history(store: LeadStore, email: str) -> dict[str, Any]:
+    """Every score change of the lead per model, oldest first, with the points they add up to."""
+    log = store.lead_log(lead_key(email))
+    _profile(log)
+    per_model: dict[str, list[dict[str, Any]]] = {}
+    # Changes before events (the table's order), which ties in the sort below keep.
+    recorded = [change.deltas for change in log.changes] + [event.deltas for event in log.events]
+    for deltas_by_model in recorded:
+        for model_id, deltas in deltas_by_model.items():
+            per_model.setdefault(model_id, []).extend(deltas)
+    history = []
+    for model_id, deltas in sorted(per_model.items()):
+        deltas.sort(key=lambda delta: (delta.get("at") or "", delta.get("event_id") or ""))
+        points = round(sum(delta.get("points", 0) for delta in deltas), 2)
+        history.append({"model": model_id, "points": points, "changes": deltas})
+    return {"email": email, "history": history}
+
+
+def erase_lead(
+    store: LeadStore,
+    models: Sequence[CompiledModel],
+    publisher: Publisher,
+    email: str,
+    now: datetime,
+) -> None:
+    """Erase everything stored about the lead, then take it out of its account at once
+    (the account may cool down and say so). Erasing an unknown lead changes nothing."""
+    key = lead_key(email)
+    # The marker first, and it outlives the lead: from now on the scorer drops every event
+    # received before it, so nothing scored in the meantime can revive the lead.
+    store.erase(key, int(now.timestamp()))
+    domain = accounts.domain_of(email)
+    if domain is None:
+        return
+    try:
+        accounts.refresh(
+            [key],
+            store,
+            models,
+            publisher,
+            now,
+            domains={key: domain},
+            attempts=ERASURE_ACCOUNT_ATTEMPTS,
+            must_settle=True,
+        )
+    except accounts.AccountsBusy:
+        raise ErasedAccountBusy from None
+
+
+def record_feedback(
+    store: LeadStore,
+    email: str,
+    outcome: str,
+    model: str | None,
+    note: str | None,
+    now: datetime,
+) -> None:
+    """Record sales' verdict on the lead (one of OUTCOMES), kept FEEDBACK_RETENTION."""
+    at = int(now.timestamp())
+    expires_at = int((now + FEEDBACK_RETENTION).timestamp())
+    feedback = FeedbackRecord(outcome, at, model, note, expires_at)
+    if not store.record_feedback(lead_key(email), feedback):
+        raise LeadNotFound
+
+
+def _profile(log: LeadLog) -> ProfileRecord:
+    if log.profile is None:
+        raise LeadNotFound
+    return log.profile

@@ -1,0 +1,198 @@
+"""The lead and account use cases against the in-memory store: view, history, erasure, feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from leadscore.adapters.memory_store import MemoryLeadStore
+from leadscore.domain.compiled import CompiledModel, compile_model
+from leadscore.domain.emails import lead_key
+from leadscore.domain.events import Event
+from leadscore.domain.messages import encode
+from leadscore.services import leads, retry
+from leadscore.services.account_view import AccountNotFound, account_view
+from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
+from leadscore.services.scoring import score_messages
+from leadscore.services.store import LeadWrite
+from leadscore_tools.modelfiles import load_model
+
+from tests.conftest import ROOT, Recorder
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+DOMAIN = "corp.example"
+EMAIL = f"grace@{DOMAIN}"
+TITLES = ["VP Engineering", "IT Manager", "Marketing Director"]
+
+
+class Models:
+    """The catalog without a table: models/default.yaml, version 1."""
+
+    def __init__(self) -> None:
+        model = load_model(ROOT / "models" / "default.yaml")
+        self.models = [compile_model(model.model_copy(update={"version": 1}))]
+
+    def current(self) -> Sequence[CompiledModel]:
+        return self.models
+
+
+@pytest.fixture
+def models() -> Models:
+    return Models()
+
+
+@pytest.fixture
+def store() -> MemoryLeadStore:
+    return MemoryLeadStore()
+
+
+def activity(email: str, title: str) -> list[tuple[str, Event]]:
+    """A demo request from a target company, then pricing visits and a webinar: engaged."""
+    profile = {
+        "first_name": "Grace",
+        "company": "Corp",
+        "industry": "software",
+        "company_size": "201-500",
+        "country": "US",
+        "job_title": title,
+    }
+    tag = email.split("@", maxsplit=1)[0]
+    at = NOW - timedelta(hours=5)
+    events = [(email, Event(f"{tag}-form", "demo_request", at, None, {}, profile))]
+    events += [
+        (email, Event(f"{tag}-p{n}", "page_view", at + timedelta(minutes=n), None,
+                      {"url": "https://vendor.example/pricing"}))
+        for n in range(1, 4)
+    ]  # fmt: skip
+    events.append((email, Event(f"{tag}-w", "webinar_attended", at + timedelta(hours=1))))
+    return events
+
+
+def score(store: MemoryLeadStore, models: Models, *emails: str) -> Recorder:
+    pairs = [pair for n, email in enumerate(emails) for pair in activity(email, TITLES[n])]
+    bodies = [(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(pairs)]
+    recorder = Recorder()
+    assert not score_messages(bodies, store, models, recorder, clock=lambda: NOW).failed
+    return recorder
+
+
+def test_view_shows_the_profile_account_and_explained_scores(
+    store: MemoryLeadStore, models: Models
+) -> None:
+    score(store, models, EMAIL)
+    view = leads.lead_view(store, models.current(), EMAIL)
+    assert view["email"] == EMAIL and view["account"] == DOMAIN
+    assert view["profile"]["job_title"] == "VP Engineering"
+    assert view["feedback"] is None
+    [scores] = view["scores"]
+    assert scores["model"] == "default" and 0 < scores["score"] <= 100
+    assert scores["reasons"] and "flags" not in scores
+    # A model no longer in the catalog shows no score.
+    assert leads.lead_view(store, [], EMAIL)["scores"] == []
+
+
+def test_history_adds_up_to_the_score_oldest_first(store: MemoryLeadStore, models: Models) -> None:
+    score(store, models, EMAIL)
+    [scores] = leads.lead_view(store, models.current(), EMAIL)["scores"]
+    history = leads.lead_history(store, EMAIL)
+    assert history["email"] == EMAIL
+    [entry] = history["history"]
+    assert entry["model"] == "default"
+    assert entry["points"] == pytest.approx(scores["score"], abs=0.011)
+    times = [change["at"] for change in entry["changes"]]
+    assert times == sorted(times) and len({change["event_id"] for change in entry["changes"]}) == 5
+
+
+def test_unknown_lead_is_not_found(store: MemoryLeadStore, models: Models) -> None:
+    with pytest.raises(LeadNotFound, match="unknown or erased"):
+        leads.lead_view(store, models.current(), EMAIL)
+    with pytest.raises(LeadNotFound):
+        leads.lead_history(store, EMAIL)
+    with pytest.raises(LeadNotFound):
+        leads.record_feedback(store, EMAIL, "won", None, None, NOW)
+    assert store.leads == {}  # feedback on nobody stores nothing
+
+
+def test_erasure_leaves_the_marker_and_takes_the_person_out_of_the_account(
+    store: MemoryLeadStore, models: Models
+) -> None:
+    emails = [EMAIL, f"ada@{DOMAIN}", f"alan@{DOMAIN}"]
+    score(store, models, *emails)
+    before = account_view(store, models.current(), DOMAIN)["scores"][0]
+    assert {person["email"] for person in before["people"]} == set(emails)
+
+    leads.erase_lead(store, models.current(), Recorder(), EMAIL, NOW + timedelta(hours=1))
+
+    log = store.lead_log(lead_key(EMAIL))
+    assert log.erased_at == int((NOW + timedelta(hours=1)).timestamp())
+    assert (log.profile, log.states, log.events, log.changes) == (None, {}, [], [])
+    with pytest.raises(LeadNotFound):
+        leads.lead_view(store, models.current(), EMAIL)
+    with pytest.raises(LeadNotFound):
+        leads.lead_history(store, EMAIL)
+    with pytest.raises(LeadNotFound):
+        leads.record_feedback(store, EMAIL, "won", None, None, NOW)
+    after = account_view(store, models.current(), DOMAIN)["scores"][0]
+    assert {person["email"] for person in after["people"]} == set(emails[1:])
+    assert after["score"] < before["score"]
+
+
+def test_erasure_whose_account_keeps_conflicting_is_busy_but_done(
+    store: MemoryLeadStore, models: Models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retry, "BASE_DELAY", 0)  # ten lost rounds without their waits
+    score(store, models, EMAIL, f"ada@{DOMAIN}")
+    store.before_commit = lambda chunk: [write.key for write in chunk]  # every write loses
+    with pytest.raises(ErasedAccountBusy, match="repeat the request"):
+        leads.erase_lead(store, models.current(), Recorder(), EMAIL, NOW)
+    assert store.lead_log(lead_key(EMAIL)).erased_at is not None
+    # Repeating the erasure once the account is free takes the person out.
+    store.before_commit = None
+    leads.erase_lead(store, models.current(), Recorder(), EMAIL, NOW)
+    [record] = store.account_records(DOMAIN)
+    assert lead_key(EMAIL) not in record.people
+
+
+def test_erasing_an_unknown_or_personal_address_only_leaves_the_marker(
+    store: MemoryLeadStore, models: Models
+) -> None:
+    for email in ("nobody@corp.example", "someone@gmail.com"):
+        leads.erase_lead(store, models.current(), Recorder(), email, NOW)
+        assert store.lead_log(lead_key(email)).erased_at == int(NOW.timestamp())
+    assert store.accounts == {}
+
+
+def test_feedback_moves_the_profile_version_so_a_concurrent_writer_retries(
+    store: MemoryLeadStore, models: Models
+) -> None:
+    score(store, models, EMAIL)
+    key = lead_key(EMAIL)
+    # A scorer read the profile just before the feedback arrived...
+    snapshots, _ = store.read_leads({key: ()}, ["default"])
+    profile = snapshots[key].profile
+    assert profile is not None
+
+    leads.record_feedback(store, EMAIL, "won", "default", "signed", NOW + timedelta(days=1))
+
+    # ...so its write over the version it read is refused, and it reads again.
+    profile.profile["job_title"] = "CTO"
+    written, retry = store.commit([LeadWrite(key, [profile])])
+    assert (written, retry) == (set(), {key})
+    assert leads.lead_view(store, models.current(), EMAIL)["feedback"] == "won"
+    [feedback] = store.lead_log(key).feedback
+    assert (feedback.outcome, feedback.model, feedback.note) == ("won", "default", "signed")
+    kept = datetime.fromtimestamp(feedback.expires_at or 0, UTC) - (NOW + timedelta(days=1))
+    assert kept == timedelta(days=3 * 365)
+
+
+def test_account_view_of_unknown_personal_and_education_domains_is_not_found(
+    store: MemoryLeadStore, models: Models
+) -> None:
+    score(store, models, EMAIL, f"ada@{DOMAIN}")
+    for domain in ("nobody.example", "gmail.com", "mit.edu", "ox.ac.uk"):
+        with pytest.raises(AccountNotFound, match="personal or education"):
+            account_view(store, models.current(), domain)
+    # No model that scores accounts: nothing to show either.
+    with pytest.raises(AccountNotFound):
+        account_view(store, [], DOMAIN)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
+from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Notification
@@ -35,13 +38,12 @@ def _memory(request: pytest.FixtureRequest) -> LeadStore:
 
 def _dynamo(request: pytest.FixtureRequest) -> LeadStore:
     request.getfixturevalue("aws")  # moto, with the table of template.yaml
-    from leadscore.adapters.dynamo_store import DynamoLeadStore
-
     return DynamoLeadStore()
 
 
 STORES: dict[str, Callable[[pytest.FixtureRequest], LeadStore]] = {
     "memory": _memory,
+    "dynamo": _dynamo,
 }
 
 
@@ -464,3 +466,62 @@ def test_feedback_on_an_unknown_lead_is_refused(store: LeadStore) -> None:
     commit(store, write(key, state(key)))  # a state alone is not a known lead
     assert store.record_feedback(key, FeedbackRecord("won", T0)) is False
     assert store.lead_log(key).feedback == []
+
+
+# -- each store's own ----------------------------------------------------------------------
+
+
+def test_dynamo_items_keep_the_table_layout(aws: None) -> None:
+    """Keys, index keys and attributes as docs/design/table.md has them (existing data)."""
+    store = DynamoLeadStore()
+    key = lead(3)
+    due, idle = state(key, due_at=T0), state(key, "other")
+    due.pending = {"lead.mql:fit:1": notification(1)}
+    commit(store, write(key, profile(key), due, idle, change(key, T0, "000000002#engagement")))
+    commit(store, write(key, change(key, T0, "decay")), write(key, account()))
+    store.record_feedback(key, FeedbackRecord("won", T0 + 1))
+    client = boto3.client("dynamodb")
+    table = os.environ["TABLE_NAME"]
+    items = client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"LEAD#{key}"}},
+    )["Items"]
+    by_sk = {item["sk"]["S"]: item for item in items}
+    assert set(by_sk) == {
+        "PROFILE",
+        "STATE#fit",
+        "STATE#other",
+        f"CH#{T0:011d}#fit#000000002#engagement",
+        f"CH#{T0:011d}#fit#decay",
+        next(sk for sk in by_sk if sk.startswith(f"FEEDBACK#{T0 + 1:011d}#")),
+    }
+    profile_item, due_item, idle_item = by_sk["PROFILE"], by_sk["STATE#fit"], by_sk["STATE#other"]
+    assert (profile_item["kind"]["S"], profile_item["model_pk"]["S"]) == ("profile", "*#03")
+    assert profile_item["account"]["S"] == "acme.example"
+    assert profile_item["feedback"]["S"] == "won" and profile_item["version"]["N"] == "2"
+    assert (due_item["model_pk"]["S"], due_item["due_pk"]["S"]) == ("fit#03", "DUE#03")
+    assert due_item["due_at"]["N"] == str(T0)
+    assert json.loads(due_item["pending"]["M"]["lead.mql:fit:1"]["S"]) == notification(1).to_dict()
+    assert "due_pk" not in idle_item and "due_at" not in idle_item
+    account_item = client.get_item(
+        TableName=table, Key={"pk": {"S": "ACCOUNT#acme.example"}, "sk": {"S": "STATE#fit"}}
+    )["Item"]
+    assert account_item["kind"]["S"] == "account" and "account" not in account_item
+
+
+def test_memory_faults_are_injected_before_a_transaction() -> None:
+    store = MemoryLeadStore()
+    a, b = lead(1, 1), lead(1, 2)
+    store.before_commit = lambda chunk: {b}  # b's transaction meets a conflict
+    big = [change(b, T0 + i) for i in range(99)]
+    assert store.commit([write(a, profile(a)), write(b, profile(b), *big)]) == ({a}, {b})
+    assert store.read_profiles([a, b]).keys() == {a}
+
+    def fail(chunk: list[LeadWrite]) -> None:
+        raise TimeoutError("throttled")
+
+    store.before_commit = fail
+    with pytest.raises(TimeoutError):
+        store.commit([write(b, profile(b))])
+    assert store.read_profiles([b]) == {}

@@ -34,6 +34,24 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"  # the reference material beside the project, when present
 
 
+@pytest.fixture(autouse=True)
+def fresh_process_state() -> Iterator[None]:
+    """What a Lambda container keeps between invocations does not leak between tests: the
+    settings (read again from the environment the test sets) and Powertools' metrics, whose
+    set is shared by every `Metrics` of a namespace (Powertools' testing advice)."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics.provider import cold_start
+    from leadscore.settings import settings
+
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
+    metrics = Metrics()
+    metrics.clear_metrics()
+    metrics.clear_default_dimensions()
+    cold_start.is_cold_start = True
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto for every AWS call of the test, with the leads table of template.yaml."""

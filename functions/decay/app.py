@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.model_store import CachedModels
 from leadscore.adapters.sns import SnsPublisher
 from leadscore.services.decay import run_decay
@@ -24,8 +25,10 @@ logger = Logger()
 # the cold-start cost of importing every other library it knows (sqlite3, httpx, ...).
 tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 metrics = Metrics(namespace="LeadScore")
-models = CachedModels(ttl=settings().model_cache_seconds)
-publisher = SnsPublisher(LazyClient("sns", region_name=settings().region), settings().topic_arn)
+config = settings().require("topic_arn")
+store = DynamoLeadStore()
+models = CachedModels(ttl=config.model_cache_seconds)
+publisher = SnsPublisher(LazyClient("sns", region_name=config.region), config.topic_arn)
 MARGIN_SECONDS = 20.0  # stop this long before the timeout: one page must still fit
 
 
@@ -44,12 +47,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     at = scheduled_time(event)
     outcome = run_decay(
         at,
+        store,
         models,
         publisher,
         deadline=lambda: context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS,
         cursor=event.get("cursor"),
-        retention_days=settings().event_retention_days,
-        attempts=settings().write_attempts,
+        retention_days=config.event_retention_days,
+        attempts=config.write_attempts,
     )
     stats = outcome.stats
     metrics.add_metric("DueFound", MetricUnit.Count, stats.found)

@@ -24,8 +24,9 @@ logger = Logger()
 # the cold-start cost of importing every other library it knows (sqlite3, httpx, ...).
 tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 metrics = Metrics(namespace="LeadScore")
-models = CachedModels(ttl=settings().model_cache_seconds)
-publisher = SnsPublisher(LazyClient("sns", region_name=settings().region), settings().topic_arn)
+config = settings().require("topic_arn")
+models = CachedModels(ttl=config.model_cache_seconds)
+publisher = SnsPublisher(LazyClient("sns", region_name=config.region), config.topic_arn)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -52,8 +53,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         [(r.get("messageId", ""), r.get("body", "")) for r in records],
         models,
         publisher,
-        retention_days=settings().event_retention_days,
-        attempts=settings().write_attempts,
+        retention_days=config.event_retention_days,
+        attempts=config.write_attempts,
     )
     _record_metrics(outcome)
 

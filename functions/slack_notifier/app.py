@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from typing import Any
 
@@ -12,20 +11,23 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters import slack
+from leadscore.settings import settings
 
 logger = Logger()
 # X-Ray subsegments for the AWS calls (the SSM read), as patch_all gave them, without the
 # cold-start cost of importing every other library it knows (pynamodb, sqlite3, httpx, ...).
 tracer = Tracer(patch_modules=("botocore",))
+config = settings()
+if not config.slack_webhook_secret_arn:  # a Secrets Manager secret, else the SSM parameter
+    config.require("slack_webhook_parameter")
 
 
 @cache
 def webhook_url() -> str:
     """The incoming-webhook URL, from Secrets Manager or an SSM SecureString (never literal)."""
-    secret = os.environ.get("SLACK_WEBHOOK_SECRET_ARN")
-    if secret:
-        return str(parameters.get_secret(secret))
-    return str(parameters.get_parameter(os.environ["SLACK_WEBHOOK_PARAMETER"], decrypt=True))
+    if config.slack_webhook_secret_arn:
+        return str(parameters.get_secret(config.slack_webhook_secret_arn))
+    return str(parameters.get_parameter(config.slack_webhook_parameter, decrypt=True))
 
 
 @logger.inject_lambda_context

@@ -1,44 +1,108 @@
-"""Runtime settings, read once from the environment into a typed object; AWS clients made lazily."""
+"""Runtime settings, read once from the environment into one typed object; lazy AWS clients."""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, Field
+WEBHOOK_VARIABLE_PREFIX = "LEADSCORE_WEBHOOK_"
 
 
-class Settings(BaseModel):
-    table_name: str = "leadscore"
-    queue_url: str = ""
-    rescore_queue_url: str = ""
-    topic_arn: str = ""
-    region: str = "us-east-1"
-    # Moto server (local stack) or another DynamoDB endpoint; empty on AWS.
-    endpoint_url: str | None = None
-    model_cache_seconds: float = Field(default=60, ge=0)
-    event_retention_days: int = Field(default=400, ge=1)
-    write_attempts: int = Field(default=6, ge=1)
+class SettingError(RuntimeError):
+    """A variable is missing or not valid: the function's cold start fails on it."""
+
+
+def _variable(
+    *names: str, default: Any = "", minimum: float | None = None, secret: bool = False
+) -> Any:
+    """A setting read from the first of these environment variables that is set and not empty;
+    a number when its default is one."""
+    metadata = {"variables": names, "minimum": minimum}
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the runtime package, each under the environment variable it comes from.
+
+    A plain dataclass, not pydantic(-settings): the Slack notifier would pay 55 ms of cold
+    start for pydantic, which nothing else of it imports.
+    """
+
+    table_name: str = _variable("TABLE_NAME", default="leadscore")
+    queue_url: str = _variable("QUEUE_URL")
+    rescore_queue_url: str = _variable("RESCORE_QUEUE_URL")
+    topic_arn: str = _variable("TOPIC_ARN")
+    region: str = _variable("AWS_REGION", "AWS_DEFAULT_REGION", default="us-east-1")
+    # Moto server (local stack) or another DynamoDB endpoint; unset on AWS.
+    endpoint_url: str | None = _variable("AWS_ENDPOINT_URL", default=None)
+    model_cache_seconds: float = _variable("MODEL_CACHE_SECONDS", default=60.0, minimum=0)
+    event_retention_days: int = _variable("EVENT_RETENTION_DAYS", default=400, minimum=1)
+    # Attempts of a write that keeps losing version races to other writers.
+    write_attempts: int = _variable("WRITE_ATTEMPTS", default=6, minimum=1)
     # The rescore queue's RedrivePolicy maxReceiveCount: a step failing that receive is in the DLQ.
-    rescore_max_receive_count: int = Field(default=3, ge=1)
+    rescore_max_receive_count: int = _variable("RESCORE_MAX_RECEIVE_COUNT", default=3, minimum=1)
+    # The API: its key (local stack; deployed, API Gateway checks keys), forms' allowed
+    # origins (comma-separated) and the SSM path of the webhook secrets.
+    api_key: str | None = _variable("LEADSCORE_API_KEY", default=None, secret=True)
+    cors_origins: str = _variable("LEADSCORE_CORS_ORIGINS")
+    webhook_ssm_path: str = _variable("LEADSCORE_WEBHOOK_SSM_PATH")
+    # The Slack notifier: the webhook URL is in an SSM SecureString or a Secrets Manager secret.
+    slack_webhook_parameter: str = _variable("SLACK_WEBHOOK_PARAMETER")
+    slack_webhook_secret_arn: str = _variable("SLACK_WEBHOOK_SECRET_ARN")
+    # Every LEADSCORE_WEBHOOK_<SECRET> variable, by name: secrets set locally.
+    webhook_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = {
+            "webhook_secrets": {
+                name: value
+                for name, value in environ.items()
+                if name.startswith(WEBHOOK_VARIABLE_PREFIX) and value
+            }
+        }
+        for setting in fields(cls):
+            names = setting.metadata.get("variables", ())
+            raw = next((environ[name] for name in names if environ.get(name)), None)
+            if raw is not None:
+                values[setting.name] = _parse(names[0], raw, setting)
+        return cls(**values)
+
+    def require(self, *names: str) -> Settings:
+        """These settings, or SettingError naming each variable that is not set."""
+        by_name = {setting.name: setting for setting in fields(self)}
+        missing = [by_name[n].metadata["variables"][0] for n in names if not getattr(self, n)]
+        if missing:
+            raise SettingError(
+                f"{', '.join(missing)} not set: this function cannot run without it "
+                "(template.yaml sets it)"
+            )
+        return self
+
+
+def _parse(variable: str, raw: str, setting: Any) -> Any:
+    default, minimum = setting.default, setting.metadata["minimum"]
+    if not isinstance(default, int | float):
+        return raw
+    try:
+        value = type(default)(raw)
+    except ValueError:
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise SettingError(f"{variable} must be {kind}, not {raw!r}") from None
+    if minimum is not None and not value >= minimum:
+        raise SettingError(f"{variable} must be at least {minimum:g}, not {raw!r}")
+    return value
 
 
 @cache
 def settings() -> Settings:
-    env = os.environ
-    return Settings(
-        table_name=env.get("TABLE_NAME", "leadscore"),
-        queue_url=env.get("QUEUE_URL", ""),
-        rescore_queue_url=env.get("RESCORE_QUEUE_URL", ""),
-        topic_arn=env.get("TOPIC_ARN", ""),
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-        model_cache_seconds=float(env.get("MODEL_CACHE_SECONDS", "60")),
-        event_retention_days=int(env.get("EVENT_RETENTION_DAYS", "400")),
-        rescore_max_receive_count=int(env.get("RESCORE_MAX_RECEIVE_COUNT", "3")),
-    )
+    """The settings, read on the first call (tests changing the environment call cache_clear)."""
+    return Settings.from_environment(os.environ)
 
 
 class LazyClient:

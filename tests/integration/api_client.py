@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -137,6 +138,8 @@ def make_api(monkeypatch: pytest.MonkeyPatch, **env: str) -> Api:
     # As the template configures the API function: rescoring has its queue too.
     rescore_url = sqs.create_queue(QueueName="rescore")["QueueUrl"]
     monkeypatch.setenv("RESCORE_QUEUE_URL", rescore_url)
+    if not os.environ.get("TOPIC_ARN"):  # without the `topic` fixture: no topic, nothing published
+        monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Api(load_function("api"), queue_url, sqs)

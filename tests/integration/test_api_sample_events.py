@@ -95,18 +95,16 @@ def test_every_api_sample_event_is_answered_as_expected(api: Api) -> None:
     assert len(events) == 4
 
 
-def test_the_scorer_sample_batch_is_scored_without_failures(aws: None, topic: Topic) -> None:
+def test_the_scorer_sample_batch_is_scored_without_failures(
+    aws: None, topic: Topic, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model_store.publish(load_model(ROOT / "models" / "default.yaml"), datetime.now(UTC))
     scorer = load_function("scorer")
     answer = scorer.lambda_handler(sample("scorer_sqs"), LambdaContext())
     assert answer == {"batchItemFailures": []}
-    lead = make_reader().call("GET", "/v1/leads/jane.doe%40acme-corp.com")
+    lead = make_api(monkeypatch).call("GET", "/v1/leads/jane.doe%40acme-corp.com")
     assert lead.status == 200, lead.body
     assert lead.json()["scores"][0]["score"] > 0
-
-
-def make_reader() -> Api:
-    return Api(load_function("api"), "", None)
 
 
 def test_the_decay_sample_runs_as_of_its_time(aws: None, topic: Topic) -> None:

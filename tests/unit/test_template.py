@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
+from leadscore.settings import Settings
 from leadscore_tools.template import load_template
 
 from tests.conftest import ROOT, LambdaContext
@@ -21,6 +23,7 @@ FUNCTIONS = {
     if resource["Type"] == "AWS::Serverless::Function"
 }
 KEY_REQUIRED = "a valid x-api-key header is required"
+SETTING_VARIABLES = {s.name: s.metadata.get("variables", ()) for s in fields(Settings)}
 
 # What each function cannot run without (settings with a sensible default are not listed).
 REQUIRED_ENVIRONMENT = {
@@ -124,7 +127,8 @@ def read_by_code() -> set[str]:
     pattern = re.compile(r"""(?:environ|env)(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]+)["']""")
     sources = list((ROOT / "functions").glob("*/app.py"))
     sources += list((ROOT / "shared" / "leadscore").rglob("*.py"))
-    return {name for source in sources for name in pattern.findall(source.read_text())}
+    read = {name for source in sources for name in pattern.findall(source.read_text())}
+    return read | {name for names in SETTING_VARIABLES.values() for name in names}
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -133,8 +137,10 @@ def test_every_function_gets_the_settings_it_needs(name: str) -> None:
     variables = environment(function)
     assert REQUIRED_ENVIRONMENT[name] <= set(variables), name
     handler_source = (ROOT / function["CodeUri"] / "app.py").read_text()
-    for variable in re.findall(r"""os\.environ\[["']([A-Z0-9_]+)["']\]""", handler_source):
-        assert variable in variables, f"{name} reads {variable}, which the template does not set"
+    for required in re.findall(r"""require\(([^)]*)\)""", handler_source):
+        for setting in re.findall(r"""["'](\w+)["']""", required):
+            variable = SETTING_VARIABLES[setting][0]
+            assert variable in variables, f"{name} requires {variable}, the template sets none"
 
 
 def test_every_variable_the_template_sets_is_read_by_someone() -> None:

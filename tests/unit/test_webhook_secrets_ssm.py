@@ -82,11 +82,7 @@ def test_the_path_is_read_once_then_cached(ssm: object) -> None:
 def test_api_prefers_the_environment_then_ssm(ssm: object) -> None:
     put(ssm, f"{PATH}/basic-mailgun", "from:ssm")
     put(ssm, f"{PATH}/basic-postmark", "only:ssm")
-    environ = {
-        "LEADSCORE_WEBHOOK_SSM_PATH": PATH,
-        "LEADSCORE_WEBHOOK_BASIC_MAILGUN": "from:environment",
-    }
-    secrets = webhook_secrets(environ)
+    secrets = webhook_secrets({"LEADSCORE_WEBHOOK_BASIC_MAILGUN": "from:environment"}, PATH)
     assert secrets.get("basic:mailgun") == "from:environment"
     assert secrets.get("basic:postmark") == "only:ssm"
     assert secrets.get("basic:brevo") is None

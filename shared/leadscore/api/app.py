@@ -26,6 +26,7 @@ from leadscore.api import accounts, events, forms, leads, models, webhooks
 from leadscore.api.deps import Dependencies
 from leadscore.api.problems import Problem, problem_response
 from leadscore.domain.events import EventError
+from leadscore.settings import Settings
 
 logger = Logger(child=True)
 
@@ -58,19 +59,19 @@ def confirm_subscription(url: str) -> None:
         ) from None
 
 
-def webhook_secrets(environ: Mapping[str, str]) -> Secrets:
+def webhook_secrets(variables: Mapping[str, str], ssm_path: str = "") -> Secrets:
     """Environment variables, then (deployed) SSM parameters under LEADSCORE_WEBHOOK_SSM_PATH."""
-    from_environment = EnvironmentSecrets(environ)
-    path = environ.get("LEADSCORE_WEBHOOK_SSM_PATH", "").strip()
+    from_environment = EnvironmentSecrets(variables)
+    path = ssm_path.strip()
     return FirstOf(from_environment, SsmSecrets(path)) if path else from_environment
 
 
-def dependencies_from(environ: Mapping[str, str], sqs: object, queue_url: str) -> Dependencies:
-    origins = environ.get("LEADSCORE_CORS_ORIGINS", "")
+def dependencies_from(config: Settings, sqs: object) -> Dependencies:
+    origins = config.cors_origins
     return Dependencies(
-        queue=ScoringQueue(sqs, queue_url),
-        secrets=webhook_secrets(environ),
-        api_key=environ.get("LEADSCORE_API_KEY") or None,
+        queue=ScoringQueue(sqs, config.queue_url),
+        secrets=webhook_secrets(config.webhook_secrets, config.webhook_ssm_path),
+        api_key=config.api_key,
         cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
         confirm_subscription=confirm_subscription,
         fetch_certificate=fetch_certificate,

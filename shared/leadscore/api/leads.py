@@ -31,7 +31,6 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.model import parse_model
-from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.settings import LazyClient, settings
@@ -56,18 +55,10 @@ def _models() -> dict[str, CompiledModel]:
     return {item.model_id: compile_model(parse_model(item.document)) for item in catalog()}
 
 
-class _Unpublished:
-    """No sales topic configured: notifications stay pending for the next writer."""
-
-    def publish(self, notification: Notification) -> None:
-        raise RuntimeError("no sales topic configured")
-
-
-def _publisher() -> SnsPublisher | _Unpublished:
+def _publisher() -> SnsPublisher:
     # Made per request: erasure is rare, and a client made here stays inside tests' moto.
+    # TOPIC_ARN is required at the API's cold start (functions/api/app.py).
     config = settings()
-    if not config.topic_arn:
-        return _Unpublished()
     client = LazyClient("sns", region_name=config.region, endpoint_url=config.endpoint_url)
     return SnsPublisher(client, config.topic_arn)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from leadscore.adapters.dynamo import lead_key
 from leadscore.adapters.webhooks.payload import email_address
-from leadscore.domain.emails import EmailError, normalize_email
+from leadscore.domain.emails import EmailError, lead_key, normalize_email
 from leadscore.domain.events import EventError, canonical_event
 from leadscore.domain.messages import QueueMessageError, decode, encode
 

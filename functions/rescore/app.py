@@ -21,14 +21,15 @@ from leadscore.settings import LazyClient, settings
 logger = Logger()
 tracer = Tracer(patch_modules=("botocore", "pynamodb"))  # as the scorer: AWS calls only
 metrics = Metrics(namespace="LeadScore")
-sqs = LazyClient("sqs", region_name=settings().region, endpoint_url=settings().endpoint_url)
-sns = LazyClient("sns", region_name=settings().region, endpoint_url=settings().endpoint_url)
+config = settings().require("topic_arn", "rescore_queue_url")
+sqs = LazyClient("sqs", region_name=config.region, endpoint_url=config.endpoint_url)
+sns = LazyClient("sns", region_name=config.region, endpoint_url=config.endpoint_url)
 rescorer = Rescorer(
-    SqsRescoreQueue(sqs, settings().rescore_queue_url),
-    SnsPublisher(sns, settings().topic_arn),
-    attempts=settings().write_attempts,
-    retention_days=settings().event_retention_days,
-    max_receives=settings().rescore_max_receive_count,
+    SqsRescoreQueue(sqs, config.rescore_queue_url),
+    SnsPublisher(sns, config.topic_arn),
+    attempts=config.write_attempts,
+    retention_days=config.event_retention_days,
+    max_receives=config.rescore_max_receive_count,
 )
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -591,6 +590,7 @@ SIGNERS: dict[str, Callable[[bytes], Signed]] = {
     "hubspot_v3": signed_hubspot_v3,
 }
 TIMESTAMPED = {"sendgrid", "mailgun", "resend", "webflow", "hubspot_v3"}
+BODY_SIGNED = {"mailgun", "unisender_go"}  # their requests carry no header to spoil
 
 
 def signed(case: str) -> Signed:
@@ -893,12 +893,12 @@ def test_a_body_over_the_size_limit_is_refused_before_anything_else() -> None:
         handle(request("sendgrid", b" " * (6 * 1024 * 1024 + 1)), {}, NOW)
 
 
-@pytest.mark.parametrize("case", sorted(SIGNERS))
+@pytest.mark.parametrize("case", sorted(set(SIGNERS) - BODY_SIGNED))
 @HOSTILE
 @given(junk=st.text(max_size=80))
 def test_signature_checks_survive_junk_headers(case: str, junk: str) -> None:
     signed_request, secrets = signed(case)
     headers = dict.fromkeys(signed_request.headers, junk)
     junk_request = WebhookRequest(signed_request.provider, "POST", headers, signed_request.body)
-    with contextlib.suppress(WebhookError):
+    with pytest.raises(WebhookAuthError):
         handle(junk_request, secrets, NOW)

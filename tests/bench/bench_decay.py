@@ -3,10 +3,10 @@ items read (the `due` index, lead items, account items), DynamoDB requests by op
 
 Run from the project root: `.venv/bin/python -m tests.bench.bench_decay [--leads N --due D]`.
 
-The leads are seeded directly, as the scorer leaves them (profile, state with its `due`
-index fields and account domain; the events are not needed by decay), in batch writes: the
-scorer itself takes minutes for 20,000 leads on moto. The account items are planned from
-those states by `accounts.plan`, as the scorer keeps them. The mix is B2B: the due leads are
+The leads are seeded directly through the store, as the scorer leaves them (profile, state
+with its due time and account domain; the events are not needed by decay): the scorer
+itself takes minutes for 20,000 leads on moto. The account records are planned from those
+states by `accounts.plan`, as the scorer keeps them. The mix is B2B: the due leads are
 people of a few dozen companies (about four due per company, which also have leads that are
 not due), a tenth of them MQLs whose follow-up deadline has passed and a tenth hot leads that
 cool below the reset level (both need the lead's profile for the notification), and a few
@@ -63,11 +63,14 @@ class Reads:
         self.items: Counter[str] = Counter()
         self.seconds: Counter[str] = Counter()  # in calls, by operation (moto's time)
         self.started = 0.0
+        self.counting = False
 
     def before(self, **_: Any) -> None:
         self.started = time.perf_counter()
 
     def __call__(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if not self.counting:
+            return
         self.seconds[model.name] += time.perf_counter() - self.started
         self.requests[model.name] += 1
         if model.name in ("Query", "Scan"):
@@ -122,57 +125,46 @@ def mix(leads: int, due: int) -> list[tuple[str, str, datetime, dict[str, Any] |
     return rows
 
 
-def seed(leads: int, due: int, models: Any) -> list[str]:
-    """Profiles and states as the scorer writes them, then the accounts; returns the keys."""
-    from leadscore.adapters.dynamo import LeadTable, ProfileItem, lead_key, lead_pk, shard
+def seed(leads: int, due: int, store: Any, models: Any) -> None:
+    """Profiles and states as the scorer writes them, then the accounts, through the store."""
     from leadscore.domain import engine
     from leadscore.domain.domains import company_domain
+    from leadscore.domain.emails import lead_key
     from leadscore.domain.events import Event
     from leadscore.services import accounts
-    from leadscore.services.scoring import _state_item
+    from leadscore.services.lead_states import next_state_record
+    from leadscore.services.store import LeadWrite, ProfileRecord
 
     (model,) = models.current()
-    keys = []
+    writes = []
     people: list[accounts.PersonChange] = []
-    with LeadTable.batch_write() as batch:
-        for email, kind, when, fields in mix(leads, due):
-            key = lead_key(email)
-            keys.append(key)
-            if kind in ("overdue", "cooling"):
-                kinds = ["demo_request", "demo_request", "meeting_booked", "meeting_booked"]
-            else:
-                kinds = ["page_view", "download", "email_click"]
-            events = [
-                Event(f"{key[:12]}-{i}", name, when + timedelta(minutes=i), None, {}, fields)
-                for i, name in enumerate(kinds)
-            ]
-            profile = dict(fields or {})
-            state = engine.score(model, None, {**profile, "email": email}, events, when).state
-            at_s = int(when.timestamp())
-            batch.save(
-                ProfileItem(
-                    lead_pk(key),
-                    "PROFILE",
-                    email=email,
-                    profile=profile,
-                    field_times={},
-                    created_at=at_s,
-                    updated_at=at_s,
-                    account=company_domain(email),
-                    model_pk=f"*#{shard(key):02d}",
-                )
-            )
-            batch.save(_state_item(key, model, None, state, at_s, email))
-            domain = company_domain(email)
-            if domain is not None:
-                people.append(accounts.PersonChange(key, domain, {model.id: state}))
-        now_s = int((AT - timedelta(days=1)).timestamp())
-        planned = accounts.plan(people, {}, [model], now_s, notify=False)
-        for items in planned.items.values():
-            for item in items:
-                item.version = 1
-                batch.save(item)
-    return keys
+    for email, kind, when, fields in mix(leads, due):
+        key = lead_key(email)
+        if kind in ("overdue", "cooling"):
+            kinds = ["demo_request", "demo_request", "meeting_booked", "meeting_booked"]
+        else:
+            kinds = ["page_view", "download", "email_click"]
+        events = [
+            Event(f"{key[:12]}-{i}", name, when + timedelta(minutes=i), None, {}, fields)
+            for i, name in enumerate(kinds)
+        ]
+        profile = dict(fields or {})
+        state = engine.score(model, None, {**profile, "email": email}, events, when).state
+        at_s = int(when.timestamp())
+        domain = company_domain(email)
+        record = ProfileRecord(
+            key, email, profile, created_at=at_s, updated_at=at_s, account=domain
+        )
+        writes.append(
+            LeadWrite(key, [record, next_state_record(key, model, None, state, at_s, email)])
+        )
+        if domain is not None:
+            people.append(accounts.PersonChange(key, domain, {model.id: state}))
+    now_s = int((AT - timedelta(days=1)).timestamp())
+    planned = accounts.plan(people, {}, [model], now_s, store, notify=False)
+    writes += [LeadWrite(domain, records) for domain, records in planned.records.items()]
+    _written, conflicts = store.commit(writes)
+    assert not conflicts
 
 
 class Recorder:
@@ -190,32 +182,35 @@ def main() -> None:
     args = parser.parse_args()
 
     import boto3
+    from botocore import handlers
     from leadscore.adapters import model_store
-    from leadscore.adapters.dynamo import LeadTable
+    from leadscore.adapters.dynamo_store import DynamoLeadStore
     from leadscore.services.decay import run_decay
     from leadscore_tools.modelfiles import load_model
     from leadscore_tools.template import table_definition
     from moto import mock_aws
 
     skip_table_backups()
+    reads = Reads()
+    # Every botocore session registers these, so every DynamoDB client made from now on is
+    # counted (pynamodb makes one per connection), as moto's mock installs itself.
+    handlers.BUILTIN_HANDLERS += [("before-call.dynamodb", reads.before)]
+    handlers.BUILTIN_HANDLERS += [("after-call.dynamodb", reads)]
     with mock_aws():
         boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
         model_store.publish(load_model(ROOT / "models" / "default.yaml"), AT - timedelta(days=400))
         models = model_store.CachedModels(ttl=3600)
+        store = DynamoLeadStore()
         started = time.perf_counter()
-        seed(args.leads, args.due, models)
+        seed(args.leads, args.due, store, models)
         seeded = time.perf_counter() - started
 
-        reads = Reads()
-        client = LeadTable._get_connection().connection.client
-        client.meta.events.register("before-call.dynamodb", reads.before)
-        client.meta.events.register("after-call.dynamodb", reads)
         recorder = Recorder()
+        reads.counting = True
         started = time.perf_counter()
-        outcome = run_decay(AT, models, recorder, deadline=None)
+        outcome = run_decay(AT, store, models, recorder)
         elapsed = time.perf_counter() - started
-        client.meta.events.unregister("after-call.dynamodb", reads)
-        client.meta.events.unregister("before-call.dynamodb", reads.before)
+        reads.counting = False
 
     stats = outcome.stats
     read = sum(reads.items.values())

@@ -5,10 +5,6 @@ Design: docs/design/decay.md.
 
 from __future__ import annotations
 
-import json
-import random
-import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,26 +12,34 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from leadscore.adapters import lead_store
-from leadscore.adapters.dynamo import (
-    SHARDS,
-    ChangeItem,
-    LeadTable,
-    ProfileItem,
-    StateItem,
-    lead_pk,
-    shard,
-)
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
-from leadscore.domain.notifications import Notification, Publisher, lead_notification
+from leadscore.domain.notifications import (
+    Notification,
+    Publisher,
+    lead_notification,
+    notification_id,
+)
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
-from leadscore.services.alerts import publish_pending, unique
-from leadscore.services.scoring import KINDS, ModelSource, _state_item
+from leadscore.services.alerts import Alert, publish_pending, unique
+from leadscore.services.lead_states import LEAD_ALERT_KINDS, next_state_record
+from leadscore.services.retry import until_settled
+from leadscore.services.scoring import ModelSource
+from leadscore.services.store import (
+    SHARDS,
+    AccountSnapshots,
+    ChangeRecord,
+    LeadRecord,
+    LeadSnapshot,
+    LeadStore,
+    LeadWrite,
+    ProfileRecord,
+    StateRecord,
+)
 
 logger = Logger(child=True)
-PAGE_SIZE = 100  # due states per page: one BatchGet round and one commit per page
+PAGE_SIZE = 100  # due states per page: one read round and one commit per page
 SLA_BREACHED = "lead.sla_breached"
 
 
@@ -52,11 +56,16 @@ class DecayStats:
     accounts_cooled: int = 0
     pages: int = 0
 
+    def add(self, part: DecayStats, names: Sequence[str]) -> None:
+        for name in names:
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+
 
 @dataclass(slots=True)
 class DecayOutcome:
     complete: bool
-    cursor: dict[str, Any] | None = None  # {"shard": n, "key": LastEvaluatedKey | None}
+    # {"shard": n, "key": the store's cursor in that shard}: JSON, for the next invocation
+    cursor: dict[str, Any] | None = None
     stats: DecayStats = field(default_factory=DecayStats)
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +78,7 @@ class DecayOutcome:
 
 def run_decay(
     at: datetime,
+    store: LeadStore,
     models: ModelSource,
     publisher: Publisher,
     deadline: Callable[[], float] | None = None,
@@ -78,61 +88,40 @@ def run_decay(
     retention_days: int = 400,
     attempts: int = 6,
 ) -> DecayOutcome:
-    """Decay and check deadlines of every state due at `at`; resumable from `cursor`."""
+    """Decay and check deadlines of every state due at `at`; resumable from `cursor`.
+
+    `deadline`: seconds left; the run stops once it is <= 0 and returns a cursor."""
     at_s = engine.epoch(at)
-    compiled = {m.id: m for m in models.current()}
     outcome = DecayOutcome(complete=False)
+    run = _Run(store, {m.id: m for m in models.current()}, publisher, at, retention_days)
     first_shard = int(cursor["shard"]) if cursor else 0
-    start_key: dict[str, Any] | None = cursor.get("key") if cursor else None
     worked = False
-    known_accounts: lead_store.AccountSnapshots = {}
-    for shard_no in range(first_shard, SHARDS):
-        key = start_key if shard_no == first_shard else None
+    for shard in range(first_shard, SHARDS):
+        page_cursor = cursor.get("key") if cursor and shard == first_shard else None
         while True:
             # At least one page per invocation, so that a caller always makes progress.
             if worked and deadline is not None and deadline() <= 0:
-                outcome.cursor = {"shard": shard_no, "key": key}
+                outcome.cursor = {"shard": shard, "key": page_cursor}
                 return outcome
             worked = True
-            found, key = due_page(shard_no, at_s, page_size, key)
+            found, page_cursor = store.due_page(shard, at_s, page_size, page_cursor)
             outcome.stats.pages += 1
             outcome.stats.found += sum(len(states) for states in found.values())
             if found:
-                _process(
-                    found, compiled, at, retention_days, publisher, outcome, attempts,
-                    known_accounts,
-                )  # fmt: skip
-            if not key:
+                run.page(found, attempts, outcome.stats)
+            if page_cursor is None:
                 break
     outcome.complete = True
     return outcome
 
 
-def due_page(
-    shard_no: int, at_s: int, page_size: int, key: dict[str, Any] | None
-) -> tuple[dict[str, dict[str, StateItem]], dict[str, Any] | None]:
-    """One page of the states due by `at_s` in a shard of the index: lead key -> model id ->
-    the index's copy of the state item; and the key to continue from (None: the last page)."""
-    page = LeadTable.due.query(
-        f"DUE#{shard_no:02d}",
-        LeadTable.due_at <= at_s,
-        limit=page_size,
-        last_evaluated_key=key,
-    )
-    found: dict[str, dict[str, StateItem]] = defaultdict(dict)
-    for item in page:
-        if isinstance(item, StateItem):
-            found[item.pk.removeprefix("LEAD#")][str(item.model)] = item
-    return found, page.last_evaluated_key
-
-
 @dataclass(slots=True)
 class _Due:
-    """A due lead: its states to decay (model id -> item, None once gone) and its profile."""
+    """A due lead: its states to decay (model id -> record, None once gone) and its profile."""
 
-    states: dict[str, StateItem | None]
-    profile: ProfileItem | None = None
-    profile_read: bool = False  # read from the table: None then means erased
+    states: dict[str, StateRecord | None]
+    profile: ProfileRecord | None = None
+    profile_read: bool = False  # read from the store: None then means erased
 
 
 @dataclass(slots=True)
@@ -140,8 +129,7 @@ class _Decayed:
     """One due state after `engine.decay`, before the lead's profile is known."""
 
     model: CompiledModel
-    item: StateItem
-    before: LeadState
+    record: StateRecord
     result: engine.Result
     decayed: bool  # the decay changed the state
     deadline_passed: bool  # an MQL's follow-up deadline passed: sales feedback decides
@@ -151,277 +139,282 @@ class _Decayed:
         return bool(self.result.transitions) or self.deadline_passed
 
 
-def _process(
-    found: dict[str, dict[str, StateItem]],
-    models: dict[str, CompiledModel],
-    at: datetime,
-    retention_days: int,
-    publisher: Publisher,
-    outcome: DecayOutcome,
-    attempts: int,
-    known_accounts: lead_store.AccountSnapshots,
-) -> None:
-    pending = {key: _Due(dict(states)) for key, states in found.items()}
-    # Publishing clears notifications without a version change: a copy holding some may
-    # hold ones already sent, so those leads are read from the table first.
-    again = [
-        key
-        for key, due in pending.items()
-        if any(item is not None and item.pending.as_dict() for item in due.states.values())
-    ]
-    for attempt in range(attempts):
-        if not pending:
+@dataclass(slots=True)
+class _LeadPlan:
+    """What one round decided for a lead."""
+
+    stats: DecayStats
+    decayed: list[_Decayed]
+    write: LeadWrite | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    states: dict[str, LeadState | None] = field(default_factory=dict)  # changed, for accounts
+
+
+class _Run:
+    """One decay run: the pages' rounds share the models, the instant and the accounts."""
+
+    def __init__(
+        self,
+        store: LeadStore,
+        models: dict[str, CompiledModel],
+        publisher: Publisher,
+        at: datetime,
+        retention_days: int,
+    ) -> None:
+        self.store, self.models, self.publisher = store, models, publisher
+        self.at, self.at_s = at, engine.epoch(at)
+        self.expires_at = engine.epoch(at + timedelta(days=retention_days))
+        self.scoring_accounts = accounts.account_models(models.values())
+        # The accounts this run read or wrote, reused instead of read again: one changed
+        # since fails its version condition, and its leads retry with it read again.
+        self.known_accounts: AccountSnapshots = {}
+
+    def page(
+        self, found: dict[str, dict[str, StateRecord]], attempts: int, stats: DecayStats
+    ) -> None:
+        """Decay one page of due states, retrying the leads that meet a concurrent writer."""
+
+        def attempt_round(due: dict[str, _Due], attempt: int) -> dict[str, _Due]:
+            if attempt:
+                stats.conflicts_retried += len(due)
+            # After a conflict every lead is read again. Before, those whose copy holds
+            # notifications: publishing clears them without a version change, so the copy
+            # may hold some that went out.
+            self._read_again({k: d for k, d in due.items() if attempt or _holds_pending(d)})
+            return self._once(due, stats)
+
+        pending = {key: _Due(dict(states)) for key, states in found.items()}
+        left = until_settled(attempt_round, pending, attempts)
+        for key in left:
+            logger.warning("lead kept conflicting; the next run decays it", lead=key[:12])
+        stats.gave_up += len(left)
+
+    def _read_again(self, leads: dict[str, _Due]) -> None:
+        """Replace the leads' states by the store's (strongly consistent), with their profiles."""
+        if not leads:
             return
-        if attempt:
-            outcome.stats.conflicts_retried += len(pending)
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
-            again = list(pending)
-        _read_again({key: pending[key] for key in again})
-        pending = _once(pending, models, at, retention_days, publisher, outcome, known_accounts)
-    for key in pending:
-        logger.warning("lead kept conflicting; the next run decays it", lead=key[:12])
-    outcome.stats.gave_up += len(pending)
+        model_ids = sorted({model_id for due in leads.values() for model_id in due.states})
+        snapshots, _ = self.store.read_leads(dict.fromkeys(leads, ()), model_ids)
+        for key, due in leads.items():
+            snapshot = snapshots[key]
+            due.states = {model_id: snapshot.states.get(model_id) for model_id in due.states}
+            due.profile, due.profile_read = snapshot.profile, True
 
+    def _once(self, found: dict[str, _Due], stats: DecayStats) -> dict[str, _Due]:
+        """One read-compute-write round; returns the leads to retry after a conflict."""
+        plans: dict[str, _LeadPlan] = {}
+        for key, due in found.items():
+            counts = DecayStats()
+            plans[key] = _LeadPlan(counts, self._decay(due, counts))
+        domains, account_snapshots = self._read_profiles_and_accounts(found, plans)
+        for key, due in found.items():
+            self._plan_lead(key, due, plans[key])
+        writes = [plan.write for plan in plans.values() if plan.write is not None]
+        changes = [
+            accounts.PersonChange(key, domains[key], plan.states)
+            for key, plan in plans.items()
+            if plan.states and key in domains
+        ]
+        account_plan = accounts.AccountPlan()
+        if changes:
+            profiles = {key: due.profile for key, due in found.items() if due.profile is not None}
+            account_plan = accounts.plan(
+                changes, account_snapshots, self.scoring_accounts, self.at_s, self.store, profiles
+            )
+        merged, deferred = accounts.merge(writes, domains, account_plan.records)
+        _written, retry = self.store.commit(merged)
+        retry |= deferred
+        for key in set(found) - retry:
+            stats.add(plans[key].stats, ("decayed", "unchanged", "sla_breached", "cooled"))
+            published, _failed = publish_pending(key, plans[key].alerts, self.store, self.publisher)
+            stats.notifications += published
+        # An account is settled when none of its leads must be retried: its record (and any
+        # notification recorded in it) is written; otherwise the next round publishes it.
+        settled = set(domains.values()) - {domains[key] for key in retry if key in domains}
+        for domain in settled:
+            cooled = account_plan.transitions.get(domain, []).count("account.cooled")
+            stats.accounts_cooled += cooled
+        accounts.publish(account_plan, settled, self.store, self.publisher)
+        for domain in set(domains.values()):
+            if domain in settled and not account_plan.alerts.get(domain):
+                written = {record.model: record for record in account_plan.records.get(domain, [])}
+                self.known_accounts[domain] = {**account_snapshots.get(domain, {}), **written}
+            else:  # not written, or its pending notifications cleared: read it again
+                self.known_accounts.pop(domain, None)
+        return {key: found[key] for key in retry}
 
-def _read_again(leads: dict[str, _Due]) -> None:
-    """Replace the leads' states by the table's (strongly consistent), with their profiles."""
-    if not leads:
-        return
-    model_ids = sorted({model_id for due in leads.values() for model_id in due.states})
-    snapshots = lead_store.read_leads(dict.fromkeys(leads, ()), model_ids)
-    for key, due in leads.items():
-        snapshot = snapshots[key]
-        due.states = {model_id: snapshot.states.get(model_id) for model_id in due.states}
-        due.profile, due.profile_read = snapshot.profile, True
+    def _decay(self, due: _Due, stats: DecayStats) -> list[_Decayed]:
+        """`engine.decay` of each due state of the lead (those gone count as unchanged)."""
+        decayed: list[_Decayed] = []
+        for model_id, record in sorted(due.states.items()):
+            model = self.models.get(model_id)
+            if model is None:
+                continue
+            if record is None:  # erased since it was found
+                stats.unchanged += 1
+                continue
+            result = engine.decay(model, record.state, self.at)
+            state = result.state
+            deadline_passed = (
+                state.status == "mql"
+                and state.sla_due_at is not None
+                and state.sla_due_at <= self.at_s
+                and not state.sla_breached
+            )
+            changed = state != record.state
+            decayed.append(_Decayed(model, record, result, changed, deadline_passed))
+        return decayed
 
+    def _read_profiles_and_accounts(
+        self, found: dict[str, _Due], plans: dict[str, _LeadPlan]
+    ) -> tuple[dict[str, str], AccountSnapshots]:
+        """Read, in one round, the profiles needed (to notify, to look for feedback, to name
+        the account) and the accounts of the leads that may change; returns each such lead's
+        account domain and the accounts."""
+        wanted: list[str] = []  # leads whose profile is needed and not read yet
+        unknown: list[str] = []  # leads that may change, whose account only their profile names
+        domains: dict[str, str] = {}
+        for key, due in found.items():
+            decayed = plans[key].decayed
+            may_change = any(d.decayed or d.deadline_passed for d in decayed)
+            domain = _account_of(due) if self.scoring_accounts and may_change else ""
+            if domain is None:
+                unknown.append(key)
+            elif domain:
+                domains[key] = domain
+            if not due.profile_read and (domain is None or any(d.needs_profile for d in decayed)):
+                wanted.append(key)
+        known = {d: self.known_accounts[d] for d in domains.values() if d in self.known_accounts}
+        leads, account_snapshots = self._read(wanted, set(domains.values()) - set(known))
+        account_snapshots.update(known)
+        for key in wanted:
+            snapshot = leads.get(key)
+            found[key].profile = None if snapshot is None else snapshot.profile
+            found[key].profile_read = True
+        for key in unknown:
+            if domain := _account_of(found[key]):
+                domains[key] = domain
+        missing = set(domains.values()) - set(account_snapshots)
+        if missing:  # accounts of states written before they named them
+            account_snapshots.update(self._read((), missing)[1])
+        return domains, account_snapshots
 
-def _once(
-    found: dict[str, _Due],
-    models: dict[str, CompiledModel],
-    at: datetime,
-    retention_days: int,
-    publisher: Publisher,
-    outcome: DecayOutcome,
-    known_accounts: lead_store.AccountSnapshots,
-) -> dict[str, _Due]:
-    """One read-compute-write round; returns the leads to retry after a conflict.
+    def _read(
+        self, keys: Sequence[str], domains: set[str]
+    ) -> tuple[dict[str, LeadSnapshot], AccountSnapshots]:
+        """The leads' profiles and the accounts of `domains` (every domain asked is in the
+        answer, {} for an account not stored yet)."""
+        if not keys and not domains:
+            return {}, {}
+        account_ids = [m.id for m in self.scoring_accounts]
+        leads, found = self.store.read_leads(dict.fromkeys(keys, ()), (), domains, account_ids)
+        return leads, {domain: found.get(domain, {}) for domain in domains}
 
-    `known_accounts`: the account items this run read or wrote (domain -> model -> item),
-    used instead of reading them again; one changed since fails its version condition, and
-    its leads are retried with the account read again."""
-    at_s = engine.epoch(at)
-    scoring_accounts = accounts.account_models(models.values())
-    account_ids = [m.id for m in scoring_accounts]
-    counts: dict[str, DecayStats] = {}
-    decayed: dict[str, list[_Decayed]] = {}
-    wanted: list[str] = []  # leads whose profile is needed and not read yet
-    unknown: list[str] = []  # leads that change, whose account only their profile names
-    domains: dict[str, str] = {}  # lead -> account domain, for the leads that may change
-    for key, due in found.items():
-        counts[key] = DecayStats()
-        decayed[key] = _decay(key, due, models, at, at_s, counts[key])
-        may_change = any(d.decayed or d.deadline_passed for d in decayed[key])
-        domain = _account_of(due) if scoring_accounts and may_change else ""
-        if domain is None:
-            unknown.append(key)
-        elif domain:
-            domains[key] = domain
-        if not due.profile_read and (domain is None or any(d.needs_profile for d in decayed[key])):
-            wanted.append(key)
-    remembered = {d: known_accounts[d] for d in set(domains.values()) if d in known_accounts}
-    profiles, account_snapshots = lead_store.read_profiles_and_accounts(
-        wanted, set(domains.values()) - set(remembered), account_ids
-    )
-    account_snapshots.update(remembered)
-    for key in wanted:
-        found[key].profile, found[key].profile_read = profiles.get(key), True
-    for key in unknown:
-        if domain := _account_of(found[key]):
-            domains[key] = domain
-    missing = set(domains.values()) - set(account_snapshots)
-    if missing:  # accounts of states written before they named them
-        account_snapshots.update(lead_store.read_profiles_and_accounts((), missing, account_ids)[1])
+    def _plan_lead(self, key: str, due: _Due, plan: _LeadPlan) -> None:
+        """The lead's write, its notifications and its changed states (for its account)."""
+        stats = plan.stats
+        profile_record = due.profile
+        if due.profile_read and profile_record is None:  # erased since it was found
+            stats.unchanged += len(plan.decayed)
+            return
+        records: list[LeadRecord] = []
+        new: set[int] = set()
+        for found in plan.decayed:
+            model, record, result, state = (
+                found.model,
+                found.record,
+                found.result,
+                found.result.state,
+            )
+            plan.alerts += [(model.id, notification) for notification in record.pending.values()]
+            notifications: list[Notification] = []
+            for transition in result.transitions:
+                kind = LEAD_ALERT_KINDS[transition.kind]
+                notifications.append(
+                    self._notification(kind, key, model, state, profile_record, transition.at)
+                )
+                stats.cooled += kind == "lead.cooled"
+            # The profile is read for every passed deadline: sales feedback answers it.
+            followed_up = profile_record is not None and _followed_up(profile_record, state)
+            breached = found.deadline_passed and not followed_up
+            if breached:
+                state.sla_breached = True
+                stats.sla_breached += 1
+                assert state.mql_since is not None
+                notifications.append(
+                    self._notification(
+                        SLA_BREACHED, key, model, state, profile_record, state.mql_since
+                    )
+                )
+            old_due = record.due_at
+            changed = found.decayed or breached
+            email = None if profile_record is None else profile_record.email
+            written = next_state_record(key, model, record, state, self.at_s, email)
+            if followed_up and written.due_at is not None and written.due_at <= self.at_s:
+                # Sales answered this MQL: its deadline no longer makes it due, only decay does.
+                written.due_at = engine.next_decay_at(model, state)
+            if not changed and written.due_at == old_due:
+                stats.unchanged += 1
+                continue
+            for notification in notifications:
+                written.pending[notification.id] = notification
+                plan.alerts.append((model.id, notification))
+            records.append(written)
+            if changed:
+                plan.states[model.id] = state
+            if result.deltas:
+                stats.decayed += 1
+                new.add(len(records))  # deterministic: a replay finds it and writes nothing
+                records.append(
+                    ChangeRecord(
+                        key,
+                        self.at_s,
+                        model.id,
+                        tag="decay",
+                        deltas={model.id: [delta.to_dict() for delta in result.deltas]},
+                        expires_at=self.expires_at,
+                    )
+                )
+        plan.alerts = unique(plan.alerts)
+        if records:
+            plan.write = LeadWrite(key, records, new)
 
-    writes: list[lead_store.LeadWrite] = []
-    alerts: dict[str, list[tuple[str, Notification]]] = {}
-    changes: list[accounts.PersonChange] = []
-    for key, due in found.items():
-        write, alerts[key], states = _lead_write(
-            key, due, decayed[key], at, retention_days, counts[key]
+    def _notification(
+        self,
+        kind: str,
+        key: str,
+        model: CompiledModel,
+        state: LeadState,
+        profile: ProfileRecord | None,
+        at: int,
+    ) -> Notification:
+        assert profile is not None  # read for every notification
+        return lead_notification(
+            kind,
+            notification_id(kind, model.id, key, at),
+            profile.email,
+            {**profile.profile, "email": profile.email},
+            engine.summary(model, state),
         )
-        if write is not None:
-            writes.append(write)
-        if states and key in domains:
-            changes.append(accounts.PersonChange(key, domains[key], states))
-    account_plan = accounts.AccountPlan()
-    if changes:
-        known = {key: due.profile for key, due in found.items() if due.profile is not None}
-        account_plan = accounts.plan(changes, account_snapshots, scoring_accounts, at_s, known)
-    merged, deferred = accounts.merge(writes, domains, account_plan.items)
-    _written, retry = lead_store.commit(merged)
-    retry |= deferred
-    for key in set(found) - retry:
-        for name in ("decayed", "unchanged", "sla_breached", "cooled"):
-            setattr(outcome.stats, name, getattr(outcome.stats, name) + getattr(counts[key], name))
-        published, _failed = publish_pending(key, alerts[key], publisher)
-        outcome.stats.notifications += published
-    # An account is settled when none of its leads must be retried: its item (and any
-    # notification recorded in it) is written; otherwise the next round publishes it.
-    settled = set(domains.values()) - {domains[key] for key in retry if key in domains}
-    for domain in settled:
-        outcome.stats.accounts_cooled += account_plan.transitions.get(domain, []).count(
-            "account.cooled"
-        )
-    accounts.publish(account_plan, settled, publisher)
-    for domain in set(domains.values()):
-        if domain in settled and not account_plan.alerts.get(domain):
-            written = {str(item.model): item for item in account_plan.items.get(domain, [])}
-            known_accounts[domain] = {**account_snapshots.get(domain, {}), **written}
-        else:  # not written, or its pending notifications cleared: read it again
-            known_accounts.pop(domain, None)
-    return {key: found[key] for key in retry}
+
+
+def _holds_pending(due: _Due) -> bool:
+    return any(record is not None and record.pending for record in due.states.values())
 
 
 def _account_of(due: _Due) -> str | None:
     """The lead's account domain ("" for none), or None when only its profile can tell."""
     if due.profile_read:
         profile = due.profile
-        return "" if profile is None else accounts.domain_of(str(profile.email)) or ""
-    for item in due.states.values():
-        if item is not None and item.account_domain is not None:
-            return str(item.account_domain)
+        return "" if profile is None else accounts.domain_of(profile.email) or ""
+    for record in due.states.values():
+        if record is not None and record.account_domain is not None:
+            return record.account_domain
     return None
 
 
-def _decay(
-    key: str,
-    due: _Due,
-    models: dict[str, CompiledModel],
-    at: datetime,
-    at_s: int,
-    stats: DecayStats,
-) -> list[_Decayed]:
-    """`engine.decay` of each due state of the lead (those gone count as unchanged)."""
-    decayed: list[_Decayed] = []
-    for model_id, item in sorted(due.states.items()):
-        model = models.get(model_id)
-        if model is None:
-            continue
-        if item is None:  # erased since it was found
-            stats.unchanged += 1
-            continue
-        before = LeadState.from_dict(item.state)
-        result = engine.decay(model, before, at)
-        state = result.state
-        deadline_passed = (
-            state.status == "mql"
-            and state.sla_due_at is not None
-            and state.sla_due_at <= at_s
-            and not state.sla_breached
-        )
-        changed = state.to_dict() != before.to_dict()
-        decayed.append(_Decayed(model, item, before, result, changed, deadline_passed))
-    return decayed
-
-
-def _lead_write(
-    key: str,
-    due: _Due,
-    decayed: Sequence[_Decayed],
-    at: datetime,
-    retention_days: int,
-    stats: DecayStats,
-) -> tuple[
-    lead_store.LeadWrite | None, list[tuple[str, Notification]], dict[str, LeadState | None]
-]:
-    """The lead's write, its notifications and its changed states (for its account)."""
-    at_s = engine.epoch(at)
-    profile_item = due.profile
-    if due.profile_read and profile_item is None:  # erased since it was found
-        stats.unchanged += len(decayed)
-        return None, [], {}
-    profile = (
-        None if profile_item is None else {**profile_item.profile, "email": profile_item.email}
-    )
-    email = None if profile_item is None else str(profile_item.email)
-    alerts: list[tuple[str, Notification]] = []
-    items: list[LeadTable] = []
-    new_records: set[int] = set()
-    states: dict[str, LeadState | None] = {}
-    for found in decayed:
-        model, state_item, result = found.model, found.item, found.result
-        alerts += [
-            (model.id, Notification.from_dict(json.loads(message)))
-            for message in state_item.pending.as_dict().values()
-        ]
-        state = result.state
-        notifications: list[Notification] = []
-        for transition in result.transitions:
-            assert email is not None and profile is not None  # read for every notification
-            kind = KINDS[transition.kind]
-            notifications.append(
-                lead_notification(
-                    kind,
-                    f"{kind}:{model.id}:{key[:16]}:{transition.at}",
-                    email,
-                    profile,
-                    engine.summary(model, state),
-                )
-            )
-            stats.cooled += kind == "lead.cooled"
-        # The profile is read for every passed deadline: sales feedback answers it.
-        followed_up = profile_item is not None and _followed_up(profile_item, state)
-        breached = found.deadline_passed and not followed_up
-        if breached:
-            assert email is not None and profile is not None
-            state.sla_breached = True
-            stats.sla_breached += 1
-            notifications.append(
-                lead_notification(
-                    SLA_BREACHED,
-                    f"{SLA_BREACHED}:{model.id}:{key[:16]}:{state.mql_since}",
-                    email,
-                    profile,
-                    engine.summary(model, state),
-                )
-            )
-        old_due = (state_item.due_pk, state_item.due_at)
-        changed = found.decayed or breached
-        new_item = _state_item(key, model, state_item, state, at_s, email)
-        if followed_up and new_item.due_at is not None and new_item.due_at <= at_s:
-            # Sales answered this MQL: its deadline no longer makes it due, only decay does.
-            next_at = engine.next_decay_at(model, state)
-            new_item.due_at = next_at
-            new_item.due_pk = None if next_at is None else f"DUE#{shard(key) % SHARDS:02d}"
-        if not changed and (new_item.due_pk, new_item.due_at) == old_due:
-            stats.unchanged += 1
-            continue
-        for notification in notifications:
-            new_item.pending[notification.id] = json.dumps(notification.to_dict())
-            alerts.append((model.id, notification))
-        items.append(new_item)
-        if changed:
-            states[model.id] = state
-        if result.deltas:
-            stats.decayed += 1
-            new_records.add(len(items))
-            items.append(
-                ChangeItem(
-                    lead_pk(key),
-                    # deterministic for (lead, model, at): a replay finds it and writes nothing
-                    f"CH#{at_s:011d}#{model.id}#decay",
-                    at=at_s,
-                    deltas={model.id: [delta.to_dict() for delta in result.deltas]},
-                    expires_at=at + timedelta(days=retention_days),
-                )
-            )
-    if not items:
-        return None, unique(alerts), states
-    return lead_store.LeadWrite(key, items, new_records), unique(alerts), states
-
-
-def _followed_up(profile: ProfileItem, state: LeadState) -> bool:
+def _followed_up(profile: ProfileRecord, state: LeadState) -> bool:
     """Sales feedback recorded since the lead became an MQL answers its deadline."""
     if profile.feedback is None or state.mql_since is None:
         return False
-    return profile.feedback_at is not None and int(profile.feedback_at) >= state.mql_since
+    return profile.feedback_at is not None and profile.feedback_at >= state.mql_since

@@ -87,6 +87,7 @@ def test_api_key_is_required_when_configured(api: Api) -> None:
     event = {"email": "a@x.io", "type": "page_view"}
     assert api.call("POST", "/v1/events", event).status == 401
     assert api.call("POST", "/v1/events", event, headers={"x-api-key": "wrong"}).status == 401
+    assert api.queued() == []
     assert api.call("POST", "/v1/events", event, headers={"X-Api-Key": "secret-key"}).status == 202
 
 

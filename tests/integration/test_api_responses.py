@@ -233,8 +233,9 @@ def test_events_forms_and_webhooks(client: Client, monkeypatch: pytest.MonkeyPat
     call = client.call
     call(200, "GET", "/v1/health")
     event = {"email": EMAIL, "type": "page_view", "properties": {"url": "/pricing"}}
-    call(202, "POST", "/v1/events", [event, {**event, "id": "e1"}], **JSON)
     call(401, "POST", "/v1/events", event)
+    assert client.api.queued() == []
+    call(202, "POST", "/v1/events", [event, {**event, "id": "e1"}], **JSON)
     call(400, "POST", "/v1/events", "[{", **JSON)
     call(400, "POST", "/v1/events", '"\\ud800"', **JSON)
     client.call_base64(400, "POST", "/v1/events", "not base64!", **JSON)
@@ -264,7 +265,9 @@ def test_events_forms_and_webhooks(client: Client, monkeypatch: pytest.MonkeyPat
     postmark = (ROOT / "tests" / "fixtures" / "webhooks" / "postmark.json").read_text()
     call(200, "POST", "/v1/webhooks/postmark", postmark, **AUTH)
     wrong = {"Authorization": "Basic " + base64.b64encode(b"crm-hooks:nope").decode()}
+    client.api.queued()  # what was taken so far
     assert call(401, "POST", "/v1/webhooks/postmark", postmark, **wrong).headers["WWW-Authenticate"]
+    assert client.api.queued() == []
     call(400, "POST", "/v1/webhooks/postmark", "[[[", **AUTH)
     call(404, "POST", "/v1/webhooks/nosuch", "{}", **AUTH)
     call(413, "POST", "/v1/webhooks/postmark", "x" * (WEBHOOK_BYTES + 1), **AUTH)

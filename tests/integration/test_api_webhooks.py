@@ -71,6 +71,7 @@ def test_ses_subscription_confirmation_is_confirmed_once(
     answer = api.call("POST", "/v1/webhooks/ses", json.dumps(elsewhere), headers=headers)
     assert answer.status == 401
     assert confirmed == [subscribe]
+    assert api.queued() == []
 
 
 def test_a_signed_url_is_the_public_one_with_the_stage(
@@ -101,3 +102,4 @@ def test_a_signed_url_is_the_public_one_with_the_stage(
 
     event["requestContext"]["path"] = "/v1/webhooks/mandrill"  # another URL: refused
     assert api.module.lambda_handler(event, LambdaContext())["statusCode"] == 401
+    assert api.queued() == []

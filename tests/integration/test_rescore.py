@@ -398,6 +398,7 @@ def test_rescore_handler_and_api_route(
     )
     key = {"x-api-key": "k"}
     assert api.call("POST", "/v1/models/default/rescore").status == 401
+    assert queue.receive() == []  # refused: no job, nothing queued
     assert api.call("POST", "/v1/models/nope/rescore", {}, headers=dict(key)).status == 404
     bad = api.call(
         "POST", "/v1/models/default/rescore", {"dry": 1, "notify": "yes"}, headers=dict(key)

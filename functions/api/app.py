@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.api.app import build, dependencies_from
 from leadscore.settings import LazyClient, settings
 
@@ -18,7 +19,8 @@ tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 # Erasing a lead publishes `account.cooled` at once: the topic is required here too.
 config = settings().require("queue_url", "topic_arn")
 sqs = LazyClient("sqs", region_name=config.region, endpoint_url=config.endpoint_url)
-deps = dependencies_from(config, sqs)
+sns = LazyClient("sns", region_name=config.region, endpoint_url=config.endpoint_url)
+deps = dependencies_from(config, sqs, sns, DynamoLeadStore())
 app = build(deps)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import LeadTable, lead_key, lead_pk
+from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
@@ -29,7 +30,9 @@ def published(api: Api) -> None:
 
 def score_queue(api: Api) -> None:
     messages = [(m["MessageId"], m["Body"]) for m in api.queued()]
-    outcome = score_messages(messages, model_store.CachedModels(ttl=0), Recorder())
+    outcome = score_messages(
+        messages, DynamoLeadStore(), model_store.CachedModels(ttl=0), Recorder()
+    )
     assert not outcome.failed
 
 

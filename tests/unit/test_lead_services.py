@@ -1,12 +1,19 @@
-"""The lead and account use cases against the in-memory store: view, history, erasure, feedback."""
+"""The lead and account use cases against the in-memory store: view, history, erasure, feedback;
+and their routes, with the resolver built on that store (no moto)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
+from leadscore.adapters.webhooks import EnvironmentSecrets
+from leadscore.api.app import build
+from leadscore.api.deps import Dependencies
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
@@ -19,6 +26,7 @@ from leadscore.services.store import LeadWrite
 from leadscore_tools.modelfiles import load_model
 
 from tests.conftest import ROOT, Recorder
+from tests.integration.api_client import Answer, Api
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 DOMAIN = "corp.example"
@@ -196,3 +204,67 @@ def test_account_view_of_unknown_personal_and_education_domains_is_not_found(
     # No model that scores accounts: nothing to show either.
     with pytest.raises(AccountNotFound):
         account_view(store, [], DOMAIN)
+
+
+class NoQueue:
+    def send(self, entries: list[tuple[str, Event]], received_at: datetime) -> int:
+        raise AssertionError("the lead and account routes queue nothing")
+
+
+def call(
+    store: MemoryLeadStore, models: Models, method: str, path: str, body: Any = None
+) -> Answer:
+    """One request through the API's resolver, built on this store and these models."""
+    deps = Dependencies(
+        queue=NoQueue(),
+        secrets=EnvironmentSecrets({}),
+        store=store,
+        models=models,
+        publisher=Recorder(),
+        api_key="k",
+        clock=lambda: NOW,
+    )
+    handler = SimpleNamespace(lambda_handler=build(deps).resolve)
+    return Api(handler, "", None).call(method, path, body, headers={"x-api-key": "k"})  # type: ignore[arg-type]
+
+
+def test_routes_answer_what_the_services_return(store: MemoryLeadStore, models: Models) -> None:
+    score(store, models, EMAIL, f"ada@{DOMAIN}")
+    lead = call(store, models, "GET", "/v1/leads/Grace%40Corp.example")
+    assert lead.status == 200
+    assert lead.json() == json.loads(json.dumps(leads.lead_view(store, models.current(), EMAIL)))
+    history = call(store, models, "GET", f"/v1/leads/{EMAIL}/history")
+    assert history.json() == leads.lead_history(store, EMAIL)
+    account = call(store, models, "GET", f"/v1/accounts/{DOMAIN.upper()}")
+    assert account.status == 200 and account.json()["account"] == DOMAIN
+
+    feedback = call(store, models, "POST", f"/v1/leads/{EMAIL}/feedback", {"outcome": "lost"})
+    assert (feedback.status, feedback.json()) == (202, {"status": "recorded", "outcome": "lost"})
+    assert store.lead_log(lead_key(EMAIL)).feedback[0].outcome == "lost"
+
+    assert call(store, models, "DELETE", f"/v1/leads/{EMAIL}").status == 204
+    assert store.lead_log(lead_key(EMAIL)).profile is None
+
+
+def test_service_errors_are_problems(
+    store: MemoryLeadStore, models: Models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for method, path, body in [
+        ("GET", f"/v1/leads/{EMAIL}", None),
+        ("GET", f"/v1/leads/{EMAIL}/history", None),
+        ("POST", f"/v1/leads/{EMAIL}/feedback", {"outcome": "won"}),
+        ("GET", "/v1/accounts/gmail.com", None),
+        ("GET", f"/v1/accounts/{DOMAIN}", None),
+    ]:
+        answer = call(store, models, method, path, body)
+        assert answer.status == 404, path
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert "unknown" in answer.json()["detail"]
+    assert call(store, models, "GET", "/v1/leads/not-an-email").status == 422
+
+    monkeypatch.setattr(retry, "BASE_DELAY", 0)
+    score(store, models, EMAIL, f"ada@{DOMAIN}")
+    store.before_commit = lambda chunk: [write.key for write in chunk]
+    busy = call(store, models, "DELETE", f"/v1/leads/{EMAIL}")
+    assert busy.status == 503
+    assert busy.json()["detail"] == "the lead is erased but its account is busy; repeat the request"

@@ -13,7 +13,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from leadscore.adapters.model_store import CachedModels
 from leadscore.adapters.queue import ScoringQueue
+from leadscore.adapters.sns import SnsPublisher
 from leadscore.adapters.webhooks import (
     EnvironmentSecrets,
     Secrets,
@@ -26,6 +28,9 @@ from leadscore.api import accounts, events, forms, leads, models, webhooks
 from leadscore.api.deps import Dependencies
 from leadscore.api.problems import Problem, problem_response
 from leadscore.domain.events import EventError
+from leadscore.services.account_view import AccountNotFound
+from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
+from leadscore.services.store import LeadStore
 from leadscore.settings import Settings
 
 logger = Logger(child=True)
@@ -66,10 +71,14 @@ def webhook_secrets(variables: Mapping[str, str], ssm_path: str = "") -> Secrets
     return FirstOf(from_environment, SsmSecrets(path)) if path else from_environment
 
 
-def dependencies_from(config: Settings, sqs: object) -> Dependencies:
+def dependencies_from(config: Settings, sqs: object, sns: object, store: LeadStore) -> Dependencies:
     origins = config.cors_origins
     return Dependencies(
         queue=ScoringQueue(sqs, config.queue_url),
+        store=store,
+        # Read at every request: a model just published applies to the next one.
+        models=CachedModels(ttl=0),
+        publisher=SnsPublisher(sns, config.topic_arn),
         secrets=webhook_secrets(config.webhook_secrets, config.webhook_ssm_path),
         api_key=config.api_key,
         cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
@@ -112,6 +121,12 @@ def build(deps: Dependencies) -> APIGatewayRestResolver:
     def not_found(error: NotFoundError) -> Response[str]:
         return problem_response(404, "no such route")
 
+    def unknown(error: LeadNotFound | AccountNotFound) -> Response[str]:
+        return problem_response(404, str(error))
+
+    def busy(error: ErasedAccountBusy) -> Response[str]:
+        return problem_response(503, str(error))
+
     def server_fault(error: Exception) -> Response[str]:
         # A fault of ours (a bug, AWS unavailable): logged in full, answered without details.
         logger.exception("request failed")
@@ -125,6 +140,9 @@ def build(deps: Dependencies) -> APIGatewayRestResolver:
         WebhookFormatError: webhook_format,
         UnknownProvider: webhook_provider,
         NotFoundError: not_found,
+        LeadNotFound: unknown,
+        AccountNotFound: unknown,
+        ErasedAccountBusy: busy,
         Exception: server_fault,
     }
     for error_type, handler in handlers.items():

@@ -1,4 +1,4 @@
-"""What the routes need from outside: the queue, the API key, the allow-list, the clock."""
+"""What the routes need from outside: queue, lead store, models, publisher, keys, clock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -17,6 +17,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from leadscore.adapters.webhooks import Secrets
 from leadscore.api.problems import Problem
 from leadscore.domain.events import Event
+from leadscore.domain.notifications import Publisher
+from leadscore.services.scoring import ModelSource
+from leadscore.services.store import LeadStore
 
 MAX_BODY_BYTES = 1_000_000
 # A surrogate escape (\ud800-\udfff) or a UTF-8-encoded surrogate, which json.loads reads.
@@ -35,10 +38,23 @@ def _no_confirm(url: str) -> None:
     raise RuntimeError("no subscription confirmer configured")
 
 
+class _Missing:
+    """A dependency the resolver was built without (to describe it): any use of it fails."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise RuntimeError(f"no {self._name} configured")
+
+
 @dataclass
 class Dependencies:
     queue: Queue
     secrets: Secrets
+    store: LeadStore = field(default_factory=lambda: _Missing("lead store"))
+    models: ModelSource = field(default_factory=lambda: _Missing("model catalog"))
+    publisher: Publisher = field(default_factory=lambda: _Missing("sales topic"))
     api_key: str | None = None
     cors_origins: frozenset[str] = frozenset()
     clock: Callable[[], datetime] = _utc_now

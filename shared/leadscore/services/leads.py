@@ -13,7 +13,6 @@ from leadscore.domain.notifications import Publisher
 from leadscore.services import accounts
 from leadscore.services.store import FeedbackRecord, LeadLog, LeadStore, ProfileRecord
 
-OUTCOMES = ("accepted", "rejected", "won", "lost")
 FEEDBACK_RETENTION = timedelta(days=3 * 365)
 # An erased person must leave their account: erasure tries harder than a scorer's write.
 ERASURE_ACCOUNT_ATTEMPTS = 10
@@ -112,7 +111,7 @@ def record_feedback(
     note: str | None,
     now: datetime,
 ) -> None:
-    """Record sales' verdict on the lead (one of OUTCOMES), kept FEEDBACK_RETENTION."""
+    """Record sales' verdict (accepted, rejected, won or lost), kept FEEDBACK_RETENTION."""
     at = int(now.timestamp())
     expires_at = int((now + FEEDBACK_RETENTION).timestamp())
     feedback = FeedbackRecord(outcome, at, model, note, expires_at)

@@ -93,8 +93,11 @@ def test_unknown_lead_and_bad_email(api: Api) -> None:
 def test_erasure_leaves_nothing_even_with_events_still_queued(api: Api) -> None:
     send_activity(api)
     score_queue(api)
+    assert api.call("GET", "/v1/accounts/corp.io", headers=KEY).status == 200
     send_activity(api)  # still on the queue when the erasure arrives
     assert api.call("DELETE", "/v1/leads/grace@corp.io", headers=KEY).status == 204
+    # Its only person gone, the account has nothing left to show.
+    assert api.call("GET", "/v1/accounts/corp.io", headers=KEY).status == 404
     score_queue(api)
 
     items = list(LeadTable.query(lead_pk(lead_key("grace@corp.io"))))

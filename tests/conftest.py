@@ -152,9 +152,12 @@ class LambdaContext:
 
 class FakeSlack:
     """A Slack incoming webhook on 127.0.0.1 (`url`): answers the queued `statuses`, then 200,
-    with `error_body` for the refusals; records every body. Use it in a `with` block."""
+    with `error_body` for the refusals and `retry_after` seconds on a 429; records every body.
+    Use it in a `with` block."""
 
-    def __init__(self, statuses: list[int] | None = None, error_body: bytes = b"error") -> None:
+    def __init__(
+        self, statuses: list[int] | None = None, error_body: bytes = b"error", retry_after: int = 0
+    ) -> None:
         self.statuses = list(statuses or [])
         self.bodies: list[dict[str, Any]] = []
         state = self
@@ -166,7 +169,7 @@ class FakeSlack:
                 status = state.statuses.pop(0) if state.statuses else 200
                 self.send_response(status)
                 if status == 429:
-                    self.send_header("Retry-After", "0")
+                    self.send_header("Retry-After", str(retry_after))
                 self.end_headers()
                 self.wfile.write(b"ok" if status == 200 else error_body)
 

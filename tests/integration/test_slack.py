@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -30,8 +31,16 @@ DOCUMENT = {
 
 @pytest.fixture
 def fake_slack(request: pytest.FixtureRequest) -> Iterator[tuple[str, FakeSlack]]:
-    with FakeSlack(getattr(request, "param", [])) as slack:
+    with FakeSlack(getattr(request, "param", []), retry_after=7) as slack:
         yield slack.url, slack
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """What the retry policy waits between attempts, recorded instead of slept."""
+    waited: list[float] = []
+    monkeypatch.setattr(time, "sleep", waited.append)
+    return waited
 
 
 def test_block_kit_message_has_header_fields_and_reasons() -> None:
@@ -45,28 +54,39 @@ def test_block_kit_message_has_header_fields_and_reasons() -> None:
     assert "&lt;!channel&gt;" in message["text"]  # no @channel ping from user data
 
 
-@pytest.mark.parametrize("fake_slack", [[429, 503]], indirect=True)
-def test_retries_429_and_5xx_then_posts(fake_slack: tuple[str, FakeSlack]) -> None:
+@pytest.mark.parametrize("fake_slack", [[503, 429, 502]], indirect=True)
+def test_retries_429_after_its_retry_after_and_5xx_with_backoff(
+    fake_slack: tuple[str, FakeSlack], sleeps: list[float]
+) -> None:
     url, state = fake_slack
-    delays: list[float] = []
-    slack.post(url, slack.blocks(DOCUMENT), sleep=delays.append, base_delay=0.01)
-    assert len(state.bodies) == 3 and delays == [0.0, 0.02]
+    slack.post(url, slack.blocks(DOCUMENT), backoff=0.5)
+    # the first retry is immediate, the 429's Retry-After: 7 is obeyed, then 4 x backoff
+    assert len(state.bodies) == 4 and sleeps == [7.0, 2.0]
 
 
 @pytest.mark.parametrize("fake_slack", [[500] * 5], indirect=True)
-def test_gives_up_loudly_after_every_attempt(fake_slack: tuple[str, FakeSlack]) -> None:
+def test_gives_up_loudly_after_every_attempt(
+    fake_slack: tuple[str, FakeSlack], sleeps: list[float]
+) -> None:
     url, state = fake_slack
-    with pytest.raises(slack.SlackError, match="after 5 attempts"):
-        slack.post(url, slack.blocks(DOCUMENT), sleep=lambda _: None)
-    assert len(state.bodies) == 5
+    with pytest.raises(slack.SlackError, match=r"after 5 attempts \(HTTP 500\)"):
+        slack.post(url, slack.blocks(DOCUMENT))
+    assert len(state.bodies) == 5 and len(sleeps) == 3  # the first retry does not wait
+
+
+def test_an_unreachable_slack_is_retried_then_reported(sleeps: list[float]) -> None:
+    with FakeSlack() as closed:
+        url = closed.url
+    with pytest.raises(slack.SlackError, match="after 3 attempts"):
+        slack.post(url, slack.blocks(DOCUMENT), attempts=3)
 
 
 @pytest.mark.parametrize("fake_slack", [[404]], indirect=True)
-def test_refusal_is_not_retried(fake_slack: tuple[str, FakeSlack]) -> None:
+def test_refusal_is_not_retried(fake_slack: tuple[str, FakeSlack], sleeps: list[float]) -> None:
     url, state = fake_slack
     with pytest.raises(slack.SlackError, match="HTTP 404"):
-        slack.post(url, slack.blocks(DOCUMENT), sleep=lambda _: None)
-    assert len(state.bodies) == 1
+        slack.post(url, slack.blocks(DOCUMENT))
+    assert len(state.bodies) == 1 and sleeps == []
 
 
 def test_handler_posts_each_sns_notification_with_url_from_ssm(

@@ -1,20 +1,14 @@
-"""Slack incoming webhooks: Block Kit messages for sales notifications, with retries."""
+"""Slack incoming webhooks: Block Kit messages for sales notifications, posted with retries."""
 
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from urllib3.exceptions import MaxRetryError
 
+from leadscore.adapters.http import ATTEMPTS, RETRYABLE, pool, retry_policy
 from leadscore.domain.notifications import TITLES
-
-logger = Logger(child=True)
-RETRYABLE = {429, 500, 502, 503, 504}
 
 
 class SlackError(Exception):
@@ -88,38 +82,21 @@ def blocks(document: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def post(
-    url: str,
-    message: dict[str, Any],
-    attempts: int = 5,
-    base_delay: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
-    timeout: float = 5.0,
-) -> None:
-    """POST to the incoming webhook; retry 429 and 5xx with exponential backoff (Retry-After
-    honoured), raise SlackError when Slack refuses or never recovers."""
-    body = json.dumps(message).encode()
-    for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's Slack webhook
-            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+def post(url: str, message: dict[str, Any], attempts: int = ATTEMPTS, backoff: float = 0.5) -> None:
+    """POST to the incoming webhook under the HTTP retry policy; raise SlackError when Slack
+    refuses the message or is still unavailable after every attempt."""
+    try:
+        answer = pool().request(
+            "POST",
+            url,
+            body=json.dumps(message).encode(),
+            headers={"Content-Type": "application/json"},
+            retries=retry_policy(attempts, backoff),
         )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                response.read()
-                return
-        except urllib.error.HTTPError as error:
-            if error.code not in RETRYABLE:
-                raise SlackError(f"Slack refused the message: HTTP {error.code}") from None
-            retry_after = error.headers.get("Retry-After")
-            delay = (
-                float(retry_after)
-                if retry_after and retry_after.isdigit()
-                else base_delay * 2 ** (attempt - 1)
-            )
-            reason = f"HTTP {error.code}"
-        except (urllib.error.URLError, TimeoutError) as error:
-            delay, reason = base_delay * 2 ** (attempt - 1), type(error).__name__
-        if attempt == attempts:
-            raise SlackError(f"Slack unavailable after {attempts} attempts ({reason})")
-        logger.warning("Slack not ready, retrying", attempt=attempt, reason=reason, delay=delay)
-        sleep(min(delay, 30.0))
+    except MaxRetryError as error:  # connection failures and timeouts, every attempt
+        reason = type(error.reason).__name__
+        raise SlackError(f"Slack unavailable after {attempts} attempts ({reason})") from None
+    if answer.status in RETRYABLE:
+        raise SlackError(f"Slack unavailable after {attempts} attempts (HTTP {answer.status})")
+    if answer.status >= 400:
+        raise SlackError(f"Slack refused the message: HTTP {answer.status}")

@@ -1,0 +1,34 @@
+"""The one retry policy of outgoing HTTP calls (urllib3): 429 and 5xx retried with backoff."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from urllib3 import PoolManager
+from urllib3.util import Retry, Timeout
+
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+ATTEMPTS = 5
+
+
+def retry_policy(attempts: int = ATTEMPTS, backoff: float = 0.5) -> Retry:
+    """Up to `attempts` tries of any method: connection failures, timeouts and RETRYABLE
+    answers are tried again after Retry-After when the server sends one, else after an
+    exponential backoff (0, 2 x backoff, 4 x backoff... at most 30 s). The last answer is
+    returned, not raised, so the caller says what a refusal means."""
+    return Retry(
+        total=attempts - 1,
+        redirect=0,
+        allowed_methods=None,  # POST too: a Slack message posted twice is the lesser harm
+        status_forcelist=RETRYABLE,
+        backoff_factor=backoff,
+        backoff_max=30.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+@cache
+def pool() -> PoolManager:
+    """Connections kept between invocations of a container, with the policy and a 5 s timeout."""
+    return PoolManager(retries=retry_policy(), timeout=Timeout(total=5.0))

@@ -18,6 +18,7 @@ from leadscore.adapters.dynamo import (
     lead_pk,
     state_sk,
 )
+from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.domain import accounts
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
@@ -216,8 +217,8 @@ def test_mqa_once_api_erasure_decay_and_cli(
 
     # Inactivity: decay cools the people, then the account, announced once.
     later = NOW + timedelta(days=150)
-    run_decay(later, models, scorer.publisher, deadline=None)
-    run_decay(later, models, scorer.publisher, deadline=None)  # a replay changes nothing
+    run_decay(later, DynamoLeadStore(), models, scorer.publisher)
+    run_decay(later, DynamoLeadStore(), models, scorer.publisher)  # a replay changes nothing
     received = topic.received()
     cooled = by_kind(received, "account.cooled")
     assert len(cooled) == 1, [m["Subject"] for m in received]

@@ -1,4 +1,7 @@
-"""Scheduled decay and follow-up deadlines against moto: due items only, once, resumable."""
+"""The decay job end to end on moto: the DynamoDB store's due index, its cursor through a
+Lambda payload, the items it reads, and the handler publishing to SNS. The job's behaviour
+(concurrent writers, erasure, faults, stale index copies) is tested on the in-memory store
+in tests/unit/test_decay_service.py."""
 
 from __future__ import annotations
 
@@ -9,24 +12,18 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
-from leadscore.adapters import lead_store, model_store
-from leadscore.adapters.dynamo import (
-    ErasedItem,
-    LeadTable,
-    ProfileItem,
-    StateItem,
-    lead_key,
-    lead_pk,
-    shard,
-    state_sk,
-)
+from leadscore.adapters import model_store
+from leadscore.adapters.dynamo import LeadTable, StateItem, lead_pk, state_sk
+from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.domain.state import LeadState
-from leadscore.services import decay
 from leadscore.services.decay import run_decay
 from leadscore.services.scoring import score_messages
+from leadscore.services.store import FeedbackRecord
 from leadscore_tools.modelfiles import load_model
 
 from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
@@ -49,6 +46,11 @@ def models(aws: None) -> model_store.CachedModels:
     return model_store.CachedModels(ttl=3600)
 
 
+@pytest.fixture
+def store(aws: None) -> DynamoLeadStore:
+    return DynamoLeadStore()
+
+
 def activity(prefix: str, at: datetime, profile: dict[str, Any] | None = None) -> list[Event]:
     """A few engaging events at `at` (engagement about 29 points)."""
     return [
@@ -68,10 +70,15 @@ def hot(prefix: str, at: datetime, profile: dict[str, Any] | None = None) -> lis
     ]
 
 
-def score(models: model_store.CachedModels, pairs: list[tuple[str, Event]], now: datetime) -> None:
+def score(
+    store: DynamoLeadStore,
+    models: model_store.CachedModels,
+    pairs: list[tuple[str, Event]],
+    now: datetime,
+) -> None:
     """Score (email, event) pairs as the scorer would have at `now`."""
     bodies = [(f"m{n}", body) for n, body in enumerate(encode(pairs, now))]
-    outcome = score_messages(bodies, models, Recorder(), clock=lambda: now)
+    outcome = score_messages(bodies, store, models, Recorder(), clock=lambda: now)
     assert not outcome.failed
 
 
@@ -102,7 +109,7 @@ def decay_records(email: str) -> list[Any]:
 
 
 def table_dump() -> dict[tuple[str, str], dict[str, Any]]:
-    client = LeadTable._get_connection().connection.client
+    client = boto3.client("dynamodb")
     items: dict[tuple[str, str], dict[str, Any]] = {}
     kwargs: dict[str, Any] = {"TableName": LeadTable.Meta.table_name, "ConsistentRead": True}
     while True:
@@ -146,6 +153,7 @@ class ReadCounter:
 
 @pytest.fixture
 def reads() -> Iterator[ReadCounter]:
+    # The store reads through the item classes' connection (its transactions use its own).
     client = LeadTable._get_connection().connection.client
     counter = ReadCounter()
     client.meta.events.register("after-call.dynamodb", counter)
@@ -154,20 +162,21 @@ def reads() -> Iterator[ReadCounter]:
 
 
 def test_due_leads_decay_history_adds_up_and_a_replay_changes_nothing(
+    store: DynamoLeadStore,
     models: model_store.CachedModels,
 ) -> None:
     idle = [f"idle{n}@corp{n}.example" for n in range(6)]
     recent = [f"recent{n}@corp{n}.example" for n in range(3)]
     for n, email in enumerate(idle):
         when = AT - timedelta(days=45 + 10 * n)
-        score(models, [(email, e) for e in activity(f"i{n}", when)], when)
+        score(store, models, [(email, e) for e in activity(f"i{n}", when)], when)
     for n, email in enumerate(recent):
         when = AT - timedelta(days=5)
-        score(models, [(email, e) for e in activity(f"r{n}", when)], when)
+        score(store, models, [(email, e) for e in activity(f"r{n}", when)], when)
     before = {email: lead_state(email) for email in idle + recent}
 
     recorder = Recorder()
-    outcome = run_decay(AT, models, recorder, deadline=None)
+    outcome = run_decay(AT, store, models, recorder)
     assert outcome.complete and outcome.cursor is None
     assert outcome.stats.found == len(idle) and outcome.stats.decayed == len(idle)
     for email in idle:
@@ -182,15 +191,15 @@ def test_due_leads_decay_history_adds_up_and_a_replay_changes_nothing(
         assert not decay_records(email)
 
     snapshot = table_dump()
-    again = run_decay(AT, models, recorder, deadline=None)
+    again = run_decay(AT, store, models, recorder)
     assert again.complete and again.stats.found == 0 and again.stats.decayed == 0
     assert table_dump() == snapshot
     # A replay for an earlier instant finds nothing due either: decay is never undone.
-    earlier = run_decay(AT - timedelta(days=3), models, recorder, deadline=None)
+    earlier = run_decay(AT - timedelta(days=3), store, models, recorder)
     assert earlier.stats.decayed == 0 and table_dump() == snapshot
 
     # A week later the idle leads decay one more period; the history still adds up.
-    later = run_decay(AT + timedelta(days=7), models, recorder, deadline=None)
+    later = run_decay(AT + timedelta(days=7), store, models, recorder)
     assert later.stats.decayed == len(idle)
     for email in idle:
         assert history_total(email) == lead_state(email).score
@@ -198,107 +207,8 @@ def test_due_leads_decay_history_adds_up_and_a_replay_changes_nothing(
     assert recorder.sent == []
 
 
-def test_lead_active_since_it_was_found_is_not_decayed(
-    models: model_store.CachedModels, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    woke, stays, raced = "woke@corp.example", "stays@corp.example", "raced@corp.example"
-    old = AT - timedelta(days=60)
-    for email in (woke, stays, raced):
-        score(models, [(email, e) for e in activity(email[:4], old)], old)
-    fresh = AT - timedelta(hours=1)
-
-    real_page, real_read = decay.due_page, lead_store.read_leads
-    done = {"query": False, "read": False}
-
-    def page_then_activity(*args: Any, **kwargs: Any) -> Any:
-        # `woke` acts after the index query: the job holds an older copy of its state
-        found, key = real_page(*args, **kwargs)
-        if not done["query"] and lead_key(woke) in found:
-            done["query"] = True
-            score(models, [(woke, Event("w-new", "demo_request", fresh))], fresh)
-        return found, key
-
-    def read_then_activity(*args: Any, **kwargs: Any) -> Any:
-        # `raced` acts between the consistent re-read (after the conflict) and the write
-        snapshots = real_read(*args, **kwargs)
-        if not done["read"] and lead_key(raced) in args[0]:
-            done["read"] = True
-            score(models, [(raced, Event("x-new", "demo_request", fresh))], fresh)
-        return snapshots
-
-    monkeypatch.setattr(decay, "due_page", page_then_activity)
-    monkeypatch.setattr(lead_store, "read_leads", read_then_activity)
-    outcome = run_decay(AT, models, Recorder(), deadline=None)
-    assert done == {"query": True, "read": True}
-    assert outcome.stats.found == 3 and outcome.stats.conflicts_retried >= 1
-    assert outcome.stats.decayed == 1 and outcome.stats.gave_up == 0
-    for email in (woke, raced):
-        state = lead_state(email)
-        assert state.decay_factor == 1.0 and state.last_activity_at == int(fresh.timestamp())
-        assert "engagement.demo_request" in state.reasons
-        assert not decay_records(email)
-        assert history_total(email) == state.score
-    assert lead_state(stays).decay_factor < 1
-    assert history_total(stays) == lead_state(stays).score
-
-
-def test_lead_erased_since_it_was_found_is_not_written_again(
-    models: model_store.CachedModels, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gone, stays = "gone@corp.example", "stays@corp.example"
-    old = AT - timedelta(days=60)
-    for email in (gone, stays):
-        score(models, [(email, e) for e in activity(email[:4], old)], old)
-    real_page = decay.due_page
-
-    def page_then_erasure(*args: Any, **kwargs: Any) -> Any:
-        found, key = real_page(*args, **kwargs)
-        if lead_key(gone) in found:  # erased as the API does, after the index query
-            pk = lead_pk(lead_key(gone))
-            ErasedItem(pk, "ERASED", erased_at=int(AT.timestamp())).save()
-            for item in LeadTable.query(pk, consistent_read=True):
-                if not isinstance(item, ErasedItem):
-                    item.delete()
-        return found, key
-
-    monkeypatch.setattr(decay, "due_page", page_then_erasure)
-    outcome = run_decay(AT, models, Recorder(), deadline=None)
-    assert outcome.stats.found == 2 and outcome.stats.decayed == 1
-    assert outcome.stats.unchanged == 1 and outcome.stats.gave_up == 0
-    left = list(LeadTable.query(lead_pk(lead_key(gone)), consistent_read=True))
-    assert [type(item) for item in left] == [ErasedItem]
-    assert lead_state(stays).decay_factor < 1
-
-
-def test_copy_with_a_sent_notification_is_read_again(
-    models: model_store.CachedModels, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    email = "cooling@smallco.example"
-    when = AT - timedelta(days=120)
-    profile = {"job_title": "Engineer", "country": "US", "company_size": 50}
-    score(models, [(email, e) for e in hot("c", when, profile)], when)
-    recorder = Recorder()
-    run_decay(AT, models, recorder, deadline=None)
-    assert recorder.kinds() == ["lead.cooled"]
-    sent = recorder.sent[0]
-
-    def stale_page(shard_no: int, at_s: int, *args: Any) -> Any:
-        # The index may still show the notification that publishing cleared (no version change).
-        item = state_of(email)
-        if shard_no != shard(lead_key(email)):
-            return {}, None
-        item.pending = {sent.id: json.dumps(sent.to_dict())}
-        item.due_at = at_s
-        return {lead_key(email): {"default": item}}, None
-
-    monkeypatch.setattr(decay, "due_page", stale_page)
-    snapshot = table_dump()
-    outcome = run_decay(AT, models, recorder, deadline=None)
-    assert outcome.stats.found == 1 and outcome.stats.unchanged == 1
-    assert recorder.kinds() == ["lead.cooled"] and table_dump() == snapshot
-
-
 def test_states_written_before_they_named_their_account(
+    store: DynamoLeadStore,
     models: model_store.CachedModels,
 ) -> None:
     """Their profile names the account; the decay writes it on the state for next time."""
@@ -307,7 +217,7 @@ def test_states_written_before_they_named_their_account(
 
     emails = [f"old{n}@legacy.example" for n in range(3)]
     when = AT - timedelta(days=50)
-    score(models, [(email, e) for email in emails for e in activity(email, when)], when)
+    score(store, models, [(email, e) for email in emails for e in activity(email, when)], when)
     for email in emails:
         state_of(email).update(
             actions=[StateItem.account_domain.remove()], add_version_condition=False
@@ -315,7 +225,7 @@ def test_states_written_before_they_named_their_account(
         assert state_of(email).account_domain is None
     account = AccountItem.get(account_pk("legacy.example"), state_sk("default"))
 
-    outcome = run_decay(AT, models, Recorder(), deadline=None)
+    outcome = run_decay(AT, store, models, Recorder())
     assert outcome.stats.decayed == len(emails)
     config = models.current()[0].model.account
     assert config is not None
@@ -349,6 +259,7 @@ def no_table_backups(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_run_reads_only_due_items(
+    store: DynamoLeadStore,
     models: model_store.CachedModels,
     reads: ReadCounter,
     no_table_backups: None,
@@ -375,13 +286,13 @@ def test_run_reads_only_due_items(
         for start in range(0, len(emails), 100):
             chunk = emails[start : start + 100]
             pairs = [(email, e) for email in chunk for e in events(email, when, profile)]
-            score(models, pairs, when)
+            score(store, models, pairs, when)
     models.current()  # the model catalog is cached before counting
     reads.clear()
 
     started = time.perf_counter()
     recorder = Recorder()
-    outcome = run_decay(AT, models, recorder, deadline=None)
+    outcome = run_decay(AT, store, models, recorder)
     elapsed = time.perf_counter() - started
     stats = outcome.stats
     assert outcome.complete and stats.conflicts_retried == 0
@@ -396,11 +307,12 @@ def test_run_reads_only_due_items(
     assert reads.kinds["account"] <= companies
     read = reads.items["Query"] + reads.items["BatchGetItem"]
     assert read <= 2 * due
+    read_requests = {k: n for k, n in reads.requests.items() if k in ("Query", "BatchGetItem")}
     with capsys.disabled():
         print(
             f"\n[decay] {total} leads, {due} due: items read {read} ({read / due:.2f}x due) = "
             f"index {reads.items['Query']} + leads {reads.kinds['lead']} "
-            f"+ accounts {reads.kinds['account']}; requests {dict(reads.requests)}; "
+            f"+ accounts {reads.kinds['account']}; read requests {read_requests}; "
             f"{elapsed:.2f}s (moto)"
         )
     for email in idle[::20] + cooling[::5]:
@@ -409,42 +321,20 @@ def test_run_reads_only_due_items(
     assert sent["lead.cooled"] == len(cooling) and sent["lead.sla_breached"] == len(overdue)
 
 
-def test_cooled_notification_when_decay_falls_below_reset(
-    models: model_store.CachedModels,
-) -> None:
-    email = "cooling@smallco.example"
-    when = AT - timedelta(days=120)  # 12 periods of 10%: engagement 150 -> 42
-    profile = {"job_title": "Engineer", "country": "US", "company_size": 50}
-    score(models, [(email, e) for e in hot("c", when, profile)], when)
-    assert lead_state(email).status == "mql"
-    recorder = Recorder()
-    outcome = run_decay(AT, models, recorder, deadline=None)
-    state = lead_state(email)
-    assert state.status == "open" and state.score < 4500
-    assert recorder.kinds() == ["lead.cooled"] and outcome.stats.cooled == 1
-    assert recorder.sent[0].document["email"] == email
-    assert state_of(email).pending.as_dict() == {}
-    assert history_total(email) == state.score
-    run_decay(AT, models, recorder, deadline=None)
-    assert recorder.kinds() == ["lead.cooled"]
-
-
 def test_sla_breach_published_once_and_not_after_feedback(
-    models: model_store.CachedModels, topic: Topic
+    store: DynamoLeadStore, models: model_store.CachedModels, topic: Topic
 ) -> None:
     late, answered = "late@acme.example", "answered@acme.example"
     when = AT - timedelta(days=2)
     for email in (late, answered):
-        score(models, [(email, e) for e in hot(email[:4], when, VP)], when)
+        score(store, models, [(email, e) for e in hot(email[:4], when, VP)], when)
         state = lead_state(email)
         assert state.status == "mql" and state.sla_due_at is not None
         assert state.sla_due_at <= AT.timestamp()
-    profile = ProfileItem.get(lead_pk(lead_key(answered)), "PROFILE", consistent_read=True)
     mql_since = lead_state(answered).mql_since
     assert mql_since is not None
-    profile.update(
-        actions=[ProfileItem.feedback.set("accepted"), ProfileItem.feedback_at.set(mql_since + 60)]
-    )
+    feedback = FeedbackRecord("accepted", mql_since + 60, "default")
+    assert store.record_feedback(lead_key(answered), feedback)
 
     app = load_function("decay")
     response = app.lambda_handler({"time": AT.isoformat()}, LambdaContext())
@@ -465,11 +355,12 @@ def test_sla_breach_published_once_and_not_after_feedback(
 
 
 def test_deadline_resumes_without_skipping_or_decaying_twice(
+    store: DynamoLeadStore,
     models: model_store.CachedModels,
 ) -> None:
     emails = [f"slow{n}@corp{n}.example" for n in range(40)]
     when = AT - timedelta(days=50)
-    score(models, [(email, e) for email in emails for e in activity(email, when)], when)
+    score(store, models, [(email, e) for email in emails for e in activity(email, when)], when)
     expected_factor = lead_state(emails[0]).decay_factor
     assert expected_factor == 1.0
 
@@ -486,7 +377,9 @@ def test_deadline_resumes_without_skipping_or_decaying_twice(
     invocations, decayed, found = 0, 0, 0
     while True:
         invocations += 1
-        outcome = run_decay(AT, models, Recorder(), deadline=budget(2), cursor=cursor, page_size=3)
+        outcome = run_decay(
+            AT, store, models, Recorder(), deadline=budget(2), cursor=cursor, page_size=3
+        )
         decayed += outcome.stats.decayed
         found += outcome.stats.found
         if outcome.complete:
@@ -500,4 +393,4 @@ def test_deadline_resumes_without_skipping_or_decaying_twice(
         assert len(decay_records(email)) == 1, email
         assert lead_state(email).decay_factor == pytest.approx(0.81)  # two 7-day periods
         assert history_total(email) == lead_state(email).score
-    assert run_decay(AT, models, Recorder(), deadline=None).stats.found == 0
+    assert run_decay(AT, store, models, Recorder()).stats.found == 0

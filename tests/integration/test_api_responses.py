@@ -14,10 +14,12 @@ from typing import Any, get_args
 import pytest
 from jsonschema import Draft202012Validator
 from leadscore.adapters import model_store
+from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.adapters.webhooks import env_name
 from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES as WEBHOOK_BYTES
-from leadscore.api import responses
-from leadscore.api.leads import OUTCOMES
+from leadscore.api import bodies
 from leadscore.services import rescore
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
@@ -93,7 +95,7 @@ def assert_documented(answer: Answer, method: str, template: str) -> None:
 
 
 PROBLEM_SCHEMA = Draft202012Validator(
-    {"$ref": "#/components/schemas/Problem", "components": COMPONENTS}
+    {"$ref": "#/components/schemas/ProblemDetails", "components": COMPONENTS}
 )
 
 
@@ -109,7 +111,7 @@ def assert_problem(answer: Answer) -> None:
 
 def test_no_answer_is_powertools_validation_error() -> None:
     text = json.dumps(OPENAPI)
-    for name in responses.POWERTOOLS_COMPONENTS:
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         assert name not in OPENAPI["components"]["schemas"] and f"/{name}" not in text
 
 
@@ -123,14 +125,13 @@ def test_every_route_documents_a_success_and_its_refusals_as_problems() -> None:
                 content = operation["responses"][str(status)].get("content")
                 if status >= 400:
                     assert content == {
-                        PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                        PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
                     }
 
 
 def test_the_answers_name_what_the_code_answers() -> None:
-    assert get_args(responses.Outcome) == OUTCOMES
-    progress = OPENAPI["components"]["schemas"]["RescoreProgress"]["properties"]
-    assert set(rescore.COUNTERS) <= set(progress)
+    recorded = OPENAPI["components"]["schemas"]["FeedbackRecorded"]["properties"]["outcome"]
+    assert recorded["enum"] == list(get_args(bodies.Outcome))
 
 
 # ---------------------------------------------------------------- the handler's answers
@@ -226,7 +227,8 @@ def client(api: Api) -> Client:
 
 def score_queue(api: Api) -> None:
     messages = [(m["MessageId"], m["Body"]) for m in api.queued()]
-    assert not score_messages(messages, model_store.CachedModels(ttl=0), Recorder()).failed
+    models = model_store.CachedModels(ttl=0)
+    assert not score_messages(messages, DynamoLeadStore(), models, Recorder()).failed
 
 
 def test_events_forms_and_webhooks(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -413,7 +415,11 @@ def run_rescore_jobs(api: Api) -> None:
     """The rescore worker's part: every message of the rescore queue, handled."""
     queue_url = api.sqs.get_queue_url(QueueName="rescore")["QueueUrl"]
     rescorer = rescore.Rescorer(
-        rescore.SqsRescoreQueue(api.sqs, queue_url), Recorder(), clock=lambda: datetime.now(UTC)
+        SqsRescoreQueue(api.sqs, queue_url),
+        Recorder(),
+        DynamoRescoreJobs(),
+        DynamoLeadStore(),
+        clock=lambda: datetime.now(UTC),
     )
     while batch := api.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
         "Messages", []

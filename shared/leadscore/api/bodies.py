@@ -1,59 +1,110 @@
-"""The request bodies of the API as pydantic models, for its OpenAPI document.
+"""The request bodies of the API: each a pydantic model, which both validates and documents it.
 
-They describe; the routes validate. Each route reads its body itself (after the API key,
-within its size limit) and the domain code checks it, so that a refusal keeps its status
-(413 above 500 events, 400 for a body that is no JSON) and its problem+json errors keep
-their paths (`[3].email`, `fit.categories[2].weight`). Powertools' `Body()` validation would
-answer 422 with pydantic's paths and messages, before the key check. Only
-`python -m leadscore.api.openapi` and the tests import this module, never the Lambda.
+A route reads its body through its `RequestBody` after its own checks (the API key), so
+that a refusal keeps its status: 413 over the size limit, 400 for a body that is no JSON,
+422 with every problem at its path in `errors` (`[3].email`, `fit.categories[2].weight`).
+`@takes(BODY)` on the route is what the OpenAPI document describes the body from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from aws_lambda_powertools.event_handler.openapi.models import (
-    OpenAPI,
-    Operation,
-    PathItem,
-    RequestBody,
-    Schema,
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    RootModel,
+    TypeAdapter,
+    ValidationError,
 )
-from pydantic import BaseModel, ConfigDict, Field, RootModel
-from pydantic.json_schema import models_json_schema
+from pydantic_core import PydanticCustomError
 
-from leadscore.api.deps import MAX_BODY_BYTES
-from leadscore.api.events import MAX_EVENTS
-from leadscore.api.forms import MAX_CUSTOM_FIELDS, MAX_FORM_BYTES
-from leadscore.domain.events import CANONICAL_TYPES
+from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES as WEBHOOK_BYTES
+from leadscore.api.deps import MAX_BODY_BYTES, json_body
+from leadscore.api.problems import Problem
+from leadscore.domain.emails import EmailError, normalize_email
+from leadscore.domain.events import CANONICAL_TYPES, EventError, parse_time
 from leadscore.domain.model import ScoringModel
 
-COMPONENTS = "#/components/schemas/"
-# What `normalize_email` accepts: a local part, the last "@", a domain with a dot; no
-# whitespace inside, any around.
+MAX_EVENTS = 500
+MAX_FORM_BYTES = 64_000
+MAX_CUSTOM_FIELDS = 20
+# What the email rule (domain/emails.py) accepts, for the document: it is the rule that checks.
 EMAIL_PATTERN = r"^\s*\S+@[^\s@]*\.[^\s@]*\s*$"
-Email = Annotated[
-    str,
-    Field(
-        pattern=EMAIL_PATTERN,
-        max_length=254,
-        description="the lead's address; compared without case and surrounding spaces",
-        examples=["jane.doe@acme-corp.com"],
-    ),
-]
-NotBlank = Annotated[str, Field(pattern=r"\S")]
 # The epoch seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
 EpochSeconds = Annotated[float, Field(ge=-62_135_596_800, le=253_402_300_799)]
-FormValue = str | float | bool | None
+# Pydantic's messages, but where they name our classes.
+MESSAGES = {"model_type": "must be a JSON object", "dict_type": "must be a JSON object"}
 
 
-class Event(BaseModel):
+def _refusal(message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid", "{message}", {"message": message})
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value)
+    except EmailError as error:
+        raise _refusal(str(error)) from None
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise _refusal("must not be blank")
+    return text
+
+
+def _moment(value: Any) -> datetime:
+    try:
+        return parse_time(value)
+    except EventError as error:
+        raise _refusal(str(error).split(": ", 1)[-1]) from None
+    except (OverflowError, OSError, ValueError):
+        raise _refusal("out of range") from None
+
+
+def _form_text(value: Any) -> str:
+    """A JSON form value as an HTML form sends it: text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise _refusal("must be a string or a number")
+
+
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    Field(
+        description="the lead's address; compared without case and surrounding spaces",
+        examples=["jane.doe@acme-corp.com"],
+        json_schema_extra={"pattern": EMAIL_PATTERN, "maxLength": 254},
+    ),
+]
+NotBlank = Annotated[str, AfterValidator(_not_blank), Field(json_schema_extra={"pattern": r"\S"})]
+Moment = Annotated[
+    datetime, PlainValidator(_moment, json_schema_input_type=datetime | EpochSeconds)
+]
+FormValue = Annotated[
+    str, PlainValidator(_form_text, json_schema_input_type=str | float | bool | None)
+]
+Outcome = Literal["accepted", "rejected", "won", "lost"]
+
+
+class EventBody(BaseModel):
     """One behaviour event from the user's own systems; other keys are ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     id: NotBlank | None = Field(
         default=None,
@@ -66,20 +117,23 @@ class Event(BaseModel):
         "for it)",
         examples=sorted(CANONICAL_TYPES),
     )
-    occurred_at: datetime | EpochSeconds | None = Field(
+    occurred_at: Moment | None = Field(
         default=None,
         description="ISO-8601 (UTC without an offset) or epoch seconds; default: when received",
     )
     product: str | None = Field(default=None, description="the product line it concerns")
-    properties: dict[str, Any] | None = Field(
-        default=None, description="what a model's rules test: url, campaign, ..."
+    # An empty value of another type (`[]`, as PHP encodes an empty array) counts as none.
+    properties: Annotated[dict[str, Any] | None, BeforeValidator(lambda value: value or None)] = (
+        Field(default=None, description="what a model's rules test: url, campaign, ...")
     )
     profile: dict[str, Any] | None = Field(
         default=None, description="what the event tells about the lead: company, job_title, ..."
     )
 
 
-class Events(RootModel[Event | Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS)]]):
+class EventsBody(
+    RootModel[EventBody | Annotated[list[EventBody], Field(min_length=1, max_length=MAX_EVENTS)]]
+):
     """One event or a list of them (more than the most per request: 413)."""
 
 
@@ -94,36 +148,36 @@ class FormSubmission(BaseModel):
     __pydantic_extra__: dict[str, FormValue] = Field(init=False)
 
     email: Email
-    first_name: FormValue = None
-    last_name: FormValue = None
-    company: FormValue = None
-    job_title: FormValue = None
-    industry: FormValue = None
-    company_size: FormValue = Field(
+    first_name: FormValue | None = None
+    last_name: FormValue | None = None
+    company: FormValue | None = None
+    job_title: FormValue | None = None
+    industry: FormValue | None = None
+    company_size: FormValue | None = Field(
         default=None,
         description="employees: a number or a range such as 51-200",
         examples=["51-200", 12, "1,000+"],
     )
-    annual_revenue: FormValue = None
-    country: FormValue = Field(
+    annual_revenue: FormValue | None = None
+    country: FormValue | None = Field(
         default=None, description="a name or an ISO 3166 code", examples=["Germany", "US"]
     )
-    phone: FormValue = None
-    website: FormValue = None
-    form: FormValue = Field(
+    phone: FormValue | None = None
+    website: FormValue | None = None
+    form: FormValue | None = Field(
         default=None,
         description="which form",
         examples=["demo-request", "contact-us", "newsletter", "whitepaper"],
     )
-    page_url: FormValue = None
-    product: FormValue = None
-    gotcha: FormValue = Field(
+    page_url: FormValue | None = None
+    product: FormValue | None = None
+    gotcha: FormValue | None = Field(
         default=None,
         alias="_gotcha",
         description="a honeypot: when it is filled, the answer is as for success and nothing "
         "is scored",
     )
-    redirect: str | None = Field(
+    redirect: FormValue | None = Field(
         default=None,
         alias="_redirect",
         description="urlencoded posts: answer 303 to this URL when its origin is on the allow-list",
@@ -133,9 +187,9 @@ class FormSubmission(BaseModel):
 class Feedback(BaseModel):
     """A sales outcome for a lead; other keys are ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    outcome: Literal["accepted", "rejected", "won", "lost"]
+    outcome: Outcome
     model: str | None = Field(default=None, max_length=100, description="the model it concerns")
     note: str | None = Field(default=None, max_length=2_000)
 
@@ -143,86 +197,112 @@ class Feedback(BaseModel):
 class RescoreOptions(BaseModel):
     """How to rescore every lead; an empty body (or `null`) takes the defaults."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dry_run: bool = Field(default=False, description="report what would change, change nothing")
     notify: bool = Field(default=False, description="notify sales of the leads that become MQL")
 
 
-@dataclass(frozen=True)
-class Body:
-    """A route's request body: its model (None: any content) and the media types it comes in."""
+def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Pydantic's errors as the problem's `errors`: each at its path in the body (`[3].email`)."""
+    found = []
+    for detail in error.errors():
+        path = prefix
+        for part in detail["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+        found.append({"field": path[:100], "message": MESSAGES.get(detail["type"], detail["msg"])})
+    return found
 
-    model: type[BaseModel] | None
-    media_types: tuple[str, ...]
+
+B = TypeVar("B", bound=BaseModel)
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+JSON = ("application/json",)
+
+
+@dataclass(frozen=True)
+class RequestBody(Generic[B]):
+    """A route's body: its model (None: any content), size limit and media types."""
+
+    model: type[B] | None
+    limit: int
     description: str
+    invalid: str = "the request is not valid"  # the detail of its 422
+    media_types: tuple[str, ...] = JSON
     required: bool = True
 
+    def json(self, router: Router) -> Any:
+        """The body as JSON, within the limit (413) and readable (400); an empty optional: None."""
+        body = router.current_event.body
+        if not self.required and not (body and body.strip()):
+            return None
+        return json_body(router, self.limit)
 
-JSON = ("application/json",)
-BODIES: dict[tuple[str, str], Body] = {
-    ("post", "/v1/events"): Body(Events, JSON, f"at most {MAX_BODY_BYTES:,} bytes"),
-    ("post", "/v1/forms"): Body(
-        FormSubmission,
-        ("application/json", "application/x-www-form-urlencoded"),
-        f"at most {MAX_FORM_BYTES:,} bytes and 200 fields; custom fields beyond "
-        f"{MAX_CUSTOM_FIELDS} are dropped",
-    ),
-    ("post", "/v1/webhooks/{provider}"): Body(
-        None, ("*/*",), "the platform's own request, unchanged (its format, its signature)"
-    ),
-    ("post", "/v1/leads/{email}/feedback"): Body(Feedback, JSON, "at most 10,000 bytes"),
-    ("put", "/v1/models/{model_id}"): Body(
-        ScoringModel,
-        JSON,
-        "a scoring model (models/*.yaml as JSON), at most 400,000 bytes; its id must be the "
-        "path's. "
-        "Every problem is answered at once, each at its path in the document.",
-    ),
-    ("post", "/v1/models/{model_id}/rescore"): Body(
-        RescoreOptions, JSON, "at most 10,000 bytes", required=False
-    ),
-}
-# Methods whose routes must each say what body they take.
-WITH_BODY = ("post", "put", "patch")
+    def validate(self, document: Any) -> B:
+        """The body as its model, or a 422 naming every problem."""
+        if self.model is None:
+            raise TypeError("a body of any content has no model to validate it with")
+        if document is None and not self.required:
+            return self.model()
+        try:
+            return self.model.model_validate(document)
+        except ValidationError as error:
+            raise Problem(422, self.invalid, field_errors(error)) from None
+
+    def read(self, router: Router) -> B:
+        return self.validate(self.json(router))
 
 
-def _operations(paths: dict[str, PathItem]) -> Iterable[tuple[str, str, Operation]]:
-    for path, item in paths.items():
-        for method in WITH_BODY:
-            operation = getattr(item, method)
-            if operation is not None:
-                yield method, path, operation
+def takes(body: RequestBody[Any]) -> Callable[[Handler], Handler]:
+    """Mark a route's handler with the body it reads, for the OpenAPI document."""
+
+    def mark(handler: Handler) -> Handler:
+        handler.request_body = body  # type: ignore[attr-defined]
+        return handler
+
+    return mark
 
 
-def describe(document: OpenAPI) -> None:
-    """Add each route's request body, and its models to the components, to `document`."""
-    paths = document.paths or {}
-    taken = {(method, path) for method, path, _ in _operations(paths)}
-    if unknown := sorted(set(BODIES) - taken):
-        raise LookupError(f"request bodies described for routes that do not exist: {unknown}")
-    if undescribed := sorted(taken - set(BODIES)):
-        raise LookupError(f"routes whose request body is not described: {undescribed}")
-    models = sorted({b.model for b in BODIES.values() if b.model}, key=lambda m: m.__name__)
-    refs, definitions = models_json_schema(
-        [(model, "validation") for model in models], ref_template=COMPONENTS + "{model}"
-    )
-    schemas = definitions.get("$defs", {})
-    if document.components is None or document.components.schemas is None:
-        raise LookupError("Powertools generated no components")
-    if clash := sorted(set(schemas) & set(document.components.schemas)):
-        raise LookupError(f"body models named as Powertools' own components: {clash}")
-    merged = {**document.components.schemas, **schemas}
-    document.components.schemas = {
-        name: Schema.model_validate(merged[name]) for name in sorted(merged)
-    }
-    for method, path, operation in _operations(paths):
-        body = BODIES[method, path]
-        schema = refs[body.model, "validation"] if body.model else {}
-        operation.requestBody = RequestBody.model_validate(
-            {
-                "description": body.description,
-                "required": body.required,
-                "content": {media: {"schema": schema} for media in body.media_types},
-            }
-        )
+def body_of(handler: Callable[..., Any]) -> RequestBody[Any] | None:
+    found: RequestBody[Any] | None = getattr(handler, "request_body", None)
+    return found
+
+
+EVENTS = RequestBody(EventsBody, MAX_BODY_BYTES, f"at most {MAX_BODY_BYTES:,} bytes")
+FORM = RequestBody(
+    FormSubmission,
+    MAX_FORM_BYTES,
+    f"at most {MAX_FORM_BYTES:,} bytes and 200 fields; custom fields beyond "
+    f"{MAX_CUSTOM_FIELDS} are dropped",
+    media_types=("application/json", "application/x-www-form-urlencoded"),
+)
+WEBHOOK: RequestBody[BaseModel] = RequestBody(
+    None,
+    WEBHOOK_BYTES,
+    "the platform's own request, unchanged (its format, its signature)",
+    media_types=("*/*",),
+)
+FEEDBACK = RequestBody(Feedback, 10_000, "at most 10,000 bytes")
+MODEL = RequestBody(
+    ScoringModel,
+    400_000,
+    "a scoring model (models/*.yaml as JSON), at most 400,000 bytes; its id must be the "
+    "path's. Every problem is answered at once, each at its path in the document.",
+)
+RESCORE = RequestBody(
+    RescoreOptions,
+    10_000,
+    "at most 10,000 bytes",
+    invalid="the rescore options are not valid",
+    required=False,
+)
+
+
+FORM_FIELDS = TypeAdapter(dict[str, FormValue])
+
+
+def form_fields(document: Any) -> dict[str, str]:
+    """A JSON form's fields as text, as an HTML form would send them (422: not a form)."""
+    try:
+        return FORM_FIELDS.validate_python(document)
+    except ValidationError as error:
+        raise Problem(422, "the request is not valid", field_errors(error)) from None

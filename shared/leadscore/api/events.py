@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import ValidationError
 
-from leadscore.api.deps import Dependencies, json_body, new_router, require_api_key
+from leadscore.api.bodies import EVENTS, MAX_EVENTS, EventBody, field_errors, takes
+from leadscore.api.deps import Dependencies, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
-from leadscore.domain.events import EventError, canonical_event
-
-MAX_EVENTS = 500
+from leadscore.domain.events import canonical_event
 
 
 def routes(deps: Dependencies) -> Router:
@@ -20,25 +20,28 @@ def routes(deps: Dependencies) -> Router:
         return {"status": "ok"}
 
     @router.post("/v1/events")
+    @takes(EVENTS)
     def post_events() -> Response[str]:
         require_api_key(router, deps)
-        document = json_body(router)
+        document = EVENTS.json(router)
         documents = document if isinstance(document, list) else [document]
         if not documents:
             raise invalid("", "at least one event is required")
         if len(documents) > MAX_EVENTS:
             raise Problem(413, f"at most {MAX_EVENTS} events per request")
         now = deps.clock()
-        entries, errors = [], []
+        errors: list[dict[str, str]] = []
+        invalid_events = 0
         for index, item in enumerate(documents):
-            prefix = f"[{index}]" if isinstance(document, list) else ""
             try:
-                entries.append(canonical_event(item, now))
-            except EventError as error:
-                field = ".".join(part for part in (prefix, error.field) if part)
-                errors.append({"field": field, "message": str(error).split(": ", 1)[-1]})
+                EventBody.model_validate(item)
+            except ValidationError as error:
+                invalid_events += 1
+                errors += field_errors(error, f"[{index}]" if isinstance(document, list) else "")
         if errors:
-            raise Problem(422, f"{len(errors)} of {len(documents)} events are not valid", errors)
+            detail = f"{invalid_events} of {len(documents)} events are not valid"
+            raise Problem(422, detail, errors)
+        entries = [canonical_event(item, now) for item in documents]
         deps.queue.send(entries, now)
         return json_response(
             202, {"accepted": len(entries), "event_ids": [event.id for _, event in entries]}

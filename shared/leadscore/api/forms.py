@@ -11,12 +11,11 @@ from urllib.parse import parse_qsl, urlsplit
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from leadscore.api.bodies import FORM, MAX_CUSTOM_FIELDS, MAX_FORM_BYTES, form_fields, takes
 from leadscore.api.deps import Dependencies, header, new_router, parse_json, raw_body
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.events import EventError, canonical_event, content_id
 
-MAX_FORM_BYTES = 64_000
-MAX_CUSTOM_FIELDS = 20
 MAX_NAME_CHARS = 64
 MAX_VALUE_CHARS = 1_000
 PROFILE_FIELDS = frozenset(
@@ -108,18 +107,7 @@ def _fields(router: Router) -> tuple[dict[str, str], bool]:
             raise Problem(400, "the form body cannot be read") from None
         return dict(pairs), True
     if kind in ("application/json", ""):
-        document = parse_json(body)
-        if not isinstance(document, Mapping):
-            raise invalid("", "a form submission must be a JSON object")
-        fields = {}
-        for name, value in document.items():
-            if isinstance(value, bool) or value is None:
-                fields[name] = "" if value is None else str(value).lower()
-            elif isinstance(value, str | int | float):
-                fields[name] = str(value)
-            else:
-                raise invalid(name[:MAX_NAME_CHARS], "must be a string or a number")
-        return fields, False
+        return form_fields(parse_json(body)), False
     raise Problem(415, "send application/json or application/x-www-form-urlencoded")
 
 
@@ -197,6 +185,7 @@ def routes(deps: Dependencies) -> Router:
         return Response(status_code=204, body="", headers=headers)
 
     @router.post("/v1/forms")
+    @takes(FORM)
     def post_form() -> Response[str]:
         origin = header(router, "origin")
         now = deps.clock()
@@ -205,6 +194,7 @@ def routes(deps: Dependencies) -> Router:
             if fields.get("_gotcha", "").strip():  # a bot: it is told what a person is told
                 event_id = content_id(fields)
             else:
+                FORM.validate(fields)
                 email, event = canonical_event(form_event(fields), now)
                 deps.queue.send([(email, event)], now)
                 event_id = event.id

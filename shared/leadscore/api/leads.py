@@ -25,7 +25,8 @@ from leadscore.adapters.dynamo import (
 )
 from leadscore.adapters.model_store import catalog
 from leadscore.adapters.sns import SnsPublisher
-from leadscore.api.deps import Dependencies, json_body, new_router, require_api_key
+from leadscore.api.bodies import FEEDBACK, takes
+from leadscore.api.deps import Dependencies, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
@@ -35,7 +36,6 @@ from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.settings import LazyClient, settings
 
-OUTCOMES = ("accepted", "rejected", "won", "lost")
 FEEDBACK_RETENTION = timedelta(days=3 * 365)
 
 
@@ -151,20 +151,12 @@ def routes(deps: Dependencies) -> Router:
         return Response(status_code=204, body="")
 
     @router.post("/v1/leads/<email>/feedback")
+    @takes(FEEDBACK)
     def post_feedback(email: str) -> Response[str]:
         require_api_key(router, deps)
         _, pk = _pk(email)
-        document = json_body(router, 10_000)
-        if not isinstance(document, Mapping):
-            raise invalid("", "feedback must be a JSON object")
-        outcome = document.get("outcome")
-        if outcome not in OUTCOMES:
-            raise invalid("outcome", f"one of {', '.join(OUTCOMES)}")
-        model, note = document.get("model"), document.get("note")
-        if model is not None and (not isinstance(model, str) or len(model) > 100):
-            raise invalid("model", "a model id")
-        if note is not None and (not isinstance(note, str) or len(note) > 2_000):
-            raise invalid("note", "a string of at most 2000 characters")
+        feedback = FEEDBACK.read(router)
+        outcome, model, note = feedback.outcome, feedback.model, feedback.note
         now = deps.clock()
         at = int(now.timestamp())
         for _ in range(5):  # the scorer may update the profile at the same moment

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters import model_store
-from leadscore.api.deps import Dependencies, json_body, new_router, require_api_key
+from leadscore.api.bodies import MODEL, RESCORE, takes
+from leadscore.api.deps import Dependencies, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.model import ModelError, parse_model
 from leadscore.services import rescore
 from leadscore.settings import LazyClient, settings
-
-RESCORE_OPTIONS = ("dry_run", "notify")
 
 
 def _rescore_queue(
@@ -23,31 +20,6 @@ def _rescore_queue(
     # Made per request: the route is rare, and a client made here stays inside tests' moto.
     client = LazyClient("sqs", region_name=region, endpoint_url=endpoint_url)
     return rescore.SqsRescoreQueue(client, queue_url)
-
-
-def _rescore_options(document: object) -> rescore.JobOptions:
-    if document is None:
-        return rescore.JobOptions()
-    if not isinstance(document, Mapping):
-        raise invalid("", "the options must be a JSON object")
-    errors = [
-        {
-            "field": str(name)[:100],
-            "message": f"unknown option; known: {', '.join(RESCORE_OPTIONS)}",
-        }
-        for name in document
-        if name not in RESCORE_OPTIONS
-    ]
-    errors += [
-        {"field": name, "message": "must be true or false"}
-        for name in RESCORE_OPTIONS
-        if name in document and not isinstance(document[name], bool)
-    ]
-    if errors:
-        raise Problem(422, "the rescore options are not valid", errors)
-    return rescore.JobOptions(
-        dry_run=bool(document.get("dry_run", False)), notify=bool(document.get("notify", False))
-    )
 
 
 def routes(deps: Dependencies) -> Router:
@@ -75,13 +47,11 @@ def routes(deps: Dependencies) -> Router:
         return json_response(200, entry.document)
 
     @router.put("/v1/models/<model_id>")
+    @takes(MODEL)
     def put_model(model_id: str) -> Response[str]:
         require_api_key(router, deps)
-        document = json_body(router, 400_000)
-        if not isinstance(document, Mapping):
-            raise invalid("", "a model must be a JSON object")
-        try:
-            model = parse_model(document)
+        try:  # ScoringModel, with the paths and messages of every model document's problems
+            model = parse_model(MODEL.json(router))
         except ModelError as error:
             raise Problem(
                 422,
@@ -101,10 +71,11 @@ def routes(deps: Dependencies) -> Router:
         )
 
     @router.post("/v1/models/<model_id>/rescore")
+    @takes(RESCORE)
     def start_rescore(model_id: str) -> Response[str]:
         require_api_key(router, deps)
-        body = router.current_event.body
-        options = _rescore_options(json_body(router, 10_000) if body and body.strip() else None)
+        chosen = RESCORE.read(router)
+        options = rescore.JobOptions(dry_run=chosen.dry_run, notify=chosen.notify)
         config = settings()
         if not config.rescore_queue_url:
             raise Problem(503, "rescoring is not configured (RESCORE_QUEUE_URL)")

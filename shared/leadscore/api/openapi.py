@@ -1,17 +1,39 @@
-"""The OpenAPI document generated from the routes: `python -m leadscore.api.openapi`."""
+"""The OpenAPI document generated from the routes: `python -m leadscore.api.openapi`.
+
+Powertools lists the resolver's routes; each route's request body comes from its handler's
+`@takes` (bodies.py) and its answers from responses.py, so the routes are listed by the code.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, Literal
 
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.compat import model_json
+from aws_lambda_powertools.event_handler.openapi.models import (
+    OpenAPI,
+    Operation,
+    RequestBody,
+    Response,
+    Schema,
+)
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from leadscore.adapters.webhooks import EnvironmentSecrets
-from leadscore.api import bodies, responses
+from leadscore.api import responses
 from leadscore.api.app import build
+from leadscore.api.bodies import body_of
 from leadscore.api.deps import Dependencies
 from leadscore.domain.events import Event
+
+COMPONENTS = "#/components/schemas/"
+# Methods whose routes must each say what body they take.
+WITH_BODY = ("post", "put", "patch")
+Mode = Literal["validation", "serialization"]
 
 
 class _NoQueue:
@@ -19,15 +41,79 @@ class _NoQueue:
         raise RuntimeError("the OpenAPI document needs no queue")
 
 
+def operations(app: APIGatewayRestResolver) -> dict[tuple[str, str], Callable[..., Any]]:
+    """(method, path) -> handler, for every route of the resolver."""
+    # Powertools keeps its routes in these lists, and reads them the same way for its document.
+    return {
+        (route.method.lower(), route.openapi_path): route.func
+        for route in app._static_routes + app._dynamic_routes
+    }
+
+
+def describe(document: OpenAPI, routes: dict[tuple[str, str], Callable[..., Any]]) -> None:
+    """Each route's request body and answers, and their models as the only components."""
+    if unlisted := sorted(set(routes) ^ set(responses.ROUTES)):
+        raise LookupError(f"routes and responses.ROUTES differ: {unlisted}")
+    bodies = {r: body_of(handler) if r[0] in WITH_BODY else None for r, handler in routes.items()}
+    if undescribed := sorted(r for r, body in bodies.items() if r[0] in WITH_BODY and not body):
+        raise LookupError(f"routes whose request body is not described by @takes: {undescribed}")
+    # A model both taken and answered (a scoring model) is described as it is taken.
+    answers = {route: responses.answers(*route, body) for route, body in bodies.items()}
+    modes: dict[type[BaseModel], Mode] = {
+        answer.body: "serialization"
+        for route in answers.values()
+        for answer in route.values()
+        if answer.body
+    }
+    modes |= {body.model: "validation" for body in bodies.values() if body and body.model}
+    ordered = sorted(modes.items(), key=lambda item: item[0].__name__)
+    found, definitions = models_json_schema(ordered, ref_template=COMPONENTS + "{model}")
+    refs = {model: found[model, mode] for model, mode in ordered}
+    if document.components is None or document.paths is None:
+        raise LookupError("Powertools generated no document")
+    # Powertools' own components describe its validation errors, which no route answers.
+    schemas = definitions.get("$defs", {})
+    document.components.schemas = {
+        name: Schema.model_validate(schemas[name]) for name in sorted(schemas)
+    }
+    for (method, path), body in bodies.items():
+        operation: Operation = getattr(document.paths[path], method)
+        if body:
+            operation.requestBody = RequestBody.model_validate(
+                {
+                    "description": body.description,
+                    "required": body.required,
+                    "content": {
+                        media: {"schema": refs[body.model] if body.model else {}}
+                        for media in body.media_types
+                    },
+                }
+            )
+        operation.responses = {
+            status: _response(answer, refs) for status, answer in answers[method, path].items()
+        }
+
+
+def _response(answer: responses.Answer, refs: dict[type[BaseModel], Any]) -> Response:
+    document: dict[str, Any] = {"description": answer.description}
+    if answer.headers:
+        document["headers"] = {
+            name: {"description": responses.HEADERS[name], "schema": {"type": "string"}}
+            for name in answer.headers
+        }
+    if answer.body:
+        document["content"] = {answer.media_type: {"schema": refs[answer.body]}}
+    elif answer.media_type != "application/json":  # text whose content is the platform's
+        document["content"] = {answer.media_type: {"schema": {"type": "string"}}}
+    return Response.model_validate(document)
+
+
 def document() -> str:
     app = build(Dependencies(queue=_NoQueue(), secrets=EnvironmentSecrets({})))
     schema = app.get_openapi_schema(
         title="LeadScore API", version="1", description="B2B lead scoring: events in, scores out."
     )
-    # Powertools documents the bodies it validates and a 200 with its own 422; our routes
-    # validate their bodies themselves and answer their own statuses, in problem+json.
-    bodies.describe(schema)
-    responses.describe(schema)
+    describe(schema, operations(app))
     return str(model_json(schema, by_alias=True, exclude_none=True, indent=2)) + "\n"
 
 

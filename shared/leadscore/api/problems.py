@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 PROBLEM_TYPE = "application/problem+json"
-TITLES = {
+STATUS_TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -49,7 +49,7 @@ def problem_response(
 ) -> Response[str]:
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": TITLES.get(status, "Error"),
+        "title": STATUS_TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
     }

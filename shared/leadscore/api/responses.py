@@ -1,32 +1,21 @@
 """The answers of the API, for its OpenAPI document: each route's statuses and their schemas.
 
-They describe; the routes answer. Each status listed for a route is one its code (or, deployed,
-API Gateway in front of it) can give, every refusal in the one `Problem` shape of
-`problems.py`; `tests/integration/test_api_responses.py` drives the handler and checks that
-each answer is listed for its route and matches the schema. Only
-`python -m leadscore.api.openapi` and the tests import this module, never the Lambda.
+Each status listed for a route is one its code (or, deployed, API Gateway in front of it) can
+give, every refusal in the one shape of `problems.py`; `tests/integration/test_api_responses.py`
+drives the handler and checks each answer against its route's list and schema.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler.openapi.models import OpenAPI, Response, Schema
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import models_json_schema
 
-from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES as WEBHOOK_BYTES
-from leadscore.api.bodies import COMPONENTS
-from leadscore.api.deps import MAX_BODY_BYTES
-from leadscore.api.events import MAX_EVENTS
-from leadscore.api.forms import MAX_FORM_BYTES
+from leadscore.api.bodies import EVENTS, MAX_EVENTS, WEBHOOK, Outcome, RequestBody
 from leadscore.api.problems import PROBLEM_TYPE
-
-# Powertools' components for the 422 its own validation would answer; the routes validate
-# their input themselves, so no answer ever has these shapes.
-POWERTOOLS_COMPONENTS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+from leadscore.domain.model import ScoringModel
 
 Points = Annotated[float, Field(description="points, to two decimals")]
 Percent = Annotated[float, Field(ge=0, le=100)]
@@ -34,7 +23,6 @@ Grade = Literal["A", "B", "C", "D"]
 Level = Annotated[int, Field(ge=1, le=4, description="1 = most engaged")]
 Rating = Annotated[str, Field(pattern=r"^[A-D][1-4]$", examples=["A1", "C3"])]
 Count = Annotated[int, Field(ge=0)]
-Outcome = Literal["accepted", "rejected", "won", "lost"]  # leads.OUTCOMES
 
 
 # ---------------------------------------------------------------- refusals
@@ -51,7 +39,7 @@ class FieldError(BaseModel):
     message: str
 
 
-class Problem(BaseModel):
+class ProblemDetails(BaseModel):
     """RFC 9457 problem details: every refusal and fault, as `application/problem+json`.
 
     API Gateway's own refusals (deployed) add `request_id`.
@@ -222,14 +210,19 @@ class ModelPublished(BaseModel):
 JobStatus = Literal["queued", "running", "completed", "incomplete"]
 
 
-class RescoreStarted(BaseModel):
-    """The job is queued; its progress is at `progress_url`."""
+class RescoreJob(BaseModel):
+    """What a rescore job's answers have in common."""
 
     job_id: str
     model: str
     model_version: int = Field(ge=1)
     dry_run: bool
     notify: bool
+
+
+class RescoreStarted(RescoreJob):
+    """The job is queued; its progress is at `progress_url`."""
+
     status: Literal["queued"]
     starts_at: datetime = Field(description="once every scorer uses this version")
     progress_url: str = Field(examples=["/v1/models/default/rescore/0193..."])
@@ -252,14 +245,9 @@ class Chunks(BaseModel):
     done: Count
 
 
-class RescoreProgress(BaseModel):
+class RescoreProgress(RescoreJob):
     """A rescore job's status, counters and a sample of the leads it changed."""
 
-    job_id: str
-    model: str
-    model_version: int = Field(ge=1)
-    dry_run: bool
-    notify: bool
     status: JobStatus = Field(
         description="`incomplete`: some steps failed, until they are redriven from the DLQ"
     )
@@ -287,11 +275,10 @@ class RescoreProgress(BaseModel):
 
 @dataclass(frozen=True)
 class Answer:
-    """One status of a route: what it means, the model of its body (None: no body; a str: a
-    component already in the document) and the headers it sets."""
+    """A success: what it means, the model of its body (None: no body), the headers it sets."""
 
     description: str
-    body: type[BaseModel] | str | None = None
+    body: type[BaseModel] | None = None
     media_type: str = "application/json"
     headers: tuple[str, ...] = ()
 
@@ -305,71 +292,57 @@ HEADERS = {
     "Retry-After": "seconds to wait (throttling; not sent when the daily quota is used up)",
     "WWW-Authenticate": "the scheme the platform must use (Basic), when it has one",
 }
-
-
-def refused(description: str, *headers: str) -> Answer:
-    return Answer(description, Problem, PROBLEM_TYPE, headers)
-
-
 CORS = ("Access-Control-Allow-Origin",)
+# Every answer of these routes carries these headers.
+ROUTE_HEADERS = {("post", "/v1/forms"): CORS}
 NOT_JSON = "the body is not JSON (or not valid base64, or it holds an unpaired surrogate)"
-NO_KEY = refused("no x-api-key header, or not a valid one")
 NO_ROUTE = "no such route: a path segment holds a character the router does not take"
-INVALID_EMAIL = refused("the email in the path is not an email address")
-
-
-def too_large(limit: int) -> Answer:
-    return refused(f"the body is larger than {limit:,} bytes")
-
-
+NO_KEY = "no x-api-key header, or not a valid one"
+NO_LEAD = "no lead with this email (unknown or erased)"
+INVALID_EMAIL = "the email in the path is not an email address"
 # Every route can answer these: API Gateway's throttles and quota (deployed), and a fault.
-EVERY_ROUTE = {
-    429: refused(
+EVERY_ROUTE: dict[int, Answer | str] = {
+    429: Answer(
         "too many requests: the route's throttle or the API key's daily quota (deployed: "
         "answered by API Gateway)",
-        "Retry-After",
+        ProblemDetails,
+        PROBLEM_TYPE,
+        ("Retry-After",),
     ),
-    500: refused("a fault of ours (a bug, AWS unavailable), never of the request; try later"),
+    500: "a fault of ours (a bug, AWS unavailable), never of the request; try later",
 }
-WEBHOOK_PROBE = {
+WEBHOOK_PROBE: dict[int, Answer | str] = {
     200: Answer(
         "a platform's probe of the URL (mailchimp, unisender_go: GET and HEAD; every "
         "platform: HEAD)",
         None,
         "text/plain",
     ),
-    400: refused("the platform does not probe with this method, or the body is not base64"),
-    404: refused("no webhook platform with this name"),
-    413: too_large(WEBHOOK_BYTES),
+    400: "the platform does not probe with this method, or the body is not base64",
+    404: "no webhook platform with this name",
+    413: f"the body is larger than {WEBHOOK.limit:,} bytes",
 }
-ROUTES: dict[tuple[str, str], dict[int, Answer]] = {
+# Each route's answers; a text is a refusal, in problem+json. A route with a body also
+# answers 400 (no JSON) and 413 (over its limit), a route with a path parameter 404.
+ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
     ("get", "/v1/health"): {200: Answer("the API answers", Health)},
     ("post", "/v1/events"): {
         202: Answer("queued for scoring", EventsAccepted),
-        400: refused(NOT_JSON),
         401: NO_KEY,
-        413: refused(
-            f"the body is larger than {MAX_BODY_BYTES:,} bytes, or holds more than "
-            f"{MAX_EVENTS} events"
-        ),
-        422: refused(
-            "an event is not valid (every one is named in `errors`: `[3].email`); none is queued"
-        ),
+        413: f"the body is larger than {EVENTS.limit:,} bytes, or holds more than "
+        f"{MAX_EVENTS} events",
+        422: "an event is not valid (every one is named in `errors`: `[3].email`); none is queued",
     },
     ("post", "/v1/forms"): {
-        202: Answer("queued for scoring", FormAccepted, headers=CORS),
+        202: Answer("queued for scoring", FormAccepted),
         303: Answer(
             "a urlencoded post whose `_redirect` is on the allow-list: go there",
-            headers=("Location", *CORS),
+            headers=("Location",),
         ),
-        400: refused(f"{NOT_JSON}, or the urlencoded form cannot be read", *CORS),
-        413: refused(f"the body is larger than {MAX_FORM_BYTES:,} bytes", *CORS),
-        415: refused("neither application/json nor application/x-www-form-urlencoded", *CORS),
-        422: refused(
-            "the email is missing or not an address, or a JSON field is no string, "
-            "number or boolean",
-            *CORS,
-        ),
+        400: f"{NOT_JSON}, or the urlencoded form cannot be read",
+        415: "neither application/json nor application/x-www-form-urlencoded",
+        422: "the email is missing or not an address, or a JSON field is no string, number or "
+        "boolean",
     },
     ("options", "/v1/forms"): {
         204: Answer(
@@ -381,164 +354,104 @@ ROUTES: dict[tuple[str, str], dict[int, Answer]] = {
                 "Access-Control-Max-Age",
             ),
         ),
-        403: refused("the origin is not on the allow-list (or there is none)"),
+        403: "the origin is not on the allow-list (or there is none)",
     },
     ("get", "/v1/webhooks/{provider}"): WEBHOOK_PROBE,
     ("head", "/v1/webhooks/{provider}"): WEBHOOK_PROBE,
     ("post", "/v1/webhooks/{provider}"): {
         200: Answer("verified and taken: the answer the platform expects", None, "text/plain"),
-        400: refused("the payload is not the platform's format, or not readable"),
-        401: refused(
+        400: "the payload is not the platform's format, or not readable",
+        401: Answer(
             "the signature, token or credentials do not check; nothing is stored",
-            "WWW-Authenticate",
+            ProblemDetails,
+            PROBLEM_TYPE,
+            ("WWW-Authenticate",),
         ),
-        404: refused("no webhook platform with this name"),
-        413: too_large(WEBHOOK_BYTES),
-        502: refused("an Amazon SNS subscription (ses) could not be confirmed; SNS retries"),
+        404: "no webhook platform with this name",
+        502: "an Amazon SNS subscription (ses) could not be confirmed; SNS retries",
     },
     ("get", "/v1/leads/{email}"): {
         200: Answer("the lead's profile and scores", Lead),
         401: NO_KEY,
-        404: refused(f"no lead with this email (unknown or erased); or {NO_ROUTE}"),
+        404: NO_LEAD,
         422: INVALID_EMAIL,
     },
     ("get", "/v1/leads/{email}/history"): {
         200: Answer("every change of the lead's scores, per model; they add up", LeadHistory),
         401: NO_KEY,
-        404: refused(f"no lead with this email (unknown or erased); or {NO_ROUTE}"),
+        404: NO_LEAD,
         422: INVALID_EMAIL,
     },
     ("delete", "/v1/leads/{email}"): {
         204: Answer("erased, with everything stored about the lead (also when it was unknown)"),
         401: NO_KEY,
-        404: refused(NO_ROUTE),
         422: INVALID_EMAIL,
-        503: refused("the lead is erased but its account is busy: repeat the request"),
+        503: "the lead is erased but its account is busy: repeat the request",
     },
     ("post", "/v1/leads/{email}/feedback"): {
         202: Answer("recorded", FeedbackRecorded),
-        400: refused(NOT_JSON),
         401: NO_KEY,
-        404: refused(f"no lead with this email (unknown or erased); or {NO_ROUTE}"),
-        409: refused("the lead changed while recording feedback: try again"),
-        413: too_large(10_000),
-        422: refused("the email in the path, the outcome, the model or the note is not valid"),
+        404: NO_LEAD,
+        409: "the lead changed while recording feedback: try again",
+        422: "the email in the path, the outcome, the model or the note is not valid",
     },
     ("get", "/v1/accounts/{domain}"): {
         200: Answer("the account's scores and its people's contributions", AccountScores),
         401: NO_KEY,
-        404: refused(
-            "no account with this domain (unknown, or a personal or education "
-            f"domain); or {NO_ROUTE}"
-        ),
-        422: refused("the domain in the path is not a domain"),
+        404: "no account with this domain (unknown, or a personal or education domain)",
+        422: "the domain in the path is not a domain",
     },
     ("get", "/v1/models"): {
         200: Answer("every model and its current version", ModelList),
         401: NO_KEY,
     },
     ("get", "/v1/models/{model_id}"): {
-        200: Answer("the current version of the model, as published", "ScoringModel"),
+        200: Answer("the current version of the model, as published", ScoringModel),
         401: NO_KEY,
-        404: refused(f"no model with this id; or {NO_ROUTE}"),
+        404: "no model with this id",
     },
     ("put", "/v1/models/{model_id}"): {
         200: Answer("published as a new version", ModelPublished, headers=("Location",)),
-        400: refused(NOT_JSON),
         401: NO_KEY,
-        404: refused(NO_ROUTE),
-        409: refused("another version was published at the same moment: try again"),
-        413: too_large(400_000),
-        422: refused(
-            "the model is not valid (every problem at its path in `errors`), or its "
-            "id is not the path's"
-        ),
+        409: "another version was published at the same moment: try again",
+        422: "the model is not valid (every problem at its path in `errors`), or its id is not "
+        "the path's",
     },
     ("post", "/v1/models/{model_id}/rescore"): {
         202: Answer("the job is queued", RescoreStarted, headers=("Location",)),
-        400: refused(NOT_JSON),
         401: NO_KEY,
-        404: refused(f"no model with this id; or {NO_ROUTE}"),
-        409: refused("a rescore job of this model is still running (its URL in `detail`)"),
-        413: too_large(10_000),
-        422: refused("an option is unknown or not a boolean"),
-        503: refused("rescoring is not configured (RESCORE_QUEUE_URL)"),
+        404: "no model with this id",
+        409: "a rescore job of this model is still running (its URL in `detail`)",
+        422: "an option is unknown or not a boolean",
+        503: "rescoring is not configured (RESCORE_QUEUE_URL)",
     },
     ("get", "/v1/models/{model_id}/rescore/{job_id}"): {
         200: Answer("the job's progress", RescoreProgress),
         401: NO_KEY,
-        404: refused(f"no rescore job with this id for this model; or {NO_ROUTE}"),
+        404: "no rescore job with this id for this model",
     },
 }
 
 
-def answers(method: str, path: str) -> dict[int, Answer]:
-    """Every status a route answers, the ones every route can give included."""
-    return dict(sorted({**ROUTES[method, path], **EVERY_ROUTE}.items()))
-
-
-def _models() -> list[type[BaseModel]]:
-    found = {
-        answer.body
-        for route in (*ROUTES.values(), EVERY_ROUTE)
-        for answer in route.values()
-        if isinstance(answer.body, type)
+def answers(method: str, path: str, body: RequestBody[Any] | None) -> dict[int, Answer]:
+    """Every status a route answers: its own, its body's and the ones every route can give."""
+    own: dict[int, Answer | str] = {}
+    if body:
+        own |= {413: f"the body is larger than {body.limit:,} bytes"}
+        own |= {400: NOT_JSON} if body.model else {}
+    listed = ROUTES[method, path]
+    own |= listed
+    if "{" in path:  # a path segment the router refuses matches no route
+        own[404] = f"{listed[404]}; or {NO_ROUTE}" if 404 in listed else NO_ROUTE
+    headers = ROUTE_HEADERS.get((method, path), ())
+    given = {
+        status: replace(answer, headers=(*answer.headers, *headers))
+        if isinstance(answer, Answer)
+        else Answer(answer, ProblemDetails, PROBLEM_TYPE, headers)
+        for status, answer in own.items()
     }
-    return sorted(found, key=lambda model: model.__name__)
-
-
-def _response(answer: Answer, refs: dict[Any, Any]) -> Response:
-    document: dict[str, Any] = {"description": answer.description}
-    if answer.headers:
-        document["headers"] = {
-            name: {"description": HEADERS[name], "schema": {"type": "string"}}
-            for name in answer.headers
-        }
-    if isinstance(answer.body, type):
-        document["content"] = {answer.media_type: {"schema": refs[answer.body, "serialization"]}}
-    elif isinstance(answer.body, str):
-        document["content"] = {answer.media_type: {"schema": {"$ref": COMPONENTS + answer.body}}}
-    elif answer.media_type != "application/json":  # text whose content is the platform's
-        document["content"] = {answer.media_type: {"schema": {"type": "string"}}}
-    return Response.model_validate(document)
-
-
-def describe(document: OpenAPI) -> None:
-    """Replace Powertools' responses (200, and a 422 no route answers) with each route's."""
-    taken = {
-        (method, path): operation
-        for path, item in (document.paths or {}).items()
-        for method in ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-        if (operation := getattr(item, method)) is not None
+    every = {
+        s: a if isinstance(a, Answer) else Answer(a, ProblemDetails, PROBLEM_TYPE)
+        for s, a in EVERY_ROUTE.items()
     }
-    if unknown := sorted(set(ROUTES) - set(taken)):
-        raise LookupError(f"responses described for routes that do not exist: {unknown}")
-    if undescribed := sorted(set(taken) - set(ROUTES)):
-        raise LookupError(f"routes whose responses are not described: {undescribed}")
-    if document.components is None or document.components.schemas is None:
-        raise LookupError("Powertools generated no components")
-    refs, definitions = models_json_schema(
-        [(model, "serialization") for model in _models()], ref_template=COMPONENTS + "{model}"
-    )
-    schemas = {
-        name: schema
-        for name, schema in document.components.schemas.items()
-        if name not in POWERTOOLS_COMPONENTS
-    }
-    answered = definitions.get("$defs", {})
-    if clash := sorted(set(answered) & set(schemas)):
-        raise LookupError(f"response models named as other components: {clash}")
-    named = {a.body for route in ROUTES.values() for a in route.values() if isinstance(a.body, str)}
-    if missing := sorted(named - set(schemas)):
-        raise LookupError(f"responses refer to components that do not exist: {missing}")
-    merged = {**schemas, **answered}
-    document.components.schemas = {
-        name: Schema.model_validate(merged[name]) for name in sorted(merged)
-    }
-    for (method, path), operation in taken.items():
-        operation.responses = {
-            status: _response(answer, refs) for status, answer in answers(method, path).items()
-        }
-    text = document.model_dump_json(by_alias=True, exclude_none=True)
-    if left := [name for name in POWERTOOLS_COMPONENTS if f'"{COMPONENTS}{name}"' in text]:
-        raise LookupError(f"the document still refers to Powertools' components: {left}")
+    return dict(sorted((every | given).items()))

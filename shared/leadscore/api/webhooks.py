@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters.webhooks import WebhookRequest, handle
 from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES
+from leadscore.api.bodies import WEBHOOK, takes
 from leadscore.api.deps import Dependencies, is_text, new_router, raw_body
 from leadscore.domain.events import EventError, canonical_event
 
@@ -17,6 +18,7 @@ def routes(deps: Dependencies) -> Router:
     router = new_router()
 
     @router.route("/v1/webhooks/<provider>", method=["GET", "HEAD", "POST"])
+    @takes(WEBHOOK)
     def webhook(provider: str) -> Response[bytes]:
         event = router.current_event
         query = dict(event.query_string_parameters or {})

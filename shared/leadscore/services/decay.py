@@ -320,19 +320,13 @@ class _Run:
         records: list[LeadRecord] = []
         new: set[int] = set()
         for found in plan.decayed:
-            model, record, result, state = (
-                found.model,
-                found.record,
-                found.result,
-                found.result.state,
-            )
+            model, record, result = found.model, found.record, found.result
+            state = result.state
             plan.alerts += [(model.id, notification) for notification in record.pending.values()]
             notifications: list[Notification] = []
             for transition in result.transitions:
                 kind = LEAD_ALERT_KINDS[transition.kind]
-                notifications.append(
-                    self._notification(kind, key, model, state, profile_record, transition.at)
-                )
+                notifications.append(_lead_alert(kind, transition.at, key, found, profile_record))
                 stats.cooled += kind == "lead.cooled"
             # The profile is read for every passed deadline: sales feedback answers it.
             followed_up = profile_record is not None and _followed_up(profile_record, state)
@@ -342,9 +336,7 @@ class _Run:
                 stats.sla_breached += 1
                 assert state.mql_since is not None
                 notifications.append(
-                    self._notification(
-                        SLA_BREACHED, key, model, state, profile_record, state.mql_since
-                    )
+                    _lead_alert(SLA_BREACHED, state.mql_since, key, found, profile_record)
                 )
             old_due = record.due_at
             changed = found.decayed or breached
@@ -379,23 +371,17 @@ class _Run:
         if records:
             plan.write = LeadWrite(key, records, new)
 
-    def _notification(
-        self,
-        kind: str,
-        key: str,
-        model: CompiledModel,
-        state: LeadState,
-        profile: ProfileRecord | None,
-        at: int,
-    ) -> Notification:
-        assert profile is not None  # read for every notification
-        return lead_notification(
-            kind,
-            notification_id(kind, model.id, key, at),
-            profile.email,
-            {**profile.profile, "email": profile.email},
-            engine.summary(model, state),
-        )
+
+def _lead_alert(
+    kind: str, at: int, key: str, found: _Decayed, profile: ProfileRecord | None
+) -> Notification:
+    """The lead's notification of a transition at `at` of its decayed state."""
+    assert profile is not None  # read for every notification
+    fields = {**profile.profile, "email": profile.email}
+    summary = engine.summary(found.model, found.result.state)
+    return lead_notification(
+        kind, notification_id(kind, found.model.id, key, at), profile.email, fields, summary
+    )
 
 
 def _holds_pending(due: _Due) -> bool:

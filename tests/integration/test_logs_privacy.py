@@ -739,7 +739,7 @@ def test_slack_messages_and_slack_failures_log_no_personal_data(
     assert "HTTP 404" in str(refused)
 
     logs.assert_no_personal_data()
-    retries = logs.with_message("Slack not ready, retrying")
+    retries = logs.with_message("HTTP call failed, retrying")
     assert [r["attempt"] for r in retries] == [1, 2, 3, 4]
     assert all(r["notification_id"] == notification_id and r["reason"] for r in retries)
     assert len(logs.raised) == 2 and all("SlackError" in raised for raised in logs.raised)

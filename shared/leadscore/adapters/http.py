@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from functools import cache
+from types import TracebackType
+from typing import Self
 
-from urllib3 import PoolManager
+from aws_lambda_powertools import Logger
+from urllib3 import BaseHTTPResponse, PoolManager
+from urllib3.connectionpool import ConnectionPool
 from urllib3.util import Retry, Timeout
 
+logger = Logger(child=True)
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 ATTEMPTS = 5
+
+
+class LoggedRetry(Retry):
+    """urllib3's Retry, logging each retry it grants (the URL's path may hold a secret)."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        # raises MaxRetryError when no retry is left
+        granted = super().increment(method, url, response, error, _pool, _stacktrace)
+        attempt = granted.history[-1]
+        reason = f"HTTP {attempt.status}" if attempt.status else type(attempt.error).__name__
+        logger.warning("HTTP call failed, retrying", attempt=len(granted.history), reason=reason)
+        return granted
 
 
 def retry_policy(attempts: int = ATTEMPTS, backoff: float = 0.5) -> Retry:
@@ -16,7 +41,7 @@ def retry_policy(attempts: int = ATTEMPTS, backoff: float = 0.5) -> Retry:
     answers are tried again after Retry-After when the server sends one, else after an
     exponential backoff (0, 2 x backoff, 4 x backoff... at most 30 s). The last answer is
     returned, not raised, so the caller says what a refusal means."""
-    return Retry(
+    return LoggedRetry(
         total=attempts - 1,
         redirect=0,
         allowed_methods=None,  # POST too: a Slack message posted twice is the lesser harm

@@ -51,6 +51,7 @@ from leadscore.services.store import (
     LeadWrite,
     ProfileRecord,
     StateRecord,
+    WriteConflict,
     shard_of,
     transactions,
 )
@@ -223,7 +224,7 @@ class DynamoLeadStore:
             return {}
 
         if until_settled(attempt, {key: feedback}, FEEDBACK_ATTEMPTS):
-            raise RuntimeError(f"lead {key[:8]} kept conflicting while recording feedback")
+            raise WriteConflict(f"lead {key[:8]} kept conflicting while recording feedback")
         return found[key]
 
     def _feedback_once(self, key: str, feedback: FeedbackRecord) -> bool:

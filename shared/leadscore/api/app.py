@@ -30,7 +30,7 @@ from leadscore.api.problems import Problem, problem_response
 from leadscore.domain.events import EventError
 from leadscore.services.account_view import AccountNotFound
 from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
-from leadscore.services.store import LeadStore
+from leadscore.services.store import LeadStore, WriteConflict
 from leadscore.settings import Settings
 
 logger = Logger(child=True)
@@ -127,6 +127,9 @@ def build(deps: Dependencies) -> APIGatewayRestResolver:
     def busy(error: ErasedAccountBusy) -> Response[str]:
         return problem_response(503, str(error))
 
+    def write_conflict(error: WriteConflict) -> Response[str]:
+        return problem_response(409, "the lead changed while recording feedback; try again")
+
     def server_fault(error: Exception) -> Response[str]:
         # A fault of ours (a bug, AWS unavailable): logged in full, answered without details.
         logger.exception("request failed")
@@ -143,6 +146,7 @@ def build(deps: Dependencies) -> APIGatewayRestResolver:
         LeadNotFound: unknown,
         AccountNotFound: unknown,
         ErasedAccountBusy: busy,
+        WriteConflict: write_conflict,
         Exception: server_fault,
     }
     for error_type, handler in handlers.items():

@@ -21,6 +21,10 @@ Deltas = dict[str, list[dict[str, Any]]]  # model id -> the explained changes of
 Cursor = Any  # opaque and JSON-serialisable: where a listing continues
 
 
+class WriteConflict(Exception):
+    """A write kept meeting concurrent writers of the same item; the caller may repeat it."""
+
+
 @dataclass(slots=True)
 class ProfileRecord:
     """Who the lead is: its address, its fields (each with the time of the value kept)."""
@@ -216,7 +220,8 @@ class LeadStore(Protocol):
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
         """Record sales feedback on the lead's profile (its version moves, so a concurrent
-        writer of the profile retries) and in its log; False when there is no such lead."""
+        writer of the profile retries) and in its log; False when there is no such lead.
+        Raises WriteConflict when concurrent writers of the profile kept it busy."""
         ...
 
 

@@ -14,8 +14,11 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.adapters.sns import SnsPublisher
-from leadscore.services.rescore import Rescorer, SqsRescoreQueue
+from leadscore.services.rescore import Rescorer
 from leadscore.settings import LazyClient, settings
 
 logger = Logger()
@@ -27,6 +30,8 @@ sns = LazyClient("sns", region_name=config.region, endpoint_url=config.endpoint_
 rescorer = Rescorer(
     SqsRescoreQueue(sqs, config.rescore_queue_url),
     SnsPublisher(sns, config.topic_arn),
+    DynamoRescoreJobs(),
+    DynamoLeadStore(),
     attempts=config.write_attempts,
     retention_days=config.event_retention_days,
     max_receives=config.rescore_max_receive_count,

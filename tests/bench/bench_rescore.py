@@ -68,6 +68,30 @@ class Meter:
         self.wcu = 0
         self.rcu = 0
 
+    def install(self) -> None:
+        """Meter every DynamoDB client's calls, whichever connection made the client (the
+        stores each hold their own)."""
+        from botocore.client import BaseClient
+
+        original = self._original = BaseClient._make_api_call
+        meter = self
+
+        def metered(client: Any, operation_name: str, params: dict[str, Any]) -> Any:
+            if client.meta.service_model.service_name != "dynamodb":
+                return original(client, operation_name, params)
+            model = client.meta.service_model.operation_model(operation_name)
+            meter.before_call(model, params)
+            parsed = original(client, operation_name, params)
+            meter.after_call(parsed, model)
+            return parsed
+
+        BaseClient._make_api_call = metered  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from botocore.client import BaseClient
+
+        BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+
     def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         self.requests[model.name] += 1
         if model.name == "TransactWriteItems":
@@ -159,17 +183,12 @@ def fast_moto() -> None:
 
 def seed(leads: int, model: Any) -> None:
     """Profiles, states for version 1 and ten logged events per lead, as the scorer writes."""
-    from leadscore.adapters.dynamo import (
-        EventItem,
-        LeadTable,
-        ProfileItem,
-        lead_key,
-        lead_pk,
-        shard,
-    )
-    from leadscore.domain.events import Event, event_to_dict
-    from leadscore.services.rescore import replay
-    from leadscore.services.scoring import _state_item
+    from leadscore.adapters.dynamo import lead_key
+    from leadscore.adapters.dynamo_store import DynamoLeadStore
+    from leadscore.domain.events import Event
+    from leadscore.services.lead_states import next_state_record
+    from leadscore.services.rescore_replay import replay
+    from leadscore.services.store import EventRecord, LeadWrite, ProfileRecord
 
     rng = random.Random(7)
     titles = ["VP Sales", "Marketing Manager", "Engineer", "CTO", "Student", "Director IT"]
@@ -185,50 +204,35 @@ def seed(leads: int, model: Any) -> None:
         ("demo_request", {}),
     ]
     received = int((NOW - timedelta(days=3)).timestamp())
-    with LeadTable.batch_write() as batch:
-        for n in range(leads):
-            email = f"lead{n}@corp{n % 997}.example"
-            key = lead_key(email)
-            profile = {
-                "first_name": "Pat",
-                "last_name": f"Lee{n}",
-                "company": f"Corp {n % 997}",
-                "job_title": rng.choice(titles),
-                "industry": rng.choice(industries),
-                "company_size": rng.choice(["11-50", "201-500", "5001-10000"]),
-                "country": rng.choice(["US", "DE", "BR", "FR"]),
-            }
-            events = []
-            for i in range(10):
-                kind, properties = rng.choice(kinds)
-                at = NOW - timedelta(days=3, minutes=10 - i)
-                events.append(Event(f"{key[:12]}-{i}", kind, at, None, properties))
-            state = replay(model, {**profile, "email": email}, [(received, e) for e in events], NOW)
-            batch.save(
-                ProfileItem(
-                    lead_pk(key),
-                    "PROFILE",
-                    email=email,
-                    profile=profile,
-                    field_times={},
-                    created_at=received,
-                    updated_at=received,
-                    account=email.split("@")[1],
-                    model_pk=f"*#{shard(key):02d}",
-                )
-            )
-            batch.save(_state_item(key, model, None, state, received))
-            for event in events:
-                batch.save(
-                    EventItem(
-                        lead_pk(key),
-                        f"EV#{event.id}",
-                        event=event_to_dict(event),
-                        occurred_at=int(event.occurred_at.timestamp()),
-                        received_at=received,
-                        deltas={},
-                    )
-                )
+    store = DynamoLeadStore()
+    writes: list[LeadWrite] = []
+    for n in range(leads):
+        email = f"lead{n}@corp{n % 997}.example"
+        key = lead_key(email)
+        profile = {
+            "first_name": "Pat",
+            "last_name": f"Lee{n}",
+            "company": f"Corp {n % 997}",
+            "job_title": rng.choice(titles),
+            "industry": rng.choice(industries),
+            "company_size": rng.choice(["11-50", "201-500", "5001-10000"]),
+            "country": rng.choice(["US", "DE", "BR", "FR"]),
+        }
+        events = []
+        for i in range(10):
+            kind, properties = rng.choice(kinds)
+            at = NOW - timedelta(days=3, minutes=10 - i)
+            events.append(Event(f"{key[:12]}-{i}", kind, at, None, properties))
+        state = replay(model, {**profile, "email": email}, [(received, e) for e in events], NOW)
+        records: list[Any] = [
+            ProfileRecord(key, email, profile, {}, received, received, account=email.split("@")[1]),
+            next_state_record(key, model, None, state, received, email),
+            *(EventRecord(key, event, received) for event in events),
+        ]
+        writes.append(LeadWrite(key, records))
+    for start in range(0, len(writes), 800):
+        _written, retry = store.commit(writes[start : start + 800])
+        assert not retry
 
 
 def main() -> None:
@@ -240,10 +244,14 @@ def main() -> None:
 
     import boto3
     from leadscore.adapters import model_store
-    from leadscore.adapters.dynamo import LeadTable
+    from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+    from leadscore.adapters.dynamo_store import DynamoLeadStore
+    from leadscore.adapters.rescore_queue import SqsRescoreQueue
     from leadscore.domain.compiled import compile_model
     from leadscore.domain.model import parse_model
     from leadscore.services import rescore
+    from leadscore.services.rescore_jobs import JobOptions
+    from leadscore.services.rescore_replay import logged_events, replay
     from leadscore_tools import moto_atomic
     from leadscore_tools.modelfiles import load_model
     from leadscore_tools.template import table_definition
@@ -255,7 +263,9 @@ def main() -> None:
         boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
         sqs = boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName="rescore")["QueueUrl"]
-        queue = rescore.SqsRescoreQueue(sqs, queue_url)
+        queue = SqsRescoreQueue(sqs, queue_url)
+        jobs = DynamoRescoreJobs()
+        store = DynamoLeadStore()
         first = load_model(ROOT / "models" / "default.yaml")
         model_store.publish(first, NOW - timedelta(days=30))
         started = time.perf_counter()
@@ -269,11 +279,7 @@ def main() -> None:
         model_store.publish(parse_model(document), NOW)
 
         meter = Meter()
-        classes = [LeadTable, *LeadTable.__subclasses__()]
-        clients = {id(c): c for c in (k._get_connection().connection.client for k in classes)}
-        for client in clients.values():
-            client.meta.events.register("before-parameter-build.dynamodb", meter.before_call)
-            client.meta.events.register("after-call.dynamodb", meter.after_call)
+        meter.install()
         sent: Counter[str] = Counter()
 
         class CountingQueue:
@@ -283,10 +289,12 @@ def main() -> None:
                 queue.send(bodies, delay_seconds)
 
         counting = CountingQueue()
-        rescorer = rescore.Rescorer(counting, Quiet(), clock=lambda: NOW + timedelta(hours=1))
+        rescorer = rescore.Rescorer(
+            counting, Quiet(), jobs, store, clock=lambda: NOW + timedelta(hours=1)
+        )
         chunk_times: list[float] = []
         started = time.perf_counter()
-        job = rescore.start_job("default", rescore.JobOptions(), counting, NOW + timedelta(hours=1))
+        job = rescore.start_job("default", JobOptions(), counting, jobs, NOW + timedelta(hours=1))
         assert job is not None
         while True:
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
@@ -301,20 +309,17 @@ def main() -> None:
                     chunk_times.append(time.perf_counter() - begin)
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         elapsed = time.perf_counter() - started
-        done = rescore.progress(rescore.read_job("default", job.job_id))  # type: ignore[arg-type]
-        for client in clients.values():
-            client.meta.events.unregister("before-parameter-build.dynamodb", meter.before_call)
-            client.meta.events.unregister("after-call.dynamodb", meter.after_call)
+        done = rescore.job_progress(jobs.read("default", job.job_id), store)  # type: ignore[arg-type]
+        meter.uninstall()
 
         # The engine's share: replaying the seeded leads again, no I/O.
         model = compile_model(model_store.read("default"))  # type: ignore[arg-type]
-        sample = [rescore.read_lead(k, "default") for k in _some_keys(min(200, args.leads))]
+        sample = [store.lead_log(k) for k in _some_keys(min(200, args.leads))]
         begin = time.perf_counter()
         for log in sample:
-            assert log is not None
-            rescore.replay(
-                model, {**log.profile.profile, "email": log.profile.email}, log.events, NOW
-            )
+            assert log.profile is not None
+            profile = {**log.profile.profile, "email": log.profile.email}
+            replay(model, profile, logged_events(log), NOW)
         replay_ms = (time.perf_counter() - begin) * 1000 / len(sample)
 
     leads = done["leads_done"]

@@ -27,11 +27,14 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import ClientError
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import EventItem, LeadTable, event_sk, lead_key, lead_pk, shard
+from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.adapters.webhooks import env_name
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.services import decay as decay_service
 from leadscore.services import rescore
+from leadscore.services.rescore_jobs import JobOptions
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 from leadscore_tools.template import load_template
@@ -646,21 +649,22 @@ def test_rescore_steps_and_a_failing_step_log_no_personal_data(
     url = boto3.client("sqs").create_queue(QueueName="rescore")["QueueUrl"]
     monkeypatch.setenv("RESCORE_QUEUE_URL", url)
     worker = load_function("rescore")
-    queue = rescore.SqsRescoreQueue(boto3.client("sqs"), url)
+    queue = SqsRescoreQueue(boto3.client("sqs"), url)
+    jobs = DynamoRescoreJobs()
 
-    job = rescore.start_job("default", rescore.JobOptions(notify=True), queue, at)
+    job = rescore.start_job("default", JobOptions(notify=True), queue, jobs, at)
     assert job is not None
     answers = drain(url, worker, logs)
     assert answers and all(a == {"batchItemFailures": []} for a in answers)
-    finished = rescore.read_job("default", str(job.job_id))
+    finished = jobs.read("default", str(job.job_id))
     assert finished is not None and finished.finished_at is not None
 
     # A chunk that fails on the last receive SQS allows: marked on the job, then the DLQ.
-    def unreadable(key: str, model_id: str) -> Any:
+    def unreadable(key: str) -> Any:
         raise RuntimeError("DynamoDB is unavailable")
 
-    monkeypatch.setattr(rescore, "read_lead", unreadable)
-    failing = rescore.start_job("default", rescore.JobOptions(), queue, at + timedelta(hours=1))
+    monkeypatch.setattr(worker.rescorer.store, "lead_log", unreadable)
+    failing = rescore.start_job("default", JobOptions(), queue, jobs, at + timedelta(hours=1))
     assert failing is not None
     answers = drain(url, worker, logs, receive_count=worker.settings().rescore_max_receive_count)
     assert any(isinstance(a, Exception) or (a and a["batchItemFailures"]) for a in answers)

@@ -11,13 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leadscore.adapters import lead_store, model_store
+from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import LeadTable, StateItem, lead_key, lead_pk, state_sk
+from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.adapters.rescore_queue import SqsRescoreQueue
+from leadscore.domain import engine
+from leadscore.domain.compiled import compile_model
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.domain.model import ScoringModel, parse_model
 from leadscore.domain.state import LeadState
 from leadscore.services import rescore
+from leadscore.services.rescore_jobs import JobCounts, JobOptions, RescoreJob
+from leadscore.services.rescore_replay import logged_events, replay
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
@@ -25,6 +32,8 @@ from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
 from tests.integration.api_client import make_api
 
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
+JOBS = DynamoRescoreJobs()
+LEADS_STORE = DynamoLeadStore()
 LEADS = 24
 PROFILES = [
     {"first_name": "Ann", "last_name": "Lee", "company": "Acme", "job_title": "VP Sales",
@@ -84,7 +93,7 @@ def activity(email: str, n: int, at: datetime, batch: int) -> list[tuple[str, Ev
 def score(pairs: list[tuple[str, Event]], now: datetime) -> None:
     models = model_store.CachedModels(ttl=0)
     bodies = [(f"m{n}", body) for n, body in enumerate(encode(pairs, now))]
-    assert not score_messages(bodies, models, Recorder(), clock=lambda: now).failed
+    assert not score_messages(bodies, LEADS_STORE, models, Recorder(), clock=lambda: now).failed
 
 
 def score_population(first: datetime, second: datetime) -> None:
@@ -137,7 +146,7 @@ class Queue:
 
         self.sqs = boto3.client("sqs")
         self.url = self.sqs.create_queue(QueueName="rescore")["QueueUrl"]
-        self.queue = rescore.SqsRescoreQueue(self.sqs, self.url)
+        self.queue = SqsRescoreQueue(self.sqs, self.url)
 
     def receive(self) -> list[dict[str, Any]]:
         return list(
@@ -165,21 +174,29 @@ def queue(aws: None) -> Queue:
 
 def run_job(
     queue: Queue,
-    options: rescore.JobOptions | None = None,
+    options: JobOptions | None = None,
     publisher: Recorder | None = None,
     model_id: str = "default",
     at: datetime = AT + timedelta(hours=1),
+    store: DynamoLeadStore = LEADS_STORE,
     **worker: Any,
 ) -> dict[str, Any]:
-    job = rescore.start_job(model_id, options or rescore.JobOptions(), queue.queue, at)
+    job = rescore.start_job(model_id, options or JobOptions(), queue.queue, JOBS, at)
     assert job is not None
     rescorer = rescore.Rescorer(
-        queue.queue, publisher or Recorder(), clock=lambda: at, list_page=7, chunk_size=3, **worker
+        queue.queue,
+        publisher or Recorder(),
+        JOBS,
+        store,
+        clock=lambda: at,
+        list_page=7,
+        chunk_size=3,
+        **worker,
     )
     queue.drain(rescorer.handle)
-    found = rescore.read_job(model_id, job.job_id)
+    found = JOBS.read(model_id, job.job_id)
     assert found is not None
-    return rescore.progress(found)
+    return rescore.job_progress(found, store)
 
 
 @pytest.fixture
@@ -241,7 +258,7 @@ def test_dry_run_writes_nothing_and_reports_what_the_real_run_changes(
     assert expected["rating"] and expected["new"]
     items = lead_items()
 
-    dry = run_job(queue, rescore.JobOptions(dry_run=True))
+    dry = run_job(queue, JobOptions(dry_run=True))
 
     assert lead_items() == items
     assert dry["dry_run"] and dry["status"] == "completed"
@@ -274,7 +291,7 @@ def test_no_notifications_unless_asked(queue: Queue, scored: None) -> None:
         changed_model(load_model(ROOT / "models" / "default.yaml"), mql=30, reset=20), AT
     )
     told = Recorder()
-    result = run_job(queue, rescore.JobOptions(notify=True), publisher=told)
+    result = run_job(queue, JobOptions(notify=True), publisher=told)
     kinds = [n.kind for n in told.sent]
     assert result["new_mqls"] > 0
     assert kinds.count("lead.mql") == result["new_mqls"] == result["notifications"]
@@ -284,38 +301,46 @@ def test_no_notifications_unless_asked(queue: Queue, scored: None) -> None:
 
 
 def test_a_redelivered_message_counts_once(queue: Queue, scored: None) -> None:
-    once = run_job(queue, rescore.JobOptions(dry_run=True))
-    job = rescore.start_job("default", rescore.JobOptions(), queue.queue, AT + timedelta(hours=1))
+    once = run_job(queue, JobOptions(dry_run=True))
+    job = rescore.start_job("default", JobOptions(), queue.queue, JOBS, AT + timedelta(hours=1))
     assert job is not None
     rescorer = rescore.Rescorer(
-        queue.queue, Recorder(), clock=lambda: AT, list_page=7, chunk_size=3
+        queue.queue, Recorder(), JOBS, LEADS_STORE, clock=lambda: AT, list_page=7, chunk_size=3
     )
     queue.drain(rescorer.handle, repeat=2)
-    twice = rescore.progress(rescore.read_job("default", job.job_id))  # type: ignore[arg-type]
+    twice = rescore.job_progress(JOBS.read("default", job.job_id), LEADS_STORE)  # type: ignore[arg-type]
     names = ("leads_total", "leads_done", "changed", "rating_changes", "new_mqls", "lost_mqls")
     assert {n: twice[n] for n in names} == {n: once[n] for n in names}
     assert twice["chunks"] == once["chunks"]
     assert twice["chunks"]["done"] == twice["chunks"]["listed"] > LEADS // 3
 
 
-def test_a_chunk_that_failed_after_writing_counts_its_changes_on_redelivery(
-    queue: Queue, scored: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    dry = run_job(queue, rescore.JobOptions(dry_run=True))
-    failing = {"left": 3}
-    real_count = rescore.Rescorer._count
+class CrashingBeforeCounting(DynamoRescoreJobs):
+    """The job store of a worker that times out after writing its first `chunks` chunks'
+    leads, before counting them."""
 
-    def crash_before_counting(self: Any, job: Any, record: Any, actions: Any) -> bool:
-        if record.sk.startswith("CHUNK#") and failing["left"]:
-            failing["left"] -= 1
+    def __init__(self, chunks: int) -> None:
+        super().__init__()
+        self.left = chunks
+
+    def count_step(
+        self, job: RescoreJob, step_id: str, counts: JobCounts, *args: Any, **kwargs: Any
+    ) -> bool:
+        if step_id.startswith("CHUNK#") and self.left:
+            self.left -= 1
             raise RuntimeError("the Lambda timed out")  # leads written, chunk not counted
-        return real_count(self, job, record, actions)
+        return super().count_step(job, step_id, counts, *args, **kwargs)
 
-    monkeypatch.setattr(rescore.Rescorer, "_count", crash_before_counting)
-    job = rescore.start_job("default", rescore.JobOptions(), queue.queue, AT + timedelta(hours=1))
+
+def test_a_chunk_that_failed_after_writing_counts_its_changes_on_redelivery(
+    queue: Queue, scored: None
+) -> None:
+    dry = run_job(queue, JobOptions(dry_run=True))
+    jobs = CrashingBeforeCounting(chunks=3)
+    job = rescore.start_job("default", JobOptions(), queue.queue, jobs, AT + timedelta(hours=1))
     assert job is not None
     rescorer = rescore.Rescorer(
-        queue.queue, Recorder(), clock=lambda: AT, list_page=7, chunk_size=3
+        queue.queue, Recorder(), jobs, LEADS_STORE, clock=lambda: AT, list_page=7, chunk_size=3
     )
     failures = 0
     while batch := queue.receive():
@@ -330,7 +355,7 @@ def test_a_chunk_that_failed_after_writing_counts_its_changes_on_redelivery(
                 continue
             queue.delete(message)
     assert failures == 3
-    result = rescore.progress(rescore.read_job("default", job.job_id))  # type: ignore[arg-type]
+    result = rescore.job_progress(JOBS.read("default", job.job_id), LEADS_STORE)  # type: ignore[arg-type]
     names = ("leads_done", "changed", "rating_changes", "new_mqls", "lost_mqls")
     assert {n: result[n] for n in names} == {n: dry[n] for n in names}
     assert result["status"] == "completed"
@@ -341,25 +366,24 @@ def test_a_lead_scored_while_it_is_rescored_keeps_the_new_event(
 ) -> None:
     target = emails()[4]
     late = Event("late-demo", "demo_request", AT + timedelta(minutes=30))
-    real_commit = lead_store.commit
     raced = {"done": False}
 
-    def scorer_wins(writes: Any) -> Any:
-        if not raced["done"] and any(w.key == lead_key(target) for w in writes):
-            raced["done"] = True
-            score([(target, late)], AT + timedelta(minutes=30))  # the scorer writes first
-        return real_commit(writes)
+    class ScorerWins(DynamoLeadStore):
+        def commit(self, writes: Any) -> Any:
+            if not raced["done"] and any(w.key == lead_key(target) for w in writes):
+                raced["done"] = True
+                score([(target, late)], AT + timedelta(minutes=30))  # the scorer writes first
+            return super().commit(writes)
 
-    monkeypatch.setattr(lead_store, "commit", scorer_wins)
-    result = run_job(queue)
+    result = run_job(queue, store=ScorerWins())
 
     assert raced["done"] and result["failures"] == 0
     after = state(target)
-    assert any(tag == rescore.engine.digest("late-demo") for tag in after.recent_ids)
-    log = rescore.read_lead(lead_key(target), "default")
-    assert log is not None
-    model = rescore.compile_model(model_store.read("default"))  # type: ignore[arg-type]
-    replayed = rescore.replay(model, {**log.profile.profile, "email": target}, log.events, AT)
+    assert any(tag == engine.digest("late-demo") for tag in after.recent_ids)
+    log = LEADS_STORE.lead_log(lead_key(target))
+    assert log.profile is not None
+    model = compile_model(model_store.read("default"))  # type: ignore[arg-type]
+    replayed = replay(model, {**log.profile.profile, "email": target}, logged_events(log), AT)
     assert comparable(after) == comparable(replayed)
     assert history_total(target) == after.score
 
@@ -367,7 +391,7 @@ def test_a_lead_scored_while_it_is_rescored_keeps_the_new_event(
 def test_a_lead_scored_by_a_newer_version_meanwhile_is_not_taken_back(
     queue: Queue, scored: None
 ) -> None:
-    job = rescore.start_job("default", rescore.JobOptions(), queue.queue, AT + timedelta(hours=1))
+    job = rescore.start_job("default", JobOptions(), queue.queue, JOBS, AT + timedelta(hours=1))
     assert job is not None and int(job.model_version) == 2
     # v3 is published while the job waits, and the scorer gives a lead its first v3 state.
     default = model_store.read("default")
@@ -379,12 +403,12 @@ def test_a_lead_scored_by_a_newer_version_meanwhile_is_not_taken_back(
     assert scored_by_v3.model_version == 3
 
     rescorer = rescore.Rescorer(
-        queue.queue, Recorder(), clock=lambda: AT, list_page=7, chunk_size=3
+        queue.queue, Recorder(), JOBS, LEADS_STORE, clock=lambda: AT, list_page=7, chunk_size=3
     )
     queue.drain(rescorer.handle)
 
-    found = rescore.read_job("default", job.job_id)
-    assert found is not None and rescore.progress(found)["status"] == "completed"
+    found = JOBS.read("default", job.job_id)
+    assert found is not None and rescore.job_progress(found, LEADS_STORE)["status"] == "completed"
     assert state(target).to_dict() == scored_by_v3.to_dict()
     assert all(state(e).model_version == 2 for e in emails() if e != target)
 
@@ -522,20 +546,19 @@ def test_a_lead_erased_while_it_is_rescored_gets_no_state_again(
     model_store.publish(load_model(ROOT / "models" / "analytics.yaml"), AT)
     target = emails()[5]
     pk = lead_pk(lead_key(target))
-    real_commit = lead_store.commit
     erased = {"done": False}
 
-    def erase_first(writes: Any) -> Any:
-        if not erased["done"] and any(w.key == lead_key(target) for w in writes):
-            erased["done"] = True
-            ErasedItem(pk, "ERASED", erased_at=int(AT.timestamp())).save()
-            for item in LeadTable.query(pk, consistent_read=True):
-                if not isinstance(item, ErasedItem):
-                    item.delete()
-        return real_commit(writes)
+    class ErasedFirst(DynamoLeadStore):
+        def commit(self, writes: Any) -> Any:
+            if not erased["done"] and any(w.key == lead_key(target) for w in writes):
+                erased["done"] = True
+                ErasedItem(pk, "ERASED", erased_at=int(AT.timestamp())).save()
+                for item in LeadTable.query(pk, consistent_read=True):
+                    if not isinstance(item, ErasedItem):
+                        item.delete()
+            return super().commit(writes)
 
-    monkeypatch.setattr(lead_store, "commit", erase_first)
-    result = run_job(queue, model_id="analytics")
+    result = run_job(queue, model_id="analytics", store=ErasedFirst())
 
     assert erased["done"] and result["failures"] == 0
     assert [item.sk for item in LeadTable.query(pk, consistent_read=True)] == ["ERASED"]
@@ -547,11 +570,11 @@ def test_accounts_follow_the_rescored_leads(queue: Queue, scored: None) -> None:
 
     keys = [lead_key(e) for e in emails()]
     models = model_store.CachedModels(ttl=0).current()
-    assert refresh(keys, models, Recorder(), AT) == 0  # the scorer kept them in step
+    assert refresh(keys, LEADS_STORE, models, Recorder(), AT) == 0  # the scorer kept them in step
 
     publisher = Recorder()
     run_job(queue, publisher=publisher)
 
     # The rescore already moved every account to its people's new scores, silently.
-    assert refresh(keys, models, Recorder(), AT + timedelta(hours=1)) == 0
+    assert refresh(keys, LEADS_STORE, models, Recorder(), AT + timedelta(hours=1)) == 0
     assert not [n for n in publisher.sent if n.kind.startswith("account.")]

@@ -12,13 +12,18 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from leadscore.adapters.dynamo import SHARDS, RescoreJobItem, lead_key, shard
+from leadscore.adapters.dynamo import SHARDS, lead_key, shard
+from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.services import rescore
+from leadscore.services.rescore_jobs import JobCounts, JobOptions, RescoreJob
+from leadscore.services.rescore_progress import progress
 from leadscore_tools.template import load_template
 
-from tests.conftest import LambdaContext, Recorder, load_function
+from tests.conftest import LambdaContext, Recorder, Topic, load_function
 from tests.integration import test_rescore
-from tests.integration.test_rescore import AT, LEADS, emails, sqs_record
+from tests.integration.test_rescore import AT, JOBS, LEADS, LEADS_STORE, emails, sqs_record
 
 queue, scored = test_rescore.queue, test_rescore.scored  # its fixtures, requested by name
 
@@ -42,7 +47,7 @@ class RedrivenQueue:
         self.url = self.sqs.create_queue(
             QueueName="rescore-redriven", Attributes={"RedrivePolicy": json.dumps(policy)}
         )["QueueUrl"]
-        self.queue = rescore.SqsRescoreQueue(self.sqs, self.url)
+        self.queue = SqsRescoreQueue(self.sqs, self.url)
 
     def _receive(self, url: str) -> list[dict[str, Any]]:
         answer = self.sqs.receive_message(
@@ -94,48 +99,57 @@ class RedrivenQueue:
 
 
 @pytest.fixture
-def redriven(aws: None, monkeypatch: pytest.MonkeyPatch) -> RedrivenQueue:
+def redriven(topic: Topic, monkeypatch: pytest.MonkeyPatch) -> RedrivenQueue:
+    """The queue, and the sales topic the rescore function requires (TOPIC_ARN)."""
     found = RedrivenQueue()
     monkeypatch.setenv("RESCORE_QUEUE_URL", found.url)
     return found
 
 
-def start(redriven: RedrivenQueue, options: rescore.JobOptions | None = None) -> str:
+def start(redriven: RedrivenQueue, options: JobOptions | None = None) -> str:
     job = rescore.start_job(
-        "default", options or rescore.JobOptions(), redriven.queue, AT + timedelta(hours=1)
+        "default", options or JobOptions(), redriven.queue, JOBS, AT + timedelta(hours=1)
     )
     assert job is not None
     return str(job.job_id)
 
 
 def read(job_id: str) -> dict[str, Any]:
-    job = rescore.read_job("default", job_id)
+    job = JOBS.read("default", job_id)
     assert job is not None
-    return rescore.progress(job)
+    return rescore.job_progress(job, LEADS_STORE)
 
 
 def dry_run(redriven: RedrivenQueue, worker: Any) -> dict[str, Any]:
-    job_id = start(redriven, rescore.JobOptions(dry_run=True))
+    job_id = start(redriven, JobOptions(dry_run=True))
     redriven.run(worker)
     result = read(job_id)
     assert result["status"] == "completed" and result["leads_done"] == LEADS
     return result
 
 
-def failing_lead(monkeypatch: pytest.MonkeyPatch, email: str, times: int | None = None) -> Any:
-    """Reading this lead fails (`times` times, or until `fault["on"]` is set False)."""
-    target, real_read = lead_key(email), rescore.read_lead
-    fault: dict[str, Any] = {"on": True, "left": times, "raised": 0}
+class FailingLead(DynamoLeadStore):
+    """Reading one lead fails (`left` times, or until `on` is set False)."""
 
-    def read_lead(key: str, model_id: str) -> Any:
-        if key == target and fault["on"] and (fault["left"] is None or fault["left"] > 0):
-            if fault["left"] is not None:
-                fault["left"] -= 1
-            fault["raised"] += 1
+    def __init__(self, email: str, left: int | None = None) -> None:
+        super().__init__()
+        self.target, self.on, self.left, self.raised = lead_key(email), True, left, 0
+
+    def lead_log(self, key: str) -> Any:
+        if key == self.target and self.on and (self.left is None or self.left > 0):
+            if self.left is not None:
+                self.left -= 1
+            self.raised += 1
             raise RuntimeError("DynamoDB is unavailable")
-        return real_read(key, model_id)
+        return super().lead_log(key)
 
-    monkeypatch.setattr(rescore, "read_lead", read_lead)
+
+def failing_lead(
+    worker: Any, monkeypatch: pytest.MonkeyPatch, email: str, times: int | None = None
+) -> FailingLead:
+    """The rescore function's store, with one lead that cannot be read."""
+    fault = FailingLead(email, times)
+    monkeypatch.setattr(worker.rescorer, "store", fault)
     return fault
 
 
@@ -150,12 +164,12 @@ def test_a_chunk_in_the_dlq_makes_the_job_incomplete_and_its_redrive_completes_i
 ) -> None:
     worker = load_function("rescore")
     expected = dry_run(redriven, worker)
-    fault = failing_lead(monkeypatch, emails()[3])
+    fault = failing_lead(worker, monkeypatch, emails()[3])
 
     job_id = start(redriven)
     redriven.run(worker)
 
-    assert fault["raised"] == MAX_RECEIVES  # every receive SQS allows, then the DLQ
+    assert fault.raised == MAX_RECEIVES  # every receive SQS allows, then the DLQ
     dead = redriven.dead()
     assert len(dead) == 1 and "chunk" in json.loads(dead[0]["Body"])
     stuck = read(job_id)
@@ -166,7 +180,7 @@ def test_a_chunk_in_the_dlq_makes_the_job_incomplete_and_its_redrive_completes_i
     assert stuck["chunks"]["done"] == stuck["chunks"]["listed"] - 1
 
     # fixed, then redriven, twice over (SQS may deliver a message twice): counted once
-    fault["on"] = False
+    fault.on = False
     redriven.redrive(dead, copies=2)
     redriven.run(worker)
 
@@ -184,15 +198,15 @@ def test_a_listing_page_in_the_dlq_makes_the_job_incomplete_until_redriven(
     worker = load_function("rescore")
     expected = dry_run(redriven, worker)
     broken_shard = shard(lead_key(emails()[0]))
-    real_page = rescore._list_page
     fault = {"on": True}
 
-    def list_page(shard_no: int, cursor: Any, limit: int) -> Any:
-        if shard_no == broken_shard and fault["on"]:
-            raise RuntimeError("DynamoDB is unavailable")
-        return real_page(shard_no, cursor, limit)
+    class FailingShard(DynamoLeadStore):
+        def lead_keys(self, shard: int, limit: int, cursor: Any) -> Any:
+            if shard == broken_shard and fault["on"]:
+                raise RuntimeError("DynamoDB is unavailable")
+            return super().lead_keys(shard, limit, cursor)
 
-    monkeypatch.setattr(rescore, "_list_page", list_page)
+    monkeypatch.setattr(worker.rescorer, "store", FailingShard())
     job_id = start(redriven)
     redriven.run(worker)
 
@@ -216,7 +230,7 @@ def test_a_step_that_succeeds_before_its_last_receive_is_never_marked_failed(
     redriven: RedrivenQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = load_function("rescore")
-    fault = failing_lead(monkeypatch, emails()[3], times=MAX_RECEIVES - 1)
+    fault = failing_lead(worker, monkeypatch, emails()[3], times=MAX_RECEIVES - 1)
     job_id = start(redriven)
     seen: list[tuple[str, int]] = []
 
@@ -226,7 +240,7 @@ def test_a_step_that_succeeds_before_its_last_receive_is_never_marked_failed(
 
     redriven.run(worker, after_each=look)
 
-    assert fault["raised"] == MAX_RECEIVES - 1
+    assert fault.raised == MAX_RECEIVES - 1
     assert {failed for _, failed in seen} == {0}
     assert {status for status, _ in seen} <= {"running", "completed"}
     done = read(job_id)
@@ -234,61 +248,71 @@ def test_a_step_that_succeeds_before_its_last_receive_is_never_marked_failed(
     assert redriven.dead() == []
 
 
+class CrashingAfterCounting(DynamoRescoreJobs):
+    """The job store of a worker that times out once, right after counting a step."""
+
+    crashed = False
+
+    def count_step(self, *args: Any, **kwargs: Any) -> bool:
+        counted = super().count_step(*args, **kwargs)
+        if not self.crashed:
+            self.crashed = True
+            raise RuntimeError("the Lambda timed out after counting")
+        return counted
+
+
 @pytest.mark.usefixtures("scored")
 def test_a_step_that_fails_after_it_was_counted_is_not_marked_failed(
-    redriven: RedrivenQueue, monkeypatch: pytest.MonkeyPatch
+    redriven: RedrivenQueue,
 ) -> None:
     """Its counts are in (the step is done): failing it would leave the job incomplete forever."""
     job_id = start(redriven)
-    rescorer = rescore.Rescorer(redriven.queue, Recorder(), max_receives=MAX_RECEIVES)
-    real_settle = rescore.Rescorer._settle
-    crashed = {"done": False}
-
-    def crash_once(self: Any, job: Any) -> None:
-        if not crashed["done"]:
-            crashed["done"] = True
-            raise RuntimeError("the Lambda timed out after counting")
-        real_settle(self, job)
-
-    monkeypatch.setattr(rescore.Rescorer, "_settle", crash_once)
+    jobs = CrashingAfterCounting()
+    rescorer = rescore.Rescorer(
+        redriven.queue, Recorder(), jobs, LEADS_STORE, max_receives=MAX_RECEIVES
+    )
     while batch := redriven._receive(redriven.url):
         for message in batch:
             with contextlib.suppress(RuntimeError):  # every message on its last receive
                 rescorer.handle(message["Body"], receive_count=MAX_RECEIVES)
             redriven.delete(redriven.url, message)
 
-    assert crashed["done"]
+    assert jobs.crashed
     done = read(job_id)
     assert done["failed_chunks"] == done["failed_pages"] == 0
     assert done["status"] == "completed" and done["leads_done"] == LEADS
 
 
-def job_with(**counters: Any) -> RescoreJobItem:
-    return RescoreJobItem(
-        *rescore.job_keys("default", "j"),
+def job_with(failed_steps: frozenset[str] = frozenset(), **counters: int) -> RescoreJob:
+    return RescoreJob(
         model_id="default",
         model_version=1,
         job_id="j",
+        options=JobOptions(),
         at=0,
         created_at=0,
+        starts_at=0,
         shards=SHARDS,
-        samples={},
-        **counters,
+        counts=JobCounts(**counters),
+        failed_steps=failed_steps,
     )
 
 
 def test_the_job_says_running_until_every_other_step_is_done_then_incomplete() -> None:
-    failed = {"CHUNK#00-000000-000"}
+    failed = frozenset({"CHUNK#00-000000-000"})
     running = job_with(shards_listed=SHARDS, chunks_listed=5, chunks_done=3, failed_steps=failed)
-    assert rescore.progress(running)["status"] == "running"
-    assert rescore.progress(running)["failed_chunks"] == 1
+    assert progress(running, {})["status"] == "running"
+    assert progress(running, {})["failed_chunks"] == 1
     settled = job_with(shards_listed=SHARDS, chunks_listed=5, chunks_done=4, failed_steps=failed)
-    assert rescore.progress(settled)["status"] == "incomplete"
+    assert progress(settled, {})["status"] == "incomplete"
     shard_stopped = job_with(
-        shards_listed=SHARDS - 1, chunks_listed=5, chunks_done=5, failed_steps={"LIST#03#000000"}
+        shards_listed=SHARDS - 1,
+        chunks_listed=5,
+        chunks_done=5,
+        failed_steps=frozenset({"LIST#03#000000"}),
     )
-    assert rescore.progress(shard_stopped)["status"] == "incomplete"
+    assert progress(shard_stopped, {})["status"] == "incomplete"
     assert (
-        rescore.progress(job_with(shards_listed=SHARDS, chunks_listed=5, chunks_done=5))["status"]
+        progress(job_with(shards_listed=SHARDS, chunks_listed=5, chunks_done=5), {})["status"]
         == "completed"
     )

@@ -11,20 +11,22 @@ from typing import Any
 
 import pytest
 from leadscore.adapters.dynamo import SHARDS, LeadTable, RescoreJobItem, RescoreLockItem
+from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs, lock_keys
 from leadscore.services import rescore
+from leadscore.services.rescore_jobs import LOCK_TTL, JobOptions, JobRunning, RescoreJob
 
 from tests.conftest import LambdaContext, Recorder, Topic, load_function
 from tests.integration import test_rescore
 from tests.integration.api_client import Api, make_api
-from tests.integration.test_rescore import AT, LEADS, Queue, sqs_record
+from tests.integration.test_rescore import AT, JOBS, LEADS, LEADS_STORE, Queue, sqs_record
 
 queue, scored = test_rescore.queue, test_rescore.scored  # its fixtures, requested by name
 NOW = AT + timedelta(hours=1)
 KEY = {"x-api-key": "k"}
 
 
-def start(queue: Queue, model_id: str = "default", now: Any = NOW) -> RescoreJobItem:
-    job = rescore.start_job(model_id, rescore.JobOptions(), queue.queue, now)
+def start(queue: Queue, model_id: str = "default", now: Any = NOW) -> RescoreJob:
+    job = rescore.start_job(model_id, JobOptions(), queue.queue, JOBS, now)
     assert job is not None
     return job
 
@@ -38,13 +40,15 @@ def jobs_of(model_id: str) -> list[str]:
 
 
 def status(job_id: str) -> str:
-    job = rescore.read_job("default", job_id)
+    job = JOBS.read("default", job_id)
     assert job is not None
-    return str(rescore.progress(job)["status"])
+    return str(rescore.job_progress(job, LEADS_STORE)["status"])
 
 
 def drain(queue: Queue) -> None:
-    queue.drain(rescore.Rescorer(queue.queue, Recorder(), clock=lambda: NOW).handle)
+    queue.drain(
+        rescore.Rescorer(queue.queue, Recorder(), JOBS, LEADS_STORE, clock=lambda: NOW).handle
+    )
 
 
 @pytest.mark.usefixtures("scored")
@@ -58,7 +62,7 @@ def test_starts_racing_on_one_model_leave_exactly_one_job(queue: Queue) -> None:
         barrier.wait()
         try:
             started.append(str(start(queue).job_id))
-        except rescore.JobRunning as running:
+        except JobRunning as running:
             refused.append(str(running.job.job_id))
 
     threads = [threading.Thread(target=race) for _ in range(racers)]
@@ -85,7 +89,7 @@ def test_another_model_can_be_rescored_meanwhile(queue: Queue) -> None:
 @pytest.mark.usefixtures("scored")
 def test_a_finished_job_frees_its_model(queue: Queue) -> None:
     first = start(queue)
-    with pytest.raises(rescore.JobRunning):
+    with pytest.raises(JobRunning):
         start(queue)
     drain(queue)
     assert status(first.job_id) == "completed"
@@ -93,15 +97,19 @@ def test_a_finished_job_frees_its_model(queue: Queue) -> None:
 
 
 @pytest.mark.usefixtures("scored")
-def test_an_incomplete_job_frees_its_model(queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_incomplete_job_frees_its_model(queue: Queue) -> None:
     """A chunk that failed its last receive: the job is over until redriven."""
+
+    class ChunksUnreadable(DynamoRescoreJobs):
+        def step(self, job: RescoreJob, step_id: str) -> Any:
+            if step_id.startswith("CHUNK#"):
+                raise RuntimeError("DynamoDB is unavailable")
+            return super().step(job, step_id)
+
     first = start(queue)
-    rescorer = rescore.Rescorer(queue.queue, Recorder(), clock=lambda: NOW, max_receives=1)
-
-    def broken(self: Any, job: Any, chunk_id: str, keys: Any) -> None:
-        raise RuntimeError("DynamoDB is unavailable")
-
-    monkeypatch.setattr(rescore.Rescorer, "_chunk", broken)
+    rescorer = rescore.Rescorer(
+        queue.queue, Recorder(), ChunksUnreadable(), LEADS_STORE, clock=lambda: NOW, max_receives=1
+    )
     while batch := queue.receive():
         for message in batch:
             with contextlib.suppress(RuntimeError):  # its last receive: in the DLQ
@@ -114,12 +122,12 @@ def test_an_incomplete_job_frees_its_model(queue: Queue, monkeypatch: pytest.Mon
 @pytest.mark.usefixtures("scored")
 def test_a_lock_outlives_its_job_only_until_it_expires(queue: Queue) -> None:
     first = start(queue)  # its messages are never handled: as if the job crashed
-    with pytest.raises(rescore.JobRunning):
-        start(queue, now=NOW + rescore.LOCK_TTL - timedelta(seconds=1))
-    later = start(queue, now=NOW + rescore.LOCK_TTL + timedelta(seconds=1))
+    with pytest.raises(JobRunning):
+        start(queue, now=NOW + LOCK_TTL - timedelta(seconds=1))
+    later = start(queue, now=NOW + LOCK_TTL + timedelta(seconds=1))
     assert later.job_id != first.job_id
-    lock = RescoreLockItem.get(*rescore.lock_keys("default"), consistent_read=True)
-    assert lock.job_id == later.job_id
+    lock = JOBS.lock("default")
+    assert lock is not None and lock.job_id == later.job_id
 
 
 @pytest.mark.usefixtures("scored")
@@ -128,7 +136,7 @@ def test_a_lock_left_by_a_settled_job_is_taken_over(queue: Queue) -> None:
     drain(queue)
     # as if the worker stopped between the job's last count and releasing its model
     RescoreLockItem(
-        *rescore.lock_keys("default"),
+        *lock_keys("default"),
         job_id=first.job_id,
         held_until=int(NOW.timestamp()) + 3600,
     ).save()
@@ -142,7 +150,7 @@ def test_a_job_whose_listing_could_not_be_queued_frees_its_model(queue: Queue) -
             raise RuntimeError("the rescore queue refused 10 messages")
 
     with pytest.raises(RuntimeError):
-        rescore.start_job("default", rescore.JobOptions(), Refusing(), NOW)
+        rescore.start_job("default", JobOptions(), Refusing(), JOBS, NOW)
     assert jobs_of("default") == []
     assert start(queue).job_id in jobs_of("default")
 

@@ -6,20 +6,22 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters import model_store
+from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.api.bodies import MODEL, RESCORE, takes
 from leadscore.api.deps import Dependencies, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.model import ModelError, parse_model
 from leadscore.services import rescore
+from leadscore.services.rescore_jobs import JobOptions, JobRunning
 from leadscore.settings import LazyClient, settings
 
 
-def _rescore_queue(
-    queue_url: str, region: str, endpoint_url: str | None
-) -> rescore.SqsRescoreQueue:
+def _rescore_queue(queue_url: str, region: str, endpoint_url: str | None) -> SqsRescoreQueue:
     # Made per request: the route is rare, and a client made here stays inside tests' moto.
     client = LazyClient("sqs", region_name=region, endpoint_url=endpoint_url)
-    return rescore.SqsRescoreQueue(client, queue_url)
+    return SqsRescoreQueue(client, queue_url)
 
 
 def routes(deps: Dependencies) -> Router:
@@ -75,16 +77,21 @@ def routes(deps: Dependencies) -> Router:
     def start_rescore(model_id: str) -> Response[str]:
         require_api_key(router, deps)
         chosen = RESCORE.read(router)
-        options = rescore.JobOptions(dry_run=chosen.dry_run, notify=chosen.notify)
+        options = JobOptions(dry_run=chosen.dry_run, notify=chosen.notify)
         config = settings()
         if not config.rescore_queue_url:
             raise Problem(503, "rescoring is not configured (RESCORE_QUEUE_URL)")
         queue = _rescore_queue(config.rescore_queue_url, config.region, config.endpoint_url)
         try:
             job = rescore.start_job(
-                model_id, options, queue, deps.clock(), settle_seconds=config.model_cache_seconds
+                model_id,
+                options,
+                queue,
+                DynamoRescoreJobs(),
+                deps.clock(),
+                settle_seconds=config.model_cache_seconds,
             )
-        except rescore.JobRunning as running:
+        except JobRunning as running:
             url = f"/v1/models/{model_id}/rescore/{running.job.job_id}"
             raise Problem(
                 409,
@@ -103,7 +110,7 @@ def routes(deps: Dependencies) -> Router:
                 "dry_run": options.dry_run,
                 "notify": options.notify,
                 "status": "queued",
-                "starts_at": rescore.progress(job)["starts_at"],
+                "starts_at": rescore.job_progress(job, DynamoLeadStore())["starts_at"],
                 "progress_url": location,
             },
             {"Location": location},
@@ -112,9 +119,9 @@ def routes(deps: Dependencies) -> Router:
     @router.get("/v1/models/<model_id>/rescore/<job_id>")
     def get_rescore(model_id: str, job_id: str) -> Response[str]:
         require_api_key(router, deps)
-        job = rescore.read_job(model_id, job_id) if len(job_id) <= 100 else None
+        job = DynamoRescoreJobs().read(model_id, job_id) if len(job_id) <= 100 else None
         if job is None:
             raise Problem(404, "no rescore job with this id for this model")
-        return json_response(200, rescore.progress(job))
+        return json_response(200, rescore.job_progress(job, DynamoLeadStore()))
 
     return router

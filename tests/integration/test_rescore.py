@@ -125,7 +125,9 @@ def history_total(email: str, model_id: str = "default") -> int:
 
 
 def lead_items() -> dict[tuple[str, str], dict[str, Any]]:
-    client = LeadTable._get_connection().connection.client
+    import boto3
+
+    client = boto3.client("dynamodb")
     found: dict[tuple[str, str], dict[str, Any]] = {}
     kwargs: dict[str, Any] = {"TableName": LeadTable.Meta.table_name, "ConsistentRead": True}
     while True:

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.model_store import CachedModels
 from leadscore.adapters.sns import SnsPublisher
 from leadscore.services.scoring import BatchOutcome, score_messages
@@ -25,6 +26,7 @@ logger = Logger()
 tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 metrics = Metrics(namespace="LeadScore")
 config = settings().require("topic_arn")
+store = DynamoLeadStore()  # its client is made at first use
 models = CachedModels(ttl=config.model_cache_seconds)
 publisher = SnsPublisher(LazyClient("sns", region_name=config.region), config.topic_arn)
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -51,6 +53,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     records = event.get("Records", [])
     outcome = score_messages(
         [(r.get("messageId", ""), r.get("body", "")) for r in records],
+        store,
         models,
         publisher,
         retention_days=config.event_retention_days,

@@ -1,43 +1,31 @@
-"""Account scoring against moto: parallel people, duplicates, erasure, decay, API and CLI."""
+"""Account scoring end to end on moto: the scorer Lambda, SNS, the API, erasure, decay, CLI.
+
+The account service's behaviour (parallel people, duplicates, conflicts, refresh) is tested
+against the in-memory store in tests/unit/test_accounts_service.py."""
 
 from __future__ import annotations
 
 import json
-import random
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from leadscore.adapters import model_store
-from leadscore.adapters.dynamo import (
-    AccountItem,
-    StateItem,
-    account_pk,
-    lead_key,
-    lead_pk,
-    state_sk,
-)
+from leadscore.adapters.dynamo import lead_key
 from leadscore.adapters.dynamo_store import DynamoLeadStore
-from leadscore.domain import accounts
-from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
-from leadscore.domain.state import LeadState
-from leadscore.services.accounts import people_of
 from leadscore.services.decay import run_decay
-from leadscore.services.scoring import score_messages
+from leadscore.services.store import AccountRecord
 from leadscore_tools import cli
 from leadscore_tools.modelfiles import load_model
 from leadscore_tools.stack_client import StackClient
 
-from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Topic, load_function
 from tests.integration.api_client import make_api
+from tests.unit.scoring_helpers import NOW, activity
 
-NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 DOMAIN = "acme-corp.example"
 KEY = {"x-api-key": "k"}
-TARGET = {"company": "Acme", "industry": "Software", "company_size": "201-500", "country": "US"}
-TITLES = ["Marketing Manager", "IT Manager", "VP Sales", "Data Engineer", "Intern", "Director"]
 
 
 @pytest.fixture
@@ -46,112 +34,9 @@ def models(aws: None) -> model_store.CachedModels:
     return model_store.CachedModels(ttl=60)
 
 
-def activity(email: str, title: str, tag: str, count: int = 6) -> list[tuple[str, Event]]:
-    """A person who fills in a demo form and visits pricing pages: engaged."""
-    profile = {
-        **TARGET,
-        "first_name": title.split(maxsplit=1)[0],
-        "last_name": "Doe",
-        "job_title": title,
-    }
-    events = [(email, Event(f"{tag}-form", "demo_request", NOW - timedelta(hours=5), None,
-                            {}, profile))]  # fmt: skip
-    events += [
-        (
-            email,
-            Event(
-                f"{tag}-v{n}",
-                "page_view",
-                NOW - timedelta(hours=4, minutes=n),
-                None,
-                {"url": f"https://v.example/{'pricing' if n % 2 else 'product/x'}"},
-            ),
-        )
-        for n in range(count - 1)
-    ]
-    return events
-
-
-def account_item(domain: str = DOMAIN) -> AccountItem:
-    return AccountItem.get(account_pk(domain), state_sk("default"), consistent_read=True)
-
-
-def lead_state(email: str) -> LeadState:
-    item = StateItem.get(lead_pk(lead_key(email)), state_sk("default"), consistent_read=True)
-    return LeadState.from_dict(item.state)
-
-
-def expected_people(emails: list[str], config: Any) -> dict[str, accounts.Person]:
-    return accounts.keep(
-        config,
-        [accounts.person_from_state(config, lead_key(e), lead_state(e)) for e in emails],
-    )
-
-
-def score_in_parallel(bodies: list[tuple[str, str]], models: Any, publisher: Any) -> None:
-    queue = list(bodies)
-    random.Random(3).shuffle(queue)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    batch = [queue.pop() for _ in range(min(10, len(queue)))]
-                failed = score_messages(batch, models, publisher, clock=lambda: NOW).failed
-                with lock:
-                    queue.extend(m for m in batch if m[0] in failed)
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not errors
-
-
-def test_parallel_people_of_one_account_lose_nothing_and_duplicates_count_once(
-    models: model_store.CachedModels,
-) -> None:
-    emails = [f"person{n}@{DOMAIN}" for n in range(len(TITLES))]
-    events = [pair for n, e in enumerate(emails) for pair in activity(e, TITLES[n], f"p{n}")]
-    events += activity("solo@gmail.com", "VP Sales", "free")  # free mail: never an account
-    rng = random.Random(5)
-    bodies = []
-    for n, pair in enumerate(events):
-        body = next(encode([pair], NOW))
-        bodies.append((f"m{n}", body))
-        if rng.random() < 0.4:
-            bodies.append((f"m{n}-again", body))  # delivered twice
-    recorder = Recorder()
-    score_in_parallel(bodies, models, recorder)
-
-    config = models.current()[0].model.account
-    assert config is not None
-    item = account_item()
-    # Every person's latest state is in the account: no concurrent update was lost.
-    assert people_of(item) == expected_people(emails, config)
-    result = accounts.roll_up(config, people_of(item), "mqa", 0)
-    assert item.state["score"] == result.score
-    assert sum(c.points for c in result.contributions) == result.score
-    assert item.state["status"] == "mqa"
-    kinds = [n.kind for n in {n.id: n for n in recorder.sent}.values()]
-    assert kinds.count("account.mqa") == 1
-    intern = next(c for c in result.contributions if c.key == lead_key(emails[4]))
-    assert intern.points == 0 and not intern.person.counted
-    assert not list(AccountItem.query(account_pk("gmail.com")))
-
-    # Everything delivered again: nothing changes, nothing is announced again.
-    version = int(item.version)
-    score_in_parallel(bodies, models, recorder)
-    assert int(account_item().version) == version
-    kinds = [n.kind for n in {n.id: n for n in recorder.sent}.values()]
-    assert kinds.count("account.mqa") == 1
+def account_record(domain: str = DOMAIN) -> AccountRecord:
+    (record,) = DynamoLeadStore().account_records(domain)
+    return record
 
 
 def by_kind(received: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -211,7 +96,7 @@ def test_mqa_once_api_erasure_decay_and_cli(
     assert api.call("DELETE", f"/v1/leads/{emails[0]}", headers=KEY).status == 204
     after = api.call("GET", f"/v1/accounts/{DOMAIN}", headers=KEY).json()["scores"][0]
     assert {p["email"] for p in after["people"]} == set(emails[1:])
-    assert lead_key(emails[0]) not in account_item().people
+    assert lead_key(emails[0]) not in account_record().people
     assert after["score"] < scores["score"]
     assert round(sum(p["points"] for p in after["people"]) * 100) == round(after["score"] * 100)
 
@@ -222,7 +107,7 @@ def test_mqa_once_api_erasure_decay_and_cli(
     received = topic.received()
     cooled = by_kind(received, "account.cooled")
     assert len(cooled) == 1, [m["Subject"] for m in received]
-    assert account_item().state["status"] == "open"
+    assert account_record().state["status"] == "open"
     final = api.call("GET", f"/v1/accounts/{DOMAIN}", headers=KEY).json()["scores"][0]
     assert final["status"] == "open" and final["score"] < 45
 
@@ -237,28 +122,3 @@ def test_unknown_free_mail_and_invalid_domains(
         assert answer.headers["Content-Type"].startswith("application/problem+json")
     assert api.call("GET", "/v1/accounts/a%20b", headers=KEY).status == 422
     assert api.call("GET", f"/v1/accounts/{DOMAIN}").status == 401
-
-
-def test_refresh_after_states_are_rebuilt(models: model_store.CachedModels) -> None:
-    """What rescoring calls once it has rewritten lead states."""
-    from leadscore.services.accounts import refresh
-
-    emails = [f"r{n}@{DOMAIN}" for n in range(3)]
-    titles = ["Marketing Manager", "IT Manager", "Sales Manager"]
-    pairs = [pair for n, e in enumerate(emails) for pair in activity(e, titles[n], f"re{n}", 4)]
-    recorder = Recorder()
-    bodies = [(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(pairs)]
-    assert not score_messages(bodies, models, recorder, clock=lambda: NOW).failed
-    assert account_item().state["status"] == "mqa"
-    for email in emails:  # as if a new model version took every engagement point away
-        item = StateItem.get(lead_pk(lead_key(email)), state_sk("default"), consistent_read=True)
-        state = LeadState.from_dict(item.state)
-        state.engagement, state.score = 0, state.fit // 2
-        item.state = state.to_dict()
-        item.save()
-    sent = len(recorder.sent)
-    keys = [lead_key(e) for e in emails]
-    assert refresh(keys, models.current(), recorder, NOW, notify=False) == 1
-    assert account_item().state["status"] == "open"
-    assert len(recorder.sent) == sent  # notify=False: sales is not told
-    assert refresh(keys, models.current(), recorder, NOW) == 0  # already in step

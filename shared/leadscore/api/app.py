@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
 from leadscore.adapters.model_store import CachedModels
 from leadscore.adapters.queue import ScoringQueue
 from leadscore.adapters.sns import SnsPublisher
@@ -76,6 +77,7 @@ def dependencies_from(config: Settings, sqs: object, sns: object, store: LeadSto
     return Dependencies(
         queue=ScoringQueue(sqs, config.queue_url),
         store=store,
+        rescore_jobs=DynamoRescoreJobs(),
         # Read at every request: a model just published applies to the next one.
         models=CachedModels(ttl=0),
         publisher=SnsPublisher(sns, config.topic_arn),

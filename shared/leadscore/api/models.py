@@ -6,8 +6,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters import model_store
-from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
-from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.api.bodies import MODEL, RESCORE, takes
 from leadscore.api.deps import Dependencies, new_router, require_api_key
@@ -87,7 +85,7 @@ def routes(deps: Dependencies) -> Router:
                 model_id,
                 options,
                 queue,
-                DynamoRescoreJobs(),
+                deps.rescore_jobs,
                 deps.clock(),
                 settle_seconds=config.model_cache_seconds,
             )
@@ -110,7 +108,7 @@ def routes(deps: Dependencies) -> Router:
                 "dry_run": options.dry_run,
                 "notify": options.notify,
                 "status": "queued",
-                "starts_at": rescore.job_progress(job, DynamoLeadStore())["starts_at"],
+                "starts_at": rescore.job_progress(job, deps.store)["starts_at"],
                 "progress_url": location,
             },
             {"Location": location},
@@ -119,9 +117,9 @@ def routes(deps: Dependencies) -> Router:
     @router.get("/v1/models/<model_id>/rescore/<job_id>")
     def get_rescore(model_id: str, job_id: str) -> Response[str]:
         require_api_key(router, deps)
-        job = DynamoRescoreJobs().read(model_id, job_id) if len(job_id) <= 100 else None
+        job = deps.rescore_jobs.read(model_id, job_id) if len(job_id) <= 100 else None
         if job is None:
             raise Problem(404, "no rescore job with this id for this model")
-        return json_response(200, rescore.job_progress(job, DynamoLeadStore()))
+        return json_response(200, rescore.job_progress(job, deps.store))
 
     return router

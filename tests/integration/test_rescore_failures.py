@@ -12,13 +12,14 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from leadscore.adapters.dynamo import SHARDS, lead_key, shard
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
+from leadscore.domain.emails import lead_key
 from leadscore.services import rescore
 from leadscore.services.rescore_jobs import JobCounts, JobOptions, RescoreJob
 from leadscore.services.rescore_progress import progress
+from leadscore.services.store import SHARDS, shard_of
 from leadscore_tools.template import load_template
 
 from tests.conftest import LambdaContext, Recorder, Topic, load_function
@@ -197,7 +198,7 @@ def test_a_listing_page_in_the_dlq_makes_the_job_incomplete_until_redriven(
 ) -> None:
     worker = load_function("rescore")
     expected = dry_run(redriven, worker)
-    broken_shard = shard(lead_key(emails()[0]))
+    broken_shard = shard_of(lead_key(emails()[0]))
     fault = {"on": True}
 
     class FailingShard(DynamoLeadStore):
@@ -211,7 +212,7 @@ def test_a_listing_page_in_the_dlq_makes_the_job_incomplete_until_redriven(
     redriven.run(worker)
 
     stuck = read(job_id)
-    missing = sum(shard(lead_key(e)) == broken_shard for e in emails())
+    missing = sum(shard_of(lead_key(e)) == broken_shard for e in emails())
     assert stuck["status"] == "incomplete" and not stuck["listing_complete"]
     assert stuck["failed_pages"] == 1 and stuck["failed_chunks"] == 0
     assert stuck["leads_total"] == stuck["leads_done"] == LEADS - missing

@@ -10,10 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from leadscore.adapters.dynamo import SHARDS, LeadTable, RescoreJobItem, RescoreLockItem
+from leadscore.adapters.dynamo import LeadTable, RescoreJobItem, RescoreLockItem
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs, lock_keys
 from leadscore.services import rescore
 from leadscore.services.rescore_jobs import LOCK_TTL, JobOptions, JobRunning, RescoreJob
+from leadscore.services.store import SHARDS
 
 from tests.conftest import LambdaContext, Recorder, Topic, load_function
 from tests.integration import test_rescore

@@ -27,12 +27,6 @@ from pynamodb.models import Model
 from leadscore.domain.emails import lead_key as lead_key  # noqa: PLC0414
 from leadscore.settings import settings
 
-SHARDS = 16  # index partitions for due leads and model members: spreads hot keys
-
-
-def shard(key: str) -> int:
-    return int(key[:4], 16) % SHARDS
-
 
 class DueIndex(GlobalSecondaryIndex["LeadTable"]):
     class Meta:

@@ -76,9 +76,14 @@ def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> 
         def publish(self, notification: Any) -> None:
             pass
 
+    from leadscore.adapters.dynamo_store import DynamoLeadStore
     from leadscore.adapters.model_store import CachedModels
 
     models = CachedModels(ttl=60)
+    store = DynamoLeadStore()  # its transactions go through its own client: metered too
+    store._connection.client.meta.events.register(
+        "before-parameter-build.dynamodb", meter.before_call
+    )
     rng = random.Random(leads_per_batch)
     events = 0
     for batch_number in range(batches):
@@ -96,7 +101,7 @@ def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> 
             company = "corp" if accounts == 1 else f"corp{lead % accounts}"
             body = next(encode([(f"lead{lead}@{company}.example", event)], NOW))
             records.append((f"m{n}", body))
-        outcome = score_messages(records, models, Quiet(), clock=lambda: NOW)
+        outcome = score_messages(records, store, models, Quiet(), clock=lambda: NOW)
         assert not outcome.failed
         events += 10
     return events

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import EventItem, LeadTable, event_sk, lead_key, lead_pk, shard
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.adapters.webhooks import env_name
 from leadscore.domain.events import Event
@@ -581,7 +582,9 @@ def test_decay_runs_and_failures_log_no_personal_data(
     emails = [email for email in candidates if shard(lead_key(email)) == 0][:2]
     pairs = [p for n, e in enumerate(emails) for p in canary_events(f"d{n}", when, e)]
     bodies = [(f"m{n}", b) for n, b in enumerate(encode(pairs, when))]
-    assert not score_messages(bodies, models, Recorder(), clock=lambda: when).failed
+    assert not score_messages(
+        bodies, DynamoLeadStore(), models, Recorder(), clock=lambda: when
+    ).failed
     decay = load_function("decay")
     defaults = decay_service.run_decay.__kwdefaults__
     assert defaults is not None
@@ -636,7 +639,9 @@ def test_rescore_steps_and_a_failing_step_log_no_personal_data(
     at = datetime(2026, 11, 1, 12, tzinfo=UTC)
     models = publish_model(at - timedelta(days=30))
     bodies = [(f"m{n}", b) for n, b in enumerate(encode(canary_events("r", at), at))]
-    assert not score_messages(bodies, models, Recorder(), clock=lambda: at).failed
+    assert not score_messages(
+        bodies, DynamoLeadStore(), models, Recorder(), clock=lambda: at
+    ).failed
     # An event logged in a shape this version no longer reads: skipped, and said so.
     EventItem(
         lead_pk(lead_key(EMAIL)),

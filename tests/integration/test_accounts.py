@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from leadscore.adapters import model_store
-from leadscore.adapters.dynamo import lead_key
 from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.domain.emails import lead_key
 from leadscore.domain.messages import encode
 from leadscore.services.decay import run_decay
 from leadscore.services.store import AccountRecord

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from leadscore.adapters.dynamo import lead_key
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
+from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.state import LeadState
 from leadscore.services.store import LeadStore

@@ -8,9 +8,9 @@ import threading
 from typing import Any
 
 import pytest
-from leadscore.adapters.dynamo import lead_key
 from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain import accounts
+from leadscore.domain.emails import lead_key
 from leadscore.domain.messages import encode
 from leadscore.domain.state import LeadState
 from leadscore.services.accounts import AccountsBusy, merge, people_of, refresh

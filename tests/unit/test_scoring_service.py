@@ -8,8 +8,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from leadscore.adapters.dynamo import lead_key
 from leadscore.adapters.memory_store import MemoryLeadStore
+from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.domain.notifications import Notification

@@ -81,7 +81,7 @@ def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> 
 
     models = CachedModels(ttl=60)
     store = DynamoLeadStore()  # its transactions go through its own client: metered too
-    store._connection.client.meta.events.register(
+    store.connection.client.meta.events.register(
         "before-parameter-build.dynamodb", meter.before_call
     )
     rng = random.Random(leads_per_batch)

@@ -26,17 +26,19 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 from leadscore.adapters import model_store
-from leadscore.adapters.dynamo import EventItem, LeadTable, event_sk, lead_key, lead_pk, shard
+from leadscore.adapters.dynamo import EventItem, LeadTable, event_sk, lead_pk
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.adapters.webhooks import env_name
+from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.services import decay as decay_service
 from leadscore.services import rescore
 from leadscore.services.rescore_jobs import JobOptions
 from leadscore.services.scoring import score_messages
+from leadscore.services.store import shard_of
 from leadscore_tools.modelfiles import load_model
 from leadscore_tools.template import load_template
 
@@ -216,8 +218,21 @@ def fail_with(code: str, message: str, **response: Any) -> Callable[..., None]:
     return hook
 
 
-def dynamodb_events() -> Any:
-    return LeadTable._get_connection().connection.client.meta.events
+class DynamoHooks:
+    """Hooks on pynamodb's models' client (reads) and a store's own (transactions)."""
+
+    def __init__(self, store: Any = None) -> None:
+        self._emitters = [LeadTable._get_connection().connection.client.meta.events]
+        if store is not None:
+            self._emitters.append(store.connection.client.meta.events)
+
+    def register(self, name: str, hook: Callable[..., None]) -> None:
+        for emitter in self._emitters:
+            emitter.register(name, hook)
+
+    def unregister(self, name: str, hook: Callable[..., None]) -> None:
+        for emitter in self._emitters:
+            emitter.unregister(name, hook)
 
 
 def sqs_records(messages: list[tuple[str, str]], receive_count: int = 1) -> dict[str, Any]:
@@ -448,12 +463,12 @@ def test_api_routes_and_their_errors_log_no_personal_data(
     finally:
         sqs_events.unregister("before-call.sqs.SendMessageBatch", unavailable)
     throttled = fail_with("ProvisionedThroughputExceededException", "Rate exceeded")
-    dynamodb_events().register("before-call.dynamodb.Query", throttled)
+    DynamoHooks().register("before-call.dynamodb.Query", throttled)
     try:
         answer, table_fault = call("GET", f"/v1/leads/{encoded}", headers=KEY)
         assert answer.status == 500
     finally:
-        dynamodb_events().unregister("before-call.dynamodb.Query", throttled)
+        DynamoHooks().unregister("before-call.dynamodb.Query", throttled)
 
     assert call("DELETE", f"/v1/leads/{encoded}", headers=KEY)[0].status == 204
 
@@ -525,11 +540,11 @@ def test_scorer_batches_poison_messages_and_failed_writes_log_no_personal_data(
     # A write throttled after botocore's retries: the batch is redelivered.
     later = next(encode(canary_events("t", now - timedelta(minutes=5)), now))
     throttled = fail_with("ThrottlingException", "Rate of requests exceeds the allowed throughput.")
-    dynamodb_events().register("before-call.dynamodb.TransactWriteItems", throttled)
+    DynamoHooks(scorer.store).register("before-call.dynamodb.TransactWriteItems", throttled)
     try:
         answer = logs.invoke(scorer.lambda_handler, sqs_records([("m-throttled", later)]))
     finally:
-        dynamodb_events().unregister("before-call.dynamodb.TransactWriteItems", throttled)
+        DynamoHooks(scorer.store).unregister("before-call.dynamodb.TransactWriteItems", throttled)
     assert isinstance(answer, BatchProcessingError)  # its only record failed: Lambda retries
 
     # A write that keeps conflicting with another writer.
@@ -539,11 +554,11 @@ def test_scorer_batches_poison_messages_and_failed_writes_log_no_personal_data(
         "[ConditionalCheckFailed]",
         CancellationReasons=[{"Code": "ConditionalCheckFailed", "Message": "condition failed"}],
     )
-    dynamodb_events().register("before-call.dynamodb.TransactWriteItems", conflict)
+    DynamoHooks(scorer.store).register("before-call.dynamodb.TransactWriteItems", conflict)
     try:
         answer = logs.invoke(scorer.lambda_handler, sqs_records([("m-conflict", later)]))
     finally:
-        dynamodb_events().unregister("before-call.dynamodb.TransactWriteItems", conflict)
+        DynamoHooks(scorer.store).unregister("before-call.dynamodb.TransactWriteItems", conflict)
     assert isinstance(answer, BatchProcessingError)
 
     logs.assert_no_personal_data()
@@ -579,7 +594,7 @@ def test_decay_runs_and_failures_log_no_personal_data(
     # Two canary leads in the first shard of the due index, one per page: the first run
     # stops after one page and its cursor names the other lead.
     candidates = (f"privacy.canary+{n}@canary-corp.example" for n in range(2, 1000))
-    emails = [email for email in candidates if shard(lead_key(email)) == 0][:2]
+    emails = [email for email in candidates if shard_of(lead_key(email)) == 0][:2]
     pairs = [p for n, e in enumerate(emails) for p in canary_events(f"d{n}", when, e)]
     bodies = [(f"m{n}", b) for n, b in enumerate(encode(pairs, when))]
     assert not score_messages(

@@ -51,7 +51,7 @@ def sqs_record(message_id: str, body: str) -> dict[str, Any]:
 
 def throttle_transactions(store: DynamoLeadStore, rate: float, rng: random.Random) -> Any:
     """Make `rate` of the store's transactions fail as throttled (after botocore's retries)."""
-    client = store._connection.client  # the store's own client: where AWS would throttle
+    client = store.connection.client  # the store's own client: where AWS would throttle
 
     def maybe_throttle(**kwargs: Any) -> None:
         if rng.random() < rate:

@@ -67,9 +67,12 @@ FEEDBACK_ATTEMPTS = 5  # a feedback transaction conflicts only while a scorer's 
 class DynamoLeadStore:
     """`LeadStore` on the leads table."""
 
-    def __init__(self) -> None:
-        # Its boto3 client is made at first use (inside tests' moto).
-        self._connection = Connection(region=settings().region, host=settings().endpoint_url)
+    def __init__(self, connection: Connection | None = None) -> None:
+        # Transactions and raw queries go through `connection` (its boto3 client is made at
+        # first use, inside tests' moto); item reads through pynamodb's models.
+        self.connection = connection or Connection(
+            region=settings().region, host=settings().endpoint_url
+        )
 
     def read_leads(
         self,
@@ -118,7 +121,7 @@ class DynamoLeadStore:
             ]
             try:
                 if saved:  # DynamoDB refuses an empty transaction
-                    with TransactWrite(connection=self._connection) as transaction:
+                    with TransactWrite(connection=self.connection) as transaction:
                         for _, item, new in saved:
                             # A versioned item adds its own version condition (pynamodb).
                             condition = LeadTable.pk.does_not_exist() if new else None
@@ -170,7 +173,7 @@ class DynamoLeadStore:
         }
         if cursor is not None:
             request["ExclusiveStartKey"] = cursor
-        client: Any = self._connection.client
+        client: Any = self.connection.client
         answer = client.query(**request)
         keys = [item["pk"]["S"].removeprefix("LEAD#") for item in answer.get("Items", [])]
         return keys, answer.get("LastEvaluatedKey")
@@ -238,7 +241,7 @@ class DynamoLeadStore:
             ProfileItem.feedback_at.set(feedback.at),
         ]
         try:
-            with TransactWrite(connection=self._connection) as transaction:
+            with TransactWrite(connection=self.connection) as transaction:
                 transaction.update(
                     profile,
                     actions,

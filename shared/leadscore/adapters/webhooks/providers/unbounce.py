@@ -32,11 +32,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
     # Every answer is a list of strings (checkboxes can hold several).
     values = {str(key): single(value) for key, value in mapping(answers).items()}
     email = next(
-        (
-            values[key]
-            for key in values
-            if "email" in label_key(key) and email_address(values[key])
-        ),
+        (values[key] for key in values if "email" in label_key(key) and email_address(values[key])),
         None,
     )
     event = NativeEvent(

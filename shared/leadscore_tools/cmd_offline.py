@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from leadscore.domain import engine
 from leadscore.domain.compiled import compile_model
+from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.events import EventError, event_from_dict
 from leadscore.domain.model import ModelError, ScoringModel, parse_model
 
@@ -106,6 +107,10 @@ def run_score(args: argparse.Namespace) -> int:
     profile = read_json(args.lead, "lead")
     if not isinstance(profile, dict) or not isinstance(profile.get("email"), str):
         raise CommandError(f"lead {args.lead} must be a JSON object with an email")
+    try:
+        email = normalize_email(profile["email"])
+    except EmailError as error:
+        raise CommandError(f"lead {args.lead}: {error}") from None
     documents = read_json(args.events, "events")
     if isinstance(documents, dict):
         documents = [documents]
@@ -121,7 +126,7 @@ def run_score(args: argparse.Namespace) -> int:
             raise CommandError(f"events[{index}].{error}") from None
     result = engine.score(model, None, profile, events, now)
     output: dict[str, Any] = {
-        "email": profile["email"].strip().lower(),
+        "email": email,
         "at": engine.iso(engine.epoch(now)),
         "scores": [engine.summary(model, result.state)],
         "history": [delta.to_dict() for delta in result.deltas],

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadscore.domain import domains
+from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.events import EventError, parse_time
 
 FEEDBACK = ("accepted", "rejected", "won", "lost")
@@ -60,9 +61,12 @@ def _cell(value: Any) -> str | None:
 
 
 def _email(value: Any, where: str) -> str:
-    if not isinstance(value, str) or "@" not in value:
+    if not isinstance(value, str):
         raise FeedbackError(f"{where}: needs an email")
-    return value.strip().lower()
+    try:
+        return normalize_email(value)
+    except EmailError as error:
+        raise FeedbackError(f"{where}: {error}") from None
 
 
 def export_rows(

@@ -312,6 +312,30 @@ def test_pending_notifications_are_set_then_cleared_without_a_version_change(
     assert (stored.pending, stored.version) == ({}, 1)
 
 
+def test_clearing_pending_keeps_a_later_version_so_a_stale_writer_still_retries(
+    store: LeadStore,
+) -> None:
+    key = lead(8, 1)
+    stale = state(key)
+    commit(store, write(key, stale))  # version 1: a second writer holds this copy
+    current = store.read_leads({key: []}, ["fit"])[0][key].states["fit"]
+    current.pending = {"lead.mql:fit:1": notification(1)}
+    commit(store, write(key, current))
+    commit(store, write(key, current))  # version 3
+    store.clear_pending(key, "fit", ["lead.mql:fit:1"])
+    assert store.read_leads({key: []}, ["fit"])[0][key].states["fit"].version == 3
+    stale.version = 1
+    assert commit(store, write(key, stale)) == (set(), {key})  # not over the newer state
+
+    shared = account()
+    commit(store, write(key, shared))
+    shared.pending = {"account.mqa:fit:1": notification(1)}
+    commit(store, write(key, shared))
+    store.clear_account_pending("acme.example", "fit", ["account.mqa:fit:1"])
+    [stored] = store.account_records("acme.example")
+    assert (stored.pending, stored.version) == ({}, 2)
+
+
 def test_clearing_the_pending_of_a_missing_state_raises(store: LeadStore) -> None:
     store.clear_pending(lead(9), "fit", [])  # nothing to clear: nothing checked
     with pytest.raises(LookupError):

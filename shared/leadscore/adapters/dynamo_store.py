@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 from pynamodb.attributes import MapAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -138,14 +139,16 @@ class DynamoLeadStore:
         return written, retry
 
     def clear_pending(self, key: str, model_id: str, notification_ids: Iterable[str]) -> None:
-        item = StateItem(lead_pk(key), state_sk(model_id))
-        _forget(item, StateItem.pending, notification_ids, f"state {model_id} of {key[:8]}")
+        keys = (lead_pk(key), state_sk(model_id))
+        what = f"state {model_id} of {key[:8]}"
+        _forget(self.connection, keys, notification_ids, what)
 
     def clear_account_pending(
         self, domain: str, model_id: str, notification_ids: Iterable[str]
     ) -> None:
-        item = AccountItem(account_pk(domain), state_sk(model_id))
-        _forget(item, AccountItem.pending, notification_ids, f"account {domain} for {model_id}")
+        keys = (account_pk(domain), state_sk(model_id))
+        what = f"account {domain} for {model_id}"
+        _forget(self.connection, keys, notification_ids, what)
 
     def due_page(
         self, shard: int, at: int, limit: int, cursor: Cursor | None
@@ -268,15 +271,25 @@ def _cancelled_by(error: TransactWriteError, reasons: set[str]) -> bool:
     return any(r is not None and r.code in reasons for r in error.cancellation_reasons or [])
 
 
-def _forget(item: LeadTable, pending: Any, notification_ids: Iterable[str], what: str) -> None:
-    """Remove notifications from an item's `pending` map, leaving its version as it is."""
-    actions = [pending[i].remove() for i in notification_ids]
-    if not actions:
+def _forget(connection: Connection, keys: tuple[str, str], ids: Iterable[str], what: str) -> None:
+    """Remove notifications from an item's `pending` map, leaving its version as it is.
+
+    A plain UpdateItem: pynamodb's `Model.update` of an item read without its version sets
+    `version = 1`, which would let a stale writer's version condition pass."""
+    names = {f"#n{index}": notification_id for index, notification_id in enumerate(ids)}
+    if not names:
         return
     try:
-        item.update(actions=actions, condition=LeadTable.pk.exists(), add_version_condition=False)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        client: Any = connection.client
+        client.update_item(
+            TableName=LeadTable.Meta.table_name,
+            Key={"pk": {"S": keys[0]}, "sk": {"S": keys[1]}},
+            UpdateExpression="REMOVE " + ", ".join(f"#pending.{name}" for name in names),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#pending": "pending", **names},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
             raise LookupError(f"no {what}") from None
         raise
 

@@ -3,6 +3,7 @@ and their routes, with the resolver built on that store (no moto)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,14 +16,14 @@ from leadscore.adapters.webhooks import EnvironmentSecrets
 from leadscore.api.app import build
 from leadscore.api.deps import Dependencies
 from leadscore.domain.compiled import CompiledModel, compile_model
-from leadscore.domain.emails import lead_key
+from leadscore.domain.emails import earlier_lead_key, lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.services import leads, retry
 from leadscore.services.account_view import AccountNotFound, account_view
 from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
 from leadscore.services.scoring import score_messages
-from leadscore.services.store import LeadWrite
+from leadscore.services.store import LeadWrite, ProfileRecord
 from leadscore_tools.modelfiles import load_model
 
 from tests.conftest import ROOT, Recorder
@@ -144,6 +145,20 @@ def test_erasure_leaves_the_marker_and_takes_the_person_out_of_the_account(
     after = account_view(store, models.current(), DOMAIN)["scores"][0]
     assert {person["email"] for person in after["people"]} == set(emails[1:])
     assert after["score"] < before["score"]
+
+
+def test_erasure_also_removes_a_lead_stored_under_its_key_before_the_email_rule(
+    store: MemoryLeadStore, models: Models
+) -> None:
+    """Before the rule wrote domains in punycode, `a@bücher.de` was keyed as typed."""
+    earlier = hashlib.sha256("ana@bücher.de".encode()).hexdigest()[:32]
+    assert earlier_lead_key("Ana@Bücher.de") == earlier != lead_key("ana@xn--bcher-kva.de")
+    assert earlier_lead_key(EMAIL) is None  # an ASCII address kept its key
+    profile = ProfileRecord(earlier, "ana@bücher.de", {"first_name": "Ana"})
+    assert store.commit([LeadWrite(earlier, [profile])]) == ({earlier}, set())
+    leads.erase_lead(store, models.current(), Recorder(), "ana@xn--bcher-kva.de", NOW)
+    assert store.lead_log(earlier).profile is None
+    assert store.lead_log(earlier).erased_at is not None
 
 
 def test_erasure_whose_account_keeps_conflicting_is_busy_but_done(

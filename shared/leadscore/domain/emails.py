@@ -54,5 +54,16 @@ def lead_key(email: str) -> str:
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
 
 
+def earlier_lead_key(email: str) -> str | None:
+    """The key a lead with a non-ASCII domain had before domains were written in punycode
+    (its address was only stripped and lower-cased), so that erasure finds it; None when it
+    is the current key."""
+    address = normalize_email(email)
+    local, _, domain = address.rpartition("@")
+    unicode_domain = ".".join(idna.ToUnicode(label) for label in domain.split("."))
+    earlier = hashlib.sha256(f"{local}@{unicode_domain}".encode()).hexdigest()[:32]
+    return None if earlier == lead_key(address) else earlier
+
+
 def _punycode(label: str) -> str:
     return idna.ToASCII(label).decode("ascii")

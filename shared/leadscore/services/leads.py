@@ -8,7 +8,7 @@ from typing import Any
 
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
-from leadscore.domain.emails import lead_key
+from leadscore.domain.emails import earlier_lead_key, lead_key
 from leadscore.domain.notifications import Publisher
 from leadscore.services import accounts
 from leadscore.services.store import FeedbackRecord, LeadLog, LeadStore, ProfileRecord
@@ -85,6 +85,8 @@ def erase_lead(
     # The marker first, and it outlives the lead: from now on the scorer drops every event
     # received before it, so nothing scored in the meantime can revive the lead.
     store.erase(key, int(now.timestamp()))
+    if (earlier := earlier_lead_key(email)) is not None:  # stored before the email rule
+        store.erase(earlier, int(now.timestamp()))
     domain = accounts.domain_of(email)
     if domain is None:
         return

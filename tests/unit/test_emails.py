@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from leadscore.adapters.webhooks.payload import email_address
-from leadscore.domain.emails import EmailError, lead_key, normalize_email
+from leadscore.domain.emails import EmailError, earlier_lead_key, lead_key, normalize_email
 from leadscore.domain.events import EventError, canonical_event
 from leadscore.domain.messages import QueueMessageError, decode, encode
 
@@ -139,3 +139,15 @@ def test_readers_refuse_what_the_rule_refuses() -> None:
     )
     with pytest.raises(QueueMessageError, match=r"events\[0\]\.email"):
         decode(body)
+
+
+def test_a_long_input_or_label_is_refused_before_punycode_whose_cost_is_quadratic() -> None:
+    distinct = "".join(chr(0x4E00 + i) for i in range(21_000))  # one label, 63 KB in UTF-8
+    with pytest.raises(EmailError, match="longer than"):
+        normalize_email(f"a@{distinct}.com")
+    with pytest.raises(EmailError, match="not a valid name"):
+        normalize_email(f"a@{distinct[:200]}.com")  # short enough, but no label is that long
+
+
+def test_an_invalid_ace_label_has_no_earlier_key() -> None:
+    assert earlier_lead_key("a@xn--zz.com") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from types import TracebackType
 from typing import Self
@@ -12,6 +13,8 @@ from urllib3.connectionpool import ConnectionPool
 from urllib3.util import Retry, Timeout
 
 logger = Logger(child=True)
+# urllib3 logs a retry with the URL, whose path may be a secret (a Slack webhook): ours says why.
+logging.getLogger("urllib3").setLevel(logging.ERROR)
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 ATTEMPTS = 5
 
@@ -37,14 +40,16 @@ class LoggedRetry(Retry):
 
 
 def retry_policy(attempts: int = ATTEMPTS, backoff: float = 0.5) -> Retry:
-    """Up to `attempts` tries of any method: connection failures, timeouts and RETRYABLE
-    answers are tried again after Retry-After when the server sends one, else after an
-    exponential backoff (0, 2 x backoff, 4 x backoff... at most 30 s). The last answer is
-    returned, not raised, so the caller says what a refusal means."""
+    """Up to `attempts` tries of any method: connection failures and RETRYABLE answers
+    are tried again (never a request that may have been read: no read timeouts), after
+    Retry-After when the server sends one, else after an exponential backoff (at most 30 s).
+    The last answer is returned, not raised, so the caller says what a refusal means."""
     return LoggedRetry(
         total=attempts - 1,
         redirect=0,
-        allowed_methods=None,  # POST too: a Slack message posted twice is the lesser harm
+        allowed_methods=None,  # POST too, but only where the request was not read:
+        read=0,  # a timeout or a dropped connection after sending may have been delivered
+        other=0,
         status_forcelist=RETRYABLE,
         backoff_factor=backoff,
         backoff_max=30.0,

@@ -15,6 +15,9 @@ from encodings import idna
 from typing import Any
 
 MAX_LENGTH = 254  # RFC 5321: a 256-octet path less its angle brackets
+MAX_LABEL = 63  # RFC 1035: the longest label of a domain name
+# What may reach normalisation: room for invisible characters around a valid address.
+MAX_INPUT_LENGTH = 4 * MAX_LENGTH
 LABEL_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the dots IDNA separates labels on
 
 
@@ -26,6 +29,8 @@ def normalize_email(value: Any) -> str:
     """The canonical form of an address; EmailError when it is not one."""
     if not isinstance(value, str):
         raise EmailError("required, a string")
+    if len(value) > MAX_INPUT_LENGTH:  # before the work below, whose cost grows with length
+        raise EmailError(f"not a valid email address: longer than {MAX_LENGTH} characters")
     text = value
     if not text.isascii():
         text = "".join(c for c in text if unicodedata.category(c) != "Cf")
@@ -39,6 +44,8 @@ def normalize_email(value: Any) -> str:
     labels = LABEL_DOTS.split(domain)
     if len(labels) < 2:
         raise EmailError("not a valid email address: the domain has no dot")
+    if any(len(label) > MAX_LABEL for label in labels):  # punycode is never shorter
+        raise EmailError("not a valid email address: the domain is not a valid name")
     try:
         domain = ".".join(label if label.isascii() else _punycode(label) for label in labels)
     except UnicodeError:
@@ -60,7 +67,10 @@ def earlier_lead_key(email: str) -> str | None:
     is the current key."""
     address = normalize_email(email)
     local, _, domain = address.rpartition("@")
-    unicode_domain = ".".join(idna.ToUnicode(label) for label in domain.split("."))
+    try:
+        unicode_domain = ".".join(idna.ToUnicode(label) for label in domain.split("."))
+    except UnicodeError:  # an invalid `xn--` label: no earlier spelling to find
+        return None
     earlier = hashlib.sha256(f"{local}@{unicode_domain}".encode()).hexdigest()[:32]
     return None if earlier == lead_key(address) else earlier
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from leadscore.adapters.webhooks import env_name
+from leadscore.adapters.webhooks import EnvironmentSecrets, env_name
 
 from tests.integration.api_client import Api, make_api
 from tests.unit.test_webhooks_corpus import (
@@ -55,18 +55,18 @@ def module_api() -> Iterator[Api]:
 @pytest.fixture
 def api(module_api: Api) -> Iterator[Api]:
     deps = module_api.module.deps
-    clock, confirm = deps.clock, deps.confirm_subscription
+    clock, confirm, secrets = deps.clock, deps.confirm_subscription, deps.secrets
     deps.confirm_subscription = CONFIRMED.append  # no network here: record, do not GET
     module_api.queued()  # start from an empty queue
     yield module_api
-    deps.clock, deps.confirm_subscription = clock, confirm
+    deps.clock, deps.confirm_subscription, deps.secrets = clock, confirm, secrets
 
 
 def configure(
     api: Api, monkeypatch: pytest.MonkeyPatch, secrets: dict[str, str], now: datetime
 ) -> None:
-    for name, value in secrets.items():
-        monkeypatch.setenv(env_name(name), value)
+    # Settings are read once, at the handler's load: the sample's secrets go to its deps.
+    api.module.deps.secrets = EnvironmentSecrets({env_name(k): v for k, v in secrets.items()})
     api.module.deps.clock = lambda: now
 
 

@@ -26,15 +26,9 @@ import yaml
 from leadscore.domain.compiled import as_number, as_text, compile_model
 from leadscore.domain.model import parse_model
 
-from leadscore_tools.backtest import (
-    MISSING_TOKENS,
-    Backtest,
-    History,
-    Progress,
-    auc,
-    evaluate,
-    score_rows,
-)
+from leadscore_tools.backtest import Backtest, auc, evaluate
+from leadscore_tools.history_csv import MISSING_TOKENS, History
+from leadscore_tools.row_scoring import Progress, score_rows
 
 METHODS = ("close-rate", "logistic")
 MAX_CATEGORIES = 32  # the schema's limit on fit categories

@@ -14,9 +14,8 @@ import yaml
 from leadscore.domain.compiled import compile_model
 from leadscore.domain.model import ModelError, ScoringModel, parse_model
 
-from leadscore_tools import backtest as backtests
+from leadscore_tools import backtest, backtest_report, feedback_export, history_csv, row_scoring
 from leadscore_tools import calibrate as calibration
-from leadscore_tools import feedback_export
 from leadscore_tools.common import CommandError, read_json
 
 DEFAULTS = calibration.Settings()
@@ -70,7 +69,7 @@ def _history_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--missing",
         nargs="+",
-        default=list(backtests.MISSING_TOKENS),
+        default=list(history_csv.MISSING_TOKENS),
         metavar="VALUE",
         help="values that mean 'not filled in' (default: Select)",
     )
@@ -204,10 +203,10 @@ class _Progress:
             print(f"  scored {total:,} rows", file=sys.stderr, flush=True)
 
 
-def _history(args: argparse.Namespace) -> backtests.History:
+def _history(args: argparse.Namespace) -> history_csv.History:
     try:
-        history = backtests.read_history(args.csv, args.outcome, args.positive)
-    except backtests.HistoryError as error:
+        history = history_csv.read_history(args.csv, args.outcome, args.positive)
+    except history_csv.HistoryError as error:
         raise CommandError(str(error)) from None
     if history.without_outcome and not args.quiet:
         print(f"  {history.without_outcome:,} rows without an outcome left out", file=sys.stderr)
@@ -215,13 +214,13 @@ def _history(args: argparse.Namespace) -> backtests.History:
 
 
 def _split(
-    args: argparse.Namespace, history: backtests.History
+    args: argparse.Namespace, history: history_csv.History
 ) -> tuple[list[int], list[int]] | None:
     if args.train_fraction is None:
         return None
     if not 0 < args.train_fraction < 1:
         raise CommandError("--train-fraction must be between 0 and 1 (e.g. 0.7)")
-    return backtests.stratified_split(history.outcomes, args.train_fraction, args.seed)
+    return history_csv.stratified_split(history.outcomes, args.train_fraction, args.seed)
 
 
 def _load_model(path: str) -> tuple[ScoringModel, dict[str, Any]]:
@@ -320,7 +319,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         )
         if args.holdout:
             try:
-                backtests.write_rows(
+                history_csv.write_rows(
                     args.holdout, history.columns, (history.rows[i] for i in holdout_rows)
                 )
             except OSError as error:
@@ -373,13 +372,13 @@ def run_backtest(args: argparse.Namespace) -> int:
         )
         if history.conversions in (0, len(history.rows)):
             raise CommandError(f"the {args.part} part holds a single kind of outcome")
-    scored = backtests.score_rows(
+    scored = row_scoring.score_rows(
         compiled, history.rows, args.missing, (history.outcome_column,), progress.count
     )
-    result = backtests.evaluate(compiled, scored, history.outcomes)
+    result = backtest.evaluate(compiled, scored, history.outcomes)
     if args.plot:
         try:
-            backtests.plot(result, args.plot)
+            backtest_report.plot(result, args.plot)
         except ImportError:
             raise CommandError(
                 "--plot needs matplotlib: pip install 'leadscore[analysis]'"
@@ -390,7 +389,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         _emit(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
         chart = f"Chart written to {args.plot}.\n" if args.plot else ""
-        _emit(backtests.format_table(result, title) + chart)
+        _emit(backtest_report.format_table(result, title) + chart)
     return 0
 
 
@@ -411,7 +410,7 @@ def run_feedback_export(args: argparse.Namespace) -> int:
             f"({export.leads} leads with feedback, {export.open} still open)"
         )
     try:
-        backtests.write_rows(args.out, export.columns, export.rows)
+        history_csv.write_rows(args.out, export.columns, export.rows)
     except OSError as error:
         raise CommandError(f"cannot write {args.out}: {error.strerror}") from None
     print(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from leadscore.domain.compiled import compile_model
 from leadscore.domain.model import parse_model
-from leadscore_tools import backtest
+from leadscore_tools import backtest, history_csv, row_scoring
 from leadscore_tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,13 +100,14 @@ def test_top_decile_holds_the_best_scored_leads() -> None:
 
 def test_outcomes_accept_the_usual_binary_spellings() -> None:
     labels = ["1", "0", "1.0", "yes", "No", "TRUE", "false", "won", "lost", ""]
-    assert backtest.parse_outcomes(labels, "c", None) == [1, 0, 1, 1, 0, 1, 0, 1, 0, None]
+    assert history_csv.parse_outcomes(labels, "c", None) == [1, 0, 1, 1, 0, 1, 0, 1, 0, None]
 
 
 def test_non_binary_outcome_is_refused_unless_the_positive_value_is_named() -> None:
-    with pytest.raises(backtest.HistoryError, match=r"not binary.*--positive"):
-        backtest.parse_outcomes(["open", "won", "lost"], "stage", None)
-    assert backtest.parse_outcomes(["open", "Won", "lost", ""], "stage", "won") == [0, 1, 0, None]
+    with pytest.raises(history_csv.HistoryError, match=r"not binary.*--positive"):
+        history_csv.parse_outcomes(["open", "won", "lost"], "stage", None)
+    labels = ["open", "Won", "lost", ""]
+    assert history_csv.parse_outcomes(labels, "stage", "won") == [0, 1, 0, None]
 
 
 def test_read_history_skips_rows_without_outcome_and_ignores_unnamed_columns(
@@ -116,7 +117,7 @@ def test_read_history_skips_rows_without_outcome_and_ignores_unnamed_columns(
     path.write_text(
         "\ufeffTier,Won,\ngold,1,\nsilver,0,\nbronze,,\n\nsilver,yes\n", encoding="utf-8"
     )
-    history = backtest.read_history(str(path), "Won")
+    history = history_csv.read_history(str(path), "Won")
     assert history.columns == ["Tier", "Won"]
     assert history.outcomes == [1, 0, 1]
     assert history.without_outcome == 1
@@ -138,35 +139,35 @@ def test_unusable_history_is_explained(
 ) -> None:
     path = tmp_path / "h.csv"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(backtest.HistoryError, match=message):
-        backtest.read_history(str(path), outcome)
+    with pytest.raises(history_csv.HistoryError, match=message):
+        history_csv.read_history(str(path), outcome)
 
 
 def test_unreadable_files_are_explained(tmp_path: Path) -> None:
-    with pytest.raises(backtest.HistoryError, match="cannot read"):
-        backtest.read_history(str(tmp_path / "missing.csv"), "Won")
+    with pytest.raises(history_csv.HistoryError, match="cannot read"):
+        history_csv.read_history(str(tmp_path / "missing.csv"), "Won")
     binary = tmp_path / "image.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
-    with pytest.raises(backtest.HistoryError, match="not UTF-8"):
-        backtest.read_history(str(binary), "Won")
+    with pytest.raises(history_csv.HistoryError, match="not UTF-8"):
+        history_csv.read_history(str(binary), "Won")
 
 
 def test_stratified_split_is_reproducible_and_keeps_the_conversion_rate() -> None:
     outcomes = [1] * 300 + [0] * 700
-    train, holdout = backtest.stratified_split(outcomes, 0.7, seed=7)
+    train, holdout = history_csv.stratified_split(outcomes, 0.7, seed=7)
     assert sorted(train + holdout) == list(range(1000))
     assert len(train) == 700
     assert sum(outcomes[i] for i in train) == 210
     assert sum(outcomes[i] for i in holdout) == 90
-    assert backtest.stratified_split(outcomes, 0.7, seed=7) == (train, holdout)
-    assert backtest.stratified_split(outcomes, 0.7, seed=8)[0] != train
+    assert history_csv.stratified_split(outcomes, 0.7, seed=7) == (train, holdout)
+    assert history_csv.stratified_split(outcomes, 0.7, seed=8)[0] != train
 
 
 def test_a_row_becomes_a_profile_without_missing_values_or_the_outcome() -> None:
     row = {"Tier": "gold", "City": "Select", "Country": "", "Won": "1", "": ""}
-    profile = backtest.profile_of(row, 3, leave_out=("Won",))
+    profile = row_scoring.profile_of(row, 3, leave_out=("Won",))
     assert profile == {"Tier": "gold", "email": "lead-3@backtest.example"}
-    real = backtest.profile_of({"email": "ann@acme.com", "Tier": "gold"}, 0)
+    real = row_scoring.profile_of({"email": "ann@acme.com", "Tier": "gold"}, 0)
     assert real["email"] == "ann@acme.com"
 
 
@@ -177,7 +178,7 @@ def test_evaluate_measures_the_engine_scores() -> None:
     model = compile_model(parse_model(tier_model()))
     rows = [{"Tier": tier, "Won": won} for tier, won in tier_rows()]
     outcomes = [int(won) for _, won in tier_rows()]
-    result = backtest.evaluate(model, backtest.score_rows(model, rows), outcomes)
+    result = backtest.evaluate(model, row_scoring.score_rows(model, rows), outcomes)
 
     assert result.leads == 30 and result.conversions == 12
     # gold (100) is the only MQL at the 60 threshold: 8 of its 10 leads converted

@@ -14,7 +14,7 @@ import yaml
 from leadscore.domain import engine
 from leadscore.domain.compiled import compile_model
 from leadscore.domain.model import parse_model
-from leadscore_tools import backtest, calibrate, feedback_export
+from leadscore_tools import backtest, calibrate, feedback_export, history_csv, row_scoring
 from leadscore_tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,19 +53,19 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-def history_of(rows: list[dict[str, str]], tmp_path: Path) -> backtest.History:
-    return backtest.read_history(str(write_csv(tmp_path / "history.csv", rows)), "Won")
+def history_of(rows: list[dict[str, str]], tmp_path: Path) -> history_csv.History:
+    return history_csv.read_history(str(write_csv(tmp_path / "history.csv", rows)), "Won")
 
 
 def run(
-    history: backtest.History, method: str = "close-rate", **settings: Any
+    history: history_csv.History, method: str = "close-rate", **settings: Any
 ) -> calibrate.Calibration:
     chosen = calibrate.Settings(method=method, **settings)
     return calibrate.calibrate(history, chosen, BASE_MODEL, model_id="calibrated", name="Test")
 
 
 @pytest.fixture
-def history(tmp_path: Path) -> backtest.History:
+def history(tmp_path: Path) -> history_csv.History:
     return history_of(synthetic_leads(), tmp_path)
 
 
@@ -88,7 +88,7 @@ def test_close_rate_points_are_100_times_the_rate_difference(tmp_path: Path) -> 
     assert levels["Ads"].raw == pytest.approx(-6.25)  # converts worse: negative points
 
 
-def test_values_with_too_little_support_are_left_out(history: backtest.History) -> None:
+def test_values_with_too_little_support_are_left_out(history: history_csv.History) -> None:
     result = run(history, min_support=30)
     industry = attribute(result, "Industry")
     assert "Quarrying" not in {level.label for level in industry.levels}
@@ -102,7 +102,7 @@ def test_values_with_too_little_support_are_left_out(history: backtest.History) 
     assert "Quarrying" in {level.label for level in quarrying.levels}
 
 
-def test_select_means_missing(history: backtest.History) -> None:
+def test_select_means_missing(history: history_csv.History) -> None:
     industry = attribute(run(history), "Industry")
     labels = {level.label for level in industry.levels}
     assert "(missing)" in labels and "Select" not in labels
@@ -110,7 +110,7 @@ def test_select_means_missing(history: backtest.History) -> None:
 
 
 def test_identifiers_constants_and_excluded_columns_are_not_used(
-    history: backtest.History,
+    history: history_csv.History,
 ) -> None:
     result = run(history, exclude=("Stage*",))
     skipped = dict(result.skipped)
@@ -122,12 +122,12 @@ def test_identifiers_constants_and_excluded_columns_are_not_used(
     assert not result.warnings
 
 
-def test_a_leaking_column_is_flagged(history: backtest.History) -> None:
+def test_a_leaking_column_is_flagged(history: history_csv.History) -> None:
     result = run(history)
     assert any("'Stage after call' alone ranks leads with AUC 1.00" in w for w in result.warnings)
 
 
-def test_an_exclusion_that_matches_nothing_is_an_error(history: backtest.History) -> None:
+def test_an_exclusion_that_matches_nothing_is_an_error(history: history_csv.History) -> None:
     with pytest.raises(calibrate.CalibrationError, match="'Stage aftr call' matches no column"):
         run(history, exclude=("Stage aftr call",))
 
@@ -136,7 +136,7 @@ def test_an_exclusion_that_matches_nothing_is_an_error(history: backtest.History
 
 
 @pytest.mark.parametrize("method", calibrate.METHODS)
-def test_the_result_is_a_valid_fit_only_model(history: backtest.History, method: str) -> None:
+def test_the_result_is_a_valid_fit_only_model(history: history_csv.History, method: str) -> None:
     result = run(history, method, exclude=("Stage*",))
     model = parse_model(result.document)
     assert model.weights.fit == 100 and model.weights.engagement == 0
@@ -153,13 +153,13 @@ def test_the_result_is_a_valid_fit_only_model(history: backtest.History, method:
 
 @pytest.mark.parametrize("method", calibrate.METHODS)
 def test_the_engine_puts_every_row_in_the_level_calibration_learnt_from(
-    history: backtest.History, method: str
+    history: history_csv.History, method: str
 ) -> None:
     result = run(history, method, exclude=("Stage*",))
     model = compile_model(parse_model(result.document))
     for index, row in enumerate(history.rows[:300]):
-        profile = backtest.profile_of(row, index, leave_out=("Won",))
-        reasons = engine.score(model, None, profile, [], backtest.SCORED_AT).state.reasons
+        profile = row_scoring.profile_of(row, index, leave_out=("Won",))
+        reasons = engine.score(model, None, profile, [], row_scoring.SCORED_AT).state.reasons
         for learnt in result.attributes:
             level = learnt.level(learnt.rows[index])
             expected = f"fit.{learnt.name}.{'default' if level.kind == 'other' else level.name}"
@@ -169,7 +169,7 @@ def test_the_engine_puts_every_row_in_the_level_calibration_learnt_from(
 
 @pytest.mark.parametrize("method", calibrate.METHODS)
 def test_scores_spread_inside_0_100_and_rank_like_the_raw_points(
-    history: backtest.History, method: str
+    history: history_csv.History, method: str
 ) -> None:
     result = run(history, method, exclude=("Stage*",))
     scores = result.fit.scores
@@ -181,7 +181,7 @@ def test_scores_spread_inside_0_100_and_rank_like_the_raw_points(
 
 
 def test_mql_threshold_is_where_past_leads_converted_at_the_target_rate(
-    history: backtest.History,
+    history: history_csv.History,
 ) -> None:
     result = run(history, "logistic", exclude=("Stage*",), mql_precision=0.7)
     threshold = result.document["thresholds"]["mql"]
@@ -195,7 +195,7 @@ def test_mql_threshold_is_where_past_leads_converted_at_the_target_rate(
     assert f"MQL at score {threshold}" in result.threshold_note
 
 
-def test_unreachable_precision_falls_back_to_the_best_balance(history: backtest.History) -> None:
+def test_unreachable_precision_falls_back_to_the_best_balance(history: history_csv.History) -> None:
     result = run(history, exclude=("Stage*",), mql_precision=0.99)
     assert "no score reaches 99% precision" in result.threshold_note
 
@@ -217,7 +217,7 @@ def test_logistic_regression_recovers_known_coefficients() -> None:
     assert second == pytest.approx(-1.0, abs=0.15)
 
 
-def test_logistic_points_follow_the_effects(history: backtest.History) -> None:
+def test_logistic_points_follow_the_effects(history: history_csv.History) -> None:
     result = run(history, "logistic", exclude=("Stage*",))
     industry = {level.label: level.points for level in attribute(result, "Industry").levels}
     assert industry["Software"] > industry["Retail"] > industry["Mining"]
@@ -251,7 +251,7 @@ def test_calibrate_command_writes_model_holdout_and_report(
     assert text.startswith("# Calibrated by: leadscore calibrate")
     assert "- {name: software, equals: Software, points:" in text
     assert parse_model(yaml.safe_load(text)).id == "calibrated-logistic"
-    held = backtest.read_history(str(holdout), "Won")
+    held = history_csv.read_history(str(holdout), "Won")
     assert len(held.rows) == 360
     assert main(["model", "validate", str(model)]) == 0
     capsys.readouterr()

@@ -13,7 +13,8 @@ from leadscore.domain import accounts, engine
 from leadscore.domain.accounts import Person, roll_up
 from leadscore.domain.compiled import compile_model
 from leadscore.domain.events import Event
-from leadscore.domain.model import Account, ModelError, parse_model
+from leadscore.domain.model import ModelError, parse_model
+from leadscore.domain.model_account import Account
 from leadscore_tools.modelfiles import load_model
 
 from tests.conftest import ROOT

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadscore.domain.model import Account
+from leadscore.domain.model_account import Account
 from leadscore.domain.state import LeadState
 
 FULL = 10_000  # 100 points in centipoints

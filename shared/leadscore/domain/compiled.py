@@ -10,7 +10,10 @@ from functools import lru_cache
 from typing import Any
 
 from leadscore.domain import domains
-from leadscore.domain.model import FitCategory, Limit, ScoringModel, Test
+from leadscore.domain.model import ScoringModel
+from leadscore.domain.model_base import Test
+from leadscore.domain.model_engagement import Limit
+from leadscore.domain.model_fit import FitCategory
 
 Predicate = Callable[[Any], bool]
 DAY = 86_400

@@ -1,0 +1,85 @@
+"""The parts every model section is built from: a strict base, point ranges and value tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from leadscore.domain.model_errors import InvalidSection, Location
+
+DOMAIN_LISTS = ("personal", "education", "disposable", "competitors", "internal")
+Points = Annotated[float, Field(ge=-1000, le=1000)]
+FitPoints = Annotated[float, Field(ge=-100, le=100)]
+Penalty = Annotated[float, Field(ge=-1000, le=0)]  # negative criteria and spam take points away
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are mistakes, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Test(Strict):
+    """Tests on one value (a profile field or an event property); all given tests must pass.
+
+    Text comparisons ignore case. `min`/`max` are inclusive, `below` is exclusive.
+    """
+
+    equals: str | float | bool | None = None
+    in_: list[str | float] | None = Field(default=None, alias="in")
+    not_in: list[str | float] | None = None
+    min: float | None = None
+    max: float | None = None
+    below: float | None = None
+    words: list[str] | None = None
+    regex: str | None = None
+    glob: str | None = None
+    domain_list: (
+        Literal["personal", "education", "disposable", "competitors", "internal"] | None
+    ) = None
+    exists: bool | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"invalid regular expression: {error}") from None
+        return pattern
+
+    @field_validator("words")
+    @classmethod
+    def _words_not_blank(cls, words: list[str] | None) -> list[str] | None:
+        if words is not None and (not words or any(not w.strip() for w in words)):
+            raise ValueError("words must be a non-empty list of non-blank words")
+        return words
+
+    @model_validator(mode="after")
+    def _has_a_test(self) -> Self:
+        problems: list[tuple[Location, str]] = []
+        if not self.model_fields_set & TEST_KEYS:
+            problems.append(
+                (
+                    (),
+                    "needs at least one test (equals, in, not_in, min, max, below, words, "
+                    "regex, glob, domain_list, exists)",
+                )
+            )
+        if self.max is not None and self.below is not None:
+            problems.append((("below",), "use either max (inclusive) or below (exclusive)"))
+        low, high = self.min, self.max if self.max is not None else self.below
+        if low is not None and high is not None and low > high:
+            problems.append((("min",), f"min ({low:g}) is above the upper bound ({high:g})"))
+        if problems:
+            raise InvalidSection(problems)
+        return self
+
+
+TEST_KEYS = frozenset(
+    {"equals", "in_", "not_in", "min", "max", "below", "words", "regex", "glob", "domain_list",
+     "exists"}
+)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -431,6 +432,20 @@ def test_lead_log_holds_events_and_changes_oldest_first(store: LeadStore) -> Non
     ]
     assert log.events[0] == events[2]
     assert log.changes[0] == changes[3]
+
+
+def test_an_unreadable_logged_event_keeps_its_deltas(store: LeadStore) -> None:
+    """An event logged in a format that no longer reads (here a blank type) is not handed out
+    to replay, but its deltas stay in the log (the history adds up to the score) and its id
+    stays logged (a redelivery is still a duplicate)."""
+    key = lead(10, 1)
+    readable, unreadable = event(key, "e-1", T0), event(key, "e-2", T0 + 10)
+    unreadable.event = replace(unreadable.event, type="  ")
+    commit(store, write(key, profile(key), readable, unreadable, new={1, 2}))
+    log = store.lead_log(key)
+    assert log.events == [readable]
+    assert log.unreadable == {"e-2": unreadable.deltas}
+    assert store.read_leads({key: ["e-1", "e-2"]}, [])[0][key].logged == {"e-1", "e-2"}
 
 
 # -- erasure and feedback --------------------------------------------------------------------

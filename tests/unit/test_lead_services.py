@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -111,6 +112,19 @@ def test_history_adds_up_to_the_score_oldest_first(store: MemoryLeadStore, model
     assert entry["points"] == pytest.approx(scores["score"], abs=0.011)
     times = [change["at"] for change in entry["changes"]]
     assert times == sorted(times) and len({change["event_id"] for change in entry["changes"]}) == 5
+
+
+def test_history_counts_an_event_logged_in_a_format_that_no_longer_reads(
+    store: MemoryLeadStore, models: Models
+) -> None:
+    score(store, models, EMAIL)
+    [scores] = leads.lead_view(store, models.current(), EMAIL)["scores"]
+    logged = store.leads[lead_key(EMAIL)].events["grace-form"]
+    logged.event = replace(logged.event, type=" ")
+    assert "grace-form" in store.lead_log(lead_key(EMAIL)).unreadable
+    [entry] = leads.lead_history(store, EMAIL)["history"]
+    assert entry["points"] == pytest.approx(scores["score"], abs=0.011)
+    assert "grace-form" in {change["event_id"] for change in entry["changes"]}
 
 
 def test_unknown_lead_is_not_found(store: MemoryLeadStore, models: Models) -> None:

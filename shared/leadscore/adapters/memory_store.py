@@ -6,7 +6,9 @@ import copy
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from leadscore.domain.events import EventError, event_from_dict, event_to_dict
 from leadscore.services.store import (
     AccountRecord,
     AccountSnapshots,
@@ -216,14 +218,16 @@ class MemoryLeadStore:
     def lead_log(self, key: str) -> LeadLog:
         with self._lock:
             lead = copy.deepcopy(self.leads.get(key, _StoredLead()))
+            readable = [record for record in lead.events.values() if _readable(record)]
             return LeadLog(
                 key,
                 lead.profile,
                 lead.erased_at,
                 lead.states,
-                sorted(lead.events.values(), key=lambda r: (r.event.occurred_at, r.event.id)),
+                sorted(readable, key=lambda r: (r.event.occurred_at, r.event.id)),
                 [lead.changes[k] for k in sorted(lead.changes)],
                 lead.feedback,
+                {i: r.deltas for i, r in lead.events.items() if not _readable(r)},
             )
 
     def account_records(self, domain: str) -> list[AccountRecord]:
@@ -247,6 +251,17 @@ class MemoryLeadStore:
             lead.profile.version = (lead.profile.version or 0) + 1
             lead.feedback.append(copy.deepcopy(feedback))
             return True
+
+
+def _readable(record: EventRecord) -> bool:
+    """The event reads back from the document a table keeps of it (DynamoDB's store reads
+    it so): one that does not is an unreadable entry of the lead's log."""
+    received = datetime.fromtimestamp(record.received_at, UTC)
+    try:
+        event_from_dict(event_to_dict(record.event), received)
+    except EventError:
+        return False
+    return True
 
 
 def _identity(record: LeadRecord) -> tuple[str, ...]:

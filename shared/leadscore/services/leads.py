@@ -59,8 +59,10 @@ def lead_history(store: LeadStore, email: str) -> dict[str, Any]:
     log = store.lead_log(lead_key(email))
     _profile(log)
     per_model: dict[str, list[dict[str, Any]]] = {}
-    # Changes before events (the table's order), which ties in the sort below keep.
+    # Changes before events (the table's order), which ties in the sort below keep. An event
+    # that no longer reads still scored: its deltas count.
     recorded = [change.deltas for change in log.changes] + [event.deltas for event in log.events]
+    recorded += log.unreadable.values()
     for deltas_by_model in recorded:
         for model_id, deltas in deltas_by_model.items():
             per_model.setdefault(model_id, []).extend(deltas)

@@ -134,6 +134,9 @@ class LeadLog:
     events: list[EventRecord] = field(default_factory=list)  # oldest first
     changes: list[ChangeRecord] = field(default_factory=list)  # oldest first
     feedback: list[FeedbackRecord] = field(default_factory=list)
+    # event id -> deltas of a logged event that no longer reads as an Event (a format since
+    # changed): its points stay in the lead's history, but rescoring cannot replay it
+    unreadable: dict[str, Deltas] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -207,7 +210,8 @@ class LeadStore(Protocol):
         ...
 
     def lead_log(self, key: str) -> LeadLog:
-        """Everything stored about a lead (strongly consistent)."""
+        """Everything stored about a lead (strongly consistent); a logged event that does not
+        read as an Event is left out of `events`, its deltas kept in `unreadable`."""
         ...
 
     def account_records(self, domain: str) -> list[AccountRecord]:

@@ -126,6 +126,19 @@ def load_function(name: str) -> ModuleType:
     return module
 
 
+def sqs_record(message_id: str, body: str) -> dict[str, Any]:
+    """One record of an SQS event, as Lambda hands a queue message to a handler."""
+    return {
+        "messageId": message_id,
+        "body": body,
+        "receiptHandle": "r",
+        "attributes": {},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+    }
+
+
 @dataclass
 class Recorder:
     """A publisher that keeps what it is given (services take any `publish(notification)`)."""

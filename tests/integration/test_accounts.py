@@ -20,7 +20,7 @@ from leadscore_tools import cli
 from leadscore_tools.modelfiles import load_model
 from leadscore_tools.stack_client import StackClient
 
-from tests.conftest import ROOT, LambdaContext, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Topic, load_function, sqs_record
 from tests.integration.api_client import make_api
 from tests.unit.scoring_helpers import NOW, activity
 
@@ -56,7 +56,7 @@ def test_mqa_once_api_erasure_decay_and_cli(
     pairs = [pair for n, e in enumerate(emails) for pair in activity(e, titles[n], f"mgr{n}", 4)]
     for start in range(0, len(pairs), 5):
         records = [
-            {"messageId": f"r{start + n}", "body": next(encode([pair], NOW)), "receiptHandle": "r"}
+            sqs_record(f"r{start + n}", next(encode([pair], NOW)))
             for n, pair in enumerate(pairs[start : start + 5])
         ]
         scorer.lambda_handler({"Records": records + records}, LambdaContext())  # twice

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -21,12 +20,17 @@ from leadscore.domain.messages import encode
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function, sqs_record
+from tests.helpers.profiles import VP
 from tests.unit.scoring_helpers import (
     NOW,
     SimulatedQueue,
     assert_scored_once,
+    bodies_of,
+    delivered_twice,
+    distinct_kinds,
     make_events,
+    score_in_parallel,
     stored_state,
 )
 
@@ -35,18 +39,6 @@ from tests.unit.scoring_helpers import (
 def models(aws: None) -> model_store.CachedModels:
     model_store.publish(load_model(ROOT / "models" / "default.yaml"), NOW)
     return model_store.CachedModels(ttl=60)
-
-
-def sqs_record(message_id: str, body: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "body": body,
-        "receiptHandle": "r",
-        "attributes": {},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-    }
 
 
 def throttle_transactions(store: DynamoLeadStore, rate: float, rng: random.Random) -> Any:
@@ -71,12 +63,7 @@ def test_exactly_once_with_duplicates_shuffling_and_throttling(
 ) -> None:
     rng = random.Random(7)
     events = make_events(300, 15)
-    bodies = []
-    for n, (email, event) in enumerate(events):
-        body = next(encode([(email, event)], NOW))
-        bodies.append((f"m{n}", body))
-        if rng.random() < 0.3:
-            bodies.append((f"m{n}-again", body))  # the same event delivered twice
+    bodies = delivered_twice(bodies_of(events), 0.3, rng)
     store = DynamoLeadStore()
     recorder = Recorder()
     stop = throttle_transactions(store, 0.15, rng)
@@ -87,42 +74,24 @@ def test_exactly_once_with_duplicates_shuffling_and_throttling(
     finally:
         stop()
     assert deliveries > len(bodies) / 10  # some batches were redelivered after throttling
-    assert_scored_once(store, events, [n.kind for n in {n.id: n for n in recorder.sent}.values()])
+    assert_scored_once(store, events, distinct_kinds(recorder.sent))
 
 
 def test_parallel_batches_on_hot_leads_lose_no_update(models: model_store.CachedModels) -> None:
     events = make_events(150, 3, seed=3)
-    queue = [(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(events)]
     store = DynamoLeadStore()
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    batch = [queue.pop() for _ in range(min(10, len(queue)))]
-                outcome = score_messages(batch, store, models, Recorder(), clock=lambda: NOW)
-                with lock:
-                    queue.extend(m for m in batch if m[0] in outcome.failed)
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not errors
+    score_in_parallel(
+        bodies_of(events),
+        lambda batch: score_messages(batch, store, models, Recorder(), clock=lambda: NOW),
+        workers=6,
+    )
     assert_scored_once(store, events)
 
 
 def test_poison_record_fails_alone(models: model_store.CachedModels, topic: Topic) -> None:
     app = load_function("scorer")
     events = make_events(9, 9, seed=5)
-    records = [sqs_record(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(events)]
+    records = [sqs_record(message_id, body) for message_id, body in bodies_of(events)]
     records.insert(4, sqs_record("poison", '{"v": 1, "events": "not a list"}'))
     response = app.lambda_handler({"Records": records}, LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
@@ -135,15 +104,6 @@ def test_mql_alert_published_once_with_contract_shape(
 ) -> None:
     app = load_function("scorer")
     email = "jane.doe@acme-corp.example"
-    profile = {
-        "first_name": "Jane",
-        "last_name": "Doe",
-        "company": "Acme",
-        "job_title": "VP Marketing",
-        "industry": "Software",
-        "company_size": "201-500",
-        "country": "US",
-    }
     steps = [
         Event(
             "p1",
@@ -151,7 +111,7 @@ def test_mql_alert_published_once_with_contract_shape(
             NOW - timedelta(hours=3),
             None,
             {"url": "https://v.example/pricing"},
-            profile,
+            VP,
         ),
         Event(
             "p2", "page_view", NOW - timedelta(hours=2), None, {"url": "https://v.example/pricing/"}
@@ -159,12 +119,8 @@ def test_mql_alert_published_once_with_contract_shape(
         Event("d1", "demo_request", NOW - timedelta(hours=1)),
         Event("d2", "page_view", NOW, None, {"url": "https://v.example/pricing"}),
     ]
-    for n, event in enumerate(steps):
-        record = {
-            "messageId": f"m{n}",
-            "body": next(encode([(email, event)], NOW)),
-            "receiptHandle": "r",
-        }
+    for message_id, body in bodies_of([(email, event) for event in steps]):
+        record = sqs_record(message_id, body)
         app.lambda_handler({"Records": [record, record]}, LambdaContext())  # delivered twice
     received = topic.received()
     assert len(received) == 1, [m["Subject"] for m in received]

@@ -1,11 +1,13 @@
-"""Builders and checks shared by the scorer's tests: event mixes, the serial replay that
-the pipeline must end with, and a queue that redelivers what failed."""
+"""Builders and checks shared by the scorer's tests: event mixes and their messages, the
+serial replay that the pipeline must end with, readings of a lead through any store, and
+queues that redeliver what failed, one worker or several at once."""
 
 from __future__ import annotations
 
 import random
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -14,8 +16,10 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
+from leadscore.domain.messages import encode
+from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
-from leadscore.services.store import LeadStore
+from leadscore.services.store import LeadStore, StateRecord
 from leadscore_tools.modelfiles import load_model
 
 from tests.conftest import ROOT
@@ -77,6 +81,28 @@ def make_events(count: int, leads: int, seed: int = 1) -> list[tuple[str, Event]
     return events
 
 
+def bodies_of(events: list[tuple[str, Event]]) -> list[tuple[str, str]]:
+    """One queue message per (email, event), with ids m0, m1, ..."""
+    return [(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(events)]
+
+
+def delivered_twice(
+    bodies: list[tuple[str, str]], rate: float, rng: random.Random
+) -> list[tuple[str, str]]:
+    """The messages, each followed by a second delivery of itself at `rate` (at least once)."""
+    delivered = []
+    for message_id, body in bodies:
+        delivered.append((message_id, body))
+        if rng.random() < rate:
+            delivered.append((f"{message_id}-again", body))  # the same event delivered twice
+    return delivered
+
+
+def distinct_kinds(sent: Iterable[Notification]) -> list[str]:
+    """The kinds of the notifications sent, each id once (delivery is at least once)."""
+    return [n.kind for n in {n.id: n for n in sent}.values()]
+
+
 def serial_replay(events: list[tuple[str, Event]], model: Any) -> dict[str, LeadState]:
     """What the pipeline must end with: each lead's events applied once, in one call."""
     by_lead: dict[str, list[Event]] = defaultdict(list)
@@ -94,8 +120,13 @@ def serial_replay(events: list[tuple[str, Event]], model: Any) -> dict[str, Lead
     return states
 
 
+def stored_record(store: LeadStore, email: str, model_id: str = "default") -> StateRecord:
+    """The lead's stored state for the model, with its pending notifications and due time."""
+    return store.lead_log(lead_key(email)).states[model_id]
+
+
 def stored_state(store: LeadStore, email: str, model_id: str = "default") -> LeadState:
-    return store.lead_log(lead_key(email)).states[model_id].state
+    return stored_record(store, email, model_id).state
 
 
 def explained_points(store: LeadStore, email: str, model_id: str = "default") -> int:
@@ -172,6 +203,36 @@ class SimulatedQueue:
             failed = score(batch).failed
             self.waiting += [m for m in batch if m[0] in failed]
         raise AssertionError("the queue never drained")
+
+
+def score_in_parallel(
+    bodies: list[tuple[str, str]], score: Callable[[list[tuple[str, str]]], Any], workers: int
+) -> None:
+    """`workers` threads take batches of 10 off one queue, from its end, and put back the
+    messages that failed, until it is empty; a worker's exception fails the caller."""
+    queue = list(bodies)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    batch = [queue.pop() for _ in range(min(10, len(queue)))]
+                failed = score(batch).failed
+                with lock:
+                    queue.extend(m for m in batch if m[0] in failed)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors
 
 
 TARGET = {"company": "Acme", "industry": "Software", "company_size": "201-500", "country": "US"}

@@ -4,21 +4,29 @@ people, duplicates, conflicts, failed notifications, refresh after rescoring."""
 from __future__ import annotations
 
 import random
-import threading
 from typing import Any
 
 import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain import accounts
 from leadscore.domain.emails import lead_key
-from leadscore.domain.messages import encode
 from leadscore.domain.state import LeadState
 from leadscore.services.accounts import AccountsBusy, merge, people_of, refresh
 from leadscore.services.scoring import score_messages
 from leadscore.services.store import AccountRecord, LeadWrite, StateRecord
 
 from tests.conftest import Recorder
-from tests.unit.scoring_helpers import NOW, FixedModels, activity, default_model, stored_state
+from tests.unit.scoring_helpers import (
+    NOW,
+    FixedModels,
+    activity,
+    bodies_of,
+    default_model,
+    delivered_twice,
+    distinct_kinds,
+    score_in_parallel,
+    stored_state,
+)
 
 DOMAIN = "acme-corp.example"
 TITLES = ["Marketing Manager", "IT Manager", "VP Sales", "Data Engineer", "Intern", "Director"]
@@ -44,56 +52,29 @@ def managers(prefix: str, count: int = 4) -> tuple[list[str], list[tuple[str, st
     pairs = [
         p for n, e in enumerate(emails) for p in activity(e, MANAGERS[n], f"{prefix}{n}", count)
     ]
-    return emails, [(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(pairs)]
+    return emails, bodies_of(pairs)
 
 
 def score(store: MemoryLeadStore, batch: list[tuple[str, str]], publisher: Any) -> Any:
     return score_messages(batch, store, FixedModels(), publisher, clock=lambda: NOW)
 
 
-def score_in_parallel(
+def score_shuffled_in_parallel(
     store: MemoryLeadStore, bodies: list[tuple[str, str]], publisher: Recorder
 ) -> None:
     queue = list(bodies)
     random.Random(3).shuffle(queue)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    batch = [queue.pop() for _ in range(min(10, len(queue)))]
-                failed = score(store, batch, publisher).failed
-                with lock:
-                    queue.extend(m for m in batch if m[0] in failed)
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not errors
+    score_in_parallel(queue, lambda batch: score(store, batch, publisher), workers=4)
 
 
 def test_parallel_people_of_one_account_lose_nothing_and_duplicates_count_once() -> None:
     emails = [f"person{n}@{DOMAIN}" for n in range(len(TITLES))]
     events = [pair for n, e in enumerate(emails) for pair in activity(e, TITLES[n], f"p{n}")]
     events += activity("solo@gmail.com", "VP Sales", "free")  # free mail: never an account
-    rng = random.Random(5)
-    bodies = []
-    for n, pair in enumerate(events):
-        body = next(encode([pair], NOW))
-        bodies.append((f"m{n}", body))
-        if rng.random() < 0.4:
-            bodies.append((f"m{n}-again", body))  # delivered twice
+    bodies = delivered_twice(bodies_of(events), 0.4, random.Random(5))
     store = MemoryLeadStore()
     recorder = Recorder()
-    score_in_parallel(store, bodies, recorder)
+    score_shuffled_in_parallel(store, bodies, recorder)
 
     config = default_model().model.account
     assert config is not None
@@ -104,18 +85,16 @@ def test_parallel_people_of_one_account_lose_nothing_and_duplicates_count_once()
     assert record.state["score"] == result.score
     assert sum(c.points for c in result.contributions) == result.score
     assert record.state["status"] == "mqa"
-    kinds = [n.kind for n in {n.id: n for n in recorder.sent}.values()]
-    assert kinds.count("account.mqa") == 1
+    assert distinct_kinds(recorder.sent).count("account.mqa") == 1
     intern = next(c for c in result.contributions if c.key == lead_key(emails[4]))
     assert intern.points == 0 and not intern.person.counted
     assert not store.account_records("gmail.com")
 
     # Everything delivered again: nothing changes, nothing is announced again.
     version = record.version
-    score_in_parallel(store, bodies, recorder)
+    score_shuffled_in_parallel(store, bodies, recorder)
     assert account(store).version == version
-    kinds = [n.kind for n in {n.id: n for n in recorder.sent}.values()]
-    assert kinds.count("account.mqa") == 1
+    assert distinct_kinds(recorder.sent).count("account.mqa") == 1
 
 
 def test_account_and_its_leads_conflict_together_and_are_recomputed() -> None:

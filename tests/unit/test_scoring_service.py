@@ -4,7 +4,6 @@ concurrency, injected faults and conflicts, redelivery; alerts recorded, then pu
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,7 +11,6 @@ from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
-from leadscore.domain.notifications import Notification
 from leadscore.services.scoring import BatchOutcome, score_messages
 from leadscore.services.store import LeadWrite
 
@@ -22,7 +20,11 @@ from tests.unit.scoring_helpers import (
     FixedModels,
     SimulatedQueue,
     assert_scored_once,
+    bodies_of,
+    delivered_twice,
+    distinct_kinds,
     make_events,
+    score_in_parallel,
     stored_state,
 )
 
@@ -43,10 +45,6 @@ def score(
     )
 
 
-def bodies_of(events: list[tuple[str, Event]]) -> list[tuple[str, str]]:
-    return [(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(events)]
-
-
 def mql_body(email: str = "ceo@bigco.example", tag: str = "y") -> str:
     """One message that makes a new lead an MQL."""
     pairs = [
@@ -54,11 +52,6 @@ def mql_body(email: str = "ceo@bigco.example", tag: str = "y") -> str:
         (email, Event(f"{tag}2", "meeting_booked", NOW)),
     ]
     return next(encode(pairs, NOW))
-
-
-def distinct_kinds(sent: Iterable[Notification]) -> list[str]:
-    """The kinds of the notifications sent, each id once (delivery is at least once)."""
-    return [n.kind for n in {n.id: n for n in sent}.values()]
 
 
 class FlakyClears(MemoryLeadStore):
@@ -78,11 +71,7 @@ class FlakyClears(MemoryLeadStore):
 def test_exactly_once_with_duplicates_shuffling_and_faults() -> None:
     rng = random.Random(7)
     events = make_events(2000, 50)
-    bodies = []
-    for message_id, body in bodies_of(events):
-        bodies.append((message_id, body))
-        if rng.random() < 0.3:
-            bodies.append((f"{message_id}-again", body))  # the same event delivered twice
+    bodies = delivered_twice(bodies_of(events), 0.3, rng)
     store = FlakyClears(0.10, rng)
 
     def throttle(chunk: list[LeadWrite]) -> None:
@@ -98,30 +87,8 @@ def test_exactly_once_with_duplicates_shuffling_and_faults() -> None:
 
 def test_parallel_batches_on_hot_leads_lose_no_update() -> None:
     events = make_events(400, 5, seed=3)
-    queue = bodies_of(events)
     store = MemoryLeadStore()
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    batch = [queue.pop() for _ in range(min(10, len(queue)))]
-                failed = score(store, batch).failed
-                with lock:
-                    queue.extend(m for m in batch if m[0] in failed)
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not errors
+    score_in_parallel(bodies_of(events), lambda batch: score(store, batch), workers=8)
     assert_scored_once(store, events)
 
 

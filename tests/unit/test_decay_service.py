@@ -4,112 +4,42 @@ concurrent writers, erasures, faults and stale index copies injected through the
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain import accounts
-from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
-from leadscore.domain.messages import encode
-from leadscore.domain.state import LeadState
 from leadscore.services.decay import run_decay
-from leadscore.services.scoring import score_messages
-from leadscore.services.store import (
-    ChangeRecord,
-    Cursor,
-    EventRecord,
-    FeedbackRecord,
-    LeadWrite,
-    StateRecord,
-    shard_of,
+from leadscore.services.store import Cursor, FeedbackRecord, LeadWrite, StateRecord, shard_of
+
+from tests.conftest import Recorder
+from tests.helpers.profiles import ENGINEER, VP
+from tests.unit.decay_helpers import (
+    AT,
+    activity,
+    assert_decayed_once,
+    check_deadline_resumes_without_skipping_or_decaying_twice,
+    check_due_leads_decay_and_a_replay_changes_nothing,
+    decay_records,
+    hot,
+    score,
+    score_activity,
 )
-from leadscore_tools.modelfiles import load_model
-
-from tests.conftest import ROOT, Recorder
-
-AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
-VP = {
-    "first_name": "Jane",
-    "last_name": "Doe",
-    "company": "Acme",
-    "job_title": "VP Marketing",
-    "industry": "Software",
-    "company_size": "201-500",
-    "country": "US",
-}
-ENGINEER = {"job_title": "Engineer", "country": "US", "company_size": 50}
-
-
-class Models:
-    """The default model, version 1, as the model store would serve it."""
-
-    def __init__(self) -> None:
-        model = load_model(ROOT / "models" / "default.yaml").model_copy(update={"version": 1})
-        self.compiled = [compile_model(model)]
-
-    def current(self) -> Sequence[CompiledModel]:
-        return self.compiled
+from tests.unit.scoring_helpers import FixedModels, explained_points, stored_record, stored_state
 
 
 @pytest.fixture
-def models() -> Models:
-    return Models()
+def models() -> FixedModels:
+    return FixedModels()
 
 
 @pytest.fixture
 def store() -> MemoryLeadStore:
     return MemoryLeadStore()
-
-
-def activity(prefix: str, at: datetime, profile: dict[str, Any] | None = None) -> list[Event]:
-    """A few engaging events at `at` (engagement about 29 points)."""
-    return [
-        Event(f"{prefix}-1", "page_view", at, None, {"url": "https://v.example/pricing"}, profile),
-        Event(f"{prefix}-2", "download", at, None, {"asset": "a1"}),
-        Event(f"{prefix}-3", "email_click", at, None, {"campaign": "c1"}),
-    ]
-
-
-def hot(prefix: str, at: datetime, profile: dict[str, Any] | None = None) -> list[Event]:
-    """Engagement over 100 points: demo requests and meetings."""
-    return [
-        Event(f"{prefix}-d1", "demo_request", at, None, {}, profile),
-        Event(f"{prefix}-d2", "demo_request", at + timedelta(minutes=1)),
-        Event(f"{prefix}-m1", "meeting_booked", at + timedelta(minutes=2)),
-        Event(f"{prefix}-m2", "meeting_booked", at + timedelta(minutes=3)),
-    ]
-
-
-def score(
-    store: MemoryLeadStore, models: Models, pairs: list[tuple[str, Event]], now: datetime
-) -> None:
-    """Score (email, event) pairs as the scorer would have at `now`."""
-    bodies = [(f"m{n}", body) for n, body in enumerate(encode(pairs, now))]
-    outcome = score_messages(bodies, store, models, Recorder(), clock=lambda: now)
-    assert not outcome.failed
-
-
-def state_of(store: MemoryLeadStore, email: str) -> StateRecord:
-    return store.lead_log(lead_key(email)).states["default"]
-
-
-def lead_state(store: MemoryLeadStore, email: str) -> LeadState:
-    return state_of(store, email).state
-
-
-def history_total(store: MemoryLeadStore, email: str) -> int:
-    log = store.lead_log(lead_key(email))
-    records: list[EventRecord | ChangeRecord] = [*log.events, *log.changes]
-    return sum(round(d["points"] * 100) for r in records for d in r.deltas.get("default", []))
-
-
-def decay_records(store: MemoryLeadStore, email: str) -> list[ChangeRecord]:
-    return [c for c in store.lead_log(lead_key(email)).changes if c.tag == "decay"]
 
 
 def contents(store: MemoryLeadStore) -> Any:
@@ -122,58 +52,18 @@ def keys_of(chunk: Iterable[LeadWrite]) -> set[str]:
 
 
 def test_due_leads_decay_history_adds_up_and_a_replay_changes_nothing(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
-    idle = [f"idle{n}@corp{n}.example" for n in range(6)]
-    recent = [f"recent{n}@corp{n}.example" for n in range(3)]
-    for n, email in enumerate(idle):
-        when = AT - timedelta(days=45 + 10 * n)
-        score(store, models, [(email, e) for e in activity(f"i{n}", when)], when)
-    for n, email in enumerate(recent):
-        when = AT - timedelta(days=5)
-        score(store, models, [(email, e) for e in activity(f"r{n}", when)], when)
-    before = {email: lead_state(store, email) for email in idle + recent}
-
-    recorder = Recorder()
-    outcome = run_decay(AT, store, models, recorder)
-    assert outcome.complete and outcome.cursor is None
-    assert outcome.stats.found == len(idle) and outcome.stats.decayed == len(idle)
-    for email in idle:
-        state = lead_state(store, email)
-        assert state.decay_factor < 1 and state.score < before[email].score, email
-        assert history_total(store, email) == state.score, email
-        assert len(decay_records(store, email)) == 1
-        due_at = state_of(store, email).due_at
-        assert due_at is not None and due_at > AT.timestamp()  # next period
-    for email in recent:
-        assert lead_state(store, email) == before[email]
-        assert not decay_records(store, email)
-
-    snapshot = contents(store)
-    again = run_decay(AT, store, models, recorder)
-    assert again.complete and again.stats.found == 0 and again.stats.decayed == 0
-    assert contents(store) == snapshot
-    # A replay for an earlier instant finds nothing due either: decay is never undone.
-    earlier = run_decay(AT - timedelta(days=3), store, models, recorder)
-    assert earlier.stats.decayed == 0 and contents(store) == snapshot
-
-    # A week later the idle leads decay one more period; the history still adds up.
-    later = run_decay(AT + timedelta(days=7), store, models, recorder)
-    assert later.stats.decayed == len(idle)
-    for email in idle:
-        assert history_total(store, email) == lead_state(store, email).score
-        assert len(decay_records(store, email)) == 2
-    assert recorder.sent == []
+    check_due_leads_decay_and_a_replay_changes_nothing(store, models, lambda: contents(store))
 
 
 def test_two_runs_for_one_instant_at_once_decay_each_lead_once(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     """A second run for the same instant writes while the first is about to: the first
     run's write is refused, and its leads read again show nothing left to do."""
     emails = [f"idle{n}@corp{n}.example" for n in range(4)]
-    when = AT - timedelta(days=50)
-    score(store, models, [(email, e) for email in emails for e in activity(email, when)], when)
+    score_activity(store, models, emails, AT - timedelta(days=50))
     second: list[Any] = []
 
     def another_run_first(chunk: list[LeadWrite]) -> None:
@@ -187,13 +77,11 @@ def test_two_runs_for_one_instant_at_once_decay_each_lead_once(
     # The first run's first page conflicted; its later pages find nothing due any more.
     assert first.stats.decayed == 0 and first.stats.gave_up == 0
     assert first.stats.found == first.stats.unchanged == first.stats.conflicts_retried == 1
-    for email in emails:
-        assert len(decay_records(store, email)) == 1, email
-        assert history_total(store, email) == lead_state(store, email).score
+    assert_decayed_once(store, emails)
 
 
 def test_lead_active_since_it_was_found_is_not_decayed(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     woke, stays, raced = "woke@corp.example", "stays@corp.example", "raced@corp.example"
     old = AT - timedelta(days=60)
@@ -219,17 +107,17 @@ def test_lead_active_since_it_was_found_is_not_decayed(
     assert outcome.stats.found == 3 and outcome.stats.conflicts_retried >= 1
     assert outcome.stats.decayed == 1 and outcome.stats.gave_up == 0
     for email in (woke, raced):
-        state = lead_state(store, email)
+        state = stored_state(store, email)
         assert state.decay_factor == 1.0 and state.last_activity_at == int(fresh.timestamp())
         assert "engagement.demo_request" in state.reasons
         assert not decay_records(store, email)
-        assert history_total(store, email) == state.score
-    assert lead_state(store, stays).decay_factor < 1
-    assert history_total(store, stays) == lead_state(store, stays).score
+        assert explained_points(store, email) == state.score
+    assert stored_state(store, stays).decay_factor < 1
+    assert explained_points(store, stays) == stored_state(store, stays).score
 
 
 def test_lead_erased_since_it_was_found_is_not_written_again(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     gone, stays = "gone@corp.example", "stays@corp.example"
     old = AT - timedelta(days=60)
@@ -247,7 +135,7 @@ def test_lead_erased_since_it_was_found_is_not_written_again(
     log = store.lead_log(lead_key(gone))
     assert log.erased_at is not None
     assert (log.profile, log.states, log.events, log.changes) == (None, {}, [], [])
-    assert lead_state(store, stays).decay_factor < 1
+    assert stored_state(store, stays).decay_factor < 1
 
 
 class LaggingIndex(MemoryLeadStore):
@@ -268,7 +156,7 @@ class LaggingIndex(MemoryLeadStore):
         return found, next_cursor
 
 
-def test_copy_with_a_sent_notification_is_read_again(models: Models) -> None:
+def test_copy_with_a_sent_notification_is_read_again(models: FixedModels) -> None:
     store = LaggingIndex()
     email = "cooling@smallco.example"
     when = AT - timedelta(days=120)
@@ -278,7 +166,7 @@ def test_copy_with_a_sent_notification_is_read_again(models: Models) -> None:
     assert recorder.kinds() == ["lead.cooled"]
     sent = recorder.sent[0]
     # The index may still show the notification that publishing cleared (no version change).
-    stale = state_of(store, email)
+    stale = stored_record(store, email)
     stale.pending, stale.due_at = {sent.id: sent}, int(AT.timestamp())
     store.stale[lead_key(email)] = stale
 
@@ -289,12 +177,11 @@ def test_copy_with_a_sent_notification_is_read_again(models: Models) -> None:
 
 
 def test_states_written_before_they_named_their_account(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     """Their profile names the account; the decay writes it on the state for next time."""
     emails = [f"old{n}@legacy.example" for n in range(3)]
-    when = AT - timedelta(days=50)
-    score(store, models, [(email, e) for email in emails for e in activity(email, when)], when)
+    score_activity(store, models, emails, AT - timedelta(days=50))
     for email in emails:
         store.leads[lead_key(email)].states["default"].account_domain = None
     (account,) = store.account_records("legacy.example")
@@ -308,21 +195,20 @@ def test_states_written_before_they_named_their_account(
     assert after.version > account.version
     assert after.people == {
         lead_key(email): accounts.person_from_state(
-            config, lead_key(email), lead_state(store, email)
+            config, lead_key(email), stored_state(store, email)
         ).to_list()
         for email in emails
     }
-    assert {state_of(store, email).account_domain for email in emails} == {"legacy.example"}
+    assert {stored_record(store, email).account_domain for email in emails} == {"legacy.example"}
 
 
 def test_account_changed_by_another_writer_between_pages_is_read_again(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     """The run reuses an account it wrote on an earlier page; when someone else wrote it
     since, its version condition fails and the page is redone with the account read again."""
     emails = [f"p{n}@shared.example" for n in range(4)]
-    when = AT - timedelta(days=50)
-    score(store, models, [(email, e) for email in emails for e in activity(email, when)], when)
+    score_activity(store, models, emails, AT - timedelta(days=50))
     commits = 0
 
     def account_written_between_pages(chunk: list[LeadWrite]) -> None:
@@ -342,27 +228,27 @@ def test_account_changed_by_another_writer_between_pages_is_read_again(
     (after,) = store.account_records("shared.example")
     assert after.people == {
         lead_key(email): accounts.person_from_state(
-            config, lead_key(email), lead_state(store, email)
+            config, lead_key(email), stored_state(store, email)
         ).to_list()
         for email in emails
     }
 
 
 def test_cooled_notification_when_decay_falls_below_reset(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     email = "cooling@smallco.example"
     when = AT - timedelta(days=120)  # 12 periods of 10%: engagement 150 -> 42
     score(store, models, [(email, e) for e in hot("c", when, ENGINEER)], when)
-    assert lead_state(store, email).status == "mql"
+    assert stored_state(store, email).status == "mql"
     recorder = Recorder()
     outcome = run_decay(AT, store, models, recorder)
-    state = lead_state(store, email)
+    state = stored_state(store, email)
     assert state.status == "open" and state.score < 4500
     assert recorder.kinds() == ["lead.cooled"] and outcome.stats.cooled == 1
     assert recorder.sent[0].document["email"] == email
-    assert state_of(store, email).pending == {}
-    assert history_total(store, email) == state.score
+    assert stored_record(store, email).pending == {}
+    assert explained_points(store, email) == state.score
     run_decay(AT, store, models, recorder)
     assert recorder.kinds() == ["lead.cooled"]
 
@@ -379,7 +265,7 @@ class Outage(Recorder):
 
 
 def test_notification_that_failed_to_publish_goes_out_with_the_next_write(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     email = "cooling@smallco.example"
     when = AT - timedelta(days=120)
@@ -387,27 +273,27 @@ def test_notification_that_failed_to_publish_goes_out_with_the_next_write(
     publisher = Outage()
     outcome = run_decay(AT, store, models, publisher)
     assert outcome.stats.cooled == 1 and outcome.stats.notifications == 0
-    (pending,) = state_of(store, email).pending.values()
+    (pending,) = stored_record(store, email).pending.values()
     assert pending.kind == "lead.cooled"
 
     publisher.down = False
     later = run_decay(AT + timedelta(days=7), store, models, publisher)
     assert later.stats.decayed == 1 and later.stats.notifications == 1
     assert [n.id for n in publisher.sent] == [pending.id]
-    assert state_of(store, email).pending == {}
+    assert stored_record(store, email).pending == {}
 
 
 def test_sla_breach_published_once_and_not_after_feedback(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     late, answered = "late@acme.example", "answered@acme.example"
     when = AT - timedelta(days=2)
     for email in (late, answered):
         score(store, models, [(email, e) for e in hot(email[:4], when, VP)], when)
-        state = lead_state(store, email)
+        state = stored_state(store, email)
         assert state.status == "mql" and state.sla_due_at is not None
         assert state.sla_due_at <= AT.timestamp()
-    mql_since = lead_state(store, answered).mql_since
+    mql_since = stored_state(store, answered).mql_since
     assert mql_since is not None
     assert store.record_feedback(
         lead_key(answered), FeedbackRecord("accepted", mql_since + 60, "default")
@@ -418,70 +304,32 @@ def test_sla_breach_published_once_and_not_after_feedback(
     assert outcome.complete and outcome.stats.sla_breached == 1
     assert recorder.kinds() == ["lead.sla_breached"]
     assert recorder.sent[0].document["email"] == late
-    assert lead_state(store, late).sla_breached
-    assert not lead_state(store, answered).sla_breached
-    assert state_of(store, late).pending == {}
+    assert stored_state(store, late).sla_breached
+    assert not stored_state(store, answered).sla_breached
+    assert stored_record(store, late).pending == {}
     for email in (late, answered):  # neither is due again before decay starts
-        due_at = state_of(store, email).due_at
+        due_at = stored_record(store, email).due_at
         assert due_at is not None and due_at > AT.timestamp()
-        assert lead_state(store, email).decay_factor == 1.0
+        assert stored_state(store, email).decay_factor == 1.0
 
     for moment in (AT, AT + timedelta(hours=1)):
         assert run_decay(moment, store, models, recorder).stats.found == 0
     assert recorder.kinds() == ["lead.sla_breached"]
 
 
-def budget(pages: int) -> Callable[[], float]:
-    """A deadline that leaves time for `pages` pages per invocation."""
-    calls = 0
-
-    def left() -> float:
-        nonlocal calls
-        calls += 1
-        return 1.0 if calls < pages else 0.0
-
-    return left
-
-
 def test_deadline_resumes_without_skipping_or_decaying_twice(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
-    emails = [f"slow{n}@corp{n}.example" for n in range(40)]
-    when = AT - timedelta(days=50)
-    score(store, models, [(email, e) for email in emails for e in activity(email, when)], when)
-    assert lead_state(store, emails[0]).decay_factor == 1.0
-
-    cursor: dict[str, Any] | None = None
-    invocations, decayed, found = 0, 0, 0
-    while True:
-        invocations += 1
-        outcome = run_decay(
-            AT, store, models, Recorder(), deadline=budget(2), cursor=cursor, page_size=3
-        )
-        decayed += outcome.stats.decayed
-        found += outcome.stats.found
-        if outcome.complete:
-            break
-        assert outcome.cursor is not None
-        cursor = json.loads(json.dumps(outcome.cursor))  # as a Lambda payload carries it
-        assert invocations < 100
-    assert invocations > 3
-    assert decayed == len(emails) and found == len(emails)
-    for email in emails:
-        assert len(decay_records(store, email)) == 1, email
-        assert lead_state(store, email).decay_factor == pytest.approx(0.81)  # two periods
-        assert history_total(store, email) == lead_state(store, email).score
-    assert run_decay(AT, store, models, Recorder()).stats.found == 0
+    check_deadline_resumes_without_skipping_or_decaying_twice(store, models)
 
 
 def test_a_fault_fails_the_run_and_running_it_again_finishes_the_work(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     """A failed write (throttling past the SDK's retries) fails the invocation; the
     scheduler's retry for the same instant decays what is left, and nothing twice."""
     emails = [f"idle{n}@corp{n}.example" for n in range(6)]
-    when = AT - timedelta(days=50)
-    score(store, models, [(email, e) for email in emails for e in activity(email, when)], when)
+    score_activity(store, models, emails, AT - timedelta(days=50))
     commits = 0
 
     def throttled_on_the_second_page(chunk: list[LeadWrite]) -> None:
@@ -498,13 +346,11 @@ def test_a_fault_fails_the_run_and_running_it_again_finishes_the_work(
 
     again = run_decay(AT, store, models, Recorder(), page_size=2)
     assert again.complete and again.stats.decayed == len(emails) - len(done)
-    for email in emails:
-        assert len(decay_records(store, email)) == 1, email
-        assert history_total(store, email) == lead_state(store, email).score
+    assert_decayed_once(store, emails)
 
 
 def test_lead_that_keeps_conflicting_is_left_for_the_next_run(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     email = "busy@corp.example"
     when = AT - timedelta(days=50)
@@ -519,4 +365,4 @@ def test_lead_that_keeps_conflicting_is_left_for_the_next_run(
 
     store.before_commit = None
     assert run_decay(AT, store, models, Recorder()).stats.decayed == 1
-    assert history_total(store, email) == lead_state(store, email).score
+    assert explained_points(store, email) == stored_state(store, email).score

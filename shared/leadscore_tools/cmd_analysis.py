@@ -15,10 +15,13 @@ from leadscore.domain.compiled import compile_model
 from leadscore.domain.model import ModelError, ScoringModel, parse_model
 
 from leadscore_tools import backtest, backtest_report, feedback_export, history_csv, row_scoring
-from leadscore_tools import calibrate as calibration
+from leadscore_tools.calibration.calibrate import calibrate
+from leadscore_tools.calibration.model_document import to_yaml
+from leadscore_tools.calibration.report import report
+from leadscore_tools.calibration.settings import METHODS, CalibrationError, Settings
 from leadscore_tools.common import CommandError, read_json
 
-DEFAULTS = calibration.Settings()
+DEFAULTS = Settings()
 DEFAULT_BASE_MODEL = Path("models") / "default.yaml"
 FALLBACK_ENGAGEMENT: dict[str, Any] = {
     "rules": [{"name": "demo_request", "event": "demo_request", "points": 40}]
@@ -96,7 +99,7 @@ def _register_calibrate(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _history_options(parser)
     parser.add_argument(
         "--method",
-        choices=calibration.METHODS,
+        choices=METHODS,
         default="close-rate",
         help="close-rate: 100 x (value rate - global rate); logistic: a logistic regression "
         "turned into points (default: close-rate)",
@@ -291,7 +294,7 @@ def _command_line(args: argparse.Namespace, excluded: list[str]) -> str:
 def run_calibrate(args: argparse.Namespace) -> int:
     progress = _Progress(args.quiet)
     excluded = [column for group in args.exclude for column in group]
-    settings = calibration.Settings(
+    settings = Settings(
         method=args.method,
         min_support=args.min_support,
         bins=args.bins,
@@ -329,7 +332,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     model_id = args.id or f"calibrated-{args.method}"
     name = args.name or f"Calibrated ({args.method}) from {Path(args.csv).name}"
     try:
-        result = calibration.calibrate(
+        result = calibrate(
             training,
             settings,
             base_model,
@@ -338,10 +341,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
             say=progress.say,
             progress=progress.count,
         )
-    except (calibration.CalibrationError, ModelError) as error:
+    except (CalibrationError, ModelError) as error:
         raise CommandError(str(error)) from None
-    model_text = calibration.to_yaml(result, _command_line(args, excluded))
-    report_text = calibration.report(result, f"{data_note}\n{base_note}")
+    model_text = to_yaml(result.document, _command_line(args, excluded))
+    report_text = report(result, f"{data_note}\n{base_note}")
     if args.report:
         _write(args.report, report_text, "report")
     if args.out:

@@ -14,7 +14,11 @@ import yaml
 from leadscore.domain import engine
 from leadscore.domain.compiled import compile_model
 from leadscore.domain.model import parse_model
-from leadscore_tools import backtest, calibrate, feedback_export, history_csv, row_scoring
+from leadscore_tools import backtest, feedback_export, history_csv, row_scoring
+from leadscore_tools.calibration.attributes import Attribute
+from leadscore_tools.calibration.calibrate import Calibration, calibrate
+from leadscore_tools.calibration.points import fit_logistic
+from leadscore_tools.calibration.settings import METHODS, CalibrationError, Settings
 from leadscore_tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,11 +61,9 @@ def history_of(rows: list[dict[str, str]], tmp_path: Path) -> history_csv.Histor
     return history_csv.read_history(str(write_csv(tmp_path / "history.csv", rows)), "Won")
 
 
-def run(
-    history: history_csv.History, method: str = "close-rate", **settings: Any
-) -> calibrate.Calibration:
-    chosen = calibrate.Settings(method=method, **settings)
-    return calibrate.calibrate(history, chosen, BASE_MODEL, model_id="calibrated", name="Test")
+def run(history: history_csv.History, method: str = "close-rate", **settings: Any) -> Calibration:
+    chosen = Settings(method=method, **settings)
+    return calibrate(history, chosen, BASE_MODEL, model_id="calibrated", name="Test")
 
 
 @pytest.fixture
@@ -69,7 +71,7 @@ def history(tmp_path: Path) -> history_csv.History:
     return history_of(synthetic_leads(), tmp_path)
 
 
-def attribute(result: calibrate.Calibration, column: str) -> calibrate.Attribute:
+def attribute(result: Calibration, column: str) -> Attribute:
     return next(a for a in result.attributes if a.column == column)
 
 
@@ -128,14 +130,14 @@ def test_a_leaking_column_is_flagged(history: history_csv.History) -> None:
 
 
 def test_an_exclusion_that_matches_nothing_is_an_error(history: history_csv.History) -> None:
-    with pytest.raises(calibrate.CalibrationError, match="'Stage aftr call' matches no column"):
+    with pytest.raises(CalibrationError, match="'Stage aftr call' matches no column"):
         run(history, exclude=("Stage aftr call",))
 
 
 # ---------------------------------------------------------------- the model document
 
 
-@pytest.mark.parametrize("method", calibrate.METHODS)
+@pytest.mark.parametrize("method", METHODS)
 def test_the_result_is_a_valid_fit_only_model(history: history_csv.History, method: str) -> None:
     result = run(history, method, exclude=("Stage*",))
     model = parse_model(result.document)
@@ -151,7 +153,7 @@ def test_the_result_is_a_valid_fit_only_model(history: history_csv.History, meth
     assert all(float(p).is_integer() and -100 <= p <= 100 for p in points)
 
 
-@pytest.mark.parametrize("method", calibrate.METHODS)
+@pytest.mark.parametrize("method", METHODS)
 def test_the_engine_puts_every_row_in_the_level_calibration_learnt_from(
     history: history_csv.History, method: str
 ) -> None:
@@ -167,7 +169,7 @@ def test_the_engine_puts_every_row_in_the_level_calibration_learnt_from(
                 assert expected in reasons, (row, expected, sorted(reasons))
 
 
-@pytest.mark.parametrize("method", calibrate.METHODS)
+@pytest.mark.parametrize("method", METHODS)
 def test_scores_spread_inside_0_100_and_rank_like_the_raw_points(
     history: history_csv.History, method: str
 ) -> None:
@@ -211,7 +213,7 @@ def test_logistic_regression_recovers_known_coefficients() -> None:
         eta = -1.0 + 2.0 * (0 in features) - 1.0 * (1 in features)
         outcomes.append(int(rng.random() < 1 / (1 + math.exp(-eta))))
         active.append(features)
-    intercept, (first, second) = calibrate.fit_logistic(active, 2, outcomes, 1e-6, lambda _: None)
+    intercept, (first, second) = fit_logistic(active, 2, outcomes, 1e-6, lambda _: None)
     assert intercept == pytest.approx(-1.0, abs=0.15)
     assert first == pytest.approx(2.0, abs=0.15)
     assert second == pytest.approx(-1.0, abs=0.15)

@@ -1,0 +1,1 @@
+"""Calibration: fit points learnt from past outcomes, as a scoring model marketing can read."""

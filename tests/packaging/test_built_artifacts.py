@@ -22,7 +22,14 @@ from leadscore_tools.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIRS = [ROOT / ".aws-sam" / "check", ROOT / ".aws-sam" / "build"]
-RUNTIME_DEPENDENCIES = ("pydantic", "pydantic_core", "aws_lambda_powertools", "pynamodb", "boto3")
+RUNTIME_DEPENDENCIES = (
+    "pydantic",
+    "pydantic_core",
+    "aws_lambda_powertools",
+    "pynamodb",
+    "boto3",
+    "idna",
+)
 FAKE_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",

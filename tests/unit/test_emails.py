@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,6 +37,12 @@ SAME_LEAD = {
         " anna@b\u200bücher.de ",
     ],
     "josé@xn--caf-dma.fr": ["José@Café.fr", "jose\u0301@cafe\u0301.fr", "JOSÉ@xn--caf-dma.fr"],
+    "jane@xn--strae-oqa.de": ["jane@straße.de", "Jane@STRAßE.de", "jane@xn--strae-oqa.de"],
+    # A joiner after a virama is part of the name (IDNA 2008 allows it there), a stray one is not.
+    "a@xn--11b2ezcw70k.in": [
+        "a@\u0915\u094d\u200d\u0937.in",
+        "a@\u0915\u094d\u200d\u0937\u200b.in",
+    ],
     "o'neil+leads@mail.example.co.uk": ["O'Neil+Leads@Mail.Example.CO.UK"],
 }
 INVALID = {
@@ -71,6 +79,14 @@ def test_different_addresses_stay_different() -> None:
         "jane@acme.co",
         "jan@acme.com",
         "ja-ne@acme.com",
+        # Distinct registrable domains under IDNA 2008 (IDNA 2003 mapped ß to ss, final
+        # sigma to sigma and removed joiners): each its own lead.
+        "jane@straße.de",
+        "jane@strasse.de",
+        "jane@ὀδυσσεύς.gr",
+        "jane@ὀδυσσεύσ.gr",
+        "jane@\u0915\u094d\u200d\u0937.in",
+        "jane@\u0915\u094d\u0937.in",
     ]
     assert len({lead_key(address) for address in addresses}) == len(addresses)
 
@@ -151,3 +167,8 @@ def test_a_long_input_or_label_is_refused_before_punycode_whose_cost_is_quadrati
 
 def test_an_invalid_ace_label_has_no_earlier_key() -> None:
     assert earlier_lead_key("a@xn--zz.com") is None
+
+
+def test_the_earlier_key_of_an_idna_2008_domain_is_its_address_as_typed() -> None:
+    typed = "jane@straße.de"
+    assert earlier_lead_key(typed) == hashlib.sha256(typed.encode()).hexdigest()[:32]

@@ -1,9 +1,10 @@
 """The one email rule: the canonical form of an address, which keys its lead everywhere.
 
 Invisible (Unicode format) characters are removed, the text is NFKC-normalised, stripped
-and lower-cased, and a non-ASCII domain label is written in punycode (IDNA 2003, Python's
-codec: `bücher.de` is `xn--bcher-kva.de`), so ASCII addresses stay as they are. Valid: text
-before and after the last `@`, a dot in the domain, no space inside, at most 254 characters.
+and lower-cased, and a non-ASCII domain label is written in punycode by UTS 46 non-transitional
+processing (IDNA 2008: `bücher.de` is `xn--bcher-kva.de`, and `straße.de` is not `strasse.de`),
+so ASCII addresses stay as they are. Valid: text before and after the last `@`, a dot in the
+domain, no space inside, at most 254 characters.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from encodings import idna
 from typing import Any
+
+import idna
 
 MAX_LENGTH = 254  # RFC 5321: a 256-octet path less its angle brackets
 MAX_LABEL = 63  # RFC 1035: the longest label of a domain name
 # What may reach normalisation: room for invisible characters around a valid address.
 MAX_INPUT_LENGTH = 4 * MAX_LENGTH
 LABEL_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the dots IDNA separates labels on
+JOINERS = "\u200c\u200d"  # zero-width (non-)joiners: part of some scripts' domain names
+NO_JOINERS = str.maketrans("", "", JOINERS)
 
 
 class EmailError(ValueError):
@@ -33,10 +37,11 @@ def normalize_email(value: Any) -> str:
         raise EmailError(f"not a valid email address: longer than {MAX_LENGTH} characters")
     text = value
     if not text.isascii():
-        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+        text = "".join(c for c in text if c in JOINERS or unicodedata.category(c) != "Cf")
         text = unicodedata.normalize("NFKC", text)
     email = text.strip().lower()
     local, at, domain = email.rpartition("@")
+    local = local.translate(NO_JOINERS)
     if not at or not local or not domain:
         raise EmailError("not a valid email address: it needs text before and after an @")
     if any(c.isspace() for c in email):
@@ -47,8 +52,8 @@ def normalize_email(value: Any) -> str:
     if any(len(label) > MAX_LABEL for label in labels):  # punycode is never shorter
         raise EmailError("not a valid email address: the domain is not a valid name")
     try:
-        domain = ".".join(label if label.isascii() else _punycode(label) for label in labels)
-    except UnicodeError:
+        domain = ".".join(_ascii_label(label) for label in labels)
+    except UnicodeError:  # idna.IDNAError: a character or sequence IDNA 2008 does not allow
         raise EmailError("not a valid email address: the domain is not a valid name") from None
     email = f"{local}@{domain}"
     if len(email) > MAX_LENGTH:
@@ -68,12 +73,22 @@ def earlier_lead_key(email: str) -> str | None:
     address = normalize_email(email)
     local, _, domain = address.rpartition("@")
     try:
-        unicode_domain = ".".join(idna.ToUnicode(label) for label in domain.split("."))
+        unicode_domain = ".".join(
+            idna.decode(label) if label.startswith("xn--") else label for label in domain.split(".")
+        )
     except UnicodeError:  # an invalid `xn--` label: no earlier spelling to find
         return None
     earlier = hashlib.sha256(f"{local}@{unicode_domain}".encode()).hexdigest()[:32]
     return None if earlier == lead_key(address) else earlier
 
 
-def _punycode(label: str) -> str:
-    return idna.ToASCII(label).decode("ascii")
+def _ascii_label(label: str) -> str:
+    if label.isascii():  # as typed (lower-cased): ASCII lead keys stay what they were
+        return label
+    try:
+        return idna.encode(label, uts46=True, transitional=False).decode("ascii")
+    except idna.IDNAError:
+        if not any(c in JOINERS for c in label):
+            raise
+        # A joiner where IDNA allows none (not after a virama, ...): pasted, not typed.
+        return _ascii_label(label.translate(NO_JOINERS))

@@ -25,7 +25,10 @@ SAME_LEAD = {
         "\ufeffjane.doe@acme-corp.com",  # a byte-order mark pasted from a file
         "jane.\u00addoe@acme-corp.com",  # soft hyphen
         "jane.doe@acme-corp.com\u2060\u200e",  # word joiner, left-to-right mark
-        "\uff4a\uff41\uff4e\uff45.doe\uff20acme-corp\uff0ecom",  # full-width letters, @ and dot
+        # Full-width letters, @ and dot, as a CJK keyboard types them: accepted on purpose, as
+        # IDNA itself takes the full-width dot; other characters NFKC makes an @ or a dot of
+        # are refused (INVALID).
+        "\uff4a\uff41\uff4e\uff45.doe\uff20acme-corp\uff0ecom",
         "jane.doe@acme-corp\u3002com",  # an ideographic full stop between labels
     ],
     "anna@xn--bcher-kva.de": [
@@ -53,6 +56,17 @@ INVALID = {
     "jane@": "text before and after an @",
     "\u200b@acme-corp.com": "text before and after an @",  # only an invisible local part
     "jane@localhost": "no dot",
+    # NFKC would make syntax of these: a second @, a new dot, an empty label.
+    "jane\ufe6bacme.com": "an @",  # a small commercial at
+    "jane@acme\ufe6bcorp.com": "stands for an @ or a dot",
+    "a@\u2488.com": "stands for an @ or a dot",  # digit one full stop: "1."
+    "a\u2488b@acme.com": "stands for an @ or a dot",
+    "a@acme\u2025com": "stands for an @ or a dot",  # two dot leader: ".."
+    "a@acme\ufe52com": "stands for an @ or a dot",  # small full stop
+    "a@.com": "an empty label",
+    "a@acme..com": "an empty label",
+    "a@acme.com.": "an empty label",
+    "a@acme.\uff0ecom": "an empty label",
     "jane doe@acme-corp.com": "a space inside",
     "jane@acme corp.com": "a space inside",
     "jane@b\u00fc\ue000cher.de": "not a valid name",  # IDNA prohibits private-use characters

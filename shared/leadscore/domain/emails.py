@@ -3,8 +3,10 @@
 Invisible (Unicode format) characters are removed, the text is NFKC-normalised, stripped
 and lower-cased, and a non-ASCII domain label is written in punycode by UTS 46 non-transitional
 processing (IDNA 2008: `bücher.de` is `xn--bcher-kva.de`, and `straße.de` is not `strasse.de`),
-so ASCII addresses stay as they are. Valid: text before and after the last `@`, a dot in the
-domain, no space inside, at most 254 characters.
+so ASCII addresses stay as they are. Valid: text before and after the last `@`, a domain of
+two or more non-empty labels, no space inside, at most 254 characters. A full-width @ or dot
+(U+FF20, U+FF0E: what a CJK keyboard types) is an `@` or a dot; any other character that NFKC
+turns into one is refused (`⒈` is `1.`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ MAX_LENGTH = 254  # RFC 5321: a 256-octet path less its angle brackets
 MAX_LABEL = 63  # RFC 1035: the longest label of a domain name
 # What may reach normalisation: room for invisible characters around a valid address.
 MAX_INPUT_LENGTH = 4 * MAX_LENGTH
+AT_SIGNS = re.compile("[@\uff20]")  # the @ and its full-width form
 LABEL_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the dots IDNA separates labels on
 JOINERS = "\u200c\u200d"  # zero-width (non-)joiners: part of some scripts' domain names
 NO_JOINERS = str.maketrans("", "", JOINERS)
@@ -37,8 +40,12 @@ def normalize_email(value: Any) -> str:
         raise EmailError(f"not a valid email address: longer than {MAX_LENGTH} characters")
     text = value
     if not text.isascii():
-        text = "".join(c for c in text if c in JOINERS or unicodedata.category(c) != "Cf")
-        text = unicodedata.normalize("NFKC", text)
+        visible = "".join(c for c in text if c in JOINERS or unicodedata.category(c) != "Cf")
+        text = unicodedata.normalize("NFKC", visible)
+        if _syntax(text) != _syntax(visible):
+            raise EmailError(
+                "not a valid email address: it has a character that stands for an @ or a dot"
+            )
     email = text.strip().lower()
     local, at, domain = email.rpartition("@")
     local = local.translate(NO_JOINERS)
@@ -49,6 +56,8 @@ def normalize_email(value: Any) -> str:
     labels = LABEL_DOTS.split(domain)
     if len(labels) < 2:
         raise EmailError("not a valid email address: the domain has no dot")
+    if not all(labels):
+        raise EmailError("not a valid email address: the domain has an empty label")
     if any(len(label) > MAX_LABEL for label in labels):  # punycode is never shorter
         raise EmailError("not a valid email address: the domain is not a valid name")
     try:
@@ -80,6 +89,11 @@ def earlier_lead_key(email: str) -> str | None:
         return None
     earlier = hashlib.sha256(f"{local}@{unicode_domain}".encode()).hexdigest()[:32]
     return None if earlier == lead_key(address) else earlier
+
+
+def _syntax(text: str) -> tuple[int, int]:
+    """How many @ and dots `text` has, full-width ones included."""
+    return len(AT_SIGNS.findall(text)), len(LABEL_DOTS.findall(text))
 
 
 def _ascii_label(label: str) -> str:

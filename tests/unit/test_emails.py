@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from leadscore.adapters.webhooks.payload import email_address
 from leadscore.domain.emails import EmailError, earlier_lead_key, lead_key, normalize_email
@@ -131,12 +131,22 @@ def test_the_longest_address_is_254_characters() -> None:
         normalize_email("j" + longest)
 
 
-ADDRESS_LIKE = st.text(max_size=60) | st.builds(
-    "{}@{}.{}".format, st.text(max_size=20), st.text(max_size=20), st.text(max_size=8)
+# Letters and marks (cased letters, combining marks whose order NFKC fixes), invisible
+# characters, and what stands for syntax: where normalising twice could differ from once.
+UNICODE_TEXT = st.text(
+    st.characters(categories=["L", "M", "Cf", "Nd"], include_characters="@.\uff20\uff0e\u2488 "),
+    max_size=20,
+)
+ADDRESS_LIKE = (
+    st.text(max_size=60)
+    | st.builds("{}@{}.{}".format, st.text(max_size=20), st.text(max_size=20), st.text(max_size=8))
+    | st.builds("{}@{}.{}".format, UNICODE_TEXT, UNICODE_TEXT, UNICODE_TEXT)
 )
 
 
 @given(ADDRESS_LIKE)
+@example("\u0130\u0316@acme.com")  # İ lower-cases to i and a mark above, before the mark below
+@example("e\u200d\u0301@acme.com")  # a joiner between a letter and its accent
 def test_the_rule_is_idempotent_and_refuses_only_with_email_error(text: str) -> None:
     try:
         email = normalize_email(text)
@@ -177,6 +187,12 @@ def test_a_long_input_or_label_is_refused_before_punycode_whose_cost_is_quadrati
         normalize_email(f"a@{distinct}.com")
     with pytest.raises(EmailError, match="not a valid name"):
         normalize_email(f"a@{distinct[:200]}.com")  # short enough, but no label is that long
+
+
+def test_marks_are_in_canonical_order_after_lower_casing() -> None:
+    """`İ` lower-cases to `i` and a combining dot above, which goes after a mark below."""
+    assert normalize_email("\u0130\u0316@acme.com") == "i\u0316\u0307@acme.com"
+    assert normalize_email("e\u200d\u0301@acme.com") == "\u00e9@acme.com"
 
 
 def test_an_invalid_ace_label_has_no_earlier_key() -> None:

@@ -1,7 +1,8 @@
 """The one email rule: the canonical form of an address, which keys its lead everywhere.
 
-Invisible (Unicode format) characters are removed, the text is NFKC-normalised, stripped
-and lower-cased, and a non-ASCII domain label is written in punycode by UTS 46 non-transitional
+Invisible (Unicode format) characters are removed, the text is NFKC-normalised, lower-cased
+and NFKC-normalised again (lower-casing can leave marks out of canonical order), then stripped;
+a non-ASCII domain label is written in punycode by UTS 46 non-transitional
 processing (IDNA 2008: `bücher.de` is `xn--bcher-kva.de`, and `straße.de` is not `strasse.de`),
 so ASCII addresses stay as they are. Valid: text before and after the last `@`, a domain of
 two or more non-empty labels, no space inside, at most 254 characters. A full-width @ or dot
@@ -41,14 +42,15 @@ def normalize_email(value: Any) -> str:
     text = value
     if not text.isascii():
         visible = "".join(c for c in text if c in JOINERS or unicodedata.category(c) != "Cf")
-        text = unicodedata.normalize("NFKC", visible)
+        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).lower())
         if _syntax(text) != _syntax(visible):
             raise EmailError(
                 "not a valid email address: it has a character that stands for an @ or a dot"
             )
     email = text.strip().lower()
     local, at, domain = email.rpartition("@")
-    local = local.translate(NO_JOINERS)
+    if JOINERS[0] in local or JOINERS[1] in local:  # kept for the domain only
+        local = unicodedata.normalize("NFKC", local.translate(NO_JOINERS))
     if not at or not local or not domain:
         raise EmailError("not a valid email address: it needs text before and after an @")
     if any(c.isspace() for c in email):

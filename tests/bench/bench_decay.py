@@ -1,5 +1,6 @@
 """The scheduled decay run over N leads of which a few are due, in process against moto:
-items read (the `due` index, lead items, account items), DynamoDB requests by operation, time.
+items read (the `due` index, lead items, account items), keys asked (a key not found is still
+a read), DynamoDB requests by operation, time.
 
 Run from the project root: `.venv/bin/python -m tests.bench.bench_decay [--leads N --due D]`.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import time
 import types
@@ -61,12 +63,16 @@ class Reads:
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
         self.items: Counter[str] = Counter()
+        self.keys_asked = 0  # keys of BatchGetItem requests, found or not
         self.seconds: Counter[str] = Counter()  # in calls, by operation (moto's time)
         self.started = 0.0
         self.counting = False
 
-    def before(self, **_: Any) -> None:
+    def before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         self.started = time.perf_counter()
+        if self.counting and model.name == "BatchGetItem":
+            asked = json.loads(params["body"])["RequestItems"].values()
+            self.keys_asked += sum(len(table["Keys"]) for table in asked)
 
     def __call__(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         if not self.counting:
@@ -218,7 +224,7 @@ def main() -> None:
         f"decay: {args.leads:,} leads, {stats.found} due (seeded in {seeded:.0f}s, directly)\n"
         f"  items read {read} = {read / max(1, stats.found):.2f}x the due leads (target <= 2x): "
         f"index {reads.items['index']}, lead items {reads.items['leads']}, "
-        f"account items {reads.items['accounts']}\n"
+        f"account items {reads.items['accounts']}; BatchGetItem keys asked {reads.keys_asked}\n"
         f"  requests {sum(reads.requests.values())}: {dict(sorted(reads.requests.items()))}\n"
         f"  decayed {stats.decayed}, sla_breached {stats.sla_breached}, cooled {stats.cooled}, "
         f"unchanged {stats.unchanged}, conflicts {stats.conflicts_retried}, "

@@ -169,6 +169,21 @@ def test_every_record_comes_back_as_written(store: LeadStore) -> None:
     assert log.feedback == []
 
 
+def test_profiles_and_accounts_are_read_together(store: LeadStore) -> None:
+    key, erased, stranger = lead(15, 1), lead(15, 2), lead(15, 3)
+    stored, shared = profile(key), account()
+    commit(store, write(key, stored, state(key), event(key, "e-1"), shared))
+    commit(store, write(erased, profile(erased)))
+    store.erase(erased, T0)
+    profiles, accounts = store.read_profiles_and_accounts(
+        [key, erased, stranger], ["acme.example", "none.example"], ["fit", "other"]
+    )
+    assert profiles == {key: stored}
+    assert accounts == {"acme.example": {"fit": shared}, "none.example": {}}
+    assert store.read_profiles_and_accounts([key], [], ["fit"]) == ({key: stored}, {})
+    assert store.read_profiles_and_accounts([], ["acme.example"], []) == ({}, {"acme.example": {}})
+
+
 def test_a_lead_never_written_reads_as_empty(store: LeadStore) -> None:
     key = lead(1)
     snapshots, accounts = store.read_leads({key: ["e-1"]}, ["fit"], ["acme.example"], ["fit"])

@@ -89,7 +89,7 @@ class DynamoLeadStore:
             keys += [(pk, state_sk(m)) for m in model_ids]
             keys += [(pk, event_sk(i)) for i in event_ids]
         accounts: AccountSnapshots = {domain: {} for domain in domains}
-        keys += [(account_pk(d), state_sk(m)) for d in accounts for m in account_models]
+        keys += _account_keys(accounts, account_models)
         snapshots = {key: LeadSnapshot(key) for key in wanted}
         for item in _batch_get(keys):
             if isinstance(item, AccountItem):
@@ -107,8 +107,21 @@ class DynamoLeadStore:
         return snapshots, accounts
 
     def read_profiles(self, keys: Iterable[str]) -> dict[str, ProfileRecord]:
-        items = _batch_get([(lead_pk(key), PROFILE_SK) for key in keys])
-        return {_key_of(i): _profile_record(i) for i in items if isinstance(i, ProfileItem)}
+        return self.read_profiles_and_accounts(keys, (), ())[0]
+
+    def read_profiles_and_accounts(
+        self, keys: Iterable[str], domains: Iterable[str], account_models: Sequence[str]
+    ) -> tuple[dict[str, ProfileRecord], AccountSnapshots]:
+        accounts: AccountSnapshots = {domain: {} for domain in domains}
+        wanted = [(lead_pk(key), PROFILE_SK) for key in keys]
+        wanted += _account_keys(accounts, account_models)
+        profiles: dict[str, ProfileRecord] = {}
+        for item in _batch_get(wanted):
+            if isinstance(item, AccountItem):
+                accounts[str(item.domain)][str(item.model)] = _account_record(item)
+            elif isinstance(item, ProfileItem):
+                profiles[_key_of(item)] = _profile_record(item)
+        return profiles, accounts
 
     def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
         written: set[str] = set()
@@ -263,6 +276,12 @@ class DynamoLeadStore:
 def _batch_get(keys: list[tuple[str, str]]) -> Iterable[LeadTable]:
     """The items of `keys`: one consistent BatchGetItem per 100 keys (pynamodb pages them)."""
     return LeadTable.batch_get(keys, consistent_read=True) if keys else ()
+
+
+def _account_keys(domains: Iterable[str], model_ids: Sequence[str]) -> list[tuple[str, str]]:
+    return [
+        (account_pk(domain), state_sk(model_id)) for domain in domains for model_id in model_ids
+    ]
 
 
 def _cancelled_by(error: TransactWriteError, reasons: set[str]) -> bool:

@@ -85,12 +85,18 @@ class MemoryLeadStore:
         return found
 
     def read_profiles(self, keys: Iterable[str]) -> dict[str, ProfileRecord]:
+        return self.read_profiles_and_accounts(keys, (), ())[0]
+
+    def read_profiles_and_accounts(
+        self, keys: Iterable[str], domains: Iterable[str], account_models: Sequence[str]
+    ) -> tuple[dict[str, ProfileRecord], AccountSnapshots]:
         with self._lock:
-            return {
+            profiles = {
                 key: copy.deepcopy(lead.profile)
                 for key in keys
                 if (lead := self.leads.get(key)) is not None and lead.profile is not None
             }
+            return profiles, self._accounts(domains, account_models)
 
     def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
         written: set[str] = set()

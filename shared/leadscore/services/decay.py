@@ -31,7 +31,6 @@ from leadscore.services.store import (
     AccountSnapshots,
     ChangeRecord,
     LeadRecord,
-    LeadSnapshot,
     LeadStore,
     LeadWrite,
     ProfileRecord,
@@ -285,12 +284,10 @@ class _Run:
             if not due.profile_read and (domain is None or any(d.needs_profile for d in decayed)):
                 wanted.append(key)
         known = {d: self.known_accounts[d] for d in domains.values() if d in self.known_accounts}
-        leads, account_snapshots = self._read(wanted, set(domains.values()) - set(known))
+        profiles, account_snapshots = self._read(wanted, set(domains.values()) - set(known))
         account_snapshots.update(known)
         for key in wanted:
-            snapshot = leads.get(key)
-            found[key].profile = None if snapshot is None else snapshot.profile
-            found[key].profile_read = True
+            found[key].profile, found[key].profile_read = profiles.get(key), True
         for key in unknown:
             if domain := _account_of(found[key]):
                 domains[key] = domain
@@ -301,14 +298,13 @@ class _Run:
 
     def _read(
         self, keys: Sequence[str], domains: set[str]
-    ) -> tuple[dict[str, LeadSnapshot], AccountSnapshots]:
+    ) -> tuple[dict[str, ProfileRecord], AccountSnapshots]:
         """The leads' profiles and the accounts of `domains` (every domain asked is in the
         answer, {} for an account not stored yet)."""
         if not keys and not domains:
             return {}, {}
         account_ids = [m.id for m in self.scoring_accounts]
-        leads, found = self.store.read_leads(dict.fromkeys(keys, ()), (), domains, account_ids)
-        return leads, {domain: found.get(domain, {}) for domain in domains}
+        return self.store.read_profiles_and_accounts(keys, domains, account_ids)
 
     def _plan_lead(self, key: str, due: _Due, plan: _LeadPlan) -> None:
         """The lead's write, its notifications and its changed states (for its account)."""

@@ -178,6 +178,14 @@ class LeadStore(Protocol):
         """The stored profiles of these leads (strongly consistent)."""
         ...
 
+    def read_profiles_and_accounts(
+        self, keys: Iterable[str], domains: Iterable[str], account_models: Sequence[str]
+    ) -> tuple[dict[str, ProfileRecord], AccountSnapshots]:
+        """`read_profiles` and the accounts of `domains` for `account_models` (every domain
+        asked is in the answer), in one strongly consistent round that reads nothing else
+        (no erasure marker, state or event)."""
+        ...
+
     def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
         """Write each lead atomically, many per transaction (`transactions`). Returns
         (written, to_retry): a write whose condition failed, or that met a concurrent

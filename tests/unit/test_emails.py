@@ -68,6 +68,17 @@ INVALID = {
     "a@acme.com.": "an empty label",
     "a@acme.\uff0ecom": "an empty label",
     "jane doe@acme-corp.com": "a space inside",
+    # What a list, a display name, a quoted local part or a stray bracket leaves: no address.
+    "a@b.com,c@d.com": "more than one @",
+    "a@b.com;c.com": "a character no address has",
+    "jane@acme.com>": "a character no address has",
+    "<jane@acme.com": "a character no address has",
+    "a@b@c.com": "more than one @",
+    "a@b\uff20c.com": "more than one @",
+    '"x"@acme.com': "a character no address has",
+    "x\uff02@acme.com": "a character no address has",  # a full-width quote
+    "ja\x00ne@acme.com": "a character no address has",
+    "jane@acme\x7f.com": "a character no address has",
     "jane@acme corp.com": "a space inside",
     "jane@b\u00fc\ue000cher.de": "not a valid name",  # IDNA prohibits private-use characters
     "jane@" + "ü" * 64 + ".de": "not a valid name",  # a label over 63 octets in punycode
@@ -171,6 +182,10 @@ def test_every_reader_applies_the_same_rule() -> None:
 
 def test_readers_refuse_what_the_rule_refuses() -> None:
     assert email_address("jane@localhost") is None
+    for field in ["a@b.com,c@d.com", "jane@acme.com>", "a@b@c.com", '"x"@acme.com']:
+        assert email_address(field) is None, field
+    # A display name and its brackets are the field's, not the address's.
+    assert email_address('"Doe, Jane" <jane@acme.com>') == "jane@acme.com"
     with pytest.raises(EventError, match=r"^email: not a valid email address: ") as refused:
         canonical_event({"email": "jane@localhost", "type": "page_view"}, NOW)
     assert refused.value.field == "email"

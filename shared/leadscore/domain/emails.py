@@ -1,13 +1,13 @@
 """The one email rule: the canonical form of an address, which keys its lead everywhere.
 
-Invisible (Unicode format) characters are removed, the text is NFKC-normalised, lower-cased
-and NFKC-normalised again (lower-casing can leave marks out of canonical order), then stripped;
-a non-ASCII domain label is written in punycode by UTS 46 non-transitional
-processing (IDNA 2008: `bücher.de` is `xn--bcher-kva.de`, and `straße.de` is not `strasse.de`),
-so ASCII addresses stay as they are. Valid: text before and after the last `@`, a domain of
-two or more non-empty labels, no space inside, at most 254 characters. A full-width @ or dot
-(U+FF20, U+FF0E: what a CJK keyboard types) is an `@` or a dot; any other character that NFKC
-turns into one is refused (`⒈` is `1.`).
+Invisible (Unicode format) characters are removed, the text is NFKC-normalised, lower-cased and
+NFKC-normalised again (lower-casing can leave marks out of canonical order), then stripped; a
+non-ASCII domain label is written in punycode by UTS 46 non-transitional processing (IDNA 2008:
+`bücher.de` is `xn--bcher-kva.de`, and `straße.de` is not `strasse.de`), so ASCII addresses stay
+as they are. Valid: one `@` with text on both sides, a domain of two or more non-empty labels,
+no space, control character or `<>,;"`, at most 254 characters. A full-width @ or dot (U+FF20,
+U+FF0E: what a CJK keyboard types) is an `@` or a dot; any other character that NFKC turns into
+one is refused (`⒈` is `1.`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ MAX_LABEL = 63  # RFC 1035: the longest label of a domain name
 # What may reach normalisation: room for invisible characters around a valid address.
 MAX_INPUT_LENGTH = 4 * MAX_LENGTH
 AT_SIGNS = re.compile("[@\uff20]")  # the @ and its full-width form
-LABEL_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the dots IDNA separates labels on
+DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the dots IDNA separates labels on
+NOT_IN_ADDRESS = frozenset('<>,;"')  # what a list, a display name or a quoted part leaves
 JOINERS = "\u200c\u200d"  # zero-width (non-)joiners: part of some scripts' domain names
 NO_JOINERS = str.maketrans("", "", JOINERS)
 
@@ -37,39 +38,10 @@ def normalize_email(value: Any) -> str:
     """The canonical form of an address; EmailError when it is not one."""
     if not isinstance(value, str):
         raise EmailError("required, a string")
-    if len(value) > MAX_INPUT_LENGTH:  # before the work below, whose cost grows with length
-        raise EmailError(f"not a valid email address: longer than {MAX_LENGTH} characters")
-    text = value
-    if not text.isascii():
-        visible = "".join(c for c in text if c in JOINERS or unicodedata.category(c) != "Cf")
-        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).lower())
-        if _syntax(text) != _syntax(visible):
-            raise EmailError(
-                "not a valid email address: it has a character that stands for an @ or a dot"
-            )
-    email = text.strip().lower()
-    local, at, domain = email.rpartition("@")
-    if JOINERS[0] in local or JOINERS[1] in local:  # kept for the domain only
-        local = unicodedata.normalize("NFKC", local.translate(NO_JOINERS))
-    if not at or not local or not domain:
-        raise EmailError("not a valid email address: it needs text before and after an @")
-    if any(c.isspace() for c in email):
-        raise EmailError("not a valid email address: it has a space inside")
-    labels = LABEL_DOTS.split(domain)
-    if len(labels) < 2:
-        raise EmailError("not a valid email address: the domain has no dot")
-    if not all(labels):
-        raise EmailError("not a valid email address: the domain has an empty label")
-    if any(len(label) > MAX_LABEL for label in labels):  # punycode is never shorter
-        raise EmailError("not a valid email address: the domain is not a valid name")
     try:
-        domain = ".".join(_ascii_label(label) for label in labels)
-    except UnicodeError:  # idna.IDNAError: a character or sequence IDNA 2008 does not allow
-        raise EmailError("not a valid email address: the domain is not a valid name") from None
-    email = f"{local}@{domain}"
-    if len(email) > MAX_LENGTH:
-        raise EmailError(f"not a valid email address: longer than {MAX_LENGTH} characters")
-    return email
+        return _address(value)
+    except EmailError as error:
+        raise EmailError(f"not a valid email address: {error}") from None
 
 
 def lead_key(email: str) -> str:
@@ -93,9 +65,62 @@ def earlier_lead_key(email: str) -> str | None:
     return None if earlier == lead_key(address) else earlier
 
 
+def _address(value: str) -> str:
+    if len(value) > MAX_INPUT_LENGTH:  # before the work below, whose cost grows with length
+        raise EmailError(f"longer than {MAX_LENGTH} characters")
+    parts = AT_SIGNS.split(value)
+    if len(parts) > 2:
+        raise EmailError("it has more than one @")
+    if len(parts) < 2:
+        raise EmailError("it needs text before and after an @")
+    local = _fold(parts[0].translate(NO_JOINERS)).lstrip()
+    domain = _fold(parts[1]).rstrip()
+    if not local or not domain:
+        raise EmailError("it needs text before and after an @")
+    _refuse_characters(local + domain)
+    email = f"{local}@{_domain(domain)}"
+    if len(email) > MAX_LENGTH:
+        raise EmailError(f"longer than {MAX_LENGTH} characters")
+    return email
+
+
+def _fold(text: str) -> str:
+    """`text` without invisible characters, in NFKC and lower case; EmailError when NFKC made
+    an @ or a dot of another character (`⒈` is `1.`)."""
+    if text.isascii():
+        return text.lower()
+    visible = "".join(c for c in text if c in JOINERS or unicodedata.category(c) != "Cf")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).lower())
+    if _syntax(folded) != _syntax(visible):
+        raise EmailError("it has a character that stands for an @ or a dot")
+    return folded
+
+
+def _refuse_characters(text: str) -> None:
+    if any(c.isspace() for c in text):
+        raise EmailError("it has a space inside")
+    if any(c in NOT_IN_ADDRESS or unicodedata.category(c) == "Cc" for c in text):
+        raise EmailError('it has a character no address has (one of <>,;" or a control)')
+
+
+def _domain(domain: str) -> str:
+    """A folded domain in punycode, its labels checked before the quadratic encoding."""
+    labels = DOTS.split(domain)
+    if len(labels) < 2:
+        raise EmailError("the domain has no dot")
+    if not all(labels):
+        raise EmailError("the domain has an empty label")
+    if any(len(label) > MAX_LABEL for label in labels):  # punycode is never shorter
+        raise EmailError("the domain is not a valid name")
+    try:
+        return ".".join(_ascii_label(label) for label in labels)
+    except UnicodeError:  # idna.IDNAError: a character or sequence IDNA 2008 does not allow
+        raise EmailError("the domain is not a valid name") from None
+
+
 def _syntax(text: str) -> tuple[int, int]:
     """How many @ and dots `text` has, full-width ones included."""
-    return len(AT_SIGNS.findall(text)), len(LABEL_DOTS.findall(text))
+    return len(AT_SIGNS.findall(text)), len(DOTS.findall(text))
 
 
 def _ascii_label(label: str) -> str:

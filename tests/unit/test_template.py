@@ -70,17 +70,9 @@ def declared_routes() -> dict[tuple[str, str], bool]:
 
 
 def code_routes() -> list[tuple[str, str]]:
-    from leadscore.adapters.webhooks import EnvironmentSecrets
-    from leadscore.api.app import build
-    from leadscore.api.deps import Dependencies
-    from leadscore.api.openapi import _NoQueue
+    from leadscore.api.openapi import operations, resolver
 
-    app = build(Dependencies(queue=_NoQueue(), secrets=EnvironmentSecrets({}), api_key="k"))
-    routes = []
-    for route in app._static_routes + app._dynamic_routes:
-        path = re.sub(r"<(\w+)>", r"{\1}", route.path)
-        routes.extend((method.upper(), path) for method in [route.method])
-    return routes
+    return [(method.upper(), path) for method, path in operations(resolver(api_key="k"))]
 
 
 def test_every_route_of_the_code_is_declared_and_every_declared_route_exists() -> None:
@@ -91,14 +83,11 @@ def test_each_route_requires_the_api_key_in_the_template_exactly_when_the_code_d
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The code's own key check (local stack, tests) and API Gateway's must agree."""
-    from leadscore.adapters.webhooks import EnvironmentSecrets
-    from leadscore.api.app import build
-    from leadscore.api.deps import Dependencies
-    from leadscore.api.openapi import _NoQueue
+    from leadscore.api.openapi import resolver
 
     from tests.integration.api_client import proxy_event
 
-    app = build(Dependencies(queue=_NoQueue(), secrets=EnvironmentSecrets({}), api_key="k"))
+    app = resolver(api_key="k")
     for (method, path), required in declared_routes().items():
         concrete = re.sub(r"\{(\w+)\}", "x", path)
         answer = app.resolve(proxy_event(method, concrete), LambdaContext())  # type: ignore[arg-type]

@@ -217,6 +217,7 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str
 B = TypeVar("B", bound=BaseModel)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 JSON = ("application/json",)
+INVALID = "the request is not valid"
 
 
 @dataclass(frozen=True)
@@ -225,10 +226,14 @@ class RequestBody(Generic[B]):
 
     model: type[B] | None
     limit: int
-    description: str
-    invalid: str = "the request is not valid"  # the detail of its 422
+    about: str = "{limit}"  # its description; `{limit}` stands for "at most N bytes"
+    invalid: str = INVALID  # the detail of its 422
     media_types: tuple[str, ...] = JSON
     required: bool = True
+
+    @property
+    def description(self) -> str:
+        return self.about.format(limit=f"at most {self.limit:,} bytes")
 
     def json(self, router: Router) -> Any:
         """The body as JSON, within the limit (413) and readable (400); an empty optional: None."""
@@ -267,12 +272,11 @@ def body_of(handler: Callable[..., Any]) -> RequestBody[Any] | None:
     return found
 
 
-EVENTS = RequestBody(EventsBody, MAX_BODY_BYTES, f"at most {MAX_BODY_BYTES:,} bytes")
+EVENTS = RequestBody(EventsBody, MAX_BODY_BYTES)
 FORM = RequestBody(
     FormSubmission,
     MAX_FORM_BYTES,
-    f"at most {MAX_FORM_BYTES:,} bytes and 200 fields; custom fields beyond "
-    f"{MAX_CUSTOM_FIELDS} are dropped",
+    f"{{limit}} and 200 fields; custom fields beyond {MAX_CUSTOM_FIELDS} are dropped",
     media_types=("application/json", "application/x-www-form-urlencoded"),
 )
 WEBHOOK: RequestBody[BaseModel] = RequestBody(
@@ -281,19 +285,15 @@ WEBHOOK: RequestBody[BaseModel] = RequestBody(
     "the platform's own request, unchanged (its format, its signature)",
     media_types=("*/*",),
 )
-FEEDBACK = RequestBody(Feedback, 10_000, "at most 10,000 bytes")
+FEEDBACK = RequestBody(Feedback, 10_000)
 MODEL = RequestBody(
     ScoringModel,
     400_000,
-    "a scoring model (models/*.yaml as JSON), at most 400,000 bytes; its id must be the "
-    "path's. Every problem is answered at once, each at its path in the document.",
+    "a scoring model (models/*.yaml as JSON), {limit}; its id must be the path's. Every "
+    "problem is answered at once, each at its path in the document.",
 )
 RESCORE = RequestBody(
-    RescoreOptions,
-    10_000,
-    "at most 10,000 bytes",
-    invalid="the rescore options are not valid",
-    required=False,
+    RescoreOptions, 10_000, invalid="the rescore options are not valid", required=False
 )
 
 
@@ -305,4 +305,4 @@ def form_fields(document: Any) -> dict[str, str]:
     try:
         return FORM_FIELDS.validate_python(document)
     except ValidationError as error:
-        raise Problem(422, "the request is not valid", field_errors(error)) from None
+        raise Problem(422, INVALID, field_errors(error)) from None

@@ -41,6 +41,11 @@ class _NoQueue:
         raise RuntimeError("the OpenAPI document needs no queue")
 
 
+def resolver(api_key: str | None = None) -> APIGatewayRestResolver:
+    """The API's resolver with nothing behind it (no AWS): to list and describe its routes."""
+    return build(Dependencies(queue=_NoQueue(), secrets=EnvironmentSecrets({}), api_key=api_key))
+
+
 def operations(app: APIGatewayRestResolver) -> dict[tuple[str, str], Callable[..., Any]]:
     """(method, path) -> handler, for every route of the resolver."""
     # Powertools keeps its routes in these lists, and reads them the same way for its document.
@@ -54,11 +59,13 @@ def describe(document: OpenAPI, routes: dict[tuple[str, str], Callable[..., Any]
     """Each route's request body and answers, and their models as the only components."""
     if unlisted := sorted(set(routes) ^ set(responses.ROUTES)):
         raise LookupError(f"routes and responses.ROUTES differ: {unlisted}")
-    bodies = {r: body_of(handler) if r[0] in WITH_BODY else None for r, handler in routes.items()}
-    if undescribed := sorted(r for r, body in bodies.items() if r[0] in WITH_BODY and not body):
+    # A probe (GET, HEAD) may read a body too: it has its answers (413), not a request body.
+    read = {route: body_of(handler) for route, handler in routes.items()}
+    answers = {route: responses.answers(*route, body) for route, body in read.items()}
+    bodies = {route: body for route, body in read.items() if route[0] in WITH_BODY}
+    if undescribed := sorted(route for route, body in bodies.items() if not body):
         raise LookupError(f"routes whose request body is not described by @takes: {undescribed}")
     # A model both taken and answered (a scoring model) is described as it is taken.
-    answers = {route: responses.answers(*route, body) for route, body in bodies.items()}
     modes: dict[type[BaseModel], Mode] = {
         answer.body: "serialization"
         for route in answers.values()
@@ -76,9 +83,9 @@ def describe(document: OpenAPI, routes: dict[tuple[str, str], Callable[..., Any]
     document.components.schemas = {
         name: Schema.model_validate(schemas[name]) for name in sorted(schemas)
     }
-    for (method, path), body in bodies.items():
+    for (method, path), given in answers.items():
         operation: Operation = getattr(document.paths[path], method)
-        if body:
+        if body := bodies.get((method, path)):
             operation.requestBody = RequestBody.model_validate(
                 {
                     "description": body.description,
@@ -89,9 +96,7 @@ def describe(document: OpenAPI, routes: dict[tuple[str, str], Callable[..., Any]
                     },
                 }
             )
-        operation.responses = {
-            status: _response(answer, refs) for status, answer in answers[method, path].items()
-        }
+        operation.responses = {status: _response(answer, refs) for status, answer in given.items()}
 
 
 def _response(answer: responses.Answer, refs: dict[type[BaseModel], Any]) -> Response:
@@ -109,7 +114,7 @@ def _response(answer: responses.Answer, refs: dict[type[BaseModel], Any]) -> Res
 
 
 def document() -> str:
-    app = build(Dependencies(queue=_NoQueue(), secrets=EnvironmentSecrets({})))
+    app = resolver()
     schema = app.get_openapi_schema(
         title="LeadScore API", version="1", description="B2B lead scoring: events in, scores out."
     )

@@ -7,13 +7,14 @@ drives the handler and checks each answer against its route's list and schema.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore.api.bodies import EVENTS, MAX_EVENTS, WEBHOOK, Outcome, RequestBody
+from leadscore.api.bodies import EVENTS, FORM, MAX_EVENTS, Outcome, RequestBody
 from leadscore.api.problems import PROBLEM_TYPE
 from leadscore.domain.model import ScoringModel
 
@@ -23,6 +24,7 @@ Grade = Literal["A", "B", "C", "D"]
 Level = Annotated[int, Field(ge=1, le=4, description="1 = most engaged")]
 Rating = Annotated[str, Field(pattern=r"^[A-D][1-4]$", examples=["A1", "C3"])]
 Count = Annotated[int, Field(ge=0)]
+LeadStatus = Literal["open", "mql"]
 
 
 # ---------------------------------------------------------------- refusals
@@ -106,7 +108,7 @@ class Scores(BaseModel):
 class LeadScore(Scores):
     """A lead's scores for one model."""
 
-    status: Literal["open", "mql"]
+    status: LeadStatus
     mql_since: datetime | None
     sla_due_at: datetime | None
     last_activity_at: datetime | None
@@ -231,7 +233,7 @@ class RescoreStarted(RescoreJob):
 class ScoreSnapshot(BaseModel):
     score: Percent
     rating: Rating
-    status: Literal["open", "mql"]
+    status: LeadStatus
 
 
 class RescoredLead(BaseModel):
@@ -275,12 +277,20 @@ class RescoreProgress(RescoreJob):
 
 @dataclass(frozen=True)
 class Answer:
-    """A success: what it means, the model of its body (None: no body), the headers it sets."""
+    """An answer: what it means, the model of its body (None: no body), the headers it sets."""
 
     description: str
     body: type[BaseModel] | None = None
     media_type: str = "application/json"
     headers: tuple[str, ...] = ()
+
+
+def refusal(description: str, *headers: str) -> Answer:
+    return Answer(description, ProblemDetails, PROBLEM_TYPE, headers)
+
+
+def too_large(limit: int) -> str:
+    return f"the body is larger than {limit:,} bytes"
 
 
 HEADERS = {
@@ -293,23 +303,29 @@ HEADERS = {
     "WWW-Authenticate": "the scheme the platform must use (Basic), when it has one",
 }
 CORS = ("Access-Control-Allow-Origin",)
-# Every answer of these routes carries these headers.
+# Every answer of these routes (but 429 and 500) carries these headers.
 ROUTE_HEADERS = {("post", "/v1/forms"): CORS}
+# The routes of these paths need no API key; every other route refuses a request without one.
+PUBLIC = frozenset({"/v1/health", "/v1/forms", "/v1/webhooks/{provider}"})
+NO_KEY = "no x-api-key header, or not a valid one"
 NOT_JSON = "the body is not JSON (or not valid base64, or it holds an unpaired surrogate)"
 NO_ROUTE = "no such route: a path segment holds a character the router does not take"
-NO_KEY = "no x-api-key header, or not a valid one"
+# What a route with this path parameter refuses (unless the route says otherwise).
+PARAMETERS = {
+    "email": {422: "the email in the path is not an email address"},
+    "domain": {422: "the domain in the path is not a domain"},
+    "provider": {404: "no webhook platform with this name"},
+}
 NO_LEAD = "no lead with this email (unknown or erased)"
-INVALID_EMAIL = "the email in the path is not an email address"
+NO_MODEL = "no model with this id"
 # Every route can answer these: API Gateway's throttles and quota (deployed), and a fault.
-EVERY_ROUTE: dict[int, Answer | str] = {
-    429: Answer(
+EVERY_ROUTE = {
+    429: refusal(
         "too many requests: the route's throttle or the API key's daily quota (deployed: "
         "answered by API Gateway)",
-        ProblemDetails,
-        PROBLEM_TYPE,
-        ("Retry-After",),
+        "Retry-After",
     ),
-    500: "a fault of ours (a bug, AWS unavailable), never of the request; try later",
+    500: refusal("a fault of ours (a bug, AWS unavailable), never of the request; try later"),
 }
 WEBHOOK_PROBE: dict[int, Answer | str] = {
     200: Answer(
@@ -319,18 +335,15 @@ WEBHOOK_PROBE: dict[int, Answer | str] = {
         "text/plain",
     ),
     400: "the platform does not probe with this method, or the body is not base64",
-    404: "no webhook platform with this name",
-    413: f"the body is larger than {WEBHOOK.limit:,} bytes",
 }
-# Each route's answers; a text is a refusal, in problem+json. A route with a body also
-# answers 400 (no JSON) and 413 (over its limit), a route with a path parameter 404.
+# Each route's own answers; a text is a refusal, in problem+json. What the route does adds
+# the rest (see `answers`): 401 without the key, 400 and 413 for a body, 404 and 422 for a
+# path parameter.
 ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
     ("get", "/v1/health"): {200: Answer("the API answers", Health)},
     ("post", "/v1/events"): {
         202: Answer("queued for scoring", EventsAccepted),
-        401: NO_KEY,
-        413: f"the body is larger than {EVENTS.limit:,} bytes, or holds more than "
-        f"{MAX_EVENTS} events",
+        413: f"{too_large(EVENTS.limit)}, or holds more than {MAX_EVENTS} events",
         422: "an event is not valid (every one is named in `errors`: `[3].email`); none is queued",
     },
     ("post", "/v1/forms"): {
@@ -340,7 +353,7 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
             headers=("Location",),
         ),
         400: f"{NOT_JSON}, or the urlencoded form cannot be read",
-        415: "neither application/json nor application/x-www-form-urlencoded",
+        415: "neither " + " nor ".join(FORM.media_types),
         422: "the email is missing or not an address, or a JSON field is no string, number or "
         "boolean",
     },
@@ -361,97 +374,80 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
     ("post", "/v1/webhooks/{provider}"): {
         200: Answer("verified and taken: the answer the platform expects", None, "text/plain"),
         400: "the payload is not the platform's format, or not readable",
-        401: Answer(
+        401: refusal(
             "the signature, token or credentials do not check; nothing is stored",
-            ProblemDetails,
-            PROBLEM_TYPE,
-            ("WWW-Authenticate",),
+            "WWW-Authenticate",
         ),
-        404: "no webhook platform with this name",
         502: "an Amazon SNS subscription (ses) could not be confirmed; SNS retries",
     },
     ("get", "/v1/leads/{email}"): {
         200: Answer("the lead's profile and scores", Lead),
-        401: NO_KEY,
         404: NO_LEAD,
-        422: INVALID_EMAIL,
     },
     ("get", "/v1/leads/{email}/history"): {
         200: Answer("every change of the lead's scores, per model; they add up", LeadHistory),
-        401: NO_KEY,
         404: NO_LEAD,
-        422: INVALID_EMAIL,
     },
     ("delete", "/v1/leads/{email}"): {
         204: Answer("erased, with everything stored about the lead (also when it was unknown)"),
-        401: NO_KEY,
-        422: INVALID_EMAIL,
         503: "the lead is erased but its account is busy: repeat the request",
     },
     ("post", "/v1/leads/{email}/feedback"): {
         202: Answer("recorded", FeedbackRecorded),
-        401: NO_KEY,
         404: NO_LEAD,
         409: "the lead changed while recording feedback: try again",
         422: "the email in the path, the outcome, the model or the note is not valid",
     },
     ("get", "/v1/accounts/{domain}"): {
         200: Answer("the account's scores and its people's contributions", AccountScores),
-        401: NO_KEY,
         404: "no account with this domain (unknown, or a personal or education domain)",
-        422: "the domain in the path is not a domain",
     },
-    ("get", "/v1/models"): {
-        200: Answer("every model and its current version", ModelList),
-        401: NO_KEY,
-    },
+    ("get", "/v1/models"): {200: Answer("every model and its current version", ModelList)},
     ("get", "/v1/models/{model_id}"): {
         200: Answer("the current version of the model, as published", ScoringModel),
-        401: NO_KEY,
-        404: "no model with this id",
+        404: NO_MODEL,
     },
     ("put", "/v1/models/{model_id}"): {
         200: Answer("published as a new version", ModelPublished, headers=("Location",)),
-        401: NO_KEY,
         409: "another version was published at the same moment: try again",
         422: "the model is not valid (every problem at its path in `errors`), or its id is not "
         "the path's",
     },
     ("post", "/v1/models/{model_id}/rescore"): {
         202: Answer("the job is queued", RescoreStarted, headers=("Location",)),
-        401: NO_KEY,
-        404: "no model with this id",
+        404: NO_MODEL,
         409: "a rescore job of this model is still running (its URL in `detail`)",
         422: "an option is unknown or not a boolean",
         503: "rescoring is not configured (RESCORE_QUEUE_URL)",
     },
     ("get", "/v1/models/{model_id}/rescore/{job_id}"): {
         200: Answer("the job's progress", RescoreProgress),
-        401: NO_KEY,
         404: "no rescore job with this id for this model",
     },
 }
 
 
 def answers(method: str, path: str, body: RequestBody[Any] | None) -> dict[int, Answer]:
-    """Every status a route answers: its own, its body's and the ones every route can give."""
-    own: dict[int, Answer | str] = {}
+    """Every status a route answers: for what it does, its own, and every route's.
+
+    What it does: it needs the API key (401), it reads a body (413; 400 if JSON), it has path
+    parameters (their refusals; 404 for a segment the router refuses). Its own text for a
+    status replaces the one for what it does.
+    """
+    does: dict[int, Answer | str] = {} if path in PUBLIC else {401: NO_KEY}
     if body:
-        own |= {413: f"the body is larger than {body.limit:,} bytes"}
-        own |= {400: NOT_JSON} if body.model else {}
-    listed = ROUTES[method, path]
-    own |= listed
+        does[413] = too_large(body.limit)
+        does |= {400: NOT_JSON} if body.model else {}
+    for parameter in re.findall(r"\{(\w+)\}", path):
+        does |= PARAMETERS.get(parameter, {})
+    own = does | ROUTES[method, path]
     if "{" in path:  # a path segment the router refuses matches no route
-        own[404] = f"{listed[404]}; or {NO_ROUTE}" if 404 in listed else NO_ROUTE
+        own[404] = f"{own[404]}; or {NO_ROUTE}" if 404 in own else NO_ROUTE
     headers = ROUTE_HEADERS.get((method, path), ())
     given = {
         status: replace(answer, headers=(*answer.headers, *headers))
         if isinstance(answer, Answer)
-        else Answer(answer, ProblemDetails, PROBLEM_TYPE, headers)
+        else refusal(answer, *headers)
         for status, answer in own.items()
     }
-    every = {
-        s: a if isinstance(a, Answer) else Answer(a, ProblemDetails, PROBLEM_TYPE)
-        for s, a in EVERY_ROUTE.items()
-    }
-    return dict(sorted((every | given).items()))
+    return dict(sorted((EVERY_ROUTE | given).items()))

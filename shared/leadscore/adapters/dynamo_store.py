@@ -207,7 +207,7 @@ class DynamoLeadStore:
                 try:
                     log.events.append(_event_record(item))
                 except EventError:
-                    logger.warning("logged event unreadable", lead=key[:12], event=item.sk)
+                    logger.warning("unreadable logged event skipped", lead=key[:12], event=item.sk)
                     log.unreadable[item.sk.removeprefix("EV#")] = dict(item.deltas or {})
             elif isinstance(item, ChangeItem):
                 log.changes.append(_change_record(item))

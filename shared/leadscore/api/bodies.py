@@ -38,7 +38,10 @@ MAX_EVENTS = 500
 MAX_FORM_BYTES = 64_000
 MAX_CUSTOM_FIELDS = 20
 # What the email rule (domain/emails.py) accepts, for the document: it is the rule that checks.
-EMAIL_PATTERN = r"^\s*\S+@[^\s@]*\.[^\s@]*\s*$"
+EMAIL_PATTERN = (
+    r'^\s*[^\s@<>,;"\x00-\x1f\x7f]+@[^\s@<>,;".\x00-\x1f\x7f]{1,63}'
+    r'(?:\.[^\s@<>,;".\x00-\x1f\x7f]{1,63})+\s*$'
+)
 # The epoch seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
 EpochSeconds = Annotated[float, Field(ge=-62_135_596_800, le=253_402_300_799)]
 # Pydantic's messages, but where they name our classes.

@@ -8,11 +8,17 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from leadscore.adapters.webhooks.payload import email_address
-from leadscore.domain.emails import EmailError, earlier_lead_key, lead_key, normalize_email
+from leadscore.domain.emails import (
+    EmailError,
+    earlier_lead_key,
+    lead_key,
+    normalize_domain,
+    normalize_email,
+)
 from leadscore.domain.events import EventError, canonical_event
 from leadscore.domain.messages import QueueMessageError, decode, encode
 
-from tests.unit.engine_helpers import NOW
+from tests.unit.engine_helpers import NOW, build
 
 SAME_LEAD = {
     "jane.doe@acme-corp.com": [
@@ -217,3 +223,53 @@ def test_an_invalid_ace_label_has_no_earlier_key() -> None:
 def test_the_earlier_key_of_an_idna_2008_domain_is_its_address_as_typed() -> None:
     typed = "jane@straße.de"
     assert earlier_lead_key(typed) == hashlib.sha256(typed.encode()).hexdigest()[:32]
+
+
+DOMAIN_SPELLINGS = {
+    "xn--bcher-kva.de": ["bücher.de", " BÜCHER.DE ", "bu\u0308cher.de", "b\u200bücher.de"],
+    "xn--strae-oqa.de": ["straße.de", "STRAßE.de", "xn--strae-oqa.de"],
+    "acme-corp.com": ["Acme-Corp.COM", "acme-corp\uff0ecom", "acme\u200d-corp.com"],
+}
+
+
+@pytest.mark.parametrize(
+    ("canonical", "spelling"),
+    [
+        (canonical, spelling)
+        for canonical, spellings in DOMAIN_SPELLINGS.items()
+        for spelling in spellings
+    ],
+)
+def test_a_domain_is_written_as_an_addresses_domain_is(canonical: str, spelling: str) -> None:
+    assert normalize_domain(spelling) == canonical
+    assert normalize_email(f"anna@{spelling.strip()}") == f"anna@{canonical}"
+
+
+@pytest.mark.parametrize(
+    ("domain", "reason"),
+    [
+        ("acme", "no dot"),
+        ("acme..com", "an empty label"),
+        ("acme.com.", "an empty label"),
+        ("\u2488.com", "stands for an @ or a dot"),
+        ("ac me.com", "a space inside"),
+        ("acme.com>", "a character no address has"),
+        ("anna@acme.com", "an @"),
+        ("b\ue000cher.de", "not a valid name"),
+        ("x" * 64 + ".com", "not a valid name"),
+        (".".join(["x" * 60] * 5), "longer than 253"),
+    ],
+)
+def test_a_name_that_is_no_domain_is_refused_with_the_reason(domain: str, reason: str) -> None:
+    with pytest.raises(EmailError, match=r"^not a valid domain: ") as refused:
+        normalize_domain(domain)
+    assert reason in str(refused.value)
+
+
+def test_a_models_domain_lists_are_written_as_addresses_domains_are() -> None:
+    """A competitor listed as `Bücher.de` is the domain of anna@bücher.de's lead."""
+    model = build(domains={"competitors": ["Bücher.de", "not a domain"], "internal": ["straße.de"]})
+    assert model.lists.contains("competitors", "xn--bcher-kva.de")
+    assert model.lists.contains("competitors", "mail.xn--bcher-kva.de")
+    assert model.lists.contains("internal", "xn--strae-oqa.de")
+    assert not model.lists.contains("internal", "strasse.de")

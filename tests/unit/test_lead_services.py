@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
@@ -297,3 +298,13 @@ def test_service_errors_are_problems(
     busy = call(store, models, "DELETE", f"/v1/leads/{EMAIL}")
     assert busy.status == 503
     assert busy.json()["detail"] == "the lead is erased but its account is busy; repeat the request"
+
+
+def test_an_account_is_found_by_its_domain_as_typed(store: MemoryLeadStore, models: Models) -> None:
+    """Its people's addresses key it in punycode (`bücher.de` is `xn--bcher-kva.de`)."""
+    score(store, models, "grace@bücher.de", "ada@bücher.de")
+    for typed in ["bücher.de", quote("bücher.de"), "BÜCHER.DE", "xn--bcher-kva.de", "bücher.de."]:
+        answer = call(store, models, "GET", f"/v1/accounts/{typed}")
+        assert answer.status == 200, (typed, answer.body)
+        assert answer.json()["account"] == "xn--bcher-kva.de"
+    assert call(store, models, "GET", "/v1/accounts/bcher.de").status == 404

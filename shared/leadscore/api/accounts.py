@@ -9,14 +9,17 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.api.deps import Dependencies, new_router, require_api_key
 from leadscore.api.problems import invalid, json_response
+from leadscore.domain.emails import EmailError, normalize_domain
 from leadscore.services.account_view import account_view
 
 
 def _domain(value: str) -> str:
-    domain = unquote(value).strip().lower().rstrip(".")
-    if not domain or len(domain) > 253 or "@" in domain or any(c.isspace() for c in domain):
-        raise invalid("domain", "a company domain, e.g. acme.com")
-    return domain
+    """The path's domain as its people's addresses have it (`bücher.de` is `xn--bcher-kva.de`);
+    a trailing root dot is no part of it."""
+    try:
+        return normalize_domain(unquote(value).strip().rstrip("."))
+    except EmailError:
+        raise invalid("domain", "a company domain, e.g. acme.com") from None
 
 
 def routes(deps: Dependencies) -> Router:

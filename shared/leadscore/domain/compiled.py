@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from leadscore.domain import domains
+from leadscore.domain.emails import EmailError, normalize_domain
 from leadscore.domain.model import ScoringModel
 from leadscore.domain.model_base import Test
 from leadscore.domain.model_engagement import Limit
@@ -79,6 +80,18 @@ def _domain_of(value: Any) -> str:
 def _domain_of_text(value: str) -> str:
     text = as_text(value)
     return domains.email_domain(text) if "@" in text else text
+
+
+def _listed(names: list[str]) -> frozenset[str]:
+    """A model's domain list as an address's domain is written (`bücher.de` in punycode); an
+    entry that is no domain name stays as written."""
+    listed = set()
+    for name in names:
+        try:
+            listed.add(normalize_domain(name))
+        except EmailError:
+            listed.add(name)
+    return frozenset(listed)
 
 
 def _member_of(members: list[str | float | bool]) -> Predicate:
@@ -385,11 +398,11 @@ def _fit_fields(model: ScoringModel, tested: set[str]) -> set[str]:
 def compile_model(model: ScoringModel) -> CompiledModel:
     """Turn a validated model into predicates and lookup tables (once per model version)."""
     lists = DomainLists(
-        internal=frozenset(model.domains.internal),
-        competitors=frozenset(model.domains.competitors),
-        personal=domains.PERSONAL | frozenset(model.domains.personal),
-        education=frozenset(model.domains.education),
-        disposable=domains.DISPOSABLE | frozenset(model.domains.disposable),
+        internal=_listed(model.domains.internal),
+        competitors=_listed(model.domains.competitors),
+        personal=domains.PERSONAL | _listed(model.domains.personal),
+        education=_listed(model.domains.education),
+        disposable=domains.DISPOSABLE | _listed(model.domains.disposable),
     )
     categories = tuple(
         Category(

@@ -20,6 +20,7 @@ from typing import Any
 import idna
 
 MAX_LENGTH = 254  # RFC 5321: a 256-octet path less its angle brackets
+MAX_DOMAIN = 253  # RFC 1035: 255 octets on the wire, less the root label
 MAX_LABEL = 63  # RFC 1035: the longest label of a domain name
 # What may reach normalisation: room for invisible characters around a valid address.
 MAX_INPUT_LENGTH = 4 * MAX_LENGTH
@@ -42,6 +43,26 @@ def normalize_email(value: Any) -> str:
         return _address(value)
     except EmailError as error:
         raise EmailError(f"not a valid email address: {error}") from None
+
+
+def normalize_domain(value: Any) -> str:
+    """The canonical form of a domain name, as an address's domain has it; EmailError when it
+    is not one."""
+    if not isinstance(value, str):
+        raise EmailError("required, a string")
+    try:
+        if len(value) > MAX_INPUT_LENGTH:  # before the work below, whose cost grows with length
+            raise EmailError(f"longer than {MAX_DOMAIN} characters")
+        if AT_SIGNS.search(value):
+            raise EmailError("it has an @ (a domain is what follows it)")
+        domain = _fold(value).strip()
+        _refuse_characters(domain)
+        domain = _domain(domain)
+        if len(domain) > MAX_DOMAIN:
+            raise EmailError(f"longer than {MAX_DOMAIN} characters")
+    except EmailError as error:
+        raise EmailError(f"not a valid domain: {error}") from None
+    return domain
 
 
 def lead_key(email: str) -> str:

@@ -308,3 +308,28 @@ def test_an_account_is_found_by_its_domain_as_typed(store: MemoryLeadStore, mode
         assert answer.status == 200, (typed, answer.body)
         assert answer.json()["account"] == "xn--bcher-kva.de"
     assert call(store, models, "GET", "/v1/accounts/bcher.de").status == 404
+
+
+class CountedModels(Models):
+    """The catalog, counting its reads (each one a DynamoDB read and compile when deployed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def current(self) -> Sequence[CompiledModel]:
+        self.reads += 1
+        return self.models
+
+
+def test_a_path_is_refused_before_the_models_are_read(store: MemoryLeadStore) -> None:
+    models = CountedModels()
+    for method, path in [
+        ("GET", "/v1/leads/not-an-email"),
+        ("DELETE", "/v1/leads/not-an-email"),
+        ("GET", "/v1/accounts/not%20a%20domain"),
+        ("GET", "/v1/accounts/acme..com"),
+    ]:
+        answer = call(store, models, method, path)
+        assert answer.status == 422, (method, path, answer.body)
+    assert models.reads == 0

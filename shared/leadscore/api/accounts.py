@@ -28,7 +28,8 @@ def routes(deps: Dependencies) -> Router:
     @router.get("/v1/accounts/<domain>")
     def get_account(domain: str) -> Response[str]:
         require_api_key(router, deps)
-        account = account_view(deps.store, deps.models.current(), _domain(domain))
+        account_domain = _domain(domain)  # a refusal before the models' read
+        account = account_view(deps.store, deps.models.current(), account_domain)
         return json_response(200, account)
 
     return router

@@ -28,7 +28,8 @@ def routes(deps: Dependencies) -> Router:
     @router.get("/v1/leads/<email>")
     def get_lead(email: str) -> Response[str]:
         require_api_key(router, deps)
-        lead = leads.lead_view(deps.store, deps.models.current(), _email(email))
+        address = _email(email)  # a refusal before the models' read
+        lead = leads.lead_view(deps.store, deps.models.current(), address)
         return json_response(200, lead)
 
     @router.get("/v1/leads/<email>/history")

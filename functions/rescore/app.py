@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
 from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.adapters.model_store import DynamoModelCatalog
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.adapters.sns import SnsPublisher
 from leadscore.services.rescore import Rescorer
@@ -32,6 +33,7 @@ rescorer = Rescorer(
     SnsPublisher(sns, config.topic_arn),
     DynamoRescoreJobs(),
     DynamoLeadStore(),
+    DynamoModelCatalog(),
     attempts=config.write_attempts,
     retention_days=config.event_retention_days,
     max_receives=config.rescore_max_receive_count,

@@ -289,12 +289,15 @@ def main() -> None:
                 queue.send(bodies, delay_seconds)
 
         counting = CountingQueue()
+        catalog = model_store.DynamoModelCatalog()
         rescorer = rescore.Rescorer(
-            counting, Quiet(), jobs, store, clock=lambda: NOW + timedelta(hours=1)
+            counting, Quiet(), jobs, store, catalog, clock=lambda: NOW + timedelta(hours=1)
         )
         chunk_times: list[float] = []
         started = time.perf_counter()
-        job = rescore.start_job("default", JobOptions(), counting, jobs, NOW + timedelta(hours=1))
+        job = rescore.start_job(
+            "default", JobOptions(), counting, jobs, catalog, NOW + timedelta(hours=1)
+        )
         assert job is not None
         while True:
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(

@@ -419,6 +419,7 @@ def run_rescore_jobs(api: Api) -> None:
         Recorder(),
         DynamoRescoreJobs(),
         DynamoLeadStore(),
+        model_store.DynamoModelCatalog(),
         clock=lambda: datetime.now(UTC),
     )
     while batch := api.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(

@@ -671,8 +671,9 @@ def test_rescore_steps_and_a_failing_step_log_no_personal_data(
     worker = load_function("rescore")
     queue = SqsRescoreQueue(boto3.client("sqs"), url)
     jobs = DynamoRescoreJobs()
+    catalog = model_store.DynamoModelCatalog()
 
-    job = rescore.start_job("default", JobOptions(notify=True), queue, jobs, at)
+    job = rescore.start_job("default", JobOptions(notify=True), queue, jobs, catalog, at)
     assert job is not None
     answers = drain(url, worker, logs)
     assert answers and all(a == {"batchItemFailures": []} for a in answers)
@@ -684,7 +685,9 @@ def test_rescore_steps_and_a_failing_step_log_no_personal_data(
         raise RuntimeError("DynamoDB is unavailable")
 
     monkeypatch.setattr(worker.rescorer.store, "lead_log", unreadable)
-    failing = rescore.start_job("default", JobOptions(), queue, jobs, at + timedelta(hours=1))
+    failing = rescore.start_job(
+        "default", JobOptions(), queue, jobs, catalog, at + timedelta(hours=1)
+    )
     assert failing is not None
     answers = drain(url, worker, logs, receive_count=worker.settings().rescore_max_receive_count)
     assert any(isinstance(a, Exception) or (a and a["batchItemFailures"]) for a in answers)

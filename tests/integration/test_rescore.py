@@ -34,6 +34,7 @@ from tests.integration.api_client import make_api
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
 JOBS = DynamoRescoreJobs()
 LEADS_STORE = DynamoLeadStore()
+CATALOG = model_store.DynamoModelCatalog()
 LEADS = 24
 PROFILES = [
     {"first_name": "Ann", "last_name": "Lee", "company": "Acme", "job_title": "VP Sales",
@@ -183,13 +184,14 @@ def run_job(
     store: DynamoLeadStore = LEADS_STORE,
     **worker: Any,
 ) -> dict[str, Any]:
-    job = rescore.start_job(model_id, options or JobOptions(), queue.queue, JOBS, at)
+    job = rescore.start_job(model_id, options or JobOptions(), queue.queue, JOBS, CATALOG, at)
     assert job is not None
     rescorer = rescore.Rescorer(
         queue.queue,
         publisher or Recorder(),
         JOBS,
         store,
+        CATALOG,
         clock=lambda: at,
         list_page=7,
         chunk_size=3,
@@ -304,10 +306,19 @@ def test_no_notifications_unless_asked(queue: Queue, scored: None) -> None:
 
 def test_a_redelivered_message_counts_once(queue: Queue, scored: None) -> None:
     once = run_job(queue, JobOptions(dry_run=True))
-    job = rescore.start_job("default", JobOptions(), queue.queue, JOBS, AT + timedelta(hours=1))
+    job = rescore.start_job(
+        "default", JobOptions(), queue.queue, JOBS, CATALOG, AT + timedelta(hours=1)
+    )
     assert job is not None
     rescorer = rescore.Rescorer(
-        queue.queue, Recorder(), JOBS, LEADS_STORE, clock=lambda: AT, list_page=7, chunk_size=3
+        queue.queue,
+        Recorder(),
+        JOBS,
+        LEADS_STORE,
+        CATALOG,
+        clock=lambda: AT,
+        list_page=7,
+        chunk_size=3,
     )
     queue.drain(rescorer.handle, repeat=2)
     twice = rescore.job_progress(JOBS.read("default", job.job_id), LEADS_STORE)  # type: ignore[arg-type]
@@ -339,10 +350,19 @@ def test_a_chunk_that_failed_after_writing_counts_its_changes_on_redelivery(
 ) -> None:
     dry = run_job(queue, JobOptions(dry_run=True))
     jobs = CrashingBeforeCounting(chunks=3)
-    job = rescore.start_job("default", JobOptions(), queue.queue, jobs, AT + timedelta(hours=1))
+    job = rescore.start_job(
+        "default", JobOptions(), queue.queue, jobs, CATALOG, AT + timedelta(hours=1)
+    )
     assert job is not None
     rescorer = rescore.Rescorer(
-        queue.queue, Recorder(), jobs, LEADS_STORE, clock=lambda: AT, list_page=7, chunk_size=3
+        queue.queue,
+        Recorder(),
+        jobs,
+        LEADS_STORE,
+        CATALOG,
+        clock=lambda: AT,
+        list_page=7,
+        chunk_size=3,
     )
     failures = 0
     while batch := queue.receive():
@@ -393,7 +413,9 @@ def test_a_lead_scored_while_it_is_rescored_keeps_the_new_event(
 def test_a_lead_scored_by_a_newer_version_meanwhile_is_not_taken_back(
     queue: Queue, scored: None
 ) -> None:
-    job = rescore.start_job("default", JobOptions(), queue.queue, JOBS, AT + timedelta(hours=1))
+    job = rescore.start_job(
+        "default", JobOptions(), queue.queue, JOBS, CATALOG, AT + timedelta(hours=1)
+    )
     assert job is not None and int(job.model_version) == 2
     # v3 is published while the job waits, and the scorer gives a lead its first v3 state.
     default = model_store.read("default")
@@ -405,7 +427,14 @@ def test_a_lead_scored_by_a_newer_version_meanwhile_is_not_taken_back(
     assert scored_by_v3.model_version == 3
 
     rescorer = rescore.Rescorer(
-        queue.queue, Recorder(), JOBS, LEADS_STORE, clock=lambda: AT, list_page=7, chunk_size=3
+        queue.queue,
+        Recorder(),
+        JOBS,
+        LEADS_STORE,
+        CATALOG,
+        clock=lambda: AT,
+        list_page=7,
+        chunk_size=3,
     )
     queue.drain(rescorer.handle)
 

@@ -24,7 +24,15 @@ from leadscore_tools.template import load_template
 
 from tests.conftest import LambdaContext, Recorder, Topic, load_function
 from tests.integration import test_rescore
-from tests.integration.test_rescore import AT, JOBS, LEADS, LEADS_STORE, emails, sqs_record
+from tests.integration.test_rescore import (
+    AT,
+    CATALOG,
+    JOBS,
+    LEADS,
+    LEADS_STORE,
+    emails,
+    sqs_record,
+)
 
 queue, scored = test_rescore.queue, test_rescore.scored  # its fixtures, requested by name
 
@@ -109,7 +117,12 @@ def redriven(topic: Topic, monkeypatch: pytest.MonkeyPatch) -> RedrivenQueue:
 
 def start(redriven: RedrivenQueue, options: JobOptions | None = None) -> str:
     job = rescore.start_job(
-        "default", options or JobOptions(), redriven.queue, JOBS, AT + timedelta(hours=1)
+        "default",
+        options or JobOptions(),
+        redriven.queue,
+        JOBS,
+        CATALOG,
+        AT + timedelta(hours=1),
     )
     assert job is not None
     return str(job.job_id)
@@ -270,7 +283,7 @@ def test_a_step_that_fails_after_it_was_counted_is_not_marked_failed(
     job_id = start(redriven)
     jobs = CrashingAfterCounting()
     rescorer = rescore.Rescorer(
-        redriven.queue, Recorder(), jobs, LEADS_STORE, max_receives=MAX_RECEIVES
+        redriven.queue, Recorder(), jobs, LEADS_STORE, CATALOG, max_receives=MAX_RECEIVES
     )
     while batch := redriven._receive(redriven.url):
         for message in batch:

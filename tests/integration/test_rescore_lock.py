@@ -19,7 +19,15 @@ from leadscore.services.store import SHARDS
 from tests.conftest import LambdaContext, Recorder, Topic, load_function
 from tests.integration import test_rescore
 from tests.integration.api_client import Api, make_api
-from tests.integration.test_rescore import AT, JOBS, LEADS, LEADS_STORE, Queue, sqs_record
+from tests.integration.test_rescore import (
+    AT,
+    CATALOG,
+    JOBS,
+    LEADS,
+    LEADS_STORE,
+    Queue,
+    sqs_record,
+)
 
 queue, scored = test_rescore.queue, test_rescore.scored  # its fixtures, requested by name
 NOW = AT + timedelta(hours=1)
@@ -27,7 +35,7 @@ KEY = {"x-api-key": "k"}
 
 
 def start(queue: Queue, model_id: str = "default", now: Any = NOW) -> RescoreJob:
-    job = rescore.start_job(model_id, JobOptions(), queue.queue, JOBS, now)
+    job = rescore.start_job(model_id, JobOptions(), queue.queue, JOBS, CATALOG, now)
     assert job is not None
     return job
 
@@ -48,7 +56,9 @@ def status(job_id: str) -> str:
 
 def drain(queue: Queue) -> None:
     queue.drain(
-        rescore.Rescorer(queue.queue, Recorder(), JOBS, LEADS_STORE, clock=lambda: NOW).handle
+        rescore.Rescorer(
+            queue.queue, Recorder(), JOBS, LEADS_STORE, CATALOG, clock=lambda: NOW
+        ).handle
     )
 
 
@@ -109,7 +119,13 @@ def test_an_incomplete_job_frees_its_model(queue: Queue) -> None:
 
     first = start(queue)
     rescorer = rescore.Rescorer(
-        queue.queue, Recorder(), ChunksUnreadable(), LEADS_STORE, clock=lambda: NOW, max_receives=1
+        queue.queue,
+        Recorder(),
+        ChunksUnreadable(),
+        LEADS_STORE,
+        CATALOG,
+        clock=lambda: NOW,
+        max_receives=1,
     )
     while batch := queue.receive():
         for message in batch:
@@ -151,7 +167,7 @@ def test_a_job_whose_listing_could_not_be_queued_frees_its_model(queue: Queue) -
             raise RuntimeError("the rescore queue refused 10 messages")
 
     with pytest.raises(RuntimeError):
-        rescore.start_job("default", JobOptions(), Refusing(), JOBS, NOW)
+        rescore.start_job("default", JobOptions(), Refusing(), JOBS, CATALOG, NOW)
     assert jobs_of("default") == []
     assert start(queue).job_id in jobs_of("default")
 

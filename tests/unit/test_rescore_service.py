@@ -101,12 +101,10 @@ def run(
 ) -> dict[str, Any]:
     jobs = jobs or MemoryRescoreJobs()
     queue = ListQueue()
-    job = rescore.start_job(
-        "default", options or JobOptions(), queue, jobs, NOW, published=models.published
-    )
+    job = rescore.start_job("default", options or JobOptions(), queue, jobs, models, NOW)
     assert job is not None
     rescorer = rescore.Rescorer(
-        queue, Recorder(), jobs, store, models.read, clock=lambda: NOW, list_page=7, chunk_size=3
+        queue, Recorder(), jobs, store, models, clock=lambda: NOW, list_page=7, chunk_size=3
     )
     queue.drain(rescorer.handle, repeat)
     found = jobs.read("default", job.job_id)
@@ -166,15 +164,12 @@ def test_a_second_job_of_the_model_waits_for_the_first(
     store: MemoryLeadStore, models: Models
 ) -> None:
     jobs, queue = MemoryRescoreJobs(), ListQueue()
-    first = rescore.start_job("default", JobOptions(), queue, jobs, NOW, published=models.published)
+    first = rescore.start_job("default", JobOptions(), queue, jobs, models, NOW)
     assert first is not None
     with pytest.raises(JobRunning) as running:
-        rescore.start_job("default", JobOptions(), queue, jobs, NOW, published=models.published)
+        rescore.start_job("default", JobOptions(), queue, jobs, models, NOW)
     assert running.value.job.job_id == first.job_id
-    assert (
-        rescore.start_job("nope", JobOptions(), queue, jobs, NOW, published=models.published)
-        is None
-    )
+    assert rescore.start_job("nope", JobOptions(), queue, jobs, models, NOW) is None
 
 
 def job(created_at: int = 100) -> RescoreJob:

@@ -66,6 +66,18 @@ def read(model_id: str, version: int | None = None) -> ScoringModel | None:
     return parse_model(item.document)
 
 
+class DynamoModelCatalog:
+    """`ModelCatalog` (services.rescore) on the table's catalog entries and versions."""
+
+    def published(self, model_id: str) -> tuple[int, int] | None:
+        # The catalog, not a GetItem: any id from a URL path is answered (a key has limits).
+        entry = next((m for m in catalog() if m.model_id == model_id), None)
+        return None if entry is None else (int(entry.current_version), int(entry.published_at))
+
+    def read(self, model_id: str, version: int) -> ScoringModel | None:
+        return read(model_id, version)
+
+
 class CachedModels:
     """The current models, read from DynamoDB at most once per `ttl` seconds per container,
     so a newly published version applies within `ttl`."""

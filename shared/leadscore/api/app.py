@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
-from leadscore.adapters.model_store import CachedModels
+from leadscore.adapters.model_store import CachedModels, DynamoModelCatalog
 from leadscore.adapters.queue import ScoringQueue
 from leadscore.adapters.sns import SnsPublisher
 from leadscore.adapters.webhooks import (
@@ -80,6 +80,7 @@ def dependencies_from(config: Settings, sqs: object, sns: object, store: LeadSto
         rescore_jobs=DynamoRescoreJobs(),
         # Read at every request: a model just published applies to the next one.
         models=CachedModels(ttl=0),
+        catalog=DynamoModelCatalog(),
         publisher=SnsPublisher(sns, config.topic_arn),
         secrets=webhook_secrets(config.webhook_secrets, config.webhook_ssm_path),
         api_key=config.api_key,

@@ -18,6 +18,7 @@ from leadscore.adapters.webhooks import Secrets
 from leadscore.api.problems import Problem
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Publisher
+from leadscore.services.rescore import ModelCatalog
 from leadscore.services.rescore_jobs import RescoreJobStore
 from leadscore.services.scoring import ModelSource
 from leadscore.services.store import LeadStore
@@ -55,7 +56,8 @@ class Dependencies:
     secrets: Secrets
     store: LeadStore = field(default_factory=lambda: _Missing("lead store"))
     rescore_jobs: RescoreJobStore = field(default_factory=lambda: _Missing("rescore job store"))
-    models: ModelSource = field(default_factory=lambda: _Missing("model catalog"))
+    models: ModelSource = field(default_factory=lambda: _Missing("current models"))
+    catalog: ModelCatalog = field(default_factory=lambda: _Missing("model catalog"))
     publisher: Publisher = field(default_factory=lambda: _Missing("sales topic"))
     api_key: str | None = None
     cors_origins: frozenset[str] = frozenset()

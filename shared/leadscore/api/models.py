@@ -86,6 +86,7 @@ def routes(deps: Dependencies) -> Router:
                 options,
                 queue,
                 deps.rescore_jobs,
+                deps.catalog,
                 deps.clock(),
                 settle_seconds=config.model_cache_seconds,
             )

@@ -11,11 +11,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from leadscore.adapters import model_store
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.model import ScoringModel
@@ -46,8 +45,18 @@ CHUNK_SIZE = 100  # leads per chunk message: one Query each, a few transactions
 SAMPLE_SIZE = 5  # changed leads a chunk offers to the job's sample (kept per shard)
 READERS = 16  # leads read in parallel in a chunk: a Query is latency, not CPU
 MAX_SETTLE_SECONDS = 900  # SQS's longest message delay
-Published = tuple[int, int]  # a model's current version, when it was published (epoch)
-ModelVersions = Callable[[str, int], ScoringModel | None]  # (model id, version) -> model
+
+
+class ModelCatalog(Protocol):
+    """The published scoring models, as far as rescoring reads them."""
+
+    def published(self, model_id: str) -> tuple[int, int] | None:
+        """The model's current version and when it was published (epoch); None: unknown."""
+        ...
+
+    def read(self, model_id: str, version: int) -> ScoringModel | None:
+        """One published version of a model; None when it is not stored."""
+        ...
 
 
 # ---------------------------------------------------------------- the job
@@ -58,16 +67,15 @@ def start_job(
     options: JobOptions,
     queue: RescoreQueue,
     jobs: RescoreJobStore,
+    catalog: ModelCatalog,
     now: datetime,
     settle_seconds: float = 0,
-    published: Callable[[str], Published | None] | None = None,
 ) -> RescoreJob | None:
     """Record a job for the model's current version and queue its listing; None when the
     model is unknown, JobRunning when another job of the model has not finished. The first
     messages wait until `settle_seconds` after the version was published, so that every
-    scorer container scores with it before its leads are rebuilt. `published`: the model's
-    current version and when it was published (default: the model store's catalog)."""
-    current = (published or _published)(model_id)
+    scorer container scores with it before its leads are rebuilt."""
+    current = catalog.published(model_id)
     if current is None:
         return None
     version, published_at = current
@@ -102,11 +110,6 @@ def start_job(
         raise
     logger.info("rescore job started", job=job_id, model=model_id, delay=delay)
     return job
-
-
-def _published(model_id: str) -> Published | None:
-    entry = next((m for m in model_store.catalog() if m.model_id == model_id), None)
-    return None if entry is None else (int(entry.current_version), int(entry.published_at))
 
 
 def _take_model(jobs: RescoreJobStore, job: RescoreJob) -> None:
@@ -158,7 +161,7 @@ class Rescorer:
         publisher: Publisher,
         jobs: RescoreJobStore,
         store: LeadStore,
-        models: ModelVersions = model_store.read,
+        catalog: ModelCatalog,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         *,
         list_page: int = LIST_PAGE,
@@ -172,7 +175,7 @@ class Rescorer:
         self.publisher = publisher
         self.jobs = jobs
         self.store = store
-        self.models = models
+        self.catalog = catalog
         self.clock = clock
         self.list_page = list_page
         self.chunk_size = chunk_size
@@ -357,7 +360,7 @@ class Rescorer:
     def _model(self, job: RescoreJob) -> CompiledModel:
         key = (job.model_id, job.model_version)
         if key not in self._models:
-            scoring_model = self.models(*key)
+            scoring_model = self.catalog.read(*key)
             if scoring_model is None:
                 raise LookupError(f"model {key[0]} version {key[1]} is not stored")
             self._models[key] = compile_model(scoring_model)

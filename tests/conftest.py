@@ -71,6 +71,24 @@ def aws() -> Iterator[None]:
         yield
 
 
+def table_items(pk_prefix: str = "") -> dict[tuple[str, str], dict[str, Any]]:
+    """The leads table's items whose key starts with `pk_prefix`, by (pk, sk), read
+    consistently: a snapshot to compare before and after a run."""
+    import boto3
+
+    client = boto3.client("dynamodb")
+    items: dict[tuple[str, str], dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {"TableName": os.environ["TABLE_NAME"], "ConsistentRead": True}
+    while True:
+        page = client.scan(**kwargs)
+        for item in page["Items"]:
+            if item["pk"]["S"].startswith(pk_prefix):
+                items[(item["pk"]["S"], item["sk"]["S"])] = item
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 @dataclass
 class Topic:
     """The sales SNS topic with an SQS queue subscribed, to read what was published."""

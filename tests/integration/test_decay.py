@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import LeadTable, StateItem, lead_pk, state_sk
@@ -22,7 +21,7 @@ from leadscore.services.decay import run_decay
 from leadscore.services.store import FeedbackRecord
 from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function, table_items
 from tests.helpers.profiles import ENGINEER, VP
 from tests.unit.decay_helpers import (
     AT,
@@ -45,19 +44,6 @@ def models(aws: None) -> model_store.CachedModels:
 @pytest.fixture
 def store(aws: None) -> DynamoLeadStore:
     return DynamoLeadStore()
-
-
-def table_dump() -> dict[tuple[str, str], dict[str, Any]]:
-    client = boto3.client("dynamodb")
-    items: dict[tuple[str, str], dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {"TableName": LeadTable.Meta.table_name, "ConsistentRead": True}
-    while True:
-        page = client.scan(**kwargs)
-        for item in page["Items"]:
-            items[(item["pk"]["S"], item["sk"]["S"])] = item
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class ReadCounter:
@@ -104,7 +90,7 @@ def test_due_leads_decay_history_adds_up_and_a_replay_changes_nothing(
     store: DynamoLeadStore,
     models: model_store.CachedModels,
 ) -> None:
-    check_due_leads_decay_and_a_replay_changes_nothing(store, models, table_dump)
+    check_due_leads_decay_and_a_replay_changes_nothing(store, models, table_items)
 
 
 def test_states_written_before_they_named_their_account(

@@ -28,8 +28,9 @@ from leadscore.services.rescore_replay import logged_events, replay
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function
+from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function, table_items
 from tests.integration.api_client import make_api
+from tests.unit.scoring_helpers import explained_points
 
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
 JOBS = DynamoRescoreJobs()
@@ -114,31 +115,6 @@ def comparable(value: LeadState) -> dict[str, Any]:
     for name in ("model_id", "model_version", "mql_since", "sla_due_at", "sla_breached"):
         document.pop(name)
     return document
-
-
-def history_total(email: str, model_id: str = "default") -> int:
-    pk = lead_pk(lead_key(email))
-    items = [
-        *LeadTable.query(pk, LeadTable.sk.startswith("EV#"), consistent_read=True),
-        *LeadTable.query(pk, LeadTable.sk.startswith("CH#"), consistent_read=True),
-    ]
-    return sum(round(d["points"] * 100) for i in items for d in i.deltas.get(model_id, []))
-
-
-def lead_items() -> dict[tuple[str, str], dict[str, Any]]:
-    import boto3
-
-    client = boto3.client("dynamodb")
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {"TableName": LeadTable.Meta.table_name, "ConsistentRead": True}
-    while True:
-        page = client.scan(**kwargs)
-        for item in page["Items"]:
-            if item["pk"]["S"].startswith("LEAD#"):
-                found[(item["pk"]["S"], item["sk"]["S"])] = item
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class Queue:
@@ -231,7 +207,8 @@ def test_rescore_rebuilds_every_lead_as_the_new_version_would_have_scored_it(
         assert after.model_version == 2
         # the same as the scorer gave the model that was live with these points all along
         assert comparable(after) == comparable(state(email, "fresh"))
-        assert history_total(email) == after.score  # the rescore's change record explains it
+        # the rescore's change record explains it
+        assert explained_points(LEADS_STORE, email) == after.score
         old = before[email]
         if old.status == "mql" and after.status == "mql":
             assert after.mql_since == old.mql_since  # the same MQL episode: sales has it
@@ -260,11 +237,11 @@ def test_dry_run_writes_nothing_and_reports_what_the_real_run_changes(
         expected["new"] += old.status != "mql" and new.status == "mql"
         expected["lost"] += old.status == "mql" and new.status != "mql"
     assert expected["rating"] and expected["new"]
-    items = lead_items()
+    items = table_items("LEAD#")
 
     dry = run_job(queue, JobOptions(dry_run=True))
 
-    assert lead_items() == items
+    assert table_items("LEAD#") == items
     assert dry["dry_run"] and dry["status"] == "completed"
     assert (dry["rating_changes"], dry["new_mqls"], dry["lost_mqls"]) == (
         expected["rating"],
@@ -407,7 +384,7 @@ def test_a_lead_scored_while_it_is_rescored_keeps_the_new_event(
     model = compile_model(model_store.read("default"))  # type: ignore[arg-type]
     replayed = replay(model, {**log.profile.profile, "email": target}, logged_events(log), AT)
     assert comparable(after) == comparable(replayed)
-    assert history_total(target) == after.score
+    assert explained_points(LEADS_STORE, target) == after.score
 
 
 def test_a_lead_scored_by_a_newer_version_meanwhile_is_not_taken_back(

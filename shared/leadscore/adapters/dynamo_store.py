@@ -35,6 +35,7 @@ from leadscore.adapters.dynamo import (
     lead_pk,
     state_sk,
 )
+from leadscore.adapters.dynamo import connection as shared_connection
 from leadscore.domain.events import EventError, event_from_dict, event_to_dict
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
@@ -56,7 +57,6 @@ from leadscore.services.store import (
     shard_of,
     transactions,
 )
-from leadscore.settings import settings
 
 logger = Logger(child=True)
 PROFILE_SK = "PROFILE"
@@ -69,11 +69,10 @@ class DynamoLeadStore:
     """`LeadStore` on the leads table."""
 
     def __init__(self, connection: Connection | None = None) -> None:
-        # Transactions and raw queries go through `connection` (its boto3 client is made at
-        # first use, inside tests' moto); item reads through pynamodb's models.
-        self.connection = connection or Connection(
-            region=settings().region, host=settings().endpoint_url
-        )
+        # Transactions and raw queries go through `connection` (by default the one the job
+        # and model stores share; its client is made at first use); item reads through
+        # pynamodb's models.
+        self.connection = connection or shared_connection()
 
     def read_leads(
         self,

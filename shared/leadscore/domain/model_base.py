@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from leadscore.domain.model_errors import InvalidSection, Location
 
-DOMAIN_LISTS = ("personal", "education", "disposable", "competitors", "internal")
 Points = Annotated[float, Field(ge=-1000, le=1000)]
 FitPoints = Annotated[float, Field(ge=-100, le=100)]
 Penalty = Annotated[float, Field(ge=-1000, le=0)]  # negative criteria and spam take points away

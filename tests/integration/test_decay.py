@@ -18,7 +18,6 @@ from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.services.decay import run_decay
-from leadscore.services.store import FeedbackRecord
 from leadscore_tools.modelfiles import load_model
 
 from tests.conftest import ROOT, LambdaContext, Recorder, Topic, load_function, table_items
@@ -26,11 +25,13 @@ from tests.helpers.profiles import ENGINEER, VP
 from tests.unit.decay_helpers import (
     AT,
     activity,
+    assert_breach_recorded,
     check_deadline_resumes_without_skipping_or_decaying_twice,
     check_due_leads_decay_and_a_replay_changes_nothing,
     hot,
     score,
     score_activity,
+    score_overdue_mqls,
 )
 from tests.unit.scoring_helpers import explained_points, stored_record, stored_state
 
@@ -208,29 +209,14 @@ def test_sla_breach_published_once_and_not_after_feedback(
     store: DynamoLeadStore, models: model_store.CachedModels, topic: Topic
 ) -> None:
     late, answered = "late@acme.example", "answered@acme.example"
-    when = AT - timedelta(days=2)
-    for email in (late, answered):
-        score(store, models, [(email, e) for e in hot(email[:4], when, VP)], when)
-        state = stored_state(store, email)
-        assert state.status == "mql" and state.sla_due_at is not None
-        assert state.sla_due_at <= AT.timestamp()
-    mql_since = stored_state(store, answered).mql_since
-    assert mql_since is not None
-    feedback = FeedbackRecord("accepted", mql_since + 60, "default")
-    assert store.record_feedback(lead_key(answered), feedback)
+    score_overdue_mqls(store, models, late, answered)
 
     app = load_function("decay")
     response = app.lambda_handler({"time": AT.isoformat()}, LambdaContext())
     assert response["complete"] and response["stats"]["sla_breached"] == 1
     received = topic.received()
     assert [m["MessageAttributes"]["kind"]["Value"] for m in received] == ["lead.sla_breached"]
-    assert stored_state(store, late).sla_breached
-    assert not stored_state(store, answered).sla_breached
-    assert stored_record(store, late).pending == {}
-    for email in (late, answered):  # neither is due again before decay starts
-        due_at = stored_record(store, email).due_at
-        assert due_at is not None and due_at > AT.timestamp()
-        assert stored_state(store, email).decay_factor == 1.0
+    assert_breach_recorded(store, late, answered)
 
     for moment in (AT, AT + timedelta(hours=1)):
         again = app.lambda_handler({"time": moment.isoformat()}, LambdaContext())

@@ -14,9 +14,10 @@ from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.services.decay import run_decay
 from leadscore.services.scoring import ModelSource, score_messages
-from leadscore.services.store import ChangeRecord, LeadStore
+from leadscore.services.store import ChangeRecord, FeedbackRecord, LeadStore
 
 from tests.conftest import Recorder
+from tests.helpers.profiles import VP
 from tests.unit.scoring_helpers import explained_points, stored_record, stored_state
 
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -66,6 +67,32 @@ def assert_decayed_once(store: LeadStore, emails: list[str]) -> None:
     for email in emails:
         assert len(decay_records(store, email)) == 1, email
         assert explained_points(store, email) == stored_state(store, email).score
+
+
+def score_overdue_mqls(store: LeadStore, models: ModelSource, late: str, answered: str) -> None:
+    """Two MQLs whose follow-up deadline has passed at AT; sales accepted `answered` in time."""
+    when = AT - timedelta(days=2)
+    for email in (late, answered):
+        score(store, models, [(email, e) for e in hot(email[:4], when, VP)], when)
+        state = stored_state(store, email)
+        assert state.status == "mql" and state.sla_due_at is not None
+        assert state.sla_due_at <= AT.timestamp()
+    mql_since = stored_state(store, answered).mql_since
+    assert mql_since is not None
+    feedback = FeedbackRecord("accepted", mql_since + 60, "default")
+    assert store.record_feedback(lead_key(answered), feedback)
+
+
+def assert_breach_recorded(store: LeadStore, late: str, answered: str) -> None:
+    """Only `late` breached, its notification is published, and neither is due again
+    before its decay starts."""
+    assert stored_state(store, late).sla_breached
+    assert not stored_state(store, answered).sla_breached
+    assert stored_record(store, late).pending == {}
+    for email in (late, answered):
+        due_at = stored_record(store, email).due_at
+        assert due_at is not None and due_at > AT.timestamp()
+        assert stored_state(store, email).decay_factor == 1.0
 
 
 def budget(pages: int) -> Callable[[], float]:

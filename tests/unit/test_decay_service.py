@@ -14,13 +14,14 @@ from leadscore.domain import accounts
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.services.decay import run_decay
-from leadscore.services.store import Cursor, FeedbackRecord, LeadWrite, StateRecord, shard_of
+from leadscore.services.store import Cursor, LeadWrite, StateRecord, shard_of
 
 from tests.conftest import Recorder
-from tests.helpers.profiles import ENGINEER, VP
+from tests.helpers.profiles import ENGINEER
 from tests.unit.decay_helpers import (
     AT,
     activity,
+    assert_breach_recorded,
     assert_decayed_once,
     check_deadline_resumes_without_skipping_or_decaying_twice,
     check_due_leads_decay_and_a_replay_changes_nothing,
@@ -28,6 +29,7 @@ from tests.unit.decay_helpers import (
     hot,
     score,
     score_activity,
+    score_overdue_mqls,
 )
 from tests.unit.scoring_helpers import FixedModels, explained_points, stored_record, stored_state
 
@@ -287,30 +289,14 @@ def test_sla_breach_published_once_and_not_after_feedback(
     store: MemoryLeadStore, models: FixedModels
 ) -> None:
     late, answered = "late@acme.example", "answered@acme.example"
-    when = AT - timedelta(days=2)
-    for email in (late, answered):
-        score(store, models, [(email, e) for e in hot(email[:4], when, VP)], when)
-        state = stored_state(store, email)
-        assert state.status == "mql" and state.sla_due_at is not None
-        assert state.sla_due_at <= AT.timestamp()
-    mql_since = stored_state(store, answered).mql_since
-    assert mql_since is not None
-    assert store.record_feedback(
-        lead_key(answered), FeedbackRecord("accepted", mql_since + 60, "default")
-    )
+    score_overdue_mqls(store, models, late, answered)
 
     recorder = Recorder()
     outcome = run_decay(AT, store, models, recorder)
     assert outcome.complete and outcome.stats.sla_breached == 1
     assert recorder.kinds() == ["lead.sla_breached"]
     assert recorder.sent[0].document["email"] == late
-    assert stored_state(store, late).sla_breached
-    assert not stored_state(store, answered).sla_breached
-    assert stored_record(store, late).pending == {}
-    for email in (late, answered):  # neither is due again before decay starts
-        due_at = stored_record(store, email).due_at
-        assert due_at is not None and due_at > AT.timestamp()
-        assert stored_state(store, email).decay_factor == 1.0
+    assert_breach_recorded(store, late, answered)
 
     for moment in (AT, AT + timedelta(hours=1)):
         assert run_decay(moment, store, models, recorder).stats.found == 0

@@ -24,37 +24,19 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import time
 import types
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    TABLE_NAME="leadscore-bench",
-    POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_LOG_LEVEL="ERROR",
-)
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.common import ROOT, TABLE, fake_aws_environment
+from tests.helpers.profiles import ENGINEER, VP
+
+fake_aws_environment()
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
 COMPANIES = 2_000  # companies of the leads that are not due
 DUE_PER_COMPANY = 4
-VP = {
-    "first_name": "Jane",
-    "last_name": "Doe",
-    "company": "Acme",
-    "job_title": "VP Marketing",
-    "industry": "Software",
-    "company_size": "201-500",
-    "country": "US",
-}
-ENGINEER = {"job_title": "Engineer", "country": "US", "company_size": 50}
 
 
 class Reads:
@@ -203,7 +185,7 @@ def main() -> None:
     handlers.BUILTIN_HANDLERS += [("before-call.dynamodb", reads.before)]
     handlers.BUILTIN_HANDLERS += [("after-call.dynamodb", reads)]
     with mock_aws():
-        boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
+        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
         model_store.publish(load_model(ROOT / "models" / "default.yaml"), AT - timedelta(days=400))
         models = model_store.CachedModels(ttl=3600)
         store = DynamoLeadStore()

@@ -11,38 +11,19 @@ its `account` section) and without that section, leads spread over 1 and 5 accou
 
 from __future__ import annotations
 
-import math
-import os
 import random
-import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    TABLE_NAME="leadscore-bench",
-    POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_LOG_LEVEL="ERROR",
-)
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment, transaction_wcu
+
+fake_aws_environment()
 WRITE_PRICE = 0.625  # USD per million write request units, on-demand, us-east-1
 READ_PRICE = 0.125  # USD per million read request units
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
-
-
-def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (close enough for capacity units)."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        ((kind, content),) = value.items()
-        size += 3 + item_bytes(content) if kind == "M" else len(str(content).encode())
-    return size
 
 
 class Meter:
@@ -54,10 +35,7 @@ class Meter:
     def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         self.requests[model.name] += 1
         if model.name == "TransactWriteItems":
-            for entry in params["TransactItems"]:
-                ((_operation, body),) = entry.items()
-                size = item_bytes(body.get("Item") or body.get("Key") or {})
-                self.wcu += 2 * max(1, math.ceil(size / 1024))
+            self.wcu += transaction_wcu(params)
         elif model.name == "BatchGetItem":
             for table in params["RequestItems"].values():
                 self.rcu += len(table["Keys"])
@@ -67,17 +45,29 @@ class Meter:
             self.rcu += 1
 
 
+@contextmanager
+def metering(meter: Meter) -> Iterator[None]:
+    """Meter the requests of every item class's client (pynamodb keeps one connection per
+    class) while the block runs."""
+    from leadscore.adapters.dynamo import LeadTable
+
+    classes = [LeadTable, *LeadTable.__subclasses__()]
+    clients = {id(c): c for c in (k._get_connection().connection.client for k in classes)}
+    for client in clients.values():
+        client.meta.events.register("before-parameter-build.dynamodb", meter.before_call)
+    try:
+        yield
+    finally:
+        for client in clients.values():
+            client.meta.events.unregister("before-parameter-build.dynamodb", meter.before_call)
+
+
 def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> int:
+    from leadscore.adapters.dynamo_store import DynamoLeadStore
+    from leadscore.adapters.model_store import CachedModels
     from leadscore.domain.events import Event
     from leadscore.domain.messages import encode
     from leadscore.services.scoring import score_messages
-
-    class Quiet:
-        def publish(self, notification: Any) -> None:
-            pass
-
-    from leadscore.adapters.dynamo_store import DynamoLeadStore
-    from leadscore.adapters.model_store import CachedModels
 
     models = CachedModels(ttl=60)
     store = DynamoLeadStore()  # its transactions go through its own client: metered too
@@ -109,29 +99,20 @@ def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> 
 
 def main() -> None:
     import boto3
-    from moto import mock_aws
-
-    sys.path.insert(0, str(ROOT))
     from leadscore.adapters import model_store
-    from leadscore.adapters.dynamo import LeadTable
     from leadscore_tools.modelfiles import load_model
     from leadscore_tools.template import table_definition
+    from moto import mock_aws
 
     print("Scoring pipeline: DynamoDB requests per event (moto, default model, 1 model)")
     print(f"{'scenario':<34}{'req/event':>10}{'WCU/event':>11}{'RCU/event':>11}{'$/M events':>12}")
     with mock_aws():
-        boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
+        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
         model_store.publish(load_model(ROOT / "models" / "default.yaml"), NOW)
-        # pynamodb keeps one connection per item class: meter all of them.
-        classes = [LeadTable, *LeadTable.__subclasses__()]
-        clients = {id(c): c for c in (k._get_connection().connection.client for k in classes)}
         for leads, batches in ((10, 100), (2, 100)):
             meter = Meter()
-            for client in clients.values():
-                client.meta.events.register("before-parameter-build.dynamodb", meter.before_call)
-            events = run(leads, batches, meter)
-            for client in clients.values():
-                client.meta.events.unregister("before-parameter-build.dynamodb", meter.before_call)
+            with metering(meter):
+                events = run(leads, batches, meter)
             requests = sum(meter.requests.values())
             cost = (meter.wcu * WRITE_PRICE + meter.rcu * READ_PRICE) / events
             name = f"batches of 10 over {leads} leads"
@@ -154,20 +135,14 @@ def measure(document: dict[str, Any], leads: int, accounts: int, batches: int) -
 
     with mock_aws():
         from leadscore.adapters import model_store
-        from leadscore.adapters.dynamo import LeadTable
         from leadscore.domain.model import parse_model
         from leadscore_tools.template import table_definition
 
-        boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
+        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
         model_store.publish(parse_model(document), NOW)
-        classes = [LeadTable, *LeadTable.__subclasses__()]
-        clients = {id(c): c for c in (k._get_connection().connection.client for k in classes)}
         meter = Meter()
-        for client in clients.values():
-            client.meta.events.register("before-parameter-build.dynamodb", meter.before_call)
-        meter.events = run(leads, batches, meter, accounts)  # type: ignore[attr-defined]
-        for client in clients.values():
-            client.meta.events.unregister("before-parameter-build.dynamodb", meter.before_call)
+        with metering(meter):
+            meter.events = run(leads, batches, meter, accounts)  # type: ignore[attr-defined]
         return meter
 
 

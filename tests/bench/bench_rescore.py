@@ -19,25 +19,23 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import statistics
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    TABLE_NAME="leadscore-bench",
-    POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_LOG_LEVEL="ERROR",
+from tests.bench.common import (
+    ROOT,
+    TABLE,
+    Quiet,
+    fake_aws_environment,
+    item_bytes,
+    transaction_wcu,
 )
-ROOT = Path(__file__).resolve().parents[2]
+
+fake_aws_environment()
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 WRITE_PRICE = 0.625  # USD per million write request units, on-demand, us-east-1
 READ_PRICE = 0.125  # USD per million read request units
@@ -48,16 +46,6 @@ SMALL_MS = 6.0  # GetItem / PutItem / UpdateItem / SendMessageBatch
 CONCURRENCY = 16  # rescore Lambda concurrency (the event source's MaximumConcurrency)
 TABLE_WCU = 40_000  # DynamoDB on-demand: default per-table throughput quota, write units/s
 TARGET = 1_000_000
-
-
-def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (close enough for capacity units)."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        ((kind, content),) = value.items()
-        size += 3 + item_bytes(content) if kind == "M" else len(str(content).encode())
-    return size
 
 
 class Meter:
@@ -95,10 +83,7 @@ class Meter:
     def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         self.requests[model.name] += 1
         if model.name == "TransactWriteItems":
-            for entry in params["TransactItems"]:
-                ((_operation, body),) = entry.items()
-                size = item_bytes(body.get("Item") or body.get("Key") or {})
-                self.wcu += 2 * max(1, math.ceil(size / 1024))
+            self.wcu += transaction_wcu(params)
         elif model.name in ("UpdateItem", "PutItem", "DeleteItem"):
             self.wcu += max(1, math.ceil(item_bytes(params.get("Item") or {}) / 1024))
         elif model.name == "GetItem":
@@ -260,7 +245,7 @@ def main() -> None:
     moto_atomic.install()
     fast_moto()
     with mock_aws():
-        boto3.client("dynamodb").create_table(TableName="leadscore-bench", **table_definition())
+        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
         sqs = boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName="rescore")["QueueUrl"]
         queue = SqsRescoreQueue(sqs, queue_url)
@@ -383,11 +368,6 @@ def _some_keys(count: int) -> list[str]:
     from leadscore.adapters.dynamo import lead_key
 
     return [lead_key(f"lead{n}@corp{n % 997}.example") for n in range(count)]
-
-
-class Quiet:
-    def publish(self, notification: Any) -> None:
-        pass
 
 
 if __name__ == "__main__":

@@ -17,19 +17,18 @@ from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.adapters.webhooks import EnvironmentSecrets
 from leadscore.api.app import build
 from leadscore.api.deps import Dependencies
-from leadscore.domain.compiled import CompiledModel, compile_model
+from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.emails import earlier_lead_key, lead_key
 from leadscore.domain.events import Event
-from leadscore.domain.messages import encode
 from leadscore.services import leads, retry
 from leadscore.services.account_view import AccountNotFound, account_view
 from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
 from leadscore.services.scoring import score_messages
 from leadscore.services.store import LeadWrite, ProfileRecord
-from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT, Recorder
+from tests.conftest import Recorder
 from tests.integration.api_client import Answer, Api
+from tests.unit.scoring_helpers import FixedModels, bodies_of
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 DOMAIN = "corp.example"
@@ -37,20 +36,9 @@ EMAIL = f"grace@{DOMAIN}"
 TITLES = ["VP Engineering", "IT Manager", "Marketing Director"]
 
 
-class Models:
-    """The catalog without a table: models/default.yaml, version 1."""
-
-    def __init__(self) -> None:
-        model = load_model(ROOT / "models" / "default.yaml")
-        self.models = [compile_model(model.model_copy(update={"version": 1}))]
-
-    def current(self) -> Sequence[CompiledModel]:
-        return self.models
-
-
 @pytest.fixture
-def models() -> Models:
-    return Models()
+def models() -> FixedModels:
+    return FixedModels()
 
 
 @pytest.fixture
@@ -80,16 +68,16 @@ def activity(email: str, title: str) -> list[tuple[str, Event]]:
     return events
 
 
-def score(store: MemoryLeadStore, models: Models, *emails: str) -> Recorder:
+def score(store: MemoryLeadStore, models: FixedModels, *emails: str) -> Recorder:
     pairs = [pair for n, email in enumerate(emails) for pair in activity(email, TITLES[n])]
-    bodies = [(f"m{n}", next(encode([pair], NOW))) for n, pair in enumerate(pairs)]
+    bodies = bodies_of(pairs)
     recorder = Recorder()
     assert not score_messages(bodies, store, models, recorder, clock=lambda: NOW).failed
     return recorder
 
 
 def test_view_shows_the_profile_account_and_explained_scores(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     score(store, models, EMAIL)
     view = leads.lead_view(store, models.current(), EMAIL)
@@ -103,7 +91,9 @@ def test_view_shows_the_profile_account_and_explained_scores(
     assert leads.lead_view(store, [], EMAIL)["scores"] == []
 
 
-def test_history_adds_up_to_the_score_oldest_first(store: MemoryLeadStore, models: Models) -> None:
+def test_history_adds_up_to_the_score_oldest_first(
+    store: MemoryLeadStore, models: FixedModels
+) -> None:
     score(store, models, EMAIL)
     [scores] = leads.lead_view(store, models.current(), EMAIL)["scores"]
     history = leads.lead_history(store, EMAIL)
@@ -116,7 +106,7 @@ def test_history_adds_up_to_the_score_oldest_first(store: MemoryLeadStore, model
 
 
 def test_history_counts_an_event_logged_in_a_format_that_no_longer_reads(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     score(store, models, EMAIL)
     [scores] = leads.lead_view(store, models.current(), EMAIL)["scores"]
@@ -128,7 +118,7 @@ def test_history_counts_an_event_logged_in_a_format_that_no_longer_reads(
     assert "grace-form" in {change["event_id"] for change in entry["changes"]}
 
 
-def test_unknown_lead_is_not_found(store: MemoryLeadStore, models: Models) -> None:
+def test_unknown_lead_is_not_found(store: MemoryLeadStore, models: FixedModels) -> None:
     with pytest.raises(LeadNotFound, match="unknown or erased"):
         leads.lead_view(store, models.current(), EMAIL)
     with pytest.raises(LeadNotFound):
@@ -139,7 +129,7 @@ def test_unknown_lead_is_not_found(store: MemoryLeadStore, models: Models) -> No
 
 
 def test_erasure_leaves_the_marker_and_takes_the_person_out_of_the_account(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     emails = [EMAIL, f"ada@{DOMAIN}", f"alan@{DOMAIN}"]
     score(store, models, *emails)
@@ -163,7 +153,7 @@ def test_erasure_leaves_the_marker_and_takes_the_person_out_of_the_account(
 
 
 def test_erasure_also_removes_a_lead_stored_under_its_key_before_the_email_rule(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     """Before the rule wrote domains in punycode, `a@bücher.de` was keyed as typed."""
     earlier = hashlib.sha256("ana@bücher.de".encode()).hexdigest()[:32]
@@ -177,7 +167,7 @@ def test_erasure_also_removes_a_lead_stored_under_its_key_before_the_email_rule(
 
 
 def test_erasure_whose_account_keeps_conflicting_is_busy_but_done(
-    store: MemoryLeadStore, models: Models, monkeypatch: pytest.MonkeyPatch
+    store: MemoryLeadStore, models: FixedModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(retry, "BASE_DELAY", 0)  # ten lost rounds without their waits
     score(store, models, EMAIL, f"ada@{DOMAIN}")
@@ -193,7 +183,7 @@ def test_erasure_whose_account_keeps_conflicting_is_busy_but_done(
 
 
 def test_erasing_an_unknown_or_personal_address_only_leaves_the_marker(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     for email in ("nobody@corp.example", "someone@gmail.com"):
         leads.erase_lead(store, models.current(), Recorder(), email, NOW)
@@ -202,7 +192,7 @@ def test_erasing_an_unknown_or_personal_address_only_leaves_the_marker(
 
 
 def test_feedback_moves_the_profile_version_so_a_concurrent_writer_retries(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     score(store, models, EMAIL)
     key = lead_key(EMAIL)
@@ -225,7 +215,7 @@ def test_feedback_moves_the_profile_version_so_a_concurrent_writer_retries(
 
 
 def test_account_view_of_unknown_personal_and_education_domains_is_not_found(
-    store: MemoryLeadStore, models: Models
+    store: MemoryLeadStore, models: FixedModels
 ) -> None:
     score(store, models, EMAIL, f"ada@{DOMAIN}")
     for domain in ("nobody.example", "gmail.com", "mit.edu", "ox.ac.uk"):
@@ -242,7 +232,7 @@ class NoQueue:
 
 
 def call(
-    store: MemoryLeadStore, models: Models, method: str, path: str, body: Any = None
+    store: MemoryLeadStore, models: FixedModels, method: str, path: str, body: Any = None
 ) -> Answer:
     """One request through the API's resolver, built on this store and these models."""
     deps = Dependencies(
@@ -258,7 +248,9 @@ def call(
     return Api(handler, "", None).call(method, path, body, headers={"x-api-key": "k"})  # type: ignore[arg-type]
 
 
-def test_routes_answer_what_the_services_return(store: MemoryLeadStore, models: Models) -> None:
+def test_routes_answer_what_the_services_return(
+    store: MemoryLeadStore, models: FixedModels
+) -> None:
     score(store, models, EMAIL, f"ada@{DOMAIN}")
     lead = call(store, models, "GET", "/v1/leads/Grace%40Corp.example")
     assert lead.status == 200
@@ -277,7 +269,7 @@ def test_routes_answer_what_the_services_return(store: MemoryLeadStore, models: 
 
 
 def test_service_errors_are_problems(
-    store: MemoryLeadStore, models: Models, monkeypatch: pytest.MonkeyPatch
+    store: MemoryLeadStore, models: FixedModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for method, path, body in [
         ("GET", f"/v1/leads/{EMAIL}", None),
@@ -300,7 +292,9 @@ def test_service_errors_are_problems(
     assert busy.json()["detail"] == "the lead is erased but its account is busy; repeat the request"
 
 
-def test_an_account_is_found_by_its_domain_as_typed(store: MemoryLeadStore, models: Models) -> None:
+def test_an_account_is_found_by_its_domain_as_typed(
+    store: MemoryLeadStore, models: FixedModels
+) -> None:
     """Its people's addresses key it in punycode (`bücher.de` is `xn--bcher-kva.de`)."""
     score(store, models, "grace@bücher.de", "ada@bücher.de")
     for typed in ["bücher.de", quote("bücher.de"), "BÜCHER.DE", "xn--bcher-kva.de", "bücher.de."]:
@@ -310,7 +304,7 @@ def test_an_account_is_found_by_its_domain_as_typed(store: MemoryLeadStore, mode
     assert call(store, models, "GET", "/v1/accounts/bcher.de").status == 404
 
 
-class CountedModels(Models):
+class CountedModels(FixedModels):
     """The catalog, counting its reads (each one a DynamoDB read and compile when deployed)."""
 
     def __init__(self) -> None:

@@ -29,6 +29,7 @@ from tests.unit.decay_helpers import (
     check_deadline_resumes_without_skipping_or_decaying_twice,
     check_due_leads_decay_and_a_replay_changes_nothing,
     hot,
+    people_of_leads,
     score,
     score_activity,
     score_overdue_mqls,
@@ -100,7 +101,6 @@ def test_states_written_before_they_named_their_account(
 ) -> None:
     """Their profile names the account; the decay writes it on the state for next time."""
     from leadscore.adapters.dynamo import AccountItem, account_pk
-    from leadscore.domain import accounts
 
     emails = [f"old{n}@legacy.example" for n in range(3)]
     score_activity(store, models, emails, AT - timedelta(days=50))
@@ -112,16 +112,9 @@ def test_states_written_before_they_named_their_account(
 
     outcome = run_decay(AT, store, models, Recorder())
     assert outcome.stats.decayed == len(emails)
-    config = models.current()[0].model.account
-    assert config is not None
     after = AccountItem.get(account_pk("legacy.example"), state_sk("default"))
     assert after.version > account.version  # once per page that held one of them
-    assert after.people == {
-        lead_key(email): accounts.person_from_state(
-            config, lead_key(email), stored_state(store, email)
-        ).to_list()
-        for email in emails
-    }
+    assert after.people == people_of_leads(store, models, emails)
     assert {stored_record(store, email).account_domain for email in emails} == {"legacy.example"}
 
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from leadscore.domain import accounts
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.services.decay import run_decay
 from leadscore.services.scoring import ModelSource, score_messages
-from leadscore.services.store import ChangeRecord, FeedbackRecord, LeadStore
+from leadscore.services.store import ChangeRecord, FeedbackRecord, LeadStore, LeadWrite
 
 from tests.conftest import Recorder
 from tests.helpers.profiles import VP
@@ -93,6 +94,34 @@ def assert_breach_recorded(store: LeadStore, late: str, answered: str) -> None:
         due_at = stored_record(store, email).due_at
         assert due_at is not None and due_at > AT.timestamp()
         assert stored_state(store, email).decay_factor == 1.0
+
+
+def people_of_leads(
+    store: LeadStore, models: ModelSource, emails: list[str]
+) -> dict[str, list[Any]]:
+    """What their account must hold for these leads: each one's person, from its stored state."""
+    config = models.current()[0].model.account
+    assert config is not None
+    return {
+        lead_key(email): accounts.person_from_state(
+            config, lead_key(email), stored_state(store, email)
+        ).to_list()
+        for email in emails
+    }
+
+
+def on_commit(number: int, action: Callable[[], None]) -> Callable[[list[LeadWrite]], None]:
+    """An in-memory store's `before_commit` hook that runs `action` before its `number`th
+    commit (a commit the action makes counts too)."""
+    commits = 0
+
+    def hook(chunk: list[LeadWrite]) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == number:
+            action()
+
+    return hook
 
 
 def budget(pages: int) -> Callable[[], float]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
-from leadscore.domain import accounts
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.services.decay import run_decay
@@ -27,6 +26,8 @@ from tests.unit.decay_helpers import (
     check_due_leads_decay_and_a_replay_changes_nothing,
     decay_records,
     hot,
+    on_commit,
+    people_of_leads,
     score,
     score_activity,
     score_overdue_mqls,
@@ -190,17 +191,10 @@ def test_states_written_before_they_named_their_account(
 
     outcome = run_decay(AT, store, models, Recorder())
     assert outcome.stats.decayed == len(emails)
-    config = models.current()[0].model.account
-    assert config is not None
     (after,) = store.account_records("legacy.example")
     assert after.version is not None and account.version is not None
     assert after.version > account.version
-    assert after.people == {
-        lead_key(email): accounts.person_from_state(
-            config, lead_key(email), stored_state(store, email)
-        ).to_list()
-        for email in emails
-    }
+    assert after.people == people_of_leads(store, models, emails)
     assert {stored_record(store, email).account_domain for email in emails} == {"legacy.example"}
 
 
@@ -211,29 +205,18 @@ def test_account_changed_by_another_writer_between_pages_is_read_again(
     since, its version condition fails and the page is redone with the account read again."""
     emails = [f"p{n}@shared.example" for n in range(4)]
     score_activity(store, models, emails, AT - timedelta(days=50))
-    commits = 0
 
-    def account_written_between_pages(chunk: list[LeadWrite]) -> None:
-        nonlocal commits
-        commits += 1
-        if commits == 2:  # the second page's first write
-            (record,) = store.account_records("shared.example")
-            record.updated_at += 1
-            assert store.commit([LeadWrite("shared.example", [record])])[0]
+    def account_written() -> None:
+        (record,) = store.account_records("shared.example")
+        record.updated_at += 1
+        assert store.commit([LeadWrite("shared.example", [record])])[0]
 
-    store.before_commit = account_written_between_pages
+    store.before_commit = on_commit(2, account_written)  # the second page's first write
     outcome = run_decay(AT, store, models, Recorder(), page_size=1)
     assert outcome.stats.decayed == len(emails) and outcome.stats.gave_up == 0
     assert outcome.stats.conflicts_retried >= 1
-    config = models.current()[0].model.account
-    assert config is not None
     (after,) = store.account_records("shared.example")
-    assert after.people == {
-        lead_key(email): accounts.person_from_state(
-            config, lead_key(email), stored_state(store, email)
-        ).to_list()
-        for email in emails
-    }
+    assert after.people == people_of_leads(store, models, emails)
 
 
 def test_cooled_notification_when_decay_falls_below_reset(
@@ -316,15 +299,11 @@ def test_a_fault_fails_the_run_and_running_it_again_finishes_the_work(
     scheduler's retry for the same instant decays what is left, and nothing twice."""
     emails = [f"idle{n}@corp{n}.example" for n in range(6)]
     score_activity(store, models, emails, AT - timedelta(days=50))
-    commits = 0
 
-    def throttled_on_the_second_page(chunk: list[LeadWrite]) -> None:
-        nonlocal commits
-        commits += 1
-        if commits == 2:
-            raise RuntimeError("ProvisionedThroughputExceededException")
+    def throttled() -> None:
+        raise RuntimeError("ProvisionedThroughputExceededException")
 
-    store.before_commit = throttled_on_the_second_page
+    store.before_commit = on_commit(2, throttled)  # on the second page
     with pytest.raises(RuntimeError):
         run_decay(AT, store, models, Recorder(), page_size=2)
     done = [email for email in emails if decay_records(store, email)]

@@ -24,9 +24,11 @@ from typing import Any
 
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
-from leadscore.domain.engine import EPOCH, TIME_AND_ID
+from leadscore.domain.engine import TIME_AND_ID
 from leadscore.domain.events import Event
+from leadscore.domain.fit import profile_fit
 from leadscore.domain.state import LeadState
+from leadscore.domain.times import EPOCH
 from leadscore_tools.modelfiles import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,7 +196,7 @@ def run_skeleton(points: dict[str, int], stream: list[tuple[str, Event]]) -> int
 
 def fit_only(model: CompiledModel, profiles: dict[str, dict[str, Any]]) -> int:
     """The fit of every lead's profile (what a call costs before its events), memos warm."""
-    return sum(engine._fit(model, profile).fit for profile in profiles.values())
+    return sum(profile_fit(model, profile).fit for profile in profiles.values())
 
 
 def best_of(repeats: int, run: Callable[[], int]) -> tuple[float, float]:
@@ -241,7 +243,7 @@ def breakdown(
         return sum(engine.score(model, None, profiles[e], (), NOW).state.score for e, _ in by_lead)
 
     def fits() -> int:
-        return sum(engine._fit(model, profiles[email]).fit for email, _ in by_lead)
+        return sum(profile_fit(model, profiles[email]).fit for email, _ in by_lead)
 
     timings = best_of_interleaved(
         5,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.decay_curve import decay_factor
 from leadscore.domain.state import MAX_RECENT_IDS, LeadState
 
 from tests.unit.engine_helpers import (
@@ -477,7 +478,7 @@ def test_decay_by_percent_per_period_after_the_grace() -> None:
     assert result.state.engagement == 6480  # 80 x 0.9 x 0.9
     (delta,) = result.deltas
     assert delta.kind == "decay" and delta.rules == {"decay": -760}
-    assert engine.decay_factor(model, (30 + 20) * 86_400) == pytest.approx(0.81)
+    assert decay_factor(model, (30 + 20) * 86_400) == pytest.approx(0.81)
 
 
 def test_decay_by_half_life_and_floor() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from leadscore.domain import accounts
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
-from leadscore.domain.engine import iso
+from leadscore.domain.times import iso
 from leadscore.services.accounts import people_of, people_shown
 from leadscore.services.store import LeadStore
 

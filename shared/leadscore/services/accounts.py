@@ -13,9 +13,9 @@ from aws_lambda_powertools import Logger
 from leadscore.domain import accounts
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
-from leadscore.domain.engine import iso
 from leadscore.domain.notifications import Publisher, account_notification, notification_id
 from leadscore.domain.state import LeadState
+from leadscore.domain.times import iso
 from leadscore.services.alerts import Alert, publish_account_pending, unique
 from leadscore.services.retry import until_settled
 from leadscore.services.store import (

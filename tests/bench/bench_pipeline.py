@@ -48,11 +48,13 @@ class Meter:
 @contextmanager
 def metering(meter: Meter) -> Iterator[None]:
     """Meter the requests of every item class's client (pynamodb keeps one connection per
-    class) while the block runs."""
-    from leadscore.adapters.dynamo import LeadTable
+    class) and of the table's shared connection (the store's transactions) while the block
+    runs; each client once, and no longer after the block (the shared one outlives it)."""
+    from leadscore.adapters.dynamo import LeadTable, connection
 
     classes = [LeadTable, *LeadTable.__subclasses__()]
-    clients = {id(c): c for c in (k._get_connection().connection.client for k in classes)}
+    connections = [*(k._get_connection().connection for k in classes), connection()]
+    clients = {id(c.client): c.client for c in connections}
     for client in clients.values():
         client.meta.events.register("before-parameter-build.dynamodb", meter.before_call)
     try:
@@ -62,7 +64,7 @@ def metering(meter: Meter) -> Iterator[None]:
             client.meta.events.unregister("before-parameter-build.dynamodb", meter.before_call)
 
 
-def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> int:
+def run(leads_per_batch: int, batches: int, accounts: int = 1) -> int:
     from leadscore.adapters.dynamo_store import DynamoLeadStore
     from leadscore.adapters.model_store import CachedModels
     from leadscore.domain.events import Event
@@ -70,10 +72,7 @@ def run(leads_per_batch: int, batches: int, meter: Meter, accounts: int = 1) -> 
     from leadscore.services.scoring import score_messages
 
     models = CachedModels(ttl=60)
-    store = DynamoLeadStore()  # its transactions go through its own client: metered too
-    store.connection.client.meta.events.register(
-        "before-parameter-build.dynamodb", meter.before_call
-    )
+    store = DynamoLeadStore()  # transacts through the shared connection: metered too
     rng = random.Random(leads_per_batch)
     events = 0
     for batch_number in range(batches):
@@ -112,7 +111,7 @@ def main() -> None:
         for leads, batches in ((10, 100), (2, 100)):
             meter = Meter()
             with metering(meter):
-                events = run(leads, batches, meter)
+                events = run(leads, batches)
             requests = sum(meter.requests.values())
             cost = (meter.wcu * WRITE_PRICE + meter.rcu * READ_PRICE) / events
             name = f"batches of 10 over {leads} leads"
@@ -142,7 +141,7 @@ def measure(document: dict[str, Any], leads: int, accounts: int, batches: int) -
         model_store.publish(parse_model(document), NOW)
         meter = Meter()
         with metering(meter):
-            meter.events = run(leads, batches, meter, accounts)  # type: ignore[attr-defined]
+            meter.events = run(leads, batches, accounts)  # type: ignore[attr-defined]
         return meter
 
 

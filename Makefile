@@ -118,7 +118,7 @@ build: tools
 BENCH_RESCORE_LEADS ?= 10000
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py --floor
-	$(BIN)/python tests/bench/bench_pipeline.py
+	$(BIN)/python -m tests.bench.bench_pipeline
 	$(BIN)/python -m tests.bench.bench_api
 	$(BIN)/python -m tests.bench.bench_decay
 	$(BIN)/python -m tests.bench.bench_imports

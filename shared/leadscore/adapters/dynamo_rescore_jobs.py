@@ -136,9 +136,15 @@ class DynamoRescoreJobs:
                 transaction.update(
                     RescoreStepItem(*step_keys(job, step_id)),
                     [RescoreStepItem.done_at.set(done_at)],
-                    condition=RescoreStepItem.done_at.does_not_exist(),
+                    # UpdateItem would otherwise make a step, or a job of counters alone
+                    condition=RescoreStepItem.pk.exists()
+                    & RescoreStepItem.done_at.does_not_exist(),
                 )
-                transaction.update(RescoreJobItem(*job_keys(job.model_id, job.job_id)), actions)
+                transaction.update(
+                    RescoreJobItem(*job_keys(job.model_id, job.job_id)),
+                    actions,
+                    condition=RescoreJobItem.pk.exists(),
+                )
         except TransactWriteError as error:
             if _condition_failed(error):
                 return False

@@ -80,8 +80,6 @@ class MemoryRescoreJobs:
             step = self.steps.get((job.job_id, step_id))
             stored = self.jobs.get((job.model_id, job.job_id))
             if step is None or step.done or stored is None:
-                # DynamoDB would mark a step missing from the store done; the worker always
-                # records a step before counting it.
                 return False
             self.steps[(job.job_id, step_id)] = replace(step, done=True)
             for name in COUNTERS:

@@ -126,7 +126,8 @@ class RescoreJobStore(Protocol):
         ...
 
     def read(self, model_id: str, job_id: str) -> RescoreJob | None:
-        """A job (strongly consistent); None when unknown or expired."""
+        """A job (strongly consistent); None when unknown (an expired job is gone once the
+        table's TTL has deleted it, within days of `expires_at`)."""
         ...
 
     def step(self, job: RescoreJob, step_id: str) -> RescoreStep | None:
@@ -147,7 +148,8 @@ class RescoreJobStore(Protocol):
     ) -> bool:
         """In one transaction: mark the recorded step done (only if it is not), add `counts`
         to the job's counters, set its `samples` (by shard) and take the step out of its
-        failed steps. False, nothing written, when the step was already done."""
+        failed steps. False, nothing written, when the step was already done, was never
+        recorded, or its job is gone."""
         ...
 
     def fail_step(self, job: RescoreJob, step_id: str) -> bool:

@@ -1,10 +1,10 @@
-"""A rescore step that fails for good: on its last receive it is marked on the job, which then
-says `incomplete` instead of running forever; redriven from the DLQ, it completes the job,
-nothing counted twice. Driven through the rescore function against moto's queue and DLQ."""
+"""A rescore chunk that fails for good, through the rescore function against moto's queue and
+its DLQ: SQS's receive count marks it on its last receive (the job says `incomplete`), and its
+redrive completes the job, nothing counted twice. The other failure rules run on the in-memory
+stores: tests/unit/test_rescore_failures.py."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -14,31 +14,24 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
 from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.adapters.model_store import DynamoModelCatalog
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.domain.emails import lead_key
 from leadscore.services import rescore
-from leadscore.services.rescore_jobs import JobCounts, JobOptions, RescoreJob
-from leadscore.services.rescore_progress import progress
-from leadscore.services.store import SHARDS, shard_of
+from leadscore.services.rescore_jobs import JobOptions
 from leadscore_tools.template import load_template
 
-from tests.conftest import LambdaContext, Recorder, Topic, load_function
+from tests.conftest import LambdaContext, Topic, load_function
 from tests.integration import test_rescore
-from tests.integration.test_rescore import (
-    AT,
-    CATALOG,
-    JOBS,
-    LEADS,
-    LEADS_STORE,
-    emails,
-    sqs_record,
-)
+from tests.integration.test_rescore import LEADS_STORE, sqs_record
+from tests.unit.rescore_helpers import AT, COUNTED, LEADS, emails
 
-queue, scored = test_rescore.queue, test_rescore.scored  # its fixtures, requested by name
+scored = test_rescore.scored  # its fixture, requested by name
 
 RESOURCES = load_template()["Resources"]
 MAX_RECEIVES = int(RESOURCES["RescoreQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"])
-COUNTED = ("leads_total", "leads_done", "changed", "rating_changes", "new_mqls", "lost_mqls")
+JOBS = DynamoRescoreJobs()
+CATALOG = DynamoModelCatalog()
 
 
 class RedrivenQueue:
@@ -143,33 +136,17 @@ def dry_run(redriven: RedrivenQueue, worker: Any) -> dict[str, Any]:
 
 
 class FailingLead(DynamoLeadStore):
-    """Reading one lead fails (`left` times, or until `on` is set False)."""
+    """Reading one lead fails, until `on` is set False."""
 
-    def __init__(self, email: str, left: int | None = None) -> None:
+    def __init__(self, email: str) -> None:
         super().__init__()
-        self.target, self.on, self.left, self.raised = lead_key(email), True, left, 0
+        self.target, self.on, self.raised = lead_key(email), True, 0
 
     def lead_log(self, key: str) -> Any:
-        if key == self.target and self.on and (self.left is None or self.left > 0):
-            if self.left is not None:
-                self.left -= 1
+        if key == self.target and self.on:
             self.raised += 1
             raise RuntimeError("DynamoDB is unavailable")
         return super().lead_log(key)
-
-
-def failing_lead(
-    worker: Any, monkeypatch: pytest.MonkeyPatch, email: str, times: int | None = None
-) -> FailingLead:
-    """The rescore function's store, with one lead that cannot be read."""
-    fault = FailingLead(email, times)
-    monkeypatch.setattr(worker.rescorer, "store", fault)
-    return fault
-
-
-def test_the_template_tells_the_worker_the_rescore_queues_max_receive_count() -> None:
-    variables = RESOURCES["RescoreFunction"]["Properties"]["Environment"]["Variables"]
-    assert int(variables["RESCORE_MAX_RECEIVE_COUNT"]) == MAX_RECEIVES
 
 
 @pytest.mark.usefixtures("scored")
@@ -178,12 +155,20 @@ def test_a_chunk_in_the_dlq_makes_the_job_incomplete_and_its_redrive_completes_i
 ) -> None:
     worker = load_function("rescore")
     expected = dry_run(redriven, worker)
-    fault = failing_lead(worker, monkeypatch, emails()[3])
-
+    fault = FailingLead(emails()[3])
+    monkeypatch.setattr(worker.rescorer, "store", fault)  # the function's, with the fault
     job_id = start(redriven)
-    redriven.run(worker)
+    seen: list[tuple[int, int]] = []
+
+    def look() -> None:
+        seen.append((fault.raised, read(job_id)["failed_chunks"]))
+
+    redriven.run(worker, after_each=look)
 
     assert fault.raised == MAX_RECEIVES  # every receive SQS allows, then the DLQ
+    # marked failed on its last receive only: the function reads SQS's receive count
+    assert {failed for raised, failed in seen if raised < MAX_RECEIVES} == {0}
+    assert seen[-1] == (MAX_RECEIVES, 1)
     dead = redriven.dead()
     assert len(dead) == 1 and "chunk" in json.loads(dead[0]["Body"])
     stuck = read(job_id)
@@ -203,130 +188,3 @@ def test_a_chunk_in_the_dlq_makes_the_job_incomplete_and_its_redrive_completes_i
     assert done["failed_chunks"] == 0 and redriven.dead() == []
     assert {n: done[n] for n in COUNTED} == {n: expected[n] for n in COUNTED}
     assert done["chunks"]["done"] == done["chunks"]["listed"]
-
-
-@pytest.mark.usefixtures("scored")
-def test_a_listing_page_in_the_dlq_makes_the_job_incomplete_until_redriven(
-    redriven: RedrivenQueue, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    worker = load_function("rescore")
-    expected = dry_run(redriven, worker)
-    broken_shard = shard_of(lead_key(emails()[0]))
-    fault = {"on": True}
-
-    class FailingShard(DynamoLeadStore):
-        def lead_keys(self, shard: int, limit: int, cursor: Any) -> Any:
-            if shard == broken_shard and fault["on"]:
-                raise RuntimeError("DynamoDB is unavailable")
-            return super().lead_keys(shard, limit, cursor)
-
-    monkeypatch.setattr(worker.rescorer, "store", FailingShard())
-    job_id = start(redriven)
-    redriven.run(worker)
-
-    stuck = read(job_id)
-    missing = sum(shard_of(lead_key(e)) == broken_shard for e in emails())
-    assert stuck["status"] == "incomplete" and not stuck["listing_complete"]
-    assert stuck["failed_pages"] == 1 and stuck["failed_chunks"] == 0
-    assert stuck["leads_total"] == stuck["leads_done"] == LEADS - missing
-
-    fault["on"] = False
-    redriven.redrive(redriven.dead())
-    redriven.run(worker)
-
-    done = read(job_id)
-    assert done["status"] == "completed" and done["failed_pages"] == 0
-    assert {n: done[n] for n in COUNTED} == {n: expected[n] for n in COUNTED}
-
-
-@pytest.mark.usefixtures("scored")
-def test_a_step_that_succeeds_before_its_last_receive_is_never_marked_failed(
-    redriven: RedrivenQueue, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    worker = load_function("rescore")
-    fault = failing_lead(worker, monkeypatch, emails()[3], times=MAX_RECEIVES - 1)
-    job_id = start(redriven)
-    seen: list[tuple[str, int]] = []
-
-    def look() -> None:
-        now = read(job_id)
-        seen.append((now["status"], now["failed_chunks"]))
-
-    redriven.run(worker, after_each=look)
-
-    assert fault.raised == MAX_RECEIVES - 1
-    assert {failed for _, failed in seen} == {0}
-    assert {status for status, _ in seen} <= {"running", "completed"}
-    done = read(job_id)
-    assert done["status"] == "completed" and done["leads_done"] == LEADS
-    assert redriven.dead() == []
-
-
-class CrashingAfterCounting(DynamoRescoreJobs):
-    """The job store of a worker that times out once, right after counting a step."""
-
-    crashed = False
-
-    def count_step(self, *args: Any, **kwargs: Any) -> bool:
-        counted = super().count_step(*args, **kwargs)
-        if not self.crashed:
-            self.crashed = True
-            raise RuntimeError("the Lambda timed out after counting")
-        return counted
-
-
-@pytest.mark.usefixtures("scored")
-def test_a_step_that_fails_after_it_was_counted_is_not_marked_failed(
-    redriven: RedrivenQueue,
-) -> None:
-    """Its counts are in (the step is done): failing it would leave the job incomplete forever."""
-    job_id = start(redriven)
-    jobs = CrashingAfterCounting()
-    rescorer = rescore.Rescorer(
-        redriven.queue, Recorder(), jobs, LEADS_STORE, CATALOG, max_receives=MAX_RECEIVES
-    )
-    while batch := redriven._receive(redriven.url):
-        for message in batch:
-            with contextlib.suppress(RuntimeError):  # every message on its last receive
-                rescorer.handle(message["Body"], receive_count=MAX_RECEIVES)
-            redriven.delete(redriven.url, message)
-
-    assert jobs.crashed
-    done = read(job_id)
-    assert done["failed_chunks"] == done["failed_pages"] == 0
-    assert done["status"] == "completed" and done["leads_done"] == LEADS
-
-
-def job_with(failed_steps: frozenset[str] = frozenset(), **counters: int) -> RescoreJob:
-    return RescoreJob(
-        model_id="default",
-        model_version=1,
-        job_id="j",
-        options=JobOptions(),
-        at=0,
-        created_at=0,
-        starts_at=0,
-        shards=SHARDS,
-        counts=JobCounts(**counters),
-        failed_steps=failed_steps,
-    )
-
-
-def test_the_job_says_running_until_every_other_step_is_done_then_incomplete() -> None:
-    failed = frozenset({"CHUNK#00-000000-000"})
-    running = job_with(shards_listed=SHARDS, chunks_listed=5, chunks_done=3, failed_steps=failed)
-    assert progress(running, {})["status"] == "running"
-    assert progress(running, {})["failed_chunks"] == 1
-    settled = job_with(shards_listed=SHARDS, chunks_listed=5, chunks_done=4, failed_steps=failed)
-    assert progress(settled, {})["status"] == "incomplete"
-    shard_stopped = job_with(
-        shards_listed=SHARDS - 1,
-        chunks_listed=5,
-        chunks_done=5,
-        failed_steps=frozenset({"LIST#03#000000"}),
-    )
-    assert progress(shard_stopped, {})["status"] == "incomplete"
-    assert (
-        progress(job_with(shards_listed=SHARDS, chunks_listed=5, chunks_done=5), {})["status"]
-        == "completed"
-    )

@@ -159,10 +159,12 @@ def test_the_cli_rescores_through_the_api_handler_over_http(
     def poll() -> None:
         while not stop.is_set():
             batch = queue.receive()
-            if batch:
-                worker.lambda_handler({"Records": [sqs_record(m) for m in batch]}, LambdaContext())
-                for message in batch:
-                    queue.delete(message)
+            if not batch:  # waits, as SQS's long polling does, instead of holding the GIL
+                stop.wait(0.05)
+                continue
+            worker.lambda_handler({"Records": [sqs_record(m) for m in batch]}, LambdaContext())
+            for message in batch:
+                queue.delete(message)
 
     poller = threading.Thread(target=poll)
     poller.start()

@@ -1,0 +1,239 @@
+"""Records of the store port as items of the table, and back: keys, index keys and the JSON
+of pending notifications are written here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import MapAttribute
+
+from leadscore.adapters.dynamo import (
+    EVERY_LEAD,
+    AccountItem,
+    ChangeItem,
+    EventItem,
+    FeedbackItem,
+    LeadTable,
+    ProfileItem,
+    StateItem,
+    account_pk,
+    event_sk,
+    lead_pk,
+    state_sk,
+)
+from leadscore.domain.events import event_from_dict, event_to_dict
+from leadscore.domain.notifications import Notification
+from leadscore.domain.state import LeadState
+from leadscore.services.store import (
+    AccountRecord,
+    ChangeRecord,
+    EventRecord,
+    FeedbackRecord,
+    LeadRecord,
+    ProfileRecord,
+    StateRecord,
+    shard_of,
+)
+
+PROFILE_SK = "PROFILE"
+ERASED_SK = "ERASED"
+
+
+def key_of(item: LeadTable) -> str:
+    return item.pk.removeprefix("LEAD#")
+
+
+def due_pk(shard: int) -> str:
+    return f"DUE#{shard:02d}"
+
+
+def every_lead_pk(shard: int) -> str:
+    return f"{EVERY_LEAD}#{shard:02d}"
+
+
+def _change_sk(record: ChangeRecord) -> str:
+    return f"CH#{record.at:011d}#{record.model}#{record.tag}"
+
+
+def _expiry(epoch: int | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def _epoch(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp())
+
+
+def _version(version: int | None) -> dict[str, Any]:
+    """The item's `version` argument: none for a record not stored yet (pynamodb wants no None)."""
+    return {} if version is None else {"version": version}
+
+
+def _pending_map(pending: Mapping[str, Notification]) -> dict[str, str]:
+    return {i: json.dumps(n.to_dict()) for i, n in pending.items()}
+
+
+def _pending(stored: MapAttribute[str, str] | None) -> dict[str, Notification]:
+    messages: dict[str, str] = {} if stored is None else stored.attribute_values
+    return {i: Notification.from_dict(json.loads(m)) for i, m in messages.items()}
+
+
+def item_of(record: LeadRecord) -> LeadTable:
+    if isinstance(record, ProfileRecord):
+        return _profile_item(record)
+    if isinstance(record, StateRecord):
+        return _state_item(record)
+    if isinstance(record, EventRecord):
+        return _event_item(record)
+    if isinstance(record, ChangeRecord):
+        return _change_item(record)
+    return _account_item(record)
+
+
+def _profile_item(record: ProfileRecord) -> ProfileItem:
+    return ProfileItem(
+        lead_pk(record.key),
+        PROFILE_SK,
+        email=record.email,
+        profile=record.profile,
+        field_times=record.field_times,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        account=record.account,
+        feedback=record.feedback,
+        feedback_at=record.feedback_at,
+        model_pk=every_lead_pk(shard_of(record.key)),  # every lead in by_model, for rescoring
+        **_version(record.version),
+    )
+
+
+def profile_record(item: ProfileItem) -> ProfileRecord:
+    return ProfileRecord(
+        key_of(item),
+        str(item.email),
+        dict(item.profile or {}),
+        {name: int(at) for name, at in (item.field_times or {}).items()},
+        int(item.created_at),
+        int(item.updated_at),
+        item.account,
+        item.feedback,
+        None if item.feedback_at is None else int(item.feedback_at),
+        None if item.version is None else int(item.version),
+    )
+
+
+def _state_item(record: StateRecord) -> StateItem:
+    shard = shard_of(record.key)
+    return StateItem(
+        lead_pk(record.key),
+        state_sk(record.model),
+        model=record.model,
+        state=record.state.to_dict(),
+        pending=_pending_map(record.pending),
+        updated_at=record.updated_at,
+        account_domain=record.account_domain,
+        model_pk=f"{record.model}#{shard:02d}",
+        due_pk=None if record.due_at is None else due_pk(shard),
+        due_at=record.due_at,
+        **_version(record.version),
+    )
+
+
+def state_record(item: StateItem) -> StateRecord:
+    return StateRecord(
+        key_of(item),
+        str(item.model),
+        LeadState.from_dict(item.state),
+        _pending(item.pending),
+        int(item.updated_at),
+        item.account_domain,
+        None if item.due_at is None else int(item.due_at),
+        None if item.version is None else int(item.version),
+    )
+
+
+def _event_item(record: EventRecord) -> EventItem:
+    return EventItem(
+        lead_pk(record.key),
+        event_sk(record.event.id),
+        event=event_to_dict(record.event),
+        occurred_at=int(record.event.occurred_at.timestamp()),
+        received_at=record.received_at,
+        deltas=record.deltas,
+        expires_at=_expiry(record.expires_at),
+    )
+
+
+def event_record(item: EventItem) -> EventRecord:
+    received = int(item.received_at)
+    return EventRecord(
+        key_of(item),
+        event_from_dict(item.event, datetime.fromtimestamp(received, UTC)),
+        received,
+        dict(item.deltas or {}),
+        _epoch(item.expires_at),
+    )
+
+
+def _change_item(record: ChangeRecord) -> ChangeItem:
+    return ChangeItem(
+        lead_pk(record.key),
+        _change_sk(record),
+        at=record.at,
+        deltas=record.deltas,
+        expires_at=_expiry(record.expires_at),
+    )
+
+
+def change_record(item: ChangeItem) -> ChangeRecord:
+    _, at, model, tag = item.sk.split("#", 3)  # model ids hold no "#"; tags may
+    return ChangeRecord(
+        key_of(item), int(at), model, tag, dict(item.deltas or {}), _epoch(item.expires_at)
+    )
+
+
+def _account_item(record: AccountRecord) -> AccountItem:
+    return AccountItem(
+        account_pk(record.domain),
+        state_sk(record.model),
+        domain=record.domain,
+        model=record.model,
+        people=record.people,
+        state=record.state,
+        pending=_pending_map(record.pending),
+        updated_at=record.updated_at,
+        **_version(record.version),
+    )
+
+
+def account_record(item: AccountItem) -> AccountRecord:
+    return AccountRecord(
+        str(item.domain),
+        str(item.model),
+        dict(item.people or {}),
+        dict(item.state or {}),
+        _pending(item.pending),
+        int(item.updated_at),
+        None if item.version is None else int(item.version),
+    )
+
+
+def feedback_item(key: str, record: FeedbackRecord) -> FeedbackItem:
+    return FeedbackItem(
+        lead_pk(key),
+        f"FEEDBACK#{record.at:011d}#{uuid.uuid4().hex[:12]}",
+        outcome=record.outcome,
+        at=record.at,
+        model=record.model,
+        note=record.note,
+        expires_at=_expiry(record.expires_at),
+    )
+
+
+def feedback_record(item: FeedbackItem) -> FeedbackRecord:
+    return FeedbackRecord(
+        str(item.outcome), int(item.at), item.model, item.note, _epoch(item.expires_at)
+    )

@@ -11,6 +11,8 @@ from typing import Any
 
 from leadscore.domain.emails import EmailError, normalize_email
 
+RETRY_WINDOW = 600  # seconds: how long a client's retries of an event without id or time last
+
 CANONICAL_TYPES = frozenset(
     {
         "page_view",
@@ -69,10 +71,27 @@ def parse_time(value: Any, field: str = "occurred_at") -> datetime:
     return moment.astimezone(UTC)
 
 
-def content_id(document: Mapping[str, Any]) -> str:
-    """A deterministic id for an event sent without one, so a retried post counts once."""
+def content_id(document: Mapping[str, Any], received_at: datetime | None = None) -> str:
+    """A deterministic id for an event sent without one, so a retried post counts once.
+
+    An event without its own time (a form post) also gets the RETRY_WINDOW it arrived in:
+    the same submission sent again later is a new event, a retry within the window is not
+    (the scorer also checks the window before, `retry_ids`, so one straddling a boundary is
+    still a retry)."""
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
-    return "h-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    digest = "h-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    if received_at is None or document.get("occurred_at") is not None:
+        return digest
+    return f"{digest}.{int(received_at.timestamp()) // RETRY_WINDOW}"
+
+
+def retry_ids(event_id: str) -> list[str]:
+    """The ids under which an earlier delivery of the same event may be logged: its own, and
+    for a content id with a window (`content_id`) the same content in the window before."""
+    digest, _, window = event_id.partition(".")
+    if not (digest.startswith("h-") and len(digest) == 34 and window.isdigit()):
+        return [event_id]
+    return [event_id, f"{digest}.{int(window) - 1}"]
 
 
 def event_from_dict(document: Mapping[str, Any], received_at: datetime) -> Event:
@@ -94,7 +113,7 @@ def event_from_dict(document: Mapping[str, Any], received_at: datetime) -> Event
         raise EventError("id", "must be a non-empty string")
     occurred = document.get("occurred_at")
     return Event(
-        id=raw_id.strip() if raw_id else content_id(document),
+        id=raw_id.strip() if raw_id else content_id(document, received_at),
         type=kind.strip(),
         occurred_at=received_at if occurred is None else parse_time(occurred),
         product=product,

@@ -13,6 +13,7 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.emails import lead_key
+from leadscore.domain.events import retry_ids
 from leadscore.domain.messages import Incoming, QueueMessageError, decode
 from leadscore.domain.notifications import Publisher, lead_notification, notification_id
 from leadscore.domain.state import LeadState
@@ -145,7 +146,10 @@ def _score_once(
         if scoring_accounts and (domain := accounts.domain_of(lead.email)) is not None
     }
     snapshots, account_snapshots = store.read_leads(
-        {key: [i.event.id for i in lead.incoming] for key, lead in leads.items()},
+        {
+            key: [seen for i in lead.incoming for seen in retry_ids(i.event.id)]
+            for key, lead in leads.items()
+        },
         [m.id for m in models],
         set(domains.values()),
         [m.id for m in scoring_accounts],
@@ -210,7 +214,8 @@ def _score_lead(
     expires_at = now_s + retention_days * DAY
     fresh: dict[str, Incoming] = {}
     for item in lead.incoming:
-        if item.event.id in snapshot.logged or item.event.id in fresh:
+        earlier = retry_ids(item.event.id)
+        if not snapshot.logged.isdisjoint(earlier) or not fresh.keys().isdisjoint(earlier):
             stats.duplicates += 1
         elif snapshot.erased_at is not None and item.received_at <= snapshot.erased_at:
             stats.dropped_erased += 1  # queued before an erasure: must not revive the lead

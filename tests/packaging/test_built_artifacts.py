@@ -29,6 +29,7 @@ RUNTIME_DEPENDENCIES = (
     "pynamodb",
     "boto3",
     "idna",
+    "re2",
 )
 FAKE_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",

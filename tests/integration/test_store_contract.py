@@ -174,7 +174,7 @@ def test_profiles_and_accounts_are_read_together(store: LeadStore) -> None:
     stored, shared = profile(key), account()
     commit(store, write(key, stored, state(key), event(key, "e-1"), shared))
     commit(store, write(erased, profile(erased)))
-    store.erase(erased, T0)
+    store.erase(erased, T0, T0 + 86_400)
     profiles, accounts = store.read_profiles_and_accounts(
         [key, erased, stranger], ["acme.example", "none.example"], ["fit", "other"]
     )
@@ -475,7 +475,7 @@ def test_erase_leaves_only_the_marker(store: LeadStore) -> None:
         write(key, account()),
     )
     store.record_feedback(key, FeedbackRecord("accepted", T0))
-    store.erase(key, T0 + 99)
+    store.erase(key, T0 + 99, T0 + 86_400)
 
     snapshots, accounts = store.read_leads({key: ["e-1"]}, ["fit"], ["acme.example"], ["fit"])
     snapshot = snapshots[key]

@@ -129,7 +129,7 @@ def test_lead_erased_since_it_was_found_is_not_written_again(
 
     def erasure_before_the_write(chunk: list[LeadWrite]) -> None:
         if lead_key(gone) in keys_of(chunk) and store.leads[lead_key(gone)].erased_at is None:
-            store.erase(lead_key(gone), int(AT.timestamp()))  # as the API does
+            store.erase(lead_key(gone), int(AT.timestamp()), int(AT.timestamp()) + 86_400)
 
     store.before_commit = erasure_before_the_write
     outcome = run_decay(AT, store, models, Recorder())

@@ -239,7 +239,7 @@ def test_a_lead_erased_while_it_is_rescored_gets_no_state_again(scene: Rescoring
     def erased_first(writes: list[LeadWrite]) -> None:
         if not erased["done"] and touches(writes, target):
             erased["done"] = True
-            scene.store.erase(lead_key(target), int(AT.timestamp()))
+            scene.store.erase(lead_key(target), int(AT.timestamp()), int(AT.timestamp()) + 86_400)
 
     scene.store.before_commit = erased_first
     result = scene.run(model_id="analytics")

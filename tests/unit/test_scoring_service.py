@@ -184,13 +184,17 @@ def test_published_but_not_cleared_is_published_again_with_the_same_id() -> None
     assert len(recorder.sent) == 2  # cleared: nothing more to publish
 
 
-def test_unreadable_message_fails_alone() -> None:
+def test_unreadable_message_goes_alone_to_the_dead_letters_with_its_reason() -> None:
     events = make_events(9, 9, seed=5)
     bodies = bodies_of(events)
-    bodies.insert(4, ("poison", '{"v": 1, "events": "not a list"}'))
+    poison = '{"v": 1, "events": "not a list"}'
+    bodies.insert(4, ("poison", poison))
     store = MemoryLeadStore()
     outcome = score(store, bodies)
-    assert outcome.failed == {"poison"} and outcome.stats.events_scored == 9
+    assert not outcome.failed and outcome.stats.events_scored == 9
+    [letter] = outcome.dead_letters
+    assert (letter.body, letter.messages) == (poison, {"poison"})
+    assert letter.reason == "unreadable: missing received_at or events"
     for email, _ in events:
         assert stored_state(store, email).reasons  # the nine others were scored
 
@@ -198,7 +202,7 @@ def test_unreadable_message_fails_alone() -> None:
 def test_events_queued_before_an_erasure_do_not_revive_the_lead() -> None:
     email = "gone@bigco.example"
     store = MemoryLeadStore()
-    store.erase(lead_key(email), int(NOW.timestamp()))
+    store.erase(lead_key(email), int(NOW.timestamp()), int(NOW.timestamp()) + 86_400)
     queued = score(store, [("m", mql_body(email))])  # received_at == NOW: before the erasure
     assert not queued.failed and queued.stats.dropped_erased == 2
     assert store.lead_log(lead_key(email)).profile is None

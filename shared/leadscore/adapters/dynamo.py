@@ -116,6 +116,13 @@ class ChangeItem(LeadTable, discriminator="change"):
 
 class ErasedItem(LeadTable, discriminator="erased"):
     erased_at = NumberAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class ForgottenItem(LeadTable, discriminator="forgotten"):
+    """An erased lead's event id, as a hash in its key (`GONE#...`): a replay is known."""
+
+    expires_at = TTLAttribute(null=True)
 
 
 class FeedbackItem(LeadTable, discriminator="feedback"):

@@ -33,9 +33,10 @@ from leadscore.services.store import (
     ChangeRecord,
     EventRecord,
     FeedbackRecord,
-    LeadRecord,
     ProfileRecord,
     StateRecord,
+    StoredRecord,
+    forgotten_id,
     shard_of,
 )
 
@@ -45,6 +46,10 @@ ERASED_SK = "ERASED"
 
 def key_of(item: LeadTable) -> str:
     return item.pk.removeprefix("LEAD#")
+
+
+def forgotten_sk(key: str, event_id: str) -> str:
+    return f"GONE#{forgotten_id(key, event_id)}"
 
 
 def due_pk(shard: int) -> str:
@@ -81,7 +86,7 @@ def _pending(stored: MapAttribute[str, str] | None) -> dict[str, Notification]:
     return {i: Notification.from_dict(json.loads(m)) for i, m in messages.items()}
 
 
-def item_of(record: LeadRecord) -> LeadTable:
+def item_of(record: StoredRecord) -> LeadTable:
     if isinstance(record, ProfileRecord):
         return _profile_item(record)
     if isinstance(record, StateRecord):

@@ -5,12 +5,14 @@ Records become items in `adapters.dynamo_records`, and nowhere else."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -20,6 +22,7 @@ from leadscore.adapters.dynamo import (
     ErasedItem,
     EventItem,
     FeedbackItem,
+    ForgottenItem,
     LeadTable,
     ProfileItem,
     StateItem,
@@ -39,6 +42,7 @@ from leadscore.adapters.dynamo_records import (
     every_lead_pk,
     feedback_item,
     feedback_record,
+    forgotten_sk,
     item_of,
     key_of,
     profile_record,
@@ -50,6 +54,7 @@ from leadscore.services.store import (
     AccountRecord,
     AccountSnapshots,
     Cursor,
+    ErasureCheck,
     FeedbackRecord,
     LeadLog,
     LeadSnapshot,
@@ -57,12 +62,16 @@ from leadscore.services.store import (
     ProfileRecord,
     StateRecord,
     WriteConflict,
+    WriteRefused,
     transactions,
 )
 
 logger = Logger(child=True)
 RETRYABLE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}
 FEEDBACK_ATTEMPTS = 5  # a feedback transaction conflicts only while a scorer's is in flight
+# Erasure deletes what it finds, then looks again: a scorer's write that was in flight while
+# the marker was written lands at most once more (its next attempt sees the marker).
+ERASE_PASSES = 3
 
 
 class DynamoLeadStore:
@@ -103,6 +112,7 @@ class DynamoLeadStore:
                 snapshot.states[str(item.model)] = state_record(item)
             elif isinstance(item, EventItem):
                 snapshot.logged.add(item.sk.removeprefix("EV#"))
+        _read_forgotten(snapshots, wanted)
         return snapshots, accounts
 
     def read_profiles(self, keys: Iterable[str]) -> dict[str, ProfileRecord]:
@@ -122,33 +132,59 @@ class DynamoLeadStore:
                 profiles[key_of(item)] = profile_record(item)
         return profiles, accounts
 
-    def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
+    def commit(
+        self, writes: Sequence[LeadWrite], refused: dict[str, str] | None = None
+    ) -> tuple[set[str], set[str]]:
         written: set[str] = set()
         retry: set[str] = set()
         for chunk in list(transactions(writes)):  # a write too large raises before any is made
             keys = {key for write in chunk for key in write.keys}
-            saved = [
-                (record, item_of(record), index in write.new)
-                for write in chunk
-                for index, record in enumerate(write.records)
-            ]
             try:
-                if saved:  # DynamoDB refuses an empty transaction
-                    with TransactWrite(connection=self.connection) as transaction:
-                        for _, item, new in saved:
-                            # A versioned item adds its own version condition (pynamodb).
-                            condition = LeadTable.pk.does_not_exist() if new else None
-                            transaction.save(item, condition=condition)
-            except TransactWriteError as error:
-                if not _cancelled_by(error, RETRYABLE_REASONS):
+                (written if self._transact(chunk) else retry).update(keys)
+            except WriteRefused as error:
+                if refused is None:
                     raise
-                retry |= keys
-                continue
-            for record, item, _ in saved:  # pynamodb moved each item's version on success
-                if isinstance(record, ProfileRecord | StateRecord | AccountRecord):
-                    record.version = int(item.version)  # type: ignore[attr-defined]
-            written |= keys
+                if len(chunk) == 1:
+                    refused.update(dict.fromkeys(keys, str(error)))
+                    continue
+                for write in chunk:  # find the write at fault: the others go through
+                    alone_written, alone_retry = self.commit([write], refused)
+                    written |= alone_written
+                    retry |= alone_retry
         return written, retry
+
+    def _transact(self, chunk: list[LeadWrite]) -> bool:
+        """One transaction; False when a condition failed or it met another transaction,
+        WriteRefused when DynamoDB refused it as invalid (an item or key too large)."""
+        saved = [
+            (record, item_of(record), index in write.new)
+            for write in chunk
+            for index, record in enumerate(write.records)
+            if not isinstance(record, ErasureCheck)
+        ]
+        checks = [r for write in chunk for r in write.records if isinstance(r, ErasureCheck)]
+        if not saved:  # DynamoDB refuses a transaction without a write
+            return True
+        try:
+            with TransactWrite(connection=self.connection) as transaction:
+                for _, item, new in saved:
+                    # A versioned item adds its own version condition (pynamodb).
+                    condition = LeadTable.pk.does_not_exist() if new else None
+                    transaction.save(item, condition=condition)
+                for check in checks:
+                    transaction.condition_check(
+                        ErasedItem, lead_pk(check.key), ERASED_SK, _marker_is(check.erased_at)
+                    )
+        except TransactWriteError as error:
+            if error.cause_response_code == "ValidationException":
+                raise WriteRefused(f"DynamoDB refused it: {error.cause_response_message}") from None
+            if not _cancelled_by(error, RETRYABLE_REASONS):
+                raise
+            return False
+        for record, item, _ in saved:  # pynamodb moved each item's version on success
+            if isinstance(record, ProfileRecord | StateRecord | AccountRecord):
+                record.version = int(item.version)  # type: ignore[attr-defined]
+        return True
 
     def clear_pending(self, key: str, model_id: str, notification_ids: Iterable[str]) -> None:
         keys = (lead_pk(key), state_sk(model_id))
@@ -220,14 +256,30 @@ class DynamoLeadStore:
         items = LeadTable.query(account_pk(domain), consistent_read=True)
         return [account_record(item) for item in items if isinstance(item, AccountItem)]
 
-    def erase(self, key: str, at: int) -> None:
+    def erase(self, key: str, at: int, until: int) -> None:
         pk = lead_pk(key)
-        # The marker first, and it outlives the lead: from now on the scorer drops every
-        # event received before it, so nothing scored in the meantime can revive the lead.
-        ErasedItem(pk, ERASED_SK, erased_at=at).save()
-        with LeadTable.batch_write() as batch:
-            for item in LeadTable.query(pk, consistent_read=True):
-                if not isinstance(item, ErasedItem):
+        expires = datetime.fromtimestamp(until, UTC)
+        # The marker first: from now on the scorer drops every event received before it, and
+        # a scorer's write that read no marker fails its erasure check (ErasureCheck).
+        ErasedItem(pk, ERASED_SK, erased_at=at, expires_at=expires).save()
+        for _ in range(ERASE_PASSES):
+            found = [
+                item
+                for item in LeadTable.query(pk, consistent_read=True)
+                if not isinstance(item, ErasedItem | ForgottenItem)
+            ]
+            if not found:
+                return
+            # The event ids are kept (hashed) before their events are deleted.
+            with LeadTable.batch_write() as batch:
+                for item in found:
+                    if isinstance(item, EventItem):
+                        event_id = item.sk.removeprefix("EV#")
+                        batch.save(
+                            ForgottenItem(pk, forgotten_sk(key, event_id), expires_at=expires)
+                        )
+            with LeadTable.batch_write() as batch:
+                for item in found:
                     batch.delete(item)
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
@@ -270,6 +322,29 @@ class DynamoLeadStore:
                 return False
             raise
         return True
+
+
+def _read_forgotten(
+    snapshots: dict[str, LeadSnapshot], wanted: Mapping[str, Iterable[str]]
+) -> None:
+    """Note which of the wanted event ids an erased lead had: one more read, for erased
+    leads only."""
+    keys = {
+        (lead_pk(key), forgotten_sk(key, event_id)): (key, event_id)
+        for key, snapshot in snapshots.items()
+        if snapshot.erased_at is not None
+        for event_id in wanted[key]
+    }
+    for item in _batch_get(list(keys)):
+        key, event_id = keys[item.pk, item.sk]
+        snapshots[key].forgotten.add(event_id)
+
+
+def _marker_is(erased_at: int | None) -> Condition:
+    """The erasure marker is still as read: absent, or of the same erasure."""
+    if erased_at is None:
+        return ErasedItem.pk.does_not_exist()
+    return ErasedItem.erased_at == erased_at
 
 
 def _batch_get(keys: list[tuple[str, str]]) -> Iterable[LeadTable]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from leadscore.services.store import (
     AccountSnapshots,
     ChangeRecord,
     Cursor,
+    ErasureCheck,
     EventRecord,
     FeedbackRecord,
     LeadLog,
@@ -22,9 +25,15 @@ from leadscore.services.store import (
     LeadWrite,
     ProfileRecord,
     StateRecord,
+    WriteRefused,
+    forgotten_id,
     shard_of,
     transactions,
 )
+
+# DynamoDB's limits, which this store refuses as that one does (WriteRefused).
+KEY_BYTES = 1_024  # a sort key
+ITEM_BYTES = 400 * 1_024  # an item, here measured as its record's JSON
 
 # A hook called with each transaction's writes before it is applied: it may raise (a
 # fault) or return the keys whose transaction must fail as a conflict.
@@ -41,6 +50,7 @@ class _StoredLead:
     events: dict[str, EventRecord] = field(default_factory=dict)
     changes: dict[tuple[int, str, str], ChangeRecord] = field(default_factory=dict)
     feedback: list[FeedbackRecord] = field(default_factory=list)
+    forgotten: set[str] = field(default_factory=set)  # forgotten_id of erased events
 
 
 class MemoryLeadStore:
@@ -71,6 +81,7 @@ class MemoryLeadStore:
                     lead.erased_at,
                     {m: copy.deepcopy(lead.states[m]) for m in model_ids if m in lead.states},
                     {i for i in event_ids if i in lead.events},
+                    {i for i in event_ids if forgotten_id(key, i) in lead.forgotten},
                 )
             return snapshots, self._accounts(domains, account_models)
 
@@ -98,14 +109,25 @@ class MemoryLeadStore:
             }
             return profiles, self._accounts(domains, account_models)
 
-    def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
+    def commit(
+        self, writes: Sequence[LeadWrite], refused: dict[str, str] | None = None
+    ) -> tuple[set[str], set[str]]:
         written: set[str] = set()
         retry: set[str] = set()
-        for chunk in list(transactions(writes)):  # a write too large raises before any is made
+        accepted = []
+        for write in writes:
+            reason = _refusal(write)
+            if reason is None:
+                accepted.append(write)
+            elif refused is None:
+                raise WriteRefused(reason)
+            else:
+                refused.update(dict.fromkeys(write.keys, reason))
+        for chunk in list(transactions(accepted)):  # a write too large raises before any is made
             keys = {key for write in chunk for key in write.keys}
             with self._lock:
-                refused = set(self.before_commit(chunk) or ()) if self.before_commit else set()
-                if refused & keys or not self._conditions_hold(chunk):
+                conflicts = set(self.before_commit(chunk) or ()) if self.before_commit else set()
+                if conflicts & keys or not self._conditions_hold(chunk):
                     retry |= keys
                     continue
                 for write in chunk:
@@ -123,6 +145,10 @@ class MemoryLeadStore:
                 if identity in seen:  # DynamoDB refuses one item twice in a transaction
                     raise ValueError(f"one transaction writes {identity[0]} twice")
                 seen.add(identity)
+                if isinstance(record, ErasureCheck):
+                    if self.leads.get(record.key, _StoredLead()).erased_at != record.erased_at:
+                        return False
+                    continue
                 stored = self._stored(record)
                 if index in write.new and stored is not None:
                     return False
@@ -134,6 +160,8 @@ class MemoryLeadStore:
     def _stored(self, record: LeadRecord) -> LeadRecord | None:
         if isinstance(record, AccountRecord):
             return self.accounts.get((record.domain, record.model))
+        if isinstance(record, ErasureCheck):
+            return None
         lead = self.leads.get(record.key)
         if lead is None:
             return None
@@ -146,6 +174,8 @@ class MemoryLeadStore:
         return lead.changes.get((record.at, record.model, record.tag))
 
     def _put(self, record: LeadRecord) -> None:
+        if isinstance(record, ErasureCheck):
+            return
         if isinstance(record, ProfileRecord | StateRecord | AccountRecord):
             record.version = (record.version or 0) + 1
         stored = copy.deepcopy(record)
@@ -244,9 +274,11 @@ class MemoryLeadStore:
                 if stored == domain
             ]
 
-    def erase(self, key: str, at: int) -> None:
-        with self._lock:
-            self.leads[key] = _StoredLead(erased_at=at)
+    def erase(self, key: str, at: int, until: int) -> None:
+        with self._lock:  # what expires at `until` is kept here: this store forgets nothing
+            lead = self.leads.get(key, _StoredLead())
+            forgotten = lead.forgotten | {forgotten_id(key, i) for i in lead.events}
+            self.leads[key] = _StoredLead(erased_at=at, forgotten=forgotten)
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
         with self._lock:
@@ -270,6 +302,18 @@ def _readable(record: EventRecord) -> bool:
     return True
 
 
+def _refusal(write: LeadWrite) -> str | None:
+    """Why DynamoDB would refuse one of the write's items (None: it would not)."""
+    for record in write.records:
+        if isinstance(record, EventRecord) and len(f"EV#{record.event.id}".encode()) > KEY_BYTES:
+            return f"an event id longer than the table's key limit ({KEY_BYTES} bytes)"
+        if not isinstance(record, ErasureCheck):
+            size = len(json.dumps(dataclasses.asdict(record), default=str).encode())
+            if size > ITEM_BYTES:
+                return f"a {type(record).__name__} of {size} bytes, over the item limit"
+    return None
+
+
 def _identity(record: LeadRecord) -> tuple[str, ...]:
     if isinstance(record, AccountRecord):
         return ("account", record.domain, record.model)
@@ -279,4 +323,6 @@ def _identity(record: LeadRecord) -> tuple[str, ...]:
         return ("state", record.key, record.model)
     if isinstance(record, EventRecord):
         return ("event", record.key, record.event.id)
+    if isinstance(record, ErasureCheck):
+        return ("erasure", record.key)
     return ("change", record.key, str(record.at), record.model, record.tag)

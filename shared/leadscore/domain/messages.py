@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadscore.domain.events import Event, EventError, canonical_event, event_to_dict
 
 MAX_MESSAGE_BYTES = 240_000  # SQS allows 256 KiB; headroom for attributes and the envelope
+# How far after its arrival an event may be dated (clocks differ): a later date is taken as
+# its arrival, so that no event can pin a lead's profile fields or hold off its decay.
+FUTURE_SKEW = timedelta(minutes=5)
 
 
 class QueueMessageError(ValueError):
@@ -24,6 +27,14 @@ class Incoming:
     email: str
     event: Event
     received_at: int  # epoch seconds the API accepted it
+    dated: datetime | None = None  # the future date it was sent with, taken as its arrival
+
+
+def arrival_bounded(event: Event, received_at: datetime) -> Event:
+    """The event, dated no later than its arrival (within FUTURE_SKEW)."""
+    if event.occurred_at <= received_at + FUTURE_SKEW:
+        return event
+    return replace(event, occurred_at=received_at)
 
 
 def encode(entries: Iterable[tuple[str, Event]], received_at: datetime) -> Iterator[str]:
@@ -66,5 +77,7 @@ def decode(body: str) -> list[Incoming]:
             email, event = canonical_event(item, received_at)
         except EventError as error:
             raise QueueMessageError(f"events[{index}].{error.field}: invalid") from None
-        incoming.append(Incoming(email, event, received))
+        bounded = arrival_bounded(event, received_at)
+        dated = None if bounded is event else event.occurred_at
+        incoming.append(Incoming(email, bounded, received, dated))
     return incoming

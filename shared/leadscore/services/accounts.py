@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -202,10 +202,12 @@ def merge(
     writes: Sequence[LeadWrite],
     domain_of_lead: Mapping[str, str],
     records: Mapping[str, list[AccountRecord]],
+    alone: Set[str] = frozenset(),
 ) -> tuple[list[LeadWrite], set[str]]:
     """One write per account that changes: its records and every lead of it (a transaction
     holds a record once). Returns the writes and the leads left for another round because
-    their account's write would not fit in one transaction."""
+    their account's write would not fit in one transaction, or because they are to be
+    written `alone` (without other leads: one was refused with them) and are not first."""
     merged: list[LeadWrite] = []
     groups: dict[str, LeadWrite] = {}
     deferred: set[str] = set()
@@ -218,7 +220,11 @@ def merge(
         if group is None:
             group = groups[domain] = LeadWrite(write.key, list(records[domain]))
             merged.append(group)
-        elif len(group.records) + len(write.records) > MAX_TRANSACTION_RECORDS:
+        elif (
+            len(group.records) + len(write.records) > MAX_TRANSACTION_RECORDS
+            or write.key in alone
+            or group.key in alone
+        ):
             deferred.add(write.key)
             continue
         else:

@@ -16,6 +16,10 @@ from leadscore.services.store import FeedbackRecord, LeadLog, LeadStore, Profile
 FEEDBACK_RETENTION = timedelta(days=3 * 365)
 # An erased person must leave their account: erasure tries harder than a scorer's write.
 ERASURE_ACCOUNT_ATTEMPTS = 10
+# How long an erasure is remembered (the time and the hashed ids of the lead's events), so
+# that no delivery, retry or replay brings the lead back: longer than every retry window
+# (SQS keeps a message 14 days at most, webhook providers retry for 3 days at most).
+ERASURE_MEMORY = timedelta(days=30)
 
 
 class LeadNotFound(LookupError):
@@ -84,11 +88,11 @@ def erase_lead(
     """Erase everything stored about the lead, then take it out of its account at once
     (the account may cool down and say so). Erasing an unknown lead changes nothing."""
     key = lead_key(email)
-    # The marker first, and it outlives the lead: from now on the scorer drops every event
-    # received before it, so nothing scored in the meantime can revive the lead.
-    store.erase(key, int(now.timestamp()))
+    at = int(now.timestamp())
+    until = int((now + ERASURE_MEMORY).timestamp())
+    store.erase(key, at, until)
     if (earlier := earlier_lead_key(email)) is not None:  # stored before the email rule
-        store.erase(earlier, int(now.timestamp()))
+        store.erase(earlier, at, until)
     domain = accounts.domain_of(email)
     if domain is None:
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -14,21 +14,26 @@ from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import retry_ids
-from leadscore.domain.messages import Incoming, QueueMessageError, decode
+from leadscore.domain.messages import Incoming, QueueMessageError, decode, encode
 from leadscore.domain.notifications import Publisher, lead_notification, notification_id
 from leadscore.domain.state import LeadState
+from leadscore.domain.times import epoch, iso
 from leadscore.services import accounts
 from leadscore.services.alerts import Alert, publish_pending, unique
 from leadscore.services.lead_states import LEAD_ALERT_KINDS, next_state_record
 from leadscore.services.retry import until_settled
 from leadscore.services.store import (
+    MAX_TRANSACTION_RECORDS,
     ChangeRecord,
+    ErasureCheck,
     EventRecord,
     LeadRecord,
     LeadSnapshot,
     LeadStore,
     LeadWrite,
     ProfileRecord,
+    StateRecord,
+    WriteRefused,
 )
 
 logger = Logger(child=True)
@@ -51,11 +56,24 @@ class Stats:
     notifications: int = 0
     account_mqas: int = 0
     account_cooled: int = 0
+    future_dated: int = 0
+    dead_lettered: int = 0
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """Records that can never be scored, for the dead-letter queue with the reason; the
+    messages they came in fail instead if the letter cannot be sent."""
+
+    body: str
+    reason: str
+    messages: set[str]
 
 
 @dataclass(slots=True)
 class BatchOutcome:
     failed: set[str] = field(default_factory=set)  # message ids to hand back to SQS
+    dead_letters: list[DeadLetter] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
 
 
@@ -72,12 +90,14 @@ class LeadBatch:
 @dataclass(slots=True)
 class ScoredLead:
     """One lead's batch scored: its write (None: nothing new), the notifications to publish
-    once written, its new states (model id -> state, for its account) and its profile."""
+    once written, its new states (model id -> state, for its account), its profile, and the
+    events left for the next write (more than one transaction holds)."""
 
     write: LeadWrite | None
     alerts: list[Alert]
     states: dict[str, LeadState | None] = field(default_factory=dict)
     profile: ProfileRecord | None = None
+    rest: list[Incoming] = field(default_factory=list)
 
 
 def score_messages(
@@ -97,24 +117,45 @@ def score_messages(
             incoming = decode(body)
         except QueueMessageError as error:
             logger.error("unreadable scoring message", message_id=message_id, reason=str(error))
-            outcome.failed.add(message_id)
+            outcome.dead_letters.append(DeadLetter(body, f"unreadable: {error}", {message_id}))
             continue
         for item in incoming:
             key = lead_key(item.email)
             lead = leads.setdefault(key, LeadBatch(key, item.email))
             lead.incoming.append(item)
             lead.messages.add(message_id)
-    if not leads:
-        return outcome
+    compiled = list(models.current()) if leads else []
+    # A lead with more new events than one transaction holds is written in several, in
+    # order: each pass writes the next share of every such lead.
+    alone: set[str] = set()  # leads written without their account's other leads
+    while leads:
+        leads = _score_pass(
+            leads, store, compiled, publisher, clock, retention_days, attempts, outcome, alone
+        )
+    outcome.stats.dead_lettered = sum(len(letter.messages) for letter in outcome.dead_letters)
+    return outcome
 
-    compiled = list(models.current())
+
+def _score_pass(
+    leads: dict[str, LeadBatch],
+    store: LeadStore,
+    models: list[CompiledModel],
+    publisher: Publisher,
+    clock: Callable[[], datetime],
+    retention_days: int,
+    attempts: int,
+    outcome: BatchOutcome,
+    alone: set[str],
+) -> dict[str, LeadBatch]:
+    """Score the leads' events (conflicts retried); returns the leads with events left."""
+    later: dict[str, LeadBatch] = {}
 
     def attempt_round(pending: dict[str, LeadBatch], attempt: int) -> dict[str, LeadBatch]:
         if attempt:
             outcome.stats.conflicts_retried += len(pending)
         try:
             return _score_once(
-                pending, store, compiled, clock(), retention_days, publisher, outcome
+                pending, store, models, clock(), retention_days, publisher, outcome, later, alone
             )
         except Exception:
             logger.exception("scoring failed; the batch's records will be redelivered")
@@ -122,11 +163,12 @@ def score_messages(
                 outcome.failed.update(lead.messages)
             return {}
 
-    for lead in until_settled(attempt_round, dict(leads), attempts).values():
+    for lead in until_settled(attempt_round, leads, attempts).values():
         # still conflicting after every attempt: let SQS redeliver it
         logger.warning("lead kept conflicting", lead=lead.key[:12])
         outcome.failed.update(lead.messages)
-    return outcome
+    # a lead whose messages are redelivered anyway goes on with them
+    return {key: lead for key, lead in later.items() if not lead.messages & outcome.failed}
 
 
 def _score_once(
@@ -137,8 +179,11 @@ def _score_once(
     retention_days: int,
     publisher: Publisher,
     outcome: BatchOutcome,
+    later: dict[str, LeadBatch],
+    alone: set[str],
 ) -> dict[str, LeadBatch]:
-    """One read-compute-write round; returns the leads to retry after a conflict."""
+    """One read-compute-write round; returns the leads to retry after a conflict, and puts
+    in `later` those written with events left for their next write."""
     scoring_accounts = accounts.account_models(models)
     domains = {
         key: domain
@@ -159,11 +204,16 @@ def _score_once(
     counts: dict[str, Stats] = {}
     changes: list[accounts.PersonChange] = []
     profiles: dict[str, ProfileRecord] = {}
-    for key, lead in leads.items():
+    for key, lead in list(leads.items()):
         counts[key] = Stats()
-        result = scored[key] = _score_lead(
-            lead, snapshots[key], models, now, retention_days, counts[key]
-        )
+        try:
+            result = scored[key] = _score_lead(
+                lead, snapshots[key], models, now, retention_days, counts[key]
+            )
+        except WriteRefused as error:
+            _refuse(lead, str(error), outcome)
+            del leads[key]
+            continue
         if result.write is not None:
             writes.append(result.write)
         if key in domains and result.states:
@@ -173,11 +223,21 @@ def _score_once(
     account_plan = accounts.plan(
         changes, account_snapshots, scoring_accounts, int(now.timestamp()), store, profiles
     )
-    merged, deferred = accounts.merge(writes, domains, account_plan.records)
-    _written, retry = store.commit(merged)
+    merged, deferred = accounts.merge(writes, domains, account_plan.records, alone)
+    refused: dict[str, str] = {}
+    _written, retry = store.commit(merged, refused)
     retry |= deferred  # leads whose account's write was full: next round
-    for key in set(leads) - retry:
+    together = {key: len(write.keys) for write in merged for key in write.keys}
+    for key, reason in refused.items():
+        if together[key] > 1:  # refused with its account's other leads: each alone next round
+            retry.add(key)
+            alone.add(key)
+            continue
+        _refuse(leads[key], reason, outcome)
+    for key in set(leads) - retry - set(refused):
         _add(outcome.stats, counts[key])
+        if scored[key].rest:
+            later[key] = replace(leads[key], incoming=scored[key].rest)
         published, failed = publish_pending(key, scored[key].alerts, store, publisher)
         outcome.stats.notifications += published
         if failed:  # SQS redelivers the records; the notification is found pending again
@@ -194,6 +254,19 @@ def _score_once(
             if lead_domain == domain and key not in retry:
                 outcome.failed.update(leads[key].messages)
     return {key: leads[key] for key in retry}
+
+
+def _refuse(lead: LeadBatch, reason: str, outcome: BatchOutcome) -> None:
+    """The lead's events can never be stored: to the dead-letter queue, with the reason (the
+    other leads of their messages are scored)."""
+    logger.error("a lead's events cannot be stored", lead=lead.key[:12], reason=reason)
+    arrivals: dict[int, list[Incoming]] = {}
+    for item in lead.incoming:
+        arrivals.setdefault(item.received_at, []).append(item)
+    for received_at, items in arrivals.items():
+        moment = datetime.fromtimestamp(received_at, UTC)
+        for body in encode([(item.email, item.event) for item in items], moment):
+            outcome.dead_letters.append(DeadLetter(body, reason, set(lead.messages)))
 
 
 def _add(total: Stats, part: Stats) -> None:
@@ -217,8 +290,10 @@ def _score_lead(
         earlier = retry_ids(item.event.id)
         if not snapshot.logged.isdisjoint(earlier) or not fresh.keys().isdisjoint(earlier):
             stats.duplicates += 1
-        elif snapshot.erased_at is not None and item.received_at <= snapshot.erased_at:
-            stats.dropped_erased += 1  # queued before an erasure: must not revive the lead
+        elif not snapshot.forgotten.isdisjoint(earlier) or (
+            snapshot.erased_at is not None and item.received_at <= snapshot.erased_at
+        ):  # a replay, or queued before an erasure: must not revive the lead
+            stats.dropped_erased += 1
         else:
             fresh[item.event.id] = item
     # Notifications recorded earlier but not yet published (a failed or interrupted publish).
@@ -229,9 +304,37 @@ def _score_lead(
     ]
     if not fresh:
         return ScoredLead(None, alerts)
+    ordered = sorted(fresh.values(), key=lambda i: (i.event.occurred_at, i.event.id))
+    share = len(ordered)  # the events this write takes: as many as one transaction holds
+    while True:
+        counts = Stats()
+        scored = _scored_share(lead, snapshot, ordered[:share], models, now, expires_at, counts)
+        size = len(scored.write.records) if scored.write else 0
+        if size <= MAX_TRANSACTION_RECORDS:
+            break
+        if share == 1:
+            raise WriteRefused(f"one event needs {size} items in one transaction")
+        share = max(1, share - (size - MAX_TRANSACTION_RECORDS))
+    _add(stats, counts)
+    scored.alerts = unique(alerts + scored.alerts)
+    scored.rest = ordered[share:]
+    return scored
 
-    events = [item.event for item in fresh.values()]
-    profile_record, profile, changed = _merged_profile(lead, snapshot, fresh.values(), now_s)
+
+def _scored_share(
+    lead: LeadBatch,
+    snapshot: LeadSnapshot,
+    share: list[Incoming],
+    models: list[CompiledModel],
+    now: datetime,
+    expires_at: int,
+    stats: Stats,
+) -> ScoredLead:
+    """The lead's write of these events (in time order), and the notifications it records."""
+    now_s = int(now.timestamp())
+    fresh = {item.event.id: item for item in share}
+    events = [item.event for item in share]
+    profile_record, profile, changed = _merged_profile(lead, snapshot, share, now_s)
     # An unchanged profile is not rewritten: the states' versions guard against a
     # concurrent profile change, since every writer of a lead also writes its states.
     records: list[LeadRecord] = [profile_record] if changed else []
@@ -239,6 +342,7 @@ def _score_lead(
         event.id: EventRecord(lead.key, event, fresh[event.id].received_at, expires_at=expires_at)
         for event in events
     }
+    alerts: list[Alert] = []
     changes: dict[tuple[str, str], ChangeRecord] = {}
     states: dict[str, LeadState | None] = {}
     for model in models:
@@ -250,6 +354,8 @@ def _score_lead(
         for delta in result.deltas:
             entry = delta.to_dict()
             if delta.event_id in logged:
+                if (dated := fresh[delta.event_id].dated) is not None:
+                    entry["dated"] = iso(epoch(dated))  # sent with a future date: shown so
                 logged[delta.event_id].deltas.setdefault(model.id, []).append(entry)
                 continue
             change = changes.setdefault(
@@ -278,11 +384,20 @@ def _score_lead(
         alerts += [(model.id, notification) for notification in record.pending.values()]
         records.append(record)
     stats.events_scored += len(events)
+    stats.future_dated += sum(item.dated is not None for item in share)
+    if not any(_versioned(record) for record in records):
+        # Nothing here is written over a stored version (a new lead, or one just erased):
+        # the write must also find the erasure marker as read.
+        records.append(ErasureCheck(lead.key, snapshot.erased_at))
     first_log = len(records)
     records += list(logged.values())
     records += list(changes.values())
     new = set(range(first_log, first_log + len(logged)))
-    return ScoredLead(LeadWrite(lead.key, records, new), unique(alerts), states, profile_record)
+    return ScoredLead(LeadWrite(lead.key, records, new), alerts, states, profile_record)
+
+
+def _versioned(record: LeadRecord) -> bool:
+    return isinstance(record, ProfileRecord | StateRecord) and record.version is not None
 
 
 def _merged_profile(
@@ -306,7 +421,10 @@ def _merged_profile(
         for name, value in (incoming.event.profile or {}).items():
             if name == "email" or value in (None, ""):
                 continue
-            if at >= times.get(name, 0) and (name in profile or len(profile) < PROFILE_FIELDS_MAX):
+            # a time stored from a future-dated event (before they were bounded) wins no more
+            if at >= min(times.get(name, 0), now_s) and (
+                name in profile or len(profile) < PROFILE_FIELDS_MAX
+            ):
                 changed = changed or profile.get(name) != value or times.get(name) != at
                 profile[name], times[name] = value, at
     if changed:

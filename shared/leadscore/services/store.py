@@ -6,6 +6,7 @@ pynamodb) and `adapters.memory_store` (in memory, for fast tests and fault injec
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +24,10 @@ Cursor = Any  # opaque and JSON-serialisable: where a listing continues
 
 class WriteConflict(Exception):
     """A write kept meeting concurrent writers of the same item; the caller may repeat it."""
+
+
+class WriteRefused(ValueError):
+    """A lead's write that the store can never hold (an item or key over its size limits)."""
 
 
 @dataclass(slots=True)
@@ -108,7 +113,18 @@ class FeedbackRecord:
     expires_at: int | None = None
 
 
-LeadRecord = ProfileRecord | StateRecord | EventRecord | ChangeRecord | AccountRecord
+@dataclass(slots=True)
+class ErasureCheck:
+    """Not written, but checked: the write holds only while the lead's erasure marker is
+    still the one its writer read (`erased_at`, None: none), so that a lead erased between
+    a writer's read and its write is not re-created."""
+
+    key: str
+    erased_at: int | None = None
+
+
+StoredRecord = ProfileRecord | StateRecord | EventRecord | ChangeRecord | AccountRecord
+LeadRecord = StoredRecord | ErasureCheck  # what a LeadWrite holds
 AccountSnapshots = dict[str, dict[str, AccountRecord]]  # domain -> model id -> account
 
 
@@ -121,6 +137,8 @@ class LeadSnapshot:
     erased_at: int | None = None
     states: dict[str, StateRecord] = field(default_factory=dict)
     logged: set[str] = field(default_factory=set)  # ids of the events already applied
+    # ids of the events applied to the lead before it was erased: a replay must not revive it
+    forgotten: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -170,8 +188,9 @@ class LeadStore(Protocol):
         account_models: Sequence[str] = (),
     ) -> tuple[dict[str, LeadSnapshot], AccountSnapshots]:
         """Profiles, erasure markers, states of `model_ids` and which of the event ids in
-        `wanted` (lead key -> ids) are logged; and the accounts of `domains` for
-        `account_models`. Strongly consistent: a retry sees the winner of a conflict."""
+        `wanted` (lead key -> ids) are logged, or were before the lead was erased; and the
+        accounts of `domains` for `account_models`. Strongly consistent: a retry sees the
+        winner of a conflict."""
         ...
 
     def read_profiles(self, keys: Iterable[str]) -> dict[str, ProfileRecord]:
@@ -186,11 +205,15 @@ class LeadStore(Protocol):
         (no erasure marker, state or event)."""
         ...
 
-    def commit(self, writes: Sequence[LeadWrite]) -> tuple[set[str], set[str]]:
+    def commit(
+        self, writes: Sequence[LeadWrite], refused: dict[str, str] | None = None
+    ) -> tuple[set[str], set[str]]:
         """Write each lead atomically, many per transaction (`transactions`). Returns
         (written, to_retry): a write whose condition failed, or that met a concurrent
-        transaction, must be read again and recomputed; any other failure raises. On
-        success the versioned records carry their stored version."""
+        transaction, must be read again and recomputed. A write the store can never hold
+        (WriteRefused: an item over its size limits) is left out and its keys noted in
+        `refused` with the reason, the others written; without `refused` it raises. Any
+        other failure raises. On success the versioned records carry their stored version."""
         ...
 
     def clear_pending(self, key: str, model_id: str, notification_ids: Iterable[str]) -> None:
@@ -226,8 +249,10 @@ class LeadStore(Protocol):
         """The account's records of every model."""
         ...
 
-    def erase(self, key: str, at: int) -> None:
-        """Record the erasure marker (kept), then delete everything else of the lead."""
+    def erase(self, key: str, at: int, until: int) -> None:
+        """Record the erasure marker, then delete everything else of the lead but the ids of
+        its events, kept hashed (`forgotten_id`) so that a replay is known; marker and ids
+        expire at `until`. Items a concurrent writer adds meanwhile are deleted too."""
         ...
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
@@ -235,6 +260,11 @@ class LeadStore(Protocol):
         writer of the profile retries) and in its log; False when there is no such lead.
         Raises WriteConflict when concurrent writers of the profile kept it busy."""
         ...
+
+
+def forgotten_id(key: str, event_id: str) -> str:
+    """What an erased lead's store keeps of an event id: a hash, no personal data in clear."""
+    return hashlib.sha256(f"{key}#{event_id}".encode()).hexdigest()[:32]
 
 
 def shard_of(key: str) -> int:

@@ -15,6 +15,7 @@ from leadscore.domain.model import ScoringModel
 from leadscore.domain.model_base import Test
 from leadscore.domain.model_engagement import Limit
 from leadscore.domain.model_fit import FitCategory
+from leadscore.domain.regexes import linear_regex
 
 Predicate = Callable[[Any], bool]
 DAY = 86_400
@@ -128,12 +129,15 @@ def compile_test(test: Test, lists: DomainLists) -> Predicate:
             )
 
         checks.append(in_range)
+    # Words and globs stay in Python's engine, linear in the value by construction: escaped
+    # literals between one-character lookarounds, and fnmatch's translation, which since
+    # Python 3.9 never backtracks into a `*` it has passed (CPython bpo-40480).
     if test.words is not None:
         alternatives = "|".join(re.escape(w.strip()) for w in test.words)
         words = re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])", re.IGNORECASE)
         checks.append(lambda v: words.search(str(v)) is not None)
     if test.regex is not None:
-        pattern = re.compile(test.regex, re.IGNORECASE)
+        pattern = linear_regex(test.regex)  # the model's own pattern: RE2, never backtracks
         checks.append(lambda v: pattern.search(str(v)) is not None)
     if test.glob is not None:
         glob = re.compile(fnmatch.translate(test.glob), re.IGNORECASE)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadscore.domain.model_errors import InvalidSection, Location
+from leadscore.domain.regexes import MAX_PATTERN_CHARS, linear_regex
 
 Points = Annotated[float, Field(ge=-1000, le=1000)]
 FitPoints = Annotated[float, Field(ge=-100, le=100)]
@@ -42,12 +42,16 @@ class Test(Strict):
 
     @field_validator("regex")
     @classmethod
-    def _regex_compiles(cls, pattern: str | None) -> str | None:
+    def _regex_runs_in_linear_time(cls, pattern: str | None) -> str | None:
         if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"invalid regular expression: {error}") from None
+            linear_regex(pattern)  # or RegexRefused, a ValueError saying why it cannot run
+        return pattern
+
+    @field_validator("glob")
+    @classmethod
+    def _glob_bounded(cls, pattern: str | None) -> str | None:
+        if pattern is not None and len(pattern) > MAX_PATTERN_CHARS:
+            raise ValueError(f"a glob has at most {MAX_PATTERN_CHARS} characters")
         return pattern
 
     @field_validator("words")

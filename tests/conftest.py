@@ -91,11 +91,23 @@ def table_items(pk_prefix: str = "") -> dict[tuple[str, str], dict[str, Any]]:
 
 @dataclass
 class Topic:
-    """The sales SNS topic with an SQS queue subscribed, to read what was published."""
+    """The sales SNS topic with an SQS queue subscribed, to read what was published; and the
+    scoring queue's DLQ, which the scorer needs too."""
 
     arn: str
     queue_url: str
     sqs: Any
+    dead_letter_url: str = ""
+
+    def dead_letters(self) -> list[tuple[str, str]]:
+        """(body, reason) of each message in the scoring DLQ."""
+        answer = self.sqs.receive_message(
+            QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
+        return [
+            (m["Body"], m["MessageAttributes"]["reason"]["StringValue"])
+            for m in answer.get("Messages", [])
+        ]
 
     def received(self) -> list[dict[str, Any]]:
         import json
@@ -126,7 +138,9 @@ def topic(aws: None, monkeypatch: pytest.MonkeyPatch) -> Topic:
     ]["QueueArn"]
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
     monkeypatch.setenv("TOPIC_ARN", arn)
-    return Topic(arn, queue_url, sqs)
+    dead_letter_url = sqs.create_queue(QueueName="scoring-dlq")["QueueUrl"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dead_letter_url)
+    return Topic(arn, queue_url, sqs, dead_letter_url)
 
 
 def load_function(name: str) -> ModuleType:

@@ -16,8 +16,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.model_store import CachedModels
+from leadscore.adapters.queue import DeadLetterQueue
 from leadscore.adapters.sns import SnsPublisher
-from leadscore.services.scoring import BatchOutcome, score_messages
+from leadscore.services.scoring import BatchOutcome, score_messages, send_dead_letters
 from leadscore.settings import LazyClient, settings
 
 logger = Logger()
@@ -25,10 +26,13 @@ logger = Logger()
 # the cold-start cost of importing every other library it knows (sqlite3, httpx, ...).
 tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 metrics = Metrics(namespace="LeadScore")
-config = settings().require("topic_arn")
+config = settings().require("topic_arn", "dead_letter_queue_url")
 store = DynamoLeadStore()  # its client is made at first use
 models = CachedModels(ttl=config.model_cache_seconds)
 publisher = SnsPublisher(LazyClient("sns", region_name=config.region), config.topic_arn)
+dead_letters = DeadLetterQueue(
+    LazyClient("sqs", region_name=config.region), config.dead_letter_queue_url
+)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -42,6 +46,8 @@ def _record_metrics(outcome: BatchOutcome) -> None:
     metrics.add_metric("ErasedEventsDropped", MetricUnit.Count, stats.dropped_erased)
     metrics.add_metric("MQAs", MetricUnit.Count, stats.account_mqas)
     metrics.add_metric("AccountsCooled", MetricUnit.Count, stats.account_cooled)
+    metrics.add_metric("FutureDatedEvents", MetricUnit.Count, stats.future_dated)
+    metrics.add_metric("DeadLettered", MetricUnit.Count, stats.dead_lettered)
 
 
 @logger.inject_lambda_context(correlation_id_path="Records[0].messageId")
@@ -59,6 +65,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         retention_days=config.event_retention_days,
         attempts=config.write_attempts,
     )
+    send_dead_letters(outcome, dead_letters)
     _record_metrics(outcome)
 
     def record_handler(record: SQSRecord) -> None:

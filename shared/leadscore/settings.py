@@ -36,6 +36,8 @@ class Settings:
     table_name: str = _variable("TABLE_NAME", default="leadscore")
     queue_url: str = _variable("QUEUE_URL")
     rescore_queue_url: str = _variable("RESCORE_QUEUE_URL")
+    # The scoring queue's DLQ: the scorer puts there, with their reason, records it can never score.
+    dead_letter_queue_url: str = _variable("DEAD_LETTER_QUEUE_URL")
     topic_arn: str = _variable("TOPIC_ARN")
     region: str = _variable("AWS_REGION", "AWS_DEFAULT_REGION", default="us-east-1")
     # Moto server (local stack) or another DynamoDB endpoint; unset on AWS.

@@ -88,13 +88,17 @@ def test_parallel_batches_on_hot_leads_lose_no_update(models: model_store.Cached
     assert_scored_once(store, events)
 
 
-def test_poison_record_fails_alone(models: model_store.CachedModels, topic: Topic) -> None:
+def test_poison_record_goes_alone_to_the_dlq_with_its_reason(
+    models: model_store.CachedModels, topic: Topic
+) -> None:
     app = load_function("scorer")
     events = make_events(9, 9, seed=5)
     records = [sqs_record(message_id, body) for message_id, body in bodies_of(events)]
-    records.insert(4, sqs_record("poison", '{"v": 1, "events": "not a list"}'))
+    poison = '{"v": 1, "events": "not a list"}'
+    records.insert(4, sqs_record("poison", poison))
     response = app.lambda_handler({"Records": records}, LambdaContext())
-    assert response == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
+    assert response == {"batchItemFailures": []}  # not retried: it would never score
+    assert topic.dead_letters() == [(poison, "unreadable: missing received_at or events")]
     for email, _ in events:
         assert stored_state(app.store, email).reasons  # the nine others were scored
 

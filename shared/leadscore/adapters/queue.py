@@ -46,6 +46,22 @@ class ScoringQueue:
         raise QueueError(f"{len(pending)} messages were not accepted by the scoring queue")
 
 
+class DeadLetterQueue:
+    """The scoring queue's dead-letter queue, for records the scorer can never score: each
+    with its reason in the message attribute `reason`, for an operator to read and redrive."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+
+    def send(self, body: str, reason: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=body,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1_000]}},
+        )
+
+
 def _batches(bodies: Sequence[str]) -> Iterable[list[str]]:
     batch: list[str] = []
     size = 0

@@ -136,6 +136,21 @@ def score_messages(
     return outcome
 
 
+class DeadLetterSink(Protocol):
+    def send(self, body: str, reason: str) -> None: ...
+
+
+def send_dead_letters(outcome: BatchOutcome, sink: DeadLetterSink) -> None:
+    """Hand the batch's dead letters over; the messages of one that cannot be sent fail
+    instead (SQS redelivers them, and its redrive policy dead-letters them without reason)."""
+    for letter in outcome.dead_letters:
+        try:
+            sink.send(letter.body, letter.reason)
+        except Exception:
+            logger.exception("dead letter not sent; its messages will be redelivered")
+            outcome.failed.update(letter.messages)
+
+
 def _score_pass(
     leads: dict[str, LeadBatch],
     store: LeadStore,

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.services.scoring import score_messages
@@ -209,3 +210,49 @@ def test_new_model_version_applies_after_cache_ttl(aws: None) -> None:
     assert cache.current()[0].version == 1
     clock[0] = 60
     assert cache.current()[0].version == 2
+
+
+def test_a_mixed_batch_loses_nothing_valid_on_the_real_table(
+    models: model_store.CachedModels, topic: Topic
+) -> None:
+    """A scanner's 150 clicks for one lead, an event with a 1,100-character id beside a valid
+    event in one message, and ordinary leads, in one batch of the handler."""
+    app = load_function("scorer")
+    hot = "scanned@corp1.example"
+    clicks = [
+        (hot, Event(f"click-{n}", "email_click", NOW - timedelta(minutes=n), None, {"n": n}))
+        for n in range(150)
+    ]
+    others = make_events(30, 6, seed=21)
+    received = int(NOW.timestamp())
+    mixed = json.dumps(
+        {
+            "v": 1,
+            "received_at": received,
+            "events": [
+                {"id": "ok-1", "email": "neighbour@corp3.example", "type": "demo_request"},
+                {"id": "x" * 1_100, "email": "x@corp4.example", "type": "page_view"},
+            ],
+        }
+    )
+    records = [
+        sqs_record("hot", next(encode(clicks, NOW))),
+        *[sqs_record(message_id, body) for message_id, body in bodies_of(others)],
+        sqs_record("mixed", mixed),
+    ]
+
+    response = app.lambda_handler({"Records": records}, LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    [(body, reason)] = topic.dead_letters()
+    assert [e["id"] for e in json.loads(body)["events"]] == ["x" * 1_100]
+    assert reason.startswith("unreadable: events[1].id")
+    logged = {
+        email: {r.event.id for r in app.store.lead_log(lead_key(email)).events}
+        for email in {email for email, _ in others + clicks} | {"neighbour@corp3.example"}
+    }
+    assert logged[hot] == {event.id for _, event in clicks}
+    assert logged["neighbour@corp3.example"] == {"ok-1"}
+    for email, event in others:
+        assert event.id in logged[email]
+    assert app.store.lead_log(lead_key("x@corp4.example")).profile is None

@@ -19,6 +19,7 @@ from leadscore.domain.state import LeadState
 from leadscore.services.store import (
     AccountRecord,
     ChangeRecord,
+    ErasureCheck,
     EventRecord,
     FeedbackRecord,
     LeadRecord,
@@ -26,6 +27,7 @@ from leadscore.services.store import (
     LeadWrite,
     ProfileRecord,
     StateRecord,
+    WriteRefused,
     shard_of,
 )
 
@@ -466,7 +468,7 @@ def test_an_unreadable_logged_event_keeps_its_deltas(store: LeadStore) -> None:
 # -- erasure and feedback --------------------------------------------------------------------
 
 
-def test_erase_leaves_only_the_marker(store: LeadStore) -> None:
+def test_erase_leaves_only_the_marker_and_the_hashed_event_ids(store: LeadStore) -> None:
     key = lead(11)
     commit(
         store,
@@ -477,10 +479,12 @@ def test_erase_leaves_only_the_marker(store: LeadStore) -> None:
     store.record_feedback(key, FeedbackRecord("accepted", T0))
     store.erase(key, T0 + 99, T0 + 86_400)
 
-    snapshots, accounts = store.read_leads({key: ["e-1"]}, ["fit"], ["acme.example"], ["fit"])
+    wanted = {key: ["e-1", "e-2"]}
+    snapshots, accounts = store.read_leads(wanted, ["fit"], ["acme.example"], ["fit"])
     snapshot = snapshots[key]
     assert snapshot.erased_at == T0 + 99
     assert (snapshot.profile, snapshot.states, snapshot.logged) == (None, {}, set())
+    assert snapshot.forgotten == {"e-1"}  # a replay of e-1 is known; e-2 was never seen
     log = store.lead_log(key)
     assert log.erased_at == T0 + 99
     assert (log.profile, log.states, log.events, log.changes, log.feedback) == (
@@ -494,6 +498,51 @@ def test_erase_leaves_only_the_marker(store: LeadStore) -> None:
     assert key not in store.lead_keys(shard_of(key), 100, None)[0]
     assert store.read_profiles([lead(12)]).keys() == {lead(12)}  # others untouched
     assert list(accounts["acme.example"]) == ["fit"]  # the account is refreshed by its service
+
+
+def test_the_forgotten_ids_outlive_a_new_lead_at_the_same_key(store: LeadStore) -> None:
+    key = lead(14)
+    commit(store, write(key, profile(key), event(key, "e-1"), new={1}))
+    store.erase(key, T0 + 5, T0 + 86_400)
+    commit(store, write(key, profile(key), event(key, "e-9"), new={1}))  # a new interaction
+    snapshot = store.read_leads({key: ["e-1", "e-9"]}, [])[0][key]
+    assert (snapshot.logged, snapshot.forgotten, snapshot.erased_at) == ({"e-9"}, {"e-1"}, T0 + 5)
+    store.erase(key, T0 + 9, T0 + 86_400)  # erased again: both are remembered
+    snapshot = store.read_leads({key: ["e-1", "e-9"]}, [])[0][key]
+    assert (snapshot.forgotten, snapshot.erased_at) == ({"e-1", "e-9"}, T0 + 9)
+
+
+def test_an_erasure_check_holds_the_write_to_the_marker_it_read(store: LeadStore) -> None:
+    key = lead(15)
+    # No marker read, none there: written.
+    assert commit(store, write(key, profile(key), ErasureCheck(key, None))) == ({key}, set())
+    store.erase(key, T0 + 5, T0 + 86_400)
+    # A writer that read no marker: retried, nothing written.
+    stale = write(key, profile(key), event(key, "late"), ErasureCheck(key, None), new={1})
+    assert commit(store, stale) == (set(), {key})
+    assert store.read_leads({key: ["late"]}, [])[0][key].logged == set()
+    # A writer that read this marker (a new interaction after the erasure): written.
+    fresh = write(key, profile(key), ErasureCheck(key, T0 + 5))
+    assert commit(store, fresh) == ({key}, set())
+    # Erased again since: the marker moved, the write is retried.
+    store.erase(key, T0 + 7, T0 + 86_400)
+    assert commit(store, write(key, profile(key), ErasureCheck(key, T0 + 5))) == (set(), {key})
+
+
+def test_a_write_the_store_cannot_hold_is_refused_alone(store: LeadStore) -> None:
+    good, long_id, huge = lead(1, 1), lead(1, 2), lead(1, 3)
+    writes = [
+        write(good, profile(good), event(good, "fine"), new={1}),
+        write(long_id, profile(long_id), event(long_id, "x" * 1_100), new={1}),
+        write(huge, profile(huge, notes="y" * 420_000)),
+    ]
+    with pytest.raises(WriteRefused):
+        store.commit(writes)  # without a place to note refusals, it raises
+    refused: dict[str, str] = {}
+    assert store.commit(writes, refused) == ({good}, set())
+    assert refused.keys() == {long_id, huge}
+    assert all(reason for reason in refused.values())
+    assert store.read_profiles([good, long_id, huge]).keys() == {good}
 
 
 def test_feedback_moves_the_profile_version(store: LeadStore) -> None:

@@ -56,7 +56,23 @@ def encode(entries: Iterable[tuple[str, Event]], received_at: datetime) -> Itera
         yield json.dumps({**header, "events": batch}, separators=(",", ":"), ensure_ascii=False)
 
 
-def decode(body: str) -> list[Incoming]:
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A scoring message as read: its events, and those of its events that cannot be read,
+    as they came, each with the reason (they fail alone: the others are scored)."""
+
+    received_at: int
+    incoming: list[Incoming]
+    unreadable: list[tuple[Any, str]]
+
+    def unreadable_body(self) -> str:
+        """The unreadable events as a message of their own, for the dead-letter queue."""
+        events = [document for document, _ in self.unreadable]
+        header = {"v": 1, "received_at": self.received_at, "events": events}
+        return json.dumps(header, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def read(body: str) -> Message:
     """Read a message body; QueueMessageError when it is not one of ours."""
     try:
         document = json.loads(body)
@@ -69,15 +85,26 @@ def decode(body: str) -> list[Incoming]:
     if not isinstance(received, int) or not isinstance(items, list):
         raise QueueMessageError("missing received_at or events")
     received_at = datetime.fromtimestamp(received, UTC)
-    incoming = []
+    message = Message(received, [], [])
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise QueueMessageError(f"events[{index}] is not an object")
+            message.unreadable.append((item, f"events[{index}] is not an object"))
+            continue
         try:
             email, event = canonical_event(item, received_at)
         except EventError as error:
-            raise QueueMessageError(f"events[{index}].{error.field}: invalid") from None
+            message.unreadable.append((item, f"events[{index}].{error.field}: invalid"))
+            continue
         bounded = arrival_bounded(event, received_at)
         dated = None if bounded is event else event.occurred_at
-        incoming.append(Incoming(email, bounded, received, dated))
-    return incoming
+        message.incoming.append(Incoming(email, bounded, received, dated))
+    return message
+
+
+def decode(body: str) -> list[Incoming]:
+    """A message's events; QueueMessageError when it is not one of ours or one of its events
+    cannot be read."""
+    message = read(body)
+    if message.unreadable:
+        raise QueueMessageError(message.unreadable[0][1])
+    return message.incoming

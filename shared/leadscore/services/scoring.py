@@ -14,7 +14,7 @@ from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import retry_ids
-from leadscore.domain.messages import Incoming, QueueMessageError, decode, encode
+from leadscore.domain.messages import Incoming, QueueMessageError, encode, read
 from leadscore.domain.notifications import Publisher, lead_notification, notification_id
 from leadscore.domain.state import LeadState
 from leadscore.domain.times import epoch, iso
@@ -114,12 +114,17 @@ def score_messages(
     leads: dict[str, LeadBatch] = {}
     for message_id, body in messages:
         try:
-            incoming = decode(body)
+            message = read(body)
         except QueueMessageError as error:
             logger.error("unreadable scoring message", message_id=message_id, reason=str(error))
             outcome.dead_letters.append(DeadLetter(body, f"unreadable: {error}", {message_id}))
             continue
-        for item in incoming:
+        if message.unreadable:  # alone: the message's other events are scored
+            reasons = "; ".join(reason for _, reason in message.unreadable)
+            logger.error("unreadable scoring events", message_id=message_id, reason=reasons)
+            letter = DeadLetter(message.unreadable_body(), f"unreadable: {reasons}", {message_id})
+            outcome.dead_letters.append(letter)
+        for item in message.incoming:
             key = lead_key(item.email)
             lead = leads.setdefault(key, LeadBatch(key, item.email))
             lead.incoming.append(item)
@@ -222,8 +227,10 @@ def _score_once(
     for key, lead in list(leads.items()):
         counts[key] = Stats()
         try:
+            # room for its account's records, written in the same transaction
+            room = MAX_TRANSACTION_RECORDS - (len(scoring_accounts) if key in domains else 0)
             result = scored[key] = _score_lead(
-                lead, snapshots[key], models, now, retention_days, counts[key]
+                lead, snapshots[key], models, now, retention_days, counts[key], room
             )
         except WriteRefused as error:
             _refuse(lead, str(error), outcome)
@@ -296,8 +303,10 @@ def _score_lead(
     now: datetime,
     retention_days: int,
     stats: Stats,
+    room: int = MAX_TRANSACTION_RECORDS,
 ) -> ScoredLead:
-    """The lead's write, its notifications, its new states and its profile."""
+    """The lead's write of as many of its new events as `room` records hold (the others
+    are left for its next write), its notifications, its new states and its profile."""
     now_s = int(now.timestamp())
     expires_at = now_s + retention_days * DAY
     fresh: dict[str, Incoming] = {}
@@ -325,11 +334,11 @@ def _score_lead(
         counts = Stats()
         scored = _scored_share(lead, snapshot, ordered[:share], models, now, expires_at, counts)
         size = len(scored.write.records) if scored.write else 0
-        if size <= MAX_TRANSACTION_RECORDS:
+        if size <= room:
             break
         if share == 1:
             raise WriteRefused(f"one event needs {size} items in one transaction")
-        share = max(1, share - (size - MAX_TRANSACTION_RECORDS))
+        share = max(1, share - (size - room))
     _add(stats, counts)
     scored.alerts = unique(alerts + scored.alerts)
     scored.rest = ordered[share:]

@@ -14,6 +14,7 @@ from typing import Any
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.events import Event
+from leadscore.domain.messages import arrival_bounded
 from leadscore.domain.notifications import lead_notification, notification_id
 from leadscore.domain.state import LeadState
 from leadscore.services.alerts import Alert, unique
@@ -85,9 +86,13 @@ class Plan:
 
 
 def logged_events(log: LeadLog) -> list[tuple[int, Event]]:
-    """The lead's (received_at, event) log, without what was queued before an erasure."""
+    """The lead's (received_at, event) log, without what was queued before an erasure; an
+    event logged with a future date (before dates were bounded) is taken at its arrival."""
     return [
-        (record.received_at, record.event)
+        (
+            record.received_at,
+            arrival_bounded(record.event, datetime.fromtimestamp(record.received_at, UTC)),
+        )
         for record in log.events
         if log.erased_at is None or record.received_at > log.erased_at
     ]

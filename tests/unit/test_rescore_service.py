@@ -280,3 +280,20 @@ def test_a_second_job_of_the_model_waits_for_the_first(scene: Rescoring) -> None
         scene.start(queue)
     assert running.value.job.job_id == first.job_id
     assert rescore.start_job("nope", JobOptions(), queue, scene.jobs, scene.catalog, NOW) is None
+
+
+def test_an_event_logged_with_a_future_date_is_replayed_at_its_arrival() -> None:
+    """Logged before dates were bounded: a rescore no longer keeps the lead frozen by it."""
+    from datetime import UTC, datetime
+
+    from leadscore.services.store import EventRecord, LeadLog
+
+    arrival = datetime(2026, 11, 1, tzinfo=UTC)
+    future = Event("f", "demo_request", datetime(2099, 1, 1, tzinfo=UTC))
+    present = Event("p", "page_view", arrival - timedelta(days=1))
+    received = int(arrival.timestamp())
+    log = LeadLog("k", events=[EventRecord("k", e, received) for e in (future, present)])
+    assert [(at, e.id, e.occurred_at) for at, e in logged_events(log)] == [
+        (received, "f", arrival),
+        (received, "p", present.occurred_at),
+    ]

@@ -7,14 +7,17 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from leadscore.adapters.dynamo import ModelItem, ModelVersionItem, connection
 from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.model import ScoringModel, parse_model
+from leadscore.domain.model_errors import ModelError
 
 CATALOG = "MODELS"
+logger = Logger(child=True)
 
 
 class PublishConflict(Exception):
@@ -92,12 +95,24 @@ class CachedModels:
     def current(self) -> Sequence[CompiledModel]:
         now = self._clock()
         if self._read_at is None or now - self._read_at >= self._ttl:
-            self._models = [self._compile(item) for item in catalog()]
+            self._models = [model for item in catalog() if (model := self._compile(item))]
             self._read_at = now
         return self._models
 
-    def _compile(self, item: ModelItem) -> CompiledModel:
+    def _compile(self, item: ModelItem) -> CompiledModel | None:
+        """The item's model; None (logged) for one published under rules since tightened
+        (a regex the linear-time engine refuses): the others go on scoring, and it scores
+        again once a valid version is published (then rescore it)."""
         key = (item.model_id, int(item.current_version))
         if key not in self._compiled:
-            self._compiled[key] = compile_model(parse_model(item.document))
+            try:
+                self._compiled[key] = compile_model(parse_model(item.document))
+            except ModelError as error:
+                logger.error(
+                    "a published model no longer validates; it is skipped",
+                    model=item.model_id,
+                    version=key[1],
+                    problems=error.problems,
+                )
+                return None
         return self._compiled[key]

@@ -25,13 +25,27 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from pydantic.config import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
 
 from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES as WEBHOOK_BYTES
 from leadscore.api.deps import MAX_BODY_BYTES, json_body
 from leadscore.api.problems import Problem
 from leadscore.domain.emails import EmailError, normalize_email
-from leadscore.domain.events import CANONICAL_TYPES, EventError, parse_time
+from leadscore.domain.events import (
+    CANONICAL_TYPES,
+    MAX_ID_BYTES,
+    MAX_NAME_CHARS,
+    MAX_PROFILE_BYTES,
+    MAX_PROFILE_FIELDS,
+    MAX_PROFILE_LIST,
+    MAX_PROFILE_TEXT,
+    MAX_PROPERTIES,
+    MAX_PROPERTIES_BYTES,
+    MAX_PROPERTY_TEXT,
+    EventError,
+    parse_time,
+)
 from leadscore.domain.model import ScoringModel
 
 MAX_EVENTS = 500
@@ -104,18 +118,42 @@ FormValue = Annotated[
 Outcome = Literal["accepted", "rejected", "won", "lost"]
 
 
+# What the document says of a profile value; the rule itself is domain/events.py's.
+PROFILE_TEXT: JsonDict = {"type": "string", "maxLength": MAX_PROFILE_TEXT}
+PROFILE_SCALARS: list[JsonValue] = [
+    PROFILE_TEXT,
+    {"type": "number"},
+    {"type": "boolean"},
+    {"type": "null"},
+]
+PROFILE_VALUE: JsonDict = {
+    "anyOf": [
+        *PROFILE_SCALARS,
+        {"type": "array", "items": {"anyOf": PROFILE_SCALARS}, "maxItems": MAX_PROFILE_LIST},
+    ]
+}
+NAMES: JsonDict = {"maxLength": MAX_NAME_CHARS}
+
+
 class EventBody(BaseModel):
-    """One behaviour event from the user's own systems; other keys are ignored."""
+    """One behaviour event from the user's own systems; other keys are ignored.
+
+    An event over a size limit (see each field) is refused, naming the field."""
+
+    # The limits are described from domain/events.py's constants and checked there, on every
+    # way in (`canonical_event`), with their own messages.
 
     model_config = ConfigDict(extra="allow", strict=True)
 
     id: NotBlank | None = Field(
         default=None,
+        json_schema_extra={"maxLength": MAX_ID_BYTES},
         description="makes delivery idempotent: the same id is never counted twice "
-        "(without one, the event's content is its id)",
+        f"(without one, the event's content is its id); at most {MAX_ID_BYTES} bytes of UTF-8",
     )
     email: Email
     type: NotBlank = Field(
+        json_schema_extra=NAMES,
         description="a canonical type, or another one (scored only where a model has a rule "
         "for it)",
         examples=sorted(CANONICAL_TYPES),
@@ -124,13 +162,28 @@ class EventBody(BaseModel):
         default=None,
         description="ISO-8601 (UTC without an offset) or epoch seconds; default: when received",
     )
-    product: str | None = Field(default=None, description="the product line it concerns")
+    product: str | None = Field(
+        default=None, json_schema_extra=NAMES, description="the product line it concerns"
+    )
     # An empty value of another type (`[]`, as PHP encodes an empty array) counts as none.
     properties: Annotated[dict[str, Any] | None, BeforeValidator(lambda value: value or None)] = (
-        Field(default=None, description="what a model's rules test: url, campaign, ...")
+        Field(
+            default=None,
+            description="what a model's rules test: url, campaign, ... Any JSON; a string at "
+            f"most {MAX_PROPERTY_TEXT:,} characters, the whole at most {MAX_PROPERTIES_BYTES:,} "
+            "bytes of JSON",
+            json_schema_extra={"maxProperties": MAX_PROPERTIES, "propertyNames": NAMES},
+        )
     )
     profile: dict[str, Any] | None = Field(
-        default=None, description="what the event tells about the lead: company, job_title, ..."
+        default=None,
+        description="what the event tells about the lead: company, job_title, ...; the whole "
+        f"at most {MAX_PROFILE_BYTES:,} bytes of JSON",
+        json_schema_extra={
+            "maxProperties": MAX_PROFILE_FIELDS,
+            "propertyNames": NAMES,
+            "additionalProperties": PROFILE_VALUE,
+        },
     )
 
 
@@ -215,6 +268,12 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str
             path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
         found.append({"field": path[:100], "message": MESSAGES.get(detail["type"], detail["msg"])})
     return found
+
+
+def event_errors(error: EventError, prefix: str = "") -> list[dict[str, str]]:
+    """An EventError as the problem's `errors`, at its path in the body (`[3].properties.url`)."""
+    path = f"{prefix}.{error.field}" if prefix and error.field else prefix or error.field
+    return [{"field": path[:100], "message": error.message}]
 
 
 B = TypeVar("B", bound=BaseModel)

@@ -16,8 +16,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters.webhooks import Secrets
 from leadscore.api.problems import Problem
+from leadscore.domain import strict_json
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Publisher
+from leadscore.domain.strict_json import NotStrictJSON
 from leadscore.services.rescore import ModelCatalog
 from leadscore.services.rescore_jobs import RescoreJobStore
 from leadscore.services.scoring import ModelSource
@@ -103,13 +105,16 @@ def raw_body(router: Router, limit: int = MAX_BODY_BYTES) -> bytes:
 
 
 def parse_json(data: bytes) -> Any:
-    """JSON text, refused (400) when it cannot be read or holds an unpaired surrogate.
+    """JSON text, refused (400) when it cannot be read, holds NaN, an infinity or a number
+    beyond a float (strict JSON), or an unpaired surrogate.
 
     An unpaired surrogate is no text (I-JSON, RFC 7493, forbids it): no UTF-8 encoder, ours
     or the queue's or DynamoDB's, would take it further.
     """
     try:
-        document = json.loads(data)
+        document = strict_json.loads(data)
+    except NotStrictJSON as error:
+        raise Problem(400, f"the body is not valid JSON: {error}") from None
     except (ValueError, RecursionError):
         raise Problem(400, "the body is not valid JSON") from None
     if SURROGATE.search(data) and not is_text(document):

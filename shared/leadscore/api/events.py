@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import ValidationError
 
-from leadscore.api.bodies import EVENTS, MAX_EVENTS, EventBody, field_errors, takes
+from leadscore.api.bodies import EVENTS, MAX_EVENTS, EventBody, event_errors, field_errors, takes
 from leadscore.api.deps import Dependencies, new_router, require_api_key
 from leadscore.api.problems import Problem, invalid, json_response
-from leadscore.domain.events import canonical_event
+from leadscore.domain.events import EventError, canonical_event
 
 
 def routes(deps: Dependencies) -> Router:
@@ -32,16 +32,22 @@ def routes(deps: Dependencies) -> Router:
         now = deps.clock()
         errors: list[dict[str, str]] = []
         invalid_events = 0
+        entries = []
         for index, item in enumerate(documents):
+            at = f"[{index}]" if isinstance(document, list) else ""
             try:
                 EventBody.model_validate(item)
+                # The limits (domain/events.py) are checked here too: one rule, every way in.
+                entries.append(canonical_event(item, now))
             except ValidationError as error:
                 invalid_events += 1
-                errors += field_errors(error, f"[{index}]" if isinstance(document, list) else "")
+                errors += field_errors(error, at)
+            except EventError as error:
+                invalid_events += 1
+                errors += event_errors(error, at)
         if errors:
             detail = f"{invalid_events} of {len(documents)} events are not valid"
             raise Problem(422, detail, errors)
-        entries = [canonical_event(item, now) for item in documents]
         deps.queue.send(entries, now)
         return json_response(
             202, {"accepted": len(entries), "event_ids": [event.id for _, event in entries]}

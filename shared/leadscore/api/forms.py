@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -14,10 +13,18 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from leadscore.api.bodies import FORM, MAX_CUSTOM_FIELDS, MAX_FORM_BYTES, form_fields, takes
 from leadscore.api.deps import Dependencies, header, new_router, parse_json, raw_body
 from leadscore.api.problems import Problem, invalid, json_response
-from leadscore.domain.events import EventError, canonical_event, content_id
+from leadscore.domain.events import (
+    MAX_NAME_CHARS,
+    MAX_PROFILE_TEXT,
+    MAX_PROPERTIES,
+    MAX_PROPERTIES_BYTES,
+    EventError,
+    canonical_event,
+    clip_profile_text,
+    content_id,
+    stored_size,
+)
 
-MAX_NAME_CHARS = 64
-MAX_VALUE_CHARS = 1_000
 PROFILE_FIELDS = frozenset(
     {
         "first_name",
@@ -68,16 +75,37 @@ COUNTRIES = {
     "mexico": "MX",
     "china": "CN",
 }
-SIZE = re.compile(r"^\s*(\d[\d,. ]*)\s*(?:(?:-|\u2013|to)\s*(\d[\d,. ]*)|\+)?\s*$")
+RANGE_MARKS = ("-", "\u2013", "to")
+SEPARATORS = ",. "  # within a number: "1,000", "1.000", "1 000"
+
+
+def _number_end(text: str) -> int:
+    """Where the number starting `text` ends (a digit, then digits and separators), or 0."""
+    if not text[:1].isdecimal():
+        return 0
+    end = 1
+    while end < len(text) and (text[end].isdecimal() or text[end] in SEPARATORS):
+        end += 1
+    return end
 
 
 def company_size(value: str) -> int | str:
-    """'51-200' -> 51 (the least it can be), '1,000+' -> 1000, '12' -> 12; else unchanged."""
-    match = SIZE.match(value)
-    if not match:
+    """'51-200' -> 51 (the least it can be), '1,000+' -> 1000, '12' -> 12; else unchanged.
+
+    Read in one pass (no regex: one whose number may end in the spaces its next part also
+    takes backtracks polynomially, 1 s for a thousand spaces)."""
+    text = value.strip()
+    end = _number_end(text)
+    if not end:
         return value
-    digits = re.sub(r"[,. ]", "", match.group(1))
-    return int(digits) if digits and len(digits) <= 12 else value
+    rest = text[end:].lstrip()
+    if rest and rest != "+":
+        mark = next((mark for mark in RANGE_MARKS if rest.startswith(mark)), None)
+        upper = rest[len(mark) :].lstrip() if mark else ""
+        if not upper or _number_end(upper) != len(upper):
+            return value
+    digits = "".join(c for c in text[:end] if c not in SEPARATORS)
+    return int(digits) if len(digits) <= 12 else value
 
 
 def country_code(value: str) -> str:
@@ -107,20 +135,32 @@ def _fields(router: Router) -> tuple[dict[str, str], bool]:
             raise Problem(400, "the form body cannot be read") from None
         return dict(pairs), True
     if kind in ("application/json", ""):
-        return form_fields(parse_json(body)), False
+        document = parse_json(body)
+        fields = form_fields(document)
+        # Filled only with text: `false`, 0 or null is a person's form, not a bot's.
+        if not isinstance(document.get("_gotcha"), str):
+            fields.pop("_gotcha", None)
+        return fields, False
     raise Problem(415, "send application/json or application/x-www-form-urlencoded")
 
 
 def form_event(fields: Mapping[str, str]) -> dict[str, Any]:
-    """Form fields -> a `POST /v1/events` document of type form_submit."""
+    """Form fields -> a `POST /v1/events` document of type form_submit, within the event's
+    limits: values clipped, and context or custom fields that no longer fit dropped."""
     profile: dict[str, Any] = {}
     properties: dict[str, Any] = {}
     custom: dict[str, str] = {}
-    for name, value in fields.items():
+    # Room for the context and custom fields; `form` and `attributes` have theirs kept.
+    room, slots = MAX_PROPERTIES_BYTES - 100, MAX_PROPERTIES - 2
+    # Context first, so that custom fields never crowd out the page or the campaign.
+    for name, value in sorted(fields.items(), key=lambda field: not _context(field[0])):
         if name.startswith("_") or name == "email":
             continue
-        text = value.strip()[:MAX_VALUE_CHARS]
+        text = value.strip()[:MAX_PROFILE_TEXT]
+        key = name[:MAX_NAME_CHARS]
+        cost = stored_size(key) + stored_size(text) + 2
         if name in PROFILE_FIELDS:
+            text = clip_profile_text(text)
             if not text:
                 continue
             if name == "company_size":
@@ -131,20 +171,27 @@ def form_event(fields: Mapping[str, str]) -> dict[str, Any]:
                 profile[name] = annual_revenue(text)
             else:
                 profile[name] = text
-        elif name in CONTEXT_FIELDS or name.startswith("utm_"):
-            properties[name[:MAX_NAME_CHARS]] = text
+        elif cost > room:
+            continue
+        elif _context(name):
+            if len(properties) < slots:
+                properties[key], room = text, room - cost
         elif len(custom) < MAX_CUSTOM_FIELDS and text:
-            custom[name[:MAX_NAME_CHARS]] = text
+            custom[key], room = text, room - cost
     properties.setdefault("form", "unknown")
     if custom:
         properties["attributes"] = custom
     return {
         "email": fields.get("email"),
         "type": "form_submit",
-        "product": properties.get("product") or None,
+        "product": properties.get("product", "")[:MAX_NAME_CHARS] or None,
         "properties": properties,
         "profile": profile or None,
     }
+
+
+def _context(name: str) -> bool:
+    return name in CONTEXT_FIELDS or name.startswith("utm_")
 
 
 def _allowed(origin: str | None, deps: Dependencies) -> bool:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+
+from leadscore.domain import strict_json
 
 PROBLEM_TYPE = "application/problem+json"
 STATUS_TITLES = {
@@ -58,7 +59,7 @@ def problem_response(
     return Response(
         status_code=status,
         content_type=PROBLEM_TYPE,
-        body=json.dumps(body, ensure_ascii=False),
+        body=strict_json.dumps(body, ensure_ascii=False),
         headers=dict(headers or {}),
     )
 
@@ -66,9 +67,10 @@ def problem_response(
 def json_response(
     status: int, document: Any, headers: Mapping[str, str] | None = None
 ) -> Response[str]:
+    """A JSON answer, strict: a non-finite number (stored before input was strict) is null."""
     return Response(
         status_code=status,
         content_type="application/json",
-        body=json.dumps(document, ensure_ascii=False, default=str),
+        body=strict_json.dumps(document, ensure_ascii=False, default=str),
         headers=dict(headers or {}),
     )

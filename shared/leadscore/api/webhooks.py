@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
@@ -12,6 +13,9 @@ from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES
 from leadscore.api.bodies import WEBHOOK, takes
 from leadscore.api.deps import Dependencies, is_text, new_router, raw_body
 from leadscore.domain.events import EventError, canonical_event
+
+logger = Logger(child=True)
+LIMITED = frozenset({"id", "type", "product", "properties", "profile"})  # no value in reason
 
 
 def routes(deps: Dependencies) -> Router:
@@ -45,8 +49,16 @@ def routes(deps: Dependencies) -> Router:
                 continue
             try:
                 entries.append(canonical_event(document, now))
-            except EventError:
-                continue  # a platform's event without a usable address scores nothing
+            except EventError as error:
+                # Over a limit: this event alone is left out (the platform would only send it
+                # again), the rest is taken. The log names what, never whose or the value.
+                field = error.field.split(".")[0].split("[")[0]
+                logger.warning(
+                    "webhook event skipped",
+                    provider=provider[:40],
+                    field=field,
+                    reason=error.message if field in LIMITED else "not usable",
+                )
         if entries:
             deps.queue.send(entries, now)
         answer = result.response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +13,25 @@ from typing import Any
 from leadscore.domain.emails import EmailError, normalize_email
 
 RETRY_WINDOW = 600  # seconds: how long a client's retries of an event without id or time last
+
+# What one event may hold, so that nothing accepted fails later in the scorer for its size.
+# DynamoDB keys an event `EV#<id>` (a sort key: at most 1,024 bytes) and keeps an item under
+# 400 KB; the table stores properties and profile as JSON with non-ASCII characters escaped
+# (`\u00e9`, 6 bytes), which is what the byte limits measure (`stored_size`). A lead's profile
+# item keeps at most MAX_PROFILE_FIELDS fields, each name twice (value, time): at most
+# 64 x (2,048 + 2 x 768 + 30) bytes, about 230 KB, when every character is an emoji, and
+# about 75 KB of plain text; an event item at most about 70 KB and its deltas.
+MAX_ID_BYTES = 256  # UTF-8: 256 ASCII characters
+MAX_NAME_CHARS = 64  # type, product, and the name of every property and profile field
+MAX_PROPERTIES = 50
+MAX_PROPERTY_TEXT = 4_096  # characters of one string anywhere in properties (a long URL)
+MAX_PROPERTIES_DEPTH = 16  # objects and lists within properties
+MAX_PROPERTIES_BYTES = 32_768  # a form's 20 custom fields of 1,000 characters fit
+MAX_PROFILE_FIELDS = 64  # as many as the scorer keeps for a lead
+MAX_PROFILE_TEXT = 1_000  # characters of a profile value (a string, or a list's strings)
+MAX_PROFILE_VALUE_BYTES = 2_048  # 1,000 characters of any plain text, quotes escaped
+MAX_PROFILE_LIST = 20
+MAX_PROFILE_BYTES = 32_768
 
 CANONICAL_TYPES = frozenset(
     {
@@ -50,6 +70,7 @@ class EventError(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
 
 
@@ -94,6 +115,118 @@ def retry_ids(event_id: str) -> list[str]:
     return [event_id, f"{digest}.{int(window) - 1}"]
 
 
+def stored_size(value: Any) -> int:
+    """Bytes of a JSON value as the table stores it (compact, non-ASCII escaped)."""
+    return len(json.dumps(value, separators=(",", ":"), allow_nan=False, default=str))
+
+
+def clip_profile_text(text: str) -> str:
+    """The longest start of `text` that is a valid profile value (forms clip, never refuse)."""
+    text = text[:MAX_PROFILE_TEXT]
+    size = 2
+    for end, character in enumerate(text):
+        size += stored_size(character) - 2
+        if size > MAX_PROFILE_VALUE_BYTES:
+            return text[:end]
+    return text
+
+
+def _finite(value: Any) -> bool:
+    """A number every reader takes: not NaN or infinite, and as an int within a float."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _check_name(field: str, name: Any) -> None:
+    if not isinstance(name, str):
+        raise EventError(field, "field names must be strings")
+    if len(name) > MAX_NAME_CHARS:
+        raise EventError(field, f"field names are at most {MAX_NAME_CHARS} characters")
+
+
+def check_properties(properties: Mapping[str, Any]) -> None:
+    """EventError when properties break a limit; the field is the path of the value at fault
+    (`properties.url`, `properties.tags[3]`)."""
+    if len(properties) > MAX_PROPERTIES:
+        raise EventError("properties", f"at most {MAX_PROPERTIES} fields")
+    for name in properties:
+        _check_name(f"properties.{str(name)[:MAX_NAME_CHARS]}", name)
+    # Walked with a stack, not recursion: a deep document must be refused, not overflow.
+    pending: list[tuple[str, Any, int]] = [
+        (f"properties.{name}", value, 1) for name, value in properties.items()
+    ]
+    while pending:
+        path, value, depth = pending.pop()
+        if isinstance(value, str) and len(value) > MAX_PROPERTY_TEXT:
+            raise EventError(path, f"at most {MAX_PROPERTY_TEXT:,} characters")
+        if isinstance(value, int | float) and not isinstance(value, bool) and not _finite(value):
+            raise EventError(path, "must be a finite number")
+        if isinstance(value, Mapping | list) and depth >= MAX_PROPERTIES_DEPTH:
+            raise EventError(path, f"nested more than {MAX_PROPERTIES_DEPTH} levels")
+        if isinstance(value, Mapping):
+            pending += [(f"{path}.{key}", item, depth + 1) for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(f"{path}[{index}]", item, depth + 1) for index, item in enumerate(value)]
+    if stored_size(properties) > MAX_PROPERTIES_BYTES:
+        raise EventError("properties", f"at most {MAX_PROPERTIES_BYTES:,} bytes of JSON")
+
+
+def _check_profile_value(field: str, value: Any) -> None:
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and len(value) > MAX_PROFILE_LIST:
+        raise EventError(field, f"a list of at most {MAX_PROFILE_LIST} values")
+    for item in items:
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            if not _finite(item):
+                raise EventError(field, "must be a finite number")
+        elif not (item is None or isinstance(item, str | bool)):
+            raise EventError(field, "must be a string, a number, a boolean, null or a list of them")
+    if sum(len(item) for item in items if isinstance(item, str)) > MAX_PROFILE_TEXT:
+        raise EventError(field, f"at most {MAX_PROFILE_TEXT:,} characters")
+    if stored_size(value) > MAX_PROFILE_VALUE_BYTES:
+        raise EventError(field, f"at most {MAX_PROFILE_VALUE_BYTES:,} bytes of JSON")
+
+
+def check_profile(profile: Mapping[str, Any]) -> None:
+    """EventError when a profile breaks a limit, naming the field (`profile.company`)."""
+    if len(profile) > MAX_PROFILE_FIELDS:
+        raise EventError("profile", f"at most {MAX_PROFILE_FIELDS} fields")
+    for name, value in profile.items():
+        field = f"profile.{str(name)[:MAX_NAME_CHARS]}"
+        _check_name(field, name)
+        _check_profile_value(field, value)
+    if stored_size(profile) > MAX_PROFILE_BYTES:
+        raise EventError("profile", f"at most {MAX_PROFILE_BYTES:,} bytes of JSON")
+
+
+def check_limits(document: Mapping[str, Any]) -> None:
+    """EventError when an event's document breaks a limit (MAX_*), naming the field at fault.
+
+    Every way in applies it (`canonical_event`); events read back from the table do not, so
+    one stored under earlier limits still reads."""
+    raw_id = document.get("id")
+    if isinstance(raw_id, str) and len(raw_id.strip().encode("utf-8", "surrogatepass")) > (
+        MAX_ID_BYTES
+    ):
+        raise EventError("id", f"at most {MAX_ID_BYTES} bytes (UTF-8)")
+    kind, product = document.get("type"), document.get("product")
+    if isinstance(kind, str) and len(kind.strip()) > MAX_NAME_CHARS:  # kept stripped
+        raise EventError("type", f"at most {MAX_NAME_CHARS} characters")
+    if isinstance(product, str) and len(product) > MAX_NAME_CHARS:
+        raise EventError("product", f"at most {MAX_NAME_CHARS} characters")
+    properties = document.get("properties")
+    if isinstance(properties, Mapping):
+        check_properties(properties)
+    profile = document.get("profile")
+    if isinstance(profile, Mapping):
+        check_profile(profile)
+
+
 def event_from_dict(document: Mapping[str, Any], received_at: datetime) -> Event:
     """Build an Event from its JSON shape (`POST /v1/events`, the CLI, queue messages)."""
     kind = document.get("type")
@@ -131,6 +264,7 @@ def canonical_event(document: Any, received_at: datetime) -> tuple[str, Event]:
         email = normalize_email(document.get("email"))
     except EmailError as error:
         raise EventError("email", str(error)) from None
+    check_limits(document)
     # The email is normalised first so a retried post with other casing gets the same id.
     try:
         return email, event_from_dict({**document, "email": email}, received_at)

@@ -13,7 +13,9 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl
 
+from leadscore.domain import strict_json
 from leadscore.domain.emails import EmailError, normalize_email
+from leadscore.domain.events import clip_profile_text
 
 from .interface import IgnoredEvent, WebhookFormatError, WebhookRequest
 
@@ -61,9 +63,10 @@ TELLING_WORDS = frozenset(
 def load_json(body: bytes, provider: str) -> Any:
     """Parse a JSON body; anything that is not JSON is the sender's fault (400)."""
     try:
-        return json.loads(body.decode("utf-8-sig"), parse_constant=_reject_constant)
+        return strict_json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        # ValueError covers syntax errors and integers longer than Python will convert.
+        # ValueError covers syntax errors, NaN and infinities, and integers longer than
+        # Python will convert.
         raise WebhookFormatError(f"{provider}: the body is not valid JSON") from None
 
 
@@ -111,16 +114,12 @@ def _load_multipart(body: bytes, content_type: str, provider: str) -> dict[str, 
     return form
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def nested_json(value: Any) -> Any:
     """A JSON document carried as a string inside another payload, or None."""
     if not isinstance(value, str) or len(value) > MAX_BODY_BYTES:
         return None
     try:
-        return json.loads(value, parse_constant=_reject_constant)
+        return strict_json.loads(value)
     except (ValueError, RecursionError):
         return None
 
@@ -416,6 +415,7 @@ def profile_from_answers(answers: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         answer = text(value, 200)
         if answer is None:
             continue
+        answer = clip_profile_text(answer)  # 200 emoji would be 2,402 bytes as stored
         if key == "full_name":
             full_name = full_name or answer
         else:

@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..auth import Credentials
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
@@ -33,7 +32,23 @@ from .base import Provider
 
 # SNS signs the publish time and resends the same message on retry, which can span hours.
 REPLAY_WINDOW = timedelta(hours=8)
-SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+# Amazon SNS's hosts exactly as SNS writes them: `sns.<region>.amazonaws.com` (GovCloud's
+# regions are `us-gov-<direction>-<n>`), and `.amazonaws.com.cn` for the China regions. A region
+# is `<area>-<direction>-<n>`, so an S3 bucket host such as `sns.s3-us-west-2...` is not one.
+DIRECTION = r"(?:central|(?:north|south)?(?:east|west)|north|south)"
+SNS_HOST = (
+    rf"sns\.(?:(?!cn-)[a-z]{{2}}(?:-gov)?-{DIRECTION}-[1-9][0-9]?\.amazonaws\.com"
+    rf"|cn-{DIRECTION}-[1-9][0-9]?\.amazonaws\.com\.cn)"
+)
+# Matched against the URL as sent, never a parsed and normalised copy: no userinfo, port,
+# upper case, trailing dot, other path, query or fragment can pass.
+CERTIFICATE_URL = re.compile(
+    rf"https://{SNS_HOST}/SimpleNotificationService-[0-9A-Za-z]+\.pem", re.ASCII
+)
+# The one unauthenticated action the API performs on SNS's behalf.
+SUBSCRIBE_URL = re.compile(
+    rf"https://{SNS_HOST}/\?Action=ConfirmSubscription(?:&[\w.~%:=+-]+)*", re.ASCII
+)
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
@@ -98,7 +113,7 @@ def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> 
     fields = SIGNED_FIELDS.get(text(envelope.get("Type")) or "")
     if digest is None or fields is None:
         raise WebhookAuthError("ses: unknown SNS message type or signature version")
-    certificate_url = sns_url(envelope.get("SigningCertURL"), ".pem")
+    certificate_url = sns_url(envelope.get("SigningCertURL"), CERTIFICATE_URL)
     if credentials.fetch_certificate is None:
         raise WebhookAuthError("ses: no certificate source was given to check SNS signatures")
     try:
@@ -118,19 +133,12 @@ def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> 
         raise WebhookAuthError("ses: the SNS signature does not match") from None
 
 
-def sns_url(value: Any, suffix: str = "") -> str:
-    """An https URL on an Amazon SNS host, or WebhookAuthError: never fetch anything else."""
-    url = text(value, MAX_URL) or ""
-    parts = urlsplit(url)
-    if (
-        parts.scheme != "https"
-        or not SNS_HOST.fullmatch(parts.hostname or "")
-        or parts.username
-        or parts.port not in {None, 443}
-        or not parts.path.endswith(suffix)
-    ):
+def sns_url(value: Any, shape: re.Pattern[str]) -> str:
+    """The URL if it has `shape` (on an Amazon SNS host), or WebhookAuthError: the API
+    fetches these URLs, so it must never be pointed anywhere else."""
+    if not isinstance(value, str) or len(value) > MAX_URL or not shape.fullmatch(value):
         raise WebhookAuthError("ses: the URL in the SNS message is not an Amazon SNS URL")
-    return url
+    return value
 
 
 def parse(request: WebhookRequest, now: datetime) -> Parsed:
@@ -139,7 +147,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         raise WebhookFormatError("ses: expected one JSON object")
     kind = text(document.get("Type"))
     if kind == "SubscriptionConfirmation":
-        return Parsed([], confirm_url=sns_url(document.get("SubscribeURL")))
+        return Parsed([], confirm_url=sns_url(document.get("SubscribeURL"), SUBSCRIBE_URL))
     if kind == "UnsubscribeConfirmation":
         return Parsed([])
     if kind == "Notification":

@@ -24,6 +24,7 @@ from pydantic import (
     RootModel,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
 )
 from pydantic.config import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
@@ -118,7 +119,9 @@ FormValue = Annotated[
 Outcome = Literal["accepted", "rejected", "won", "lost"]
 
 
-# What the document says of a profile value; the rule itself is domain/events.py's.
+# What the document says of the limits; the rules themselves are domain/events.py's, checked
+# on every way in (`canonical_event`) with their own messages.
+NAMES: JsonDict = {"maxLength": MAX_NAME_CHARS}
 PROFILE_TEXT: JsonDict = {"type": "string", "maxLength": MAX_PROFILE_TEXT}
 PROFILE_SCALARS: list[JsonValue] = [
     PROFILE_TEXT,
@@ -126,13 +129,36 @@ PROFILE_SCALARS: list[JsonValue] = [
     {"type": "boolean"},
     {"type": "null"},
 ]
-PROFILE_VALUE: JsonDict = {
-    "anyOf": [
-        *PROFILE_SCALARS,
-        {"type": "array", "items": {"anyOf": PROFILE_SCALARS}, "maxItems": MAX_PROFILE_LIST},
-    ]
-}
-NAMES: JsonDict = {"maxLength": MAX_NAME_CHARS}
+EventId = Annotated[
+    str,
+    AfterValidator(_not_blank),
+    WithJsonSchema({"type": "string", "pattern": r"\S", "maxLength": MAX_ID_BYTES}),
+]
+Product = Annotated[str, WithJsonSchema({"type": "string", **NAMES})]
+Properties = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "maxProperties": MAX_PROPERTIES, "propertyNames": NAMES}),
+]
+Profile = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_PROFILE_FIELDS,
+            "propertyNames": NAMES,
+            "additionalProperties": {
+                "anyOf": [
+                    *PROFILE_SCALARS,
+                    {
+                        "type": "array",
+                        "items": {"anyOf": PROFILE_SCALARS},
+                        "maxItems": MAX_PROFILE_LIST,
+                    },
+                ]
+            },
+        }
+    ),
+]
 
 
 class EventBody(BaseModel):
@@ -140,14 +166,10 @@ class EventBody(BaseModel):
 
     An event over a size limit (see each field) is refused, naming the field."""
 
-    # The limits are described from domain/events.py's constants and checked there, on every
-    # way in (`canonical_event`), with their own messages.
-
     model_config = ConfigDict(extra="allow", strict=True)
 
-    id: NotBlank | None = Field(
+    id: EventId | None = Field(
         default=None,
-        json_schema_extra={"maxLength": MAX_ID_BYTES},
         description="makes delivery idempotent: the same id is never counted twice "
         f"(without one, the event's content is its id); at most {MAX_ID_BYTES} bytes of UTF-8",
     )
@@ -162,28 +184,18 @@ class EventBody(BaseModel):
         default=None,
         description="ISO-8601 (UTC without an offset) or epoch seconds; default: when received",
     )
-    product: str | None = Field(
-        default=None, json_schema_extra=NAMES, description="the product line it concerns"
-    )
+    product: Product | None = Field(default=None, description="the product line it concerns")
     # An empty value of another type (`[]`, as PHP encodes an empty array) counts as none.
-    properties: Annotated[dict[str, Any] | None, BeforeValidator(lambda value: value or None)] = (
-        Field(
-            default=None,
-            description="what a model's rules test: url, campaign, ... Any JSON; a string at "
-            f"most {MAX_PROPERTY_TEXT:,} characters, the whole at most {MAX_PROPERTIES_BYTES:,} "
-            "bytes of JSON",
-            json_schema_extra={"maxProperties": MAX_PROPERTIES, "propertyNames": NAMES},
-        )
+    properties: Annotated[Properties | None, BeforeValidator(lambda value: value or None)] = Field(
+        default=None,
+        description="what a model's rules test: url, campaign, ... Any JSON; a string at "
+        f"most {MAX_PROPERTY_TEXT:,} characters, the whole at most {MAX_PROPERTIES_BYTES:,} "
+        "bytes of JSON",
     )
-    profile: dict[str, Any] | None = Field(
+    profile: Profile | None = Field(
         default=None,
         description="what the event tells about the lead: company, job_title, ...; the whole "
         f"at most {MAX_PROFILE_BYTES:,} bytes of JSON",
-        json_schema_extra={
-            "maxProperties": MAX_PROFILE_FIELDS,
-            "propertyNames": NAMES,
-            "additionalProperties": PROFILE_VALUE,
-        },
     )
 
 

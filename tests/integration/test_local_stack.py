@@ -141,7 +141,9 @@ def test_schedule_route_refuses_what_it_cannot_run(stack: LocalStackProcess) -> 
     assert status == 400
 
 
-def test_a_poison_message_ends_in_the_dead_letter_queue(stack: LocalStackProcess) -> None:
+def test_a_poison_message_ends_in_the_dead_letter_queue_with_its_reason(
+    stack: LocalStackProcess,
+) -> None:
     import boto3
 
     sqs = boto3.client(
@@ -159,17 +161,19 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(stack: LocalStackProcess
         ]["RedrivePolicy"]
     )
     assert redrive["deadLetterTargetArn"].endswith(":leadscore-ScoringDLQ")
-    sent = sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")["MessageId"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")
 
-    drain(stack)  # returns once the message has failed maxReceiveCount times and moved
+    drain(stack)  # the scorer puts it in the DLQ itself: it can never be scored
 
     status, queues = stack.request("GET", "/_local/queues")
     assert status == 200 and queues["ScoringQueue"]["dead_letter_queue"] == "ScoringDLQ"
     assert queues["ScoringDLQ"]["visible"] >= 1 and queues["ScoringQueue"]["visible"] == 0
-    moved = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"])
-    [message] = [m for m in moved.get("Messages", []) if m["MessageId"] == sent]
-    assert message["Body"] == "{not json"
-    assert int(message["Attributes"]["ApproximateReceiveCount"]) >= redrive["maxReceiveCount"]
+    moved = sqs.receive_message(
+        QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
+    [message] = [m for m in moved.get("Messages", []) if m["Body"] == "{not json"]
+    reason = message["MessageAttributes"]["reason"]["StringValue"]
+    assert reason == "unreadable: body is not JSON"
 
 
 def test_ctrl_c_stops_cleanly_and_frees_the_ports(stack: LocalStackProcess) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 import sys
 import threading
 import time
@@ -13,9 +12,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from leadscore_tools.local.logs import log
 from leadscore_tools.template import ACCOUNT_ID, Function
-
-log = logging.getLogger("local_stack")
 
 
 @dataclass

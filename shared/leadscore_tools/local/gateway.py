@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import logging
 import re
 import time
 import uuid
@@ -18,9 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
+from leadscore_tools.local.logs import log
 from leadscore_tools.template import ACCOUNT_ID, Route
-
-log = logging.getLogger("local_stack")
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit
 _TEXT_TYPES = re.compile(

@@ -11,15 +11,13 @@ visible again after `retry_seconds` rather than the queue's VisibilityTimeout, s
 from __future__ import annotations
 
 import base64
-import logging
 import threading
 import time
 from typing import Any
 
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
+from leadscore_tools.local.logs import log
 from leadscore_tools.template import Queue, SqsSource
-
-log = logging.getLogger("local_stack")
 
 
 def lambda_record(message: dict[str, Any], queue: Queue, region: str) -> dict[str, Any]:

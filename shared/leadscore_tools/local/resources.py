@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from leadscore_tools.template import Stack
-
-log = logging.getLogger("local_stack")
 
 
 def create_resources(stack: Stack, clients: Any) -> None:

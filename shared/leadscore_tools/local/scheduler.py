@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import logging
 import re
 import threading
 import time
@@ -18,9 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from leadscore_tools.local.functions import LocalFunction
+from leadscore_tools.local.logs import log
 from leadscore_tools.template import ACCOUNT_ID, Schedule
-
-log = logging.getLogger("local_stack")
 
 _MONTHS = {name.upper(): n for n, name in enumerate(calendar.month_abbr) if name}
 _DAYS = {name: n for n, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)}

@@ -4,7 +4,6 @@ serves the API, polls the queues and fires the schedules until it is stopped."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
@@ -17,13 +16,12 @@ from typing import Any, TextIO
 from leadscore_tools.local import outbox as outbox_module
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
 from leadscore_tools.local.gateway import ApiServer, Gateway, Reply, Request, problem
+from leadscore_tools.local.logs import log
 from leadscore_tools.local.moto_server import MotoServer, check_port_free
 from leadscore_tools.local.poller import SqsPoller
 from leadscore_tools.local.resources import create_resources, publish_models
 from leadscore_tools.local.scheduler import Scheduler, Timing, run_scheduled
 from leadscore_tools.template import ROOT, TEMPLATE, Naming, Schedule, Stack, read_stack
-
-log = logging.getLogger("local_stack")
 
 HOST = "127.0.0.1"  # loopback only, always
 REGION = "us-east-1"

@@ -25,6 +25,9 @@ _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))", re.I
 )
 _HOP_HEADERS = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+# The only Host values /_local/ answers: a DNS-rebinding page reaches loopback under its own
+# name (`Host: attacker.example`), and must not read the outbox's names and emails.
+LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]{1,5})?", re.ASCII | re.I)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,10 @@ class Gateway:
     def handle(self, request: Request) -> Reply:
         path = request.raw_path
         if path.startswith("/_local/"):
+            hosts = [value for name, value in request.headers if name.lower() == "host"]
+            if len(hosts) != 1 or not LOOPBACK_HOST.fullmatch(hosts[0]):
+                detail = "the local routes answer only for Host 127.0.0.1, localhost or [::1]"
+                return problem(403, "Forbidden", detail)
             for method, compiled, handler in self.local_routes:
                 parameters = compiled.match(path)
                 if parameters is not None and method == request.method:

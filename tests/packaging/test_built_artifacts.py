@@ -41,6 +41,7 @@ FAKE_ENVIRONMENT = {
     "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:sales",
     "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/scoring",
     "RESCORE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/rescore",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/scoring-dlq",
     "LEADSCORE_WEBHOOK_SSM_PATH": "/leadscore/webhooks",
     "SLACK_WEBHOOK_PARAMETER": "/leadscore/slack-url",
     "POWERTOOLS_SERVICE_NAME": "leadscore",

@@ -210,6 +210,14 @@ class RescoreStepItem(LeadTable, discriminator="rescore_step"):
     expires_at = TTLAttribute(null=True)
 
 
+class ReplayItem(LeadTable, discriminator="replay"):
+    """A webhook delivery id already taken (`REPLAY#<provider>#<sha256>`), until its
+    signature expires; TTL deletes it later, so `until` is what conditions read."""
+
+    until = NumberAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
 @functools.cache
 def connection() -> Connection:
     """The table's connection, for transactions (pynamodb's public API; made once)."""

@@ -26,6 +26,8 @@ from leadscore_tools.modelfiles import load_model
 
 from tests.conftest import ROOT, LambdaContext, Recorder
 from tests.integration.api_client import Answer, Api, make_api, proxy_event
+from tests.integration.test_webhook_replay_api import KEY as MAILGUN_KEY
+from tests.integration.test_webhook_replay_api import delivery
 
 OPENAPI: dict[str, Any] = json.loads((ROOT / "functions" / "api" / "openapi.json").read_text())
 PROBLEM = "application/problem+json"
@@ -169,7 +171,11 @@ def api(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
         LEADSCORE_API_KEY="k",
         LEADSCORE_CORS_ORIGINS=ORIGIN,
         MODEL_CACHE_SECONDS="0",
-        **{env_name("basic:postmark"): BASIC, env_name("basic:ses"): BASIC},
+        **{
+            env_name("basic:postmark"): BASIC,
+            env_name("basic:ses"): BASIC,
+            env_name("mailgun"): MAILGUN_KEY,
+        },
     )
     model_store.publish(load_model(ROOT / "models" / "default.yaml"), datetime.now(UTC))
     yield api
@@ -279,6 +285,10 @@ def test_events_forms_and_webhooks(client: Client, monkeypatch: pytest.MonkeyPat
         call(404, method, "/v1/webhooks/nosuch")
         call(413, method, "/v1/webhooks/mailchimp", "x" * (WEBHOOK_BYTES + 2))
     call(400, "GET", "/v1/webhooks/postmark")  # postmark does not probe with GET
+    # A Mailgun signature block is taken once: a replay is refused, and Mailgun stops there.
+    mailgun = delivery("opened", "mg-1", datetime.now(UTC))
+    call(200, "POST", "/v1/webhooks/mailgun", mailgun, **{"content-type": "application/json"})
+    call(406, "POST", "/v1/webhooks/mailgun", mailgun, **{"content-type": "application/json"})
 
     # Amazon SNS (SES events) asks to confirm a subscription; its URL cannot be reached.
     from leadscore.api import app

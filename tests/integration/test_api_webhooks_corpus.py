@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from leadscore.adapters.memory_replays import MemoryReplays
 from leadscore.adapters.webhooks import EnvironmentSecrets, env_name
 
 from tests.integration.api_client import Api, make_api
@@ -57,6 +58,8 @@ def api(module_api: Api) -> Iterator[Api]:
     deps = module_api.module.deps
     clock, confirm, secrets = deps.clock, deps.confirm_subscription, deps.secrets
     deps.confirm_subscription = CONFIRMED.append  # no network here: record, do not GET
+    # Samples reuse tokens and ids (anymail's test values): each is a delivery of its own.
+    deps.replays = MemoryReplays()
     module_api.queued()  # start from an empty queue
     yield module_api
     deps.clock, deps.confirm_subscription, deps.secrets = clock, confirm, secrets

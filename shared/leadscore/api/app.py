@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from leadscore.adapters.dynamo_replays import DynamoReplays
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
 from leadscore.adapters.model_store import CachedModels, DynamoModelCatalog
 from leadscore.adapters.queue import ScoringQueue
@@ -87,6 +88,7 @@ def dependencies_from(config: Settings, sqs: object, sns: object, store: LeadSto
         cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
         confirm_subscription=confirm_subscription,
         fetch_certificate=fetch_certificate,
+        replays=DynamoReplays(),  # PutItem on REPLAY#* keys of the leads table, nothing else
     )
 
 

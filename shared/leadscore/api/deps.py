@@ -20,6 +20,7 @@ from leadscore.domain import strict_json
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Publisher
 from leadscore.domain.strict_json import NotStrictJSON
+from leadscore.services.replays import ReplayGuard
 from leadscore.services.rescore import ModelCatalog
 from leadscore.services.rescore_jobs import RescoreJobStore
 from leadscore.services.scoring import ModelSource
@@ -66,6 +67,7 @@ class Dependencies:
     clock: Callable[[], datetime] = _utc_now
     confirm_subscription: Callable[[str], None] = _no_confirm
     fetch_certificate: Callable[[str], bytes] | None = None
+    replays: ReplayGuard = field(default_factory=lambda: _Missing("webhook replay guard"))
 
 
 def new_router() -> Router:

@@ -375,9 +375,12 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
         200: Answer("verified and taken: the answer the platform expects", None, "text/plain"),
         400: "the payload is not the platform's format, or not readable",
         401: refusal(
-            "the signature, token or credentials do not check; nothing is stored",
+            "the signature, token or credentials do not check, or the signed delivery id "
+            "(resend, ses) was already taken; nothing is stored",
             "WWW-Authenticate",
         ),
+        406: "a Mailgun delivery already taken (its token replayed): refused so that Mailgun "
+        "stops retrying; nothing is stored",
         502: "an Amazon SNS subscription (ses) could not be confirmed; SNS retries",
     },
     ("get", "/v1/leads/{email}"): {

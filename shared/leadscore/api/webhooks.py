@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from leadscore.adapters.webhooks import WebhookRequest, handle
+from leadscore.adapters.webhooks import Delivery, WebhookRequest, handle
 from leadscore.adapters.webhooks.payload import MAX_BODY_BYTES
 from leadscore.api.bodies import WEBHOOK, takes
 from leadscore.api.deps import Dependencies, is_text, new_router, raw_body
+from leadscore.api.problems import Problem
 from leadscore.domain.events import EventError, canonical_event
 
 logger = Logger(child=True)
@@ -41,8 +43,6 @@ def routes(deps: Dependencies) -> Router:
         now = deps.clock()
         # Its errors (UnknownProvider, WebhookAuthError, WebhookFormatError) are mapped in app.py.
         result = handle(request, deps.secrets, now, fetch_certificate=deps.fetch_certificate)
-        if result.confirm_url:
-            deps.confirm_subscription(result.confirm_url)
         entries = []
         for document in result.events:
             if not is_text(document):  # an unpaired surrogate: no queue would take it
@@ -59,11 +59,38 @@ def routes(deps: Dependencies) -> Router:
                     field=field,
                     reason=error.message if field in LIMITED else "not usable",
                 )
-        if entries:
-            deps.queue.send(entries, now)
+        delivery = result.delivery
+        if delivery is not None:
+            take_once(deps, provider, delivery, now)
+        try:
+            if result.confirm_url:
+                deps.confirm_subscription(result.confirm_url)
+            if entries:
+                deps.queue.send(entries, now)
+        except Exception:
+            # Not taken after all: the platform's retry, with the same id, must be taken.
+            if delivery is not None:
+                deps.replays.forget(provider, delivery.id, seconds(delivery.until))
+            raise
         answer = result.response
         return Response(
             status_code=answer.status, content_type=answer.content_type, body=answer.body
         )
 
     return router
+
+
+def take_once(deps: Dependencies, provider: str, delivery: Delivery, now: datetime) -> None:
+    """Record the signed delivery id; a second use while its signature is valid is refused,
+    whatever the body says (Mailgun signs none of it)."""
+    if not deps.replays.first_use(provider, delivery.id, seconds(delivery.until), seconds(now)):
+        logger.warning("webhook replay refused", provider=provider)
+        raise Problem(
+            delivery.refusal,
+            f"{provider}: this signed delivery was already taken; a replay is refused and "
+            "nothing is stored",
+        )
+
+
+def seconds(moment: datetime) -> int:
+    return int(moment.timestamp())

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from .auth import EnvironmentSecrets, authenticate, env_name
 from .interface import (
     CertificateFetcher,
+    Delivery,
     Headers,
     IgnoredEvent,
     Secrets,
@@ -54,7 +55,8 @@ def handle(
     """Verify and translate one platform request.
 
     Raises UnknownProvider (404), WebhookAuthError (401: store nothing) or
-    WebhookFormatError (400), and nothing else whatever the request holds.
+    WebhookFormatError (400), and nothing else whatever the request holds. The result's
+    `delivery` is the signed delivery id the caller must take only once (see `Delivery`).
     `fetch_certificate` is only needed for Amazon SES with SNS signature checks.
     """
     provider = PROVIDERS.get(request.provider)
@@ -69,7 +71,7 @@ def handle(
     if len(request.body) > MAX_BODY_BYTES:
         raise WebhookFormatError(f"{provider.name}: the body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        authenticate(request, secrets, now, provider.verify, fetch_certificate)
+        delivery = authenticate(request, secrets, now, provider.verify, fetch_certificate)
     except PAYLOAD_FAULTS:
         raise WebhookAuthError(f"{provider.name}: the signature could not be checked") from None
     try:
@@ -77,12 +79,15 @@ def handle(
         events, ignored = canonical(provider.name, parsed.events, now)
     except PAYLOAD_FAULTS:
         raise WebhookFormatError(f"{provider.name}: the payload is not understood") from None
-    return WebhookResult(events=events, ignored=ignored, confirm_url=parsed.confirm_url)
+    return WebhookResult(
+        events=events, ignored=ignored, confirm_url=parsed.confirm_url, delivery=delivery
+    )
 
 
 __all__ = [
     "PROVIDERS",
     "CertificateFetcher",
+    "Delivery",
     "EnvironmentSecrets",
     "Headers",
     "IgnoredEvent",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .interface import CertificateFetcher, Secrets, WebhookAuthError, WebhookRequest
+from .interface import CertificateFetcher, Delivery, Secrets, WebhookAuthError, WebhookRequest
 from .payload import epoch_time
 
 # How far a signed timestamp may be from now (either way) before the request counts as a replay.
@@ -30,7 +30,8 @@ class Credentials:
     fetch_certificate: CertificateFetcher | None = None
 
 
-SignatureCheck = Callable[[WebhookRequest, Credentials, datetime], None]
+# Raises WebhookAuthError; returns the delivery id the signature covers, if it covers one.
+SignatureCheck = Callable[[WebhookRequest, Credentials, datetime], Delivery | None]
 
 
 class EnvironmentSecrets:
@@ -105,14 +106,19 @@ def authenticate(
     now: datetime,
     verify: SignatureCheck | None,
     fetch_certificate: CertificateFetcher | None = None,
-) -> None:
-    """Run every check configured for the provider; raise WebhookAuthError on any failure."""
+) -> Delivery | None:
+    """Run every check configured for the provider; raise WebhookAuthError on any failure.
+
+    Returns the delivery id the platform's signature covers (None when no signature was
+    checked, or it covers none): the caller refuses a second use of it.
+    """
     provider = request.provider
     checks = 0
+    delivery = None
     key = secrets.get(provider)
     if key and verify is not None:
         public_url = secrets.get(f"url:{provider}") or request.url
-        verify(request, Credentials(key, public_url, fetch_certificate), now)
+        delivery = verify(request, Credentials(key, public_url, fetch_certificate), now)
         checks += 1
     basic = secrets.get(f"basic:{provider}")
     if basic:
@@ -131,6 +137,7 @@ def authenticate(
         raise WebhookAuthError(
             f"{provider}: no webhook secret is configured, so no request can be trusted"
         )
+    return delivery
 
 
 def check_basic(request: WebhookRequest, expected: str) -> None:
@@ -156,13 +163,14 @@ def check_bearer(request: WebhookRequest, expected: str) -> None:
 
 def check_fresh(
     provider: str, signed_at: str | None, now: datetime, window: timedelta = REPLAY_WINDOW
-) -> None:
-    """Refuse a signed timestamp (epoch s or ms) that is missing or too far from now."""
+) -> datetime:
+    """The signed timestamp (epoch s or ms); refused when missing or too far from now."""
     moment = epoch_time(signed_at)
     if moment is None:
         raise WebhookAuthError(f"{provider}: the signed timestamp is missing or unreadable")
     if abs(now - moment) > window:
         raise WebhookAuthError(f"{provider}: the signed timestamp is too old (or in the future)")
+    return moment
 
 
 def same(given: str | bytes, expected: str | bytes) -> bool:

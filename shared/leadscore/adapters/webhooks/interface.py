@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -101,6 +102,21 @@ class WebhookRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """A delivery id the platform signed with a timestamp: taken once, until `until`.
+
+    The signature proves it came from the platform, not that it is the first time it comes:
+    a second request with it before `until` is a replay (Mailgun signs no more than this id
+    and its time, so a replayed id can carry any body). `refusal` is the status that answers
+    a replay in the way the platform stops retrying it.
+    """
+
+    id: str
+    until: datetime
+    refusal: int = 401
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookResponse:
     """What the platform must be answered on success."""
 
@@ -131,3 +147,5 @@ class WebhookResult:
     ignored: list[IgnoredEvent]
     response: WebhookResponse = field(default_factory=WebhookResponse)
     confirm_url: str | None = None
+    # Set when the platform's signature covers a delivery id: the caller takes it only once.
+    delivery: Delivery | None = None

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..auth import Credentials, check_fresh, same
-from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
+from ..interface import Delivery, WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
     NativeEvent,
@@ -26,8 +26,11 @@ from ..payload import (
 )
 from .base import Provider
 
-# Mailgun retries a failed delivery for 8 hours with the original signature block.
+# Mailgun retries a failed delivery for 8 hours with the original signature block. Only
+# timestamp and token are signed: each token is taken once (`Delivery`) within this window.
 REPLAY_WINDOW = timedelta(hours=8, minutes=30)
+# Mailgun's answer for "rejected, do not retry"; any other refusal is retried for 8 hours.
+REFUSED = 406
 KINDS = {
     "delivered": "email_delivered",
     "opened": "email_open",
@@ -47,18 +50,22 @@ WHY = {
 SUPPRESSIONS = {"suppress-bounce", "suppress-unsubscribe", "suppress-complaint"}
 
 
-def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
-    """HMAC-SHA256 (hex) of timestamp + token with the webhook signing key."""
+def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> Delivery:
+    """HMAC-SHA256 (hex) of timestamp + token with the webhook signing key; the token is
+    the delivery's id: the signature says nothing of the event data beside it."""
     block = signature_block(request)
     timestamp, token, signature = (text(block.get(k)) for k in ("timestamp", "token", "signature"))
     if not timestamp or not token or not signature:
         raise WebhookAuthError("mailgun: the request carries no signature")
-    check_fresh("mailgun", timestamp, now, REPLAY_WINDOW)
+    signed_at = check_fresh("mailgun", timestamp, now, REPLAY_WINDOW)
     expected = hmac.new(
         credentials.key.encode(), (timestamp + token).encode(), hashlib.sha256
     ).hexdigest()
     if not same(signature.lower(), expected):
         raise WebhookAuthError("mailgun: the signature does not match")
+    # The id is the signed string, not the token alone: the same signature also holds for the
+    # token's first characters moved into the timestamp ("1534109600e0" is a number too).
+    return Delivery(timestamp + token, signed_at + REPLAY_WINDOW, refusal=REFUSED)
 
 
 def signature_block(request: WebhookRequest) -> Mapping[str, Any]:

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..auth import Credentials, check_fresh, same
-from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
+from ..auth import REPLAY_WINDOW, Credentials, check_fresh, same
+from ..interface import Delivery, WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
     NativeEvent,
@@ -40,14 +40,15 @@ WHY = {
 }
 
 
-def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
-    """HMAC-SHA256 over "svix-id.svix-timestamp.body" with the decoded whsec_ secret."""
+def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> Delivery:
+    """HMAC-SHA256 over "svix-id.svix-timestamp.body" with the decoded whsec_ secret; the
+    svix-id is taken once while its timestamp is fresh (Svix's advice: dedupe on it)."""
     message_id = request.headers.get("svix-id") or request.headers.get("webhook-id")
     timestamp = request.headers.get("svix-timestamp") or request.headers.get("webhook-timestamp")
     signatures = request.headers.get("svix-signature") or request.headers.get("webhook-signature")
     if not message_id or not timestamp or not signatures:
         raise WebhookAuthError("resend: the request carries no Svix signature")
-    check_fresh("resend", timestamp, now)
+    signed_at = check_fresh("resend", timestamp, now)
     try:
         key = base64.b64decode(credentials.key.removeprefix("whsec_"), validate=True)
     except (binascii.Error, ValueError):
@@ -58,7 +59,7 @@ def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> 
     for entry in signatures.split():
         version, _, signature = entry.partition(",")
         if version == "v1" and same(signature, expected):
-            return
+            return Delivery(message_id, signed_at + REPLAY_WINDOW)
     raise WebhookAuthError("resend: the signature does not match")
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..auth import Credentials
-from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
+from ..interface import Delivery, WebhookAuthError, WebhookFormatError, WebhookRequest
 from ..payload import (
     MAX_URL,
     NativeEvent,
@@ -91,9 +91,10 @@ TIME_FIELDS = {
 SEND_TIME_EVENTS = {"Send", "Reject", "Rendering Failure"}
 
 
-def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
+def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> Delivery | None:
     """SNS signature over the envelope fields, with the certificate at SigningCertURL,
-    from an allowed topic (the `ses` secret lists the topic ARNs, comma-separated)."""
+    from an allowed topic (the `ses` secret lists the topic ARNs, comma-separated). The signed
+    MessageId is the delivery's id, taken once while its timestamp is accepted."""
     # cryptography is imported here, by the requests that need it: ~35 ms of a cold start.
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
@@ -131,6 +132,8 @@ def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> 
         key.verify(signature, signed.encode(), padding.PKCS1v15(), getattr(hashes, digest)())
     except (InvalidSignature, binascii.Error, ValueError):
         raise WebhookAuthError("ses: the SNS signature does not match") from None
+    message_id = envelope.get("MessageId")
+    return Delivery(message_id, published + REPLAY_WINDOW) if isinstance(message_id, str) else None
 
 
 def sns_url(value: Any, shape: re.Pattern[str]) -> str:

@@ -64,6 +64,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         publisher,
         retention_days=config.event_retention_days,
         attempts=config.write_attempts,
+        untrusted_per_hour=config.untrusted_events_per_hour,
     )
     send_dead_letters(outcome, dead_letters)
     _record_metrics(outcome)

@@ -44,6 +44,8 @@ class Settings:
     endpoint_url: str | None = _variable("AWS_ENDPOINT_URL", default=None)
     model_cache_seconds: float = _variable("MODEL_CACHE_SECONDS", default=60.0, minimum=0)
     event_retention_days: int = _variable("EVENT_RETENTION_DAYS", default=400, minimum=1)
+    # Untrusted events (forms, form platforms) of one lead that may score in an hour.
+    untrusted_events_per_hour: int = _variable("UNTRUSTED_EVENTS_PER_HOUR", default=20, minimum=1)
     # Attempts of a write that keeps losing version races to other writers.
     write_attempts: int = _variable("WRITE_ATTEMPTS", default=6, minimum=1)
     # The rescore queue's RedrivePolicy maxReceiveCount: a step failing that receive is in the DLQ.

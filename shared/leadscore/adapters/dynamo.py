@@ -85,6 +85,8 @@ class ProfileItem(LeadTable, discriminator="profile"):
     updated_at = NumberAttribute()
     feedback = UnicodeAttribute(null=True)
     feedback_at = NumberAttribute(null=True)
+    untrusted = JSONAttribute(null=True)  # field -> the untrusted source that set it
+    untrusted_hour = JSONAttribute(null=True)  # [hour, untrusted events in it]
     version = VersionAttribute()
 
 

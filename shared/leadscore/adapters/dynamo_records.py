@@ -110,6 +110,8 @@ def _profile_item(record: ProfileRecord) -> ProfileItem:
         account=record.account,
         feedback=record.feedback,
         feedback_at=record.feedback_at,
+        untrusted=record.untrusted or None,
+        untrusted_hour=record.untrusted_hour or None,
         model_pk=every_lead_pk(shard_of(record.key)),  # every lead in by_model, for rescoring
         **_version(record.version),
     )
@@ -127,6 +129,8 @@ def profile_record(item: ProfileItem) -> ProfileRecord:
         item.feedback,
         None if item.feedback_at is None else int(item.feedback_at),
         None if item.version is None else int(item.version),
+        dict(item.untrusted or {}),
+        [int(n) for n in item.untrusted_hour or []],
     )
 
 

@@ -187,6 +187,7 @@ def form_event(fields: Mapping[str, str]) -> dict[str, Any]:
         "product": properties.get("product", "")[:MAX_NAME_CHARS] or None,
         "properties": properties,
         "profile": profile or None,
+        "source": "form",  # typed by the public: untrusted (contract §3)
     }
 
 

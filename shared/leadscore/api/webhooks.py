@@ -48,7 +48,8 @@ def routes(deps: Dependencies) -> Router:
             if not is_text(document):  # an unpaired surrogate: no queue would take it
                 continue
             try:
-                entries.append(canonical_event(document, now))
+                # the provider is its source: a form platform's is untrusted (contract §3)
+                entries.append(canonical_event({**document, "source": provider}, now))
             except EventError as error:
                 # Over a limit: this event alone is left out (the platform would only send it
                 # again), the rest is taken. The log names what, never whose or the value.

@@ -110,10 +110,12 @@ def score(
     profile: Mapping[str, Any],
     events: Iterable[Event],
     now: datetime,
+    untrusted: frozenset[str] = frozenset(),
 ) -> Result:
     """Apply `events` (any order, duplicates allowed) and the current `profile` to `state`.
 
-    `profile` is the lead's whole profile as known now: fit is recomputed from it.
+    `profile` is the lead's whole profile as known now: fit is recomputed from it; its
+    `untrusted` fields neither disqualify nor flag spam (`fit.profile_fit`).
     """
     lead = WorkingState(model, _fresh(model, state))
     current = lead.state
@@ -122,7 +124,7 @@ def score(
     ordered = sorted(events, key=TIME_AND_ID)
     profile_event = next(filter(PROFILE_OF, ordered), None)
 
-    refresh_fit(lead, profile)
+    refresh_fit(lead, profile, untrusted)
     refresh_engagement(lead, model.group_caps)
     refresh_score(lead)
     if lead.changes:

@@ -53,9 +53,15 @@ CANONICAL_TYPES = frozenset(
 )
 
 
+# Where the public types profile data (contract §3): a form post, a form platform's webhook,
+# the tracking snippet. Every other source (None: the user's own systems) is trusted.
+UNTRUSTED_SOURCES = frozenset({"form", "typeform", "webflow", "unbounce", "hubspot", "snippet"})
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One thing a lead did (or that happened to a lead), at `occurred_at` (aware, UTC)."""
+    """One thing a lead did (or that happened to a lead), at `occurred_at` (aware, UTC), and
+    where it came from (`source`: a webhook's provider, `form`; None: the user's systems)."""
 
     id: str
     type: str
@@ -63,6 +69,12 @@ class Event:
     product: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
     profile: Mapping[str, Any] | None = None
+    source: str | None = None
+
+    @property
+    def trusted(self) -> bool:
+        """From the user's own systems: its profile data may overwrite what others sent."""
+        return self.source not in UNTRUSTED_SOURCES
 
 
 class EventError(ValueError):
@@ -245,6 +257,9 @@ def event_from_dict(document: Mapping[str, Any], received_at: datetime) -> Event
     if raw_id is not None and (not isinstance(raw_id, str) or not raw_id.strip()):
         raise EventError("id", "must be a non-empty string")
     occurred = document.get("occurred_at")
+    source = document.get("source")
+    if source is not None and (not isinstance(source, str) or len(source) > MAX_NAME_CHARS):
+        raise EventError("source", f"must be a string of at most {MAX_NAME_CHARS} characters")
     return Event(
         id=raw_id.strip() if raw_id else content_id(document, received_at),
         type=kind.strip(),
@@ -252,6 +267,7 @@ def event_from_dict(document: Mapping[str, Any], received_at: datetime) -> Event
         product=product,
         properties=dict(properties),
         profile=dict(profile) if profile else None,
+        source=source,
     )
 
 
@@ -282,4 +298,5 @@ def event_to_dict(event: Event) -> dict[str, Any]:
         "product": event.product,
         "properties": dict(event.properties),
         "profile": dict(event.profile) if event.profile else None,
+        **({"source": event.source} if event.source is not None else {}),
     }

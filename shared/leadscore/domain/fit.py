@@ -13,10 +13,12 @@ FIT_PREFIXES = ("fit.", "negative.", "spam")  # the reasons a profile's fit give
 MEMO_TYPES = frozenset({str, int, float, type(None)})  # True == 1: booleans are not remembered
 
 
-def refresh_fit(lead: WorkingState, profile: Mapping[str, Any]) -> None:
+def refresh_fit(
+    lead: WorkingState, profile: Mapping[str, Any], untrusted: frozenset[str] = frozenset()
+) -> None:
     """Write the profile's fit into the lead: its reasons, fit, flags, disqualification."""
     state = lead.state
-    found = remembered_fit(lead.model, profile)
+    found = remembered_fit(lead.model, profile, untrusted)
     state.fit, state.flags, state.disqualified = found.fit, list(found.flags), found.disqualified
     reasons = state.reasons
     if reasons:  # a new lead has no earlier fit to take back
@@ -37,21 +39,28 @@ def refresh_fit(lead: WorkingState, profile: Mapping[str, Any]) -> None:
             lead.reason_total += moved
 
 
-def remembered_fit(model: CompiledModel, profile: Mapping[str, Any]) -> ProfileFit:
+def remembered_fit(
+    model: CompiledModel, profile: Mapping[str, Any], untrusted: frozenset[str] = frozenset()
+) -> ProfileFit:
     """The profile's fit, remembered per model: a lead is often scored again unchanged."""
-    key = tuple([profile.get(name) for name in model.fit_fields])
-    if not MEMO_TYPES.issuperset(map(type, key)):
-        return profile_fit(model, profile)
+    values = [profile.get(name) for name in model.fit_fields]
+    if not MEMO_TYPES.issuperset(map(type, values)):
+        return profile_fit(model, profile, untrusted)
+    key = (*values, untrusted) if untrusted else tuple(values)
     found = model.fit_memo.get(key)
     if found is None:
         if len(model.fit_memo) >= MEMO_SIZE:
             model.fit_memo.clear()
-        found = model.fit_memo[key] = profile_fit(model, profile)
+        found = model.fit_memo[key] = profile_fit(model, profile, untrusted)
     return found
 
 
-def profile_fit(model: CompiledModel, profile: Mapping[str, Any]) -> ProfileFit:
-    """Fit points from the profile: the categories, bonus, negative criteria and spam."""
+def profile_fit(
+    model: CompiledModel, profile: Mapping[str, Any], untrusted: frozenset[str] = frozenset()
+) -> ProfileFit:
+    """Fit points from the profile: the categories, bonus, negative criteria and spam. The
+    `untrusted` fields (the public's, on a lead the user's systems know) count for the
+    categories and the bonus, but neither disqualify nor flag spam."""
     values = {name: profile.get(name) for name in model.profile_fields}
     if "email_domain" in values:
         values["email_domain"] = domains.email_domain(str(profile.get("email") or ""))
@@ -76,12 +85,14 @@ def profile_fit(model: CompiledModel, profile: Mapping[str, Any]) -> ProfileFit:
     flags: list[str] = []
     disqualified = False
     for adjustment in model.adjustments:
+        if adjustment.field in untrusted:
+            continue
         if adjustment.applies(values[adjustment.field]):
             parts[adjustment.key] = adjustment.points
             flags.append(adjustment.flag)
             disqualified = disqualified or adjustment.disqualify
     spam_settings = model.model.spam
-    if spam_settings is not None and _is_spam(model, profile):
+    if spam_settings is not None and is_spam(model, profile, untrusted):
         parts["spam"] = spam_settings.penalty
         flags.append("spam")
         disqualified = disqualified or spam_settings.disqualify
@@ -101,18 +112,26 @@ def profile_fit(model: CompiledModel, profile: Mapping[str, Any]) -> ProfileFit:
     )
 
 
-def _is_spam(model: CompiledModel, profile: Mapping[str, Any]) -> bool:
+def is_spam(
+    model: CompiledModel, profile: Mapping[str, Any], untrusted: frozenset[str] = frozenset()
+) -> bool:
+    """The model's spam signals in the profile, but for its `untrusted` fields."""
     settings = model.model.spam
     if settings is None:
         return False
-    names = (str(profile.get("first_name") or ""), str(profile.get("last_name") or ""))
+    names = tuple(
+        str(profile.get(name) or "")
+        for name in ("first_name", "last_name")
+        if name not in untrusted
+    )
     if settings.lowercase_names:
         for name in names:
             if name and spam.is_lowercase_name(name):
                 return True
     run = settings.keyboard_run
     if run is not None:
-        for text in (*names, str(profile.get("company") or "")):
+        company = "" if "company" in untrusted else str(profile.get("company") or "")
+        for text in (*names, company):
             if text and spam.has_keyboard_run(text, run):
                 return True
     return settings.disposable_domains and model.is_disposable(profile.get("email"))

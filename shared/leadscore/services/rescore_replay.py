@@ -17,6 +17,7 @@ from leadscore.domain.events import Event
 from leadscore.domain.messages import arrival_bounded
 from leadscore.domain.notifications import lead_notification, notification_id
 from leadscore.domain.state import LeadState
+from leadscore.services import profiles
 from leadscore.services.alerts import Alert, unique
 from leadscore.services.lead_states import next_state_record
 from leadscore.services.store import ChangeRecord, LeadLog, LeadRecord, LeadWrite
@@ -29,6 +30,7 @@ def replay(
     profile: dict[str, Any],
     events: Iterable[tuple[int, Event]],
     at: datetime,
+    untrusted: frozenset[str] = frozenset(),
 ) -> LeadState:
     """The lead's state had `model` scored its (received_at, event) log from the start, as of
     `at`: each reception scored as of its time, decay applied up to it and finally up to `at`."""
@@ -38,9 +40,10 @@ def replay(
         moment = datetime.fromtimestamp(received, UTC)
         if state is not None:
             state = engine.decay(model, state, moment).state
-        state = engine.score(model, state, profile, [event for _, event in group], moment).state
+        events_then = [event for _, event in group]
+        state = engine.score(model, state, profile, events_then, moment, untrusted).state
     if state is None:
-        state = engine.score(model, None, profile, [], at).state
+        state = engine.score(model, None, profile, [], at, untrusted).state
     return engine.decay(model, state, at).state
 
 
@@ -86,15 +89,22 @@ class Plan:
 
 
 def logged_events(log: LeadLog) -> list[tuple[int, Event]]:
-    """The lead's (received_at, event) log, without what was queued before an erasure; an
-    event logged with a future date (before dates were bounded) is taken at its arrival."""
+    """The lead's (received_at, event) log, without what was queued before an erasure or
+    was an untrusted post that scored nothing (over the lead's hourly allowance, or with
+    spam signals: services/profiles.py); an event logged with a future date (before dates
+    were bounded) is taken at its arrival."""
     return [
         (
             record.received_at,
             arrival_bounded(record.event, datetime.fromtimestamp(record.received_at, UTC)),
         )
         for record in log.events
-        if log.erased_at is None or record.received_at > log.erased_at
+        if (log.erased_at is None or record.received_at > log.erased_at)
+        and not any(
+            delta.get("over_hourly_allowance") or delta.get("spam_post")
+            for deltas in record.deltas.values()
+            for delta in deltas
+        )
     ]
 
 
@@ -118,7 +128,8 @@ def plan_lead(
         return Plan(log.key, before, before, False)
     email = log.profile.email
     profile = {**log.profile.profile, "email": email}
-    after = replay(model, profile, logged_events(log), at)
+    untrusted = profiles.untrusted_fields(log.profile)
+    after = replay(model, profile, logged_events(log), at, untrusted)
     keep_episode(model, before, after, at_s)
     changed = before is None or visible(model, before) != visible(model, after)
     plan = Plan(log.key, before, after, changed)

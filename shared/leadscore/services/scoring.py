@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -11,14 +11,13 @@ from aws_lambda_powertools import Logger
 
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
-from leadscore.domain.domains import company_domain
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import retry_ids
 from leadscore.domain.messages import Incoming, QueueMessageError, encode, read
 from leadscore.domain.notifications import Publisher, lead_notification, notification_id
 from leadscore.domain.state import LeadState
 from leadscore.domain.times import epoch, iso
-from leadscore.services import accounts
+from leadscore.services import accounts, profiles
 from leadscore.services.alerts import Alert, publish_pending, unique
 from leadscore.services.lead_states import LEAD_ALERT_KINDS, next_state_record
 from leadscore.services.retry import until_settled
@@ -37,12 +36,22 @@ from leadscore.services.store import (
 )
 
 logger = Logger(child=True)
-PROFILE_FIELDS_MAX = 64
 DAY = 86_400
+# Untrusted events (forms and the like) of one lead that may score in an hour of arrival.
+UNTRUSTED_PER_HOUR = 20
 
 
 class ModelSource(Protocol):
     def current(self) -> Sequence[CompiledModel]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How long the log is kept, how often a conflict is retried, what the public may score."""
+
+    retention_days: int
+    attempts: int
+    untrusted_per_hour: int
 
 
 @dataclass(slots=True)
@@ -108,6 +117,7 @@ def score_messages(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     retention_days: int = 400,
     attempts: int = 6,
+    untrusted_per_hour: int = UNTRUSTED_PER_HOUR,
 ) -> BatchOutcome:
     """Score (message id, body) pairs; return the ids that failed (partial batch response)."""
     outcome = BatchOutcome()
@@ -135,8 +145,9 @@ def score_messages(
     alone: set[str] = set()  # leads written without their account's other leads
     while leads:
         leads = _score_pass(
-            leads, store, compiled, publisher, clock, retention_days, attempts, outcome, alone
-        )
+            leads, store, compiled, publisher, clock, Limits(retention_days, attempts,
+            untrusted_per_hour), outcome, alone
+        )  # fmt: skip
     outcome.stats.dead_lettered = sum(len(letter.messages) for letter in outcome.dead_letters)
     return outcome
 
@@ -162,8 +173,7 @@ def _score_pass(
     models: list[CompiledModel],
     publisher: Publisher,
     clock: Callable[[], datetime],
-    retention_days: int,
-    attempts: int,
+    limits: Limits,
     outcome: BatchOutcome,
     alone: set[str],
 ) -> dict[str, LeadBatch]:
@@ -175,7 +185,7 @@ def _score_pass(
             outcome.stats.conflicts_retried += len(pending)
         try:
             return _score_once(
-                pending, store, models, clock(), retention_days, publisher, outcome, later, alone
+                pending, store, models, clock(), limits, publisher, outcome, later, alone
             )
         except Exception:
             logger.exception("scoring failed; the batch's records will be redelivered")
@@ -183,7 +193,7 @@ def _score_pass(
                 outcome.failed.update(lead.messages)
             return {}
 
-    for lead in until_settled(attempt_round, leads, attempts).values():
+    for lead in until_settled(attempt_round, leads, limits.attempts).values():
         # still conflicting after every attempt: let SQS redeliver it
         logger.warning("lead kept conflicting", lead=lead.key[:12])
         outcome.failed.update(lead.messages)
@@ -196,7 +206,7 @@ def _score_once(
     store: LeadStore,
     models: list[CompiledModel],
     now: datetime,
-    retention_days: int,
+    limits: Limits,
     publisher: Publisher,
     outcome: BatchOutcome,
     later: dict[str, LeadBatch],
@@ -230,7 +240,7 @@ def _score_once(
             # room for its account's records, written in the same transaction
             room = MAX_TRANSACTION_RECORDS - (len(scoring_accounts) if key in domains else 0)
             result = scored[key] = _score_lead(
-                lead, snapshots[key], models, now, retention_days, counts[key], room
+                lead, snapshots[key], models, now, limits, counts[key], room
             )
         except WriteRefused as error:
             _refuse(lead, str(error), outcome)
@@ -301,14 +311,14 @@ def _score_lead(
     snapshot: LeadSnapshot,
     models: list[CompiledModel],
     now: datetime,
-    retention_days: int,
+    limits: Limits,
     stats: Stats,
     room: int = MAX_TRANSACTION_RECORDS,
 ) -> ScoredLead:
     """The lead's write of as many of its new events as `room` records hold (the others
     are left for its next write), its notifications, its new states and its profile."""
     now_s = int(now.timestamp())
-    expires_at = now_s + retention_days * DAY
+    expires_at = now_s + limits.retention_days * DAY
     fresh: dict[str, Incoming] = {}
     for item in lead.incoming:
         earlier = retry_ids(item.event.id)
@@ -332,7 +342,10 @@ def _score_lead(
     share = len(ordered)  # the events this write takes: as many as one transaction holds
     while True:
         counts = Stats()
-        scored = _scored_share(lead, snapshot, ordered[:share], models, now, expires_at, counts)
+        scored = _scored_share(
+            lead, snapshot, ordered[:share], models, now, expires_at, limits.untrusted_per_hour,
+            counts,
+        )  # fmt: skip
         size = len(scored.write.records) if scored.write else 0
         if size <= room:
             break
@@ -352,29 +365,40 @@ def _scored_share(
     models: list[CompiledModel],
     now: datetime,
     expires_at: int,
+    per_hour: int,
     stats: Stats,
 ) -> ScoredLead:
     """The lead's write of these events (in time order), and the notifications it records."""
     now_s = int(now.timestamp())
     fresh = {item.event.id: item for item in share}
-    events = [item.event for item in share]
-    profile_record, profile, changed = _merged_profile(lead, snapshot, share, now_s)
+    stored = snapshot.profile
+    hour, admitted, over = profiles.admit(stored.untrusted_hour if stored else [], share, per_hour)
+    spam = profiles.spam_posts(models, admitted, stored)
+    admitted = [item for item in admitted if item.event.id not in spam]
+    merged = profiles.merge_profile(stored, lead.key, lead.email, admitted, now_s, hour)
+    profile, events = merged.profile, [item.event for item in admitted]
     # An unchanged profile is not rewritten: the states' versions guard against a
     # concurrent profile change, since every writer of a lead also writes its states.
-    records: list[LeadRecord] = [profile_record] if changed else []
+    records: list[LeadRecord] = [merged.record] if merged.changed else []
     logged = {
-        event.id: EventRecord(lead.key, event, fresh[event.id].received_at, expires_at=expires_at)
-        for event in events
+        item.event.id: EventRecord(lead.key, item.event, item.received_at, expires_at=expires_at)
+        for item in share
     }
+    # What scores nothing, per event, shown in its history: untrusted posts over the lead's
+    # hourly allowance or with spam signals, and profile values a trusted source had set.
+    notes: dict[str, dict[str, Any]] = {i.event.id: {"over_hourly_allowance": True} for i in over}
+    for event_id in spam:  # none of what it said is kept
+        notes[event_id] = {"spam_post": True, "refused_profile": fresh[event_id].event.profile}
+    for event_id, values in merged.refused.items():
+        notes.setdefault(event_id, {})["refused_profile"] = values
     alerts: list[Alert] = []
     changes: dict[tuple[str, str], ChangeRecord] = {}
     states: dict[str, LeadState | None] = {}
     for model in models:
         previous = snapshot.states.get(model.id)
         before = None if previous is None else previous.state
-        result = engine.score(model, before, profile, events, now)
-        stored = None if previous is None else previous.version
-        version = (stored or 0) + 1  # the state's version once this write lands
+        result = engine.score(model, before, profile, events, now, merged.untrusted)
+        version = (0 if previous is None else previous.version or 0) + 1  # once written
         for delta in result.deltas:
             entry = delta.to_dict()
             if delta.event_id in logged:
@@ -407,7 +431,9 @@ def _scored_share(
             stats.cooled += kind == "lead.cooled"
         alerts += [(model.id, notification) for notification in record.pending.values()]
         records.append(record)
-    stats.events_scored += len(events)
+        for event_id, note in notes.items():
+            logged[event_id].deltas.setdefault(model.id, []).append(_note(fresh[event_id], **note))
+    stats.events_scored += len(share)
     stats.future_dated += sum(item.dated is not None for item in share)
     if not any(_versioned(record) for record in records):
         # Nothing here is written over a stored version (a new lead, or one just erased):
@@ -417,40 +443,22 @@ def _scored_share(
     records += list(logged.values())
     records += list(changes.values())
     new = set(range(first_log, first_log + len(logged)))
-    return ScoredLead(LeadWrite(lead.key, records, new), alerts, states, profile_record)
+    return ScoredLead(LeadWrite(lead.key, records, new), alerts, states, merged.record)
+
+
+def _note(item: Incoming, **what: Any) -> dict[str, Any]:
+    """A history entry of no points for an event: why it did not score (all or in part)."""
+    event = item.event
+    return {
+        "kind": "note",
+        "event_id": event.id,
+        "event_type": event.type,
+        "at": iso(epoch(event.occurred_at)),
+        "points": 0,
+        "source": event.source,
+        **what,
+    }
 
 
 def _versioned(record: LeadRecord) -> bool:
     return isinstance(record, ProfileRecord | StateRecord) and record.version is not None
-
-
-def _merged_profile(
-    lead: LeadBatch, snapshot: LeadSnapshot, fresh: Iterable[Incoming], now_s: int
-) -> tuple[ProfileRecord, dict[str, Any], bool]:
-    """Merge profile fields from the batch: per field, the value with the latest event time wins."""
-    record = snapshot.profile
-    changed = record is None
-    if record is None:
-        record = ProfileRecord(
-            lead.key,
-            lead.email,
-            created_at=now_s,
-            updated_at=now_s,
-            account=company_domain(lead.email),
-        )
-    profile = dict(record.profile)
-    times = dict(record.field_times)
-    for incoming in sorted(fresh, key=lambda i: i.event.occurred_at):
-        at = int(incoming.event.occurred_at.timestamp())
-        for name, value in (incoming.event.profile or {}).items():
-            if name == "email" or value in (None, ""):
-                continue
-            # a time stored from a future-dated event (before they were bounded) wins no more
-            if at >= min(times.get(name, 0), now_s) and (
-                name in profile or len(profile) < PROFILE_FIELDS_MAX
-            ):
-                changed = changed or profile.get(name) != value or times.get(name) != at
-                profile[name], times[name] = value, at
-    if changed:
-        record.profile, record.field_times, record.updated_at = profile, times, now_s
-    return record, {**profile, "email": lead.email}, changed

@@ -45,6 +45,11 @@ class ProfileRecord:
     feedback: str | None = None
     feedback_at: int | None = None
     version: int | None = None  # None: not stored yet
+    # field -> the untrusted source that set it (a form, ...): a trusted source may overwrite
+    # it, another untrusted one only fill what is empty (services/profiles.py)
+    untrusted: dict[str, str] = field(default_factory=dict)
+    # [the hour (epoch), how many untrusted events arrived in it]: what they may still score
+    untrusted_hour: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,138 @@
+"""A lead's profile from its events: which value of a field wins, and what the public may do.
+
+Contract §3: profile data typed by the public (`Event.trusted` is False: a form post, a form
+platform's webhook, the snippet) fills empty fields and adds engagement, but never
+overwrites, clears or disqualifies what a trusted source (the user's own systems) set; a
+lead's history shows what it tried. Between two sources of one kind, the latest value wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from leadscore.domain import fit
+from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.domains import company_domain
+from leadscore.domain.messages import Incoming
+from leadscore.services.store import ProfileRecord
+
+PROFILE_FIELDS_MAX = 64
+HOUR = 3_600
+
+
+@dataclass(slots=True)
+class MergedProfile:
+    """The profile after a batch: its record (a new one when `changed`), what the engine
+    scores (the fields and the email), the values untrusted events could not set (event id ->
+    field -> value), and the fields the engine must not disqualify on (`untrusted_fields`)."""
+
+    record: ProfileRecord
+    profile: dict[str, Any]
+    changed: bool
+    refused: dict[str, dict[str, Any]] = field(default_factory=dict)
+    untrusted: frozenset[str] = frozenset()
+
+
+def merge_profile(
+    stored: ProfileRecord | None,
+    key: str,
+    email: str,
+    fresh: Iterable[Incoming],
+    now_s: int,
+    untrusted_hour: list[int] | None = None,
+) -> MergedProfile:
+    """Merge the events' profile fields into the stored profile (which is not modified), and
+    keep the hour's count of untrusted events (`admit`) when given."""
+    record = stored or ProfileRecord(
+        key, email, created_at=now_s, updated_at=now_s, account=company_domain(email)
+    )
+    profile, times, sources = dict(record.profile), dict(record.field_times), dict(record.untrusted)
+    refused: dict[str, dict[str, Any]] = {}
+    hour = record.untrusted_hour if untrusted_hour is None else untrusted_hour
+    changed = stored is None or hour != record.untrusted_hour
+    for incoming in sorted(fresh, key=lambda i: i.event.occurred_at):
+        event = incoming.event
+        at = int(event.occurred_at.timestamp())
+        for name, value in (event.profile or {}).items():
+            if name == "email" or value in (None, ""):
+                continue
+            if name not in profile and len(profile) >= PROFILE_FIELDS_MAX:
+                continue
+            if not event.trusted and name in profile and name not in sources:
+                if profile[name] != value:  # a trusted value stands; the history shows this
+                    refused.setdefault(event.id, {})[name] = value
+                continue
+            # a time stored from a future-dated event (before they were bounded) wins no more
+            if at < min(times.get(name, 0), now_s):
+                continue
+            source = None if event.trusted else event.source
+            changed = changed or (profile.get(name), times.get(name)) != (value, at)
+            changed = changed or sources.get(name) != source
+            profile[name], times[name] = value, at
+            if source is None:
+                sources.pop(name, None)
+            else:
+                sources[name] = source
+    if changed:
+        record = replace(
+            record,
+            profile=profile,
+            field_times=times,
+            untrusted=sources,
+            untrusted_hour=hour,
+            updated_at=now_s,
+        )
+    return MergedProfile(
+        record, {**profile, "email": email}, changed, refused, untrusted_fields(record)
+    )
+
+
+def known(record: ProfileRecord) -> bool:
+    """The user's own systems set at least one of the lead's fields."""
+    return len(record.untrusted) < len(record.profile)
+
+
+def untrusted_fields(record: ProfileRecord) -> frozenset[str]:
+    """The fields of a lead the user's systems know that the public set: the engine does not
+    disqualify, or flag as spam, on them. A lead only the public knows is judged on all it
+    said."""
+    return frozenset(record.untrusted) if known(record) else frozenset()
+
+
+def spam_posts(
+    models: Iterable[CompiledModel], fresh: Iterable[Incoming], stored: ProfileRecord | None
+) -> set[str]:
+    """The untrusted posts with a model's spam signals in what they said, on a lead the
+    user's systems know: they flag the post (it neither scores nor fills a field), not the
+    lead. A lead only the public knows is judged on all it said (the engine flags it)."""
+    if stored is None or not known(stored):
+        return set()
+    return {
+        item.event.id
+        for item in fresh
+        if not item.event.trusted
+        and any(fit.is_spam(m, {**(item.event.profile or {}), "email": item.email}) for m in models)
+    }
+
+
+def admit(
+    untrusted_hour: list[int], fresh: list[Incoming], per_hour: int
+) -> tuple[list[int], list[Incoming], list[Incoming]]:
+    """A lead's untrusted events beyond `per_hour` in an hour of arrival score nothing (a
+    script posting forms in someone's name cannot make them an MQL). From the lead's
+    [hour, count] so far: the new one, the events that may score, and those over it."""
+    hour, count = untrusted_hour or [0, 0]
+    kept: list[Incoming] = []
+    over: list[Incoming] = []
+    for item in sorted(fresh, key=lambda i: (i.received_at, i.event.id)):
+        if item.event.trusted:
+            kept.append(item)
+            continue
+        start = item.received_at - item.received_at % HOUR
+        if start != hour:
+            hour, count = start, 0
+        count += 1
+        (kept if count <= per_hour else over).append(item)
+    return ([hour, count] if hour else []), kept, over

@@ -6,7 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from leadscore_tools import cmd_account, cmd_analysis, cmd_local, cmd_offline, cmd_stack
+from leadscore_tools import (
+    cmd_account,
+    cmd_analysis,
+    cmd_keys,
+    cmd_local,
+    cmd_offline,
+    cmd_stack,
+)
 from leadscore_tools.common import CommandError
 
 # Each command module registers its sub-commands: register(subparsers) -> None.
@@ -15,6 +22,7 @@ COMMAND_MODULES: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
     cmd_analysis.register,
     cmd_stack.register,
     cmd_account.register,
+    cmd_keys.register,
     cmd_local.register,
 ]
 

@@ -41,7 +41,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--api-key",
         default=os.environ.get("LEADSCORE_API_KEY") or DEFAULT_API_KEY,
-        help=f"the server-to-server routes' key (default: $LEADSCORE_API_KEY or {DEFAULT_API_KEY})",
+        help=f"the admin API key (default: $LEADSCORE_API_KEY or {DEFAULT_API_KEY}); "
+        "local-ingest-key and local-sales-key have the ingest and sales scopes",
     )
     parser.add_argument(
         "--parameter",
@@ -146,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
 
 def banner(stack: Any) -> str:
     api, key = stack.api_url, stack.options.api_key
+    keys = [
+        f"  {'API keys' if n == 0 else '':<13}{value:<20} {', '.join(scopes)}"
+        for n, (value, scopes) in enumerate(stack.keys.items())
+    ]
     spec = stack.stack
     tables = ", ".join(t.name for t in spec.tables.values())
     queues = ", ".join(q.logical_id for q in spec.queues.values())
@@ -177,7 +182,9 @@ def banner(stack: Any) -> str:
         f"  AWS (moto)   {stack.moto_url}   any credentials, region us-east-1",
         f"               DynamoDB {tables}; SNS {topics}",
         f"               SQS {queues}",
-        f"  API key      {key}   (x-api-key header)",
+        *keys,
+        "               (x-api-key header; ingest: POST /v1/events; sales: reading leads and "
+        "accounts, feedback; admin: everything)",
         f"  models       {models}",
         "",
         "Try:",

@@ -73,6 +73,15 @@ class TemplateError(Exception):
 
 
 @dataclass(frozen=True)
+class Authorizer:
+    """A Lambda REQUEST authorizer of the Api: its function and the headers it is keyed on."""
+
+    function: str  # logical id
+    headers: tuple[str, ...]
+    ttl: int  # seconds API Gateway caches an answer (the local gateway does not)
+
+
+@dataclass(frozen=True)
 class Route:
     """One API Gateway (REST) route: `Path` may hold `{name}` and `{proxy+}` parameters."""
 
@@ -80,6 +89,7 @@ class Route:
     path: str
     api_key_required: bool
     function: str  # logical id
+    authorizer: Authorizer | None = None
 
 
 @dataclass(frozen=True)
@@ -432,6 +442,26 @@ def _logical_by(resolver: Resolver, attribute: str, value: Any) -> str | None:
     raise TemplateError(f"no resource of the template has {attribute} {value}")
 
 
+def _authorizer(api_auth: dict[str, Any], name: str | None) -> Authorizer | None:
+    """The route's Lambda authorizer (`NONE` or none: the route is public)."""
+    if not name or name == "NONE":
+        return None
+    spec = (api_auth.get("Authorizers") or {}).get(name)
+    if spec is None:
+        raise TemplateError(f"the Api has no authorizer {name}")
+    arn = spec.get("FunctionArn")
+    if not (isinstance(arn, dict) and "Fn::GetAtt" in arn):
+        raise TemplateError(f"authorizer {name}: FunctionArn must be !GetAtt <function>.Arn")
+    if spec.get("FunctionPayloadType", "TOKEN") != "REQUEST":
+        raise TemplateError(f"authorizer {name}: only REQUEST authorizers are emulated")
+    identity = spec.get("Identity") or {}
+    return Authorizer(
+        function=str(arn["Fn::GetAtt"][0]),
+        headers=tuple(str(h) for h in identity.get("Headers") or ()),
+        ttl=int(identity.get("ReauthorizeEvery", 300)),
+    )
+
+
 def _read_event(
     stack: Stack,
     resolver: Resolver,
@@ -451,7 +481,11 @@ def _read_event(
         required = auth.get("ApiKeyRequired", api_auth.get("ApiKeyRequired", False))
         stack.routes.append(
             Route(
-                str(properties["Method"]).upper(), str(properties["Path"]), bool(required), function
+                str(properties["Method"]).upper(),
+                str(properties["Path"]),
+                bool(required),
+                function,
+                _authorizer(api_auth, auth.get("Authorizer", api_auth.get("DefaultAuthorizer"))),
             )
         )
     elif kind == "SQS":

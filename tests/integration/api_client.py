@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from leadscore.api.deps import Dependencies
+from leadscore_tools.template import load_template
 
 from tests.conftest import LambdaContext, load_function
 
@@ -57,6 +61,62 @@ def proxy_event(
         "body": base64.b64encode(body).decode() if encoded else body,
         "isBase64Encoded": encoded,
     }
+
+
+def _public_routes() -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of each route template.yaml gives the public function."""
+    events = load_template()["Resources"]["PublicApiFunction"]["Properties"]["Events"]
+    return [
+        (
+            e["Properties"]["Method"].upper(),
+            re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(e["Properties"]["Path"])) + "/?"),
+        )
+        for e in events.values()
+    ]
+
+
+class SharedDeps:
+    """Both functions' dependencies as one: a test's change applies to both; a read gives the
+    function's that uses it (the public one's for webhooks and forms, else the keyed one's)."""
+
+    PUBLIC = frozenset({"secrets", "confirm_subscription", "fetch_certificate", "cors_origins"})
+
+    def __init__(self, keyed: Dependencies, public: Dependencies) -> None:
+        self.keyed, self.public = keyed, public
+
+
+def _shared(name: str) -> property:
+    """One dependency of both (a property, so that monkeypatch restores it on both)."""
+
+    def read(shared: SharedDeps) -> Any:
+        return getattr(shared.public if name in shared.PUBLIC else shared.keyed, name)
+
+    def write(shared: SharedDeps, value: Any) -> None:
+        setattr(shared.keyed, name, value)
+        setattr(shared.public, name, value)
+
+    return property(read, write)
+
+
+for _field in dataclasses.fields(Dependencies):
+    setattr(SharedDeps, _field.name, _shared(_field.name))
+
+
+class Functions:
+    """The API's two functions (functions/api, functions/public_api) as one handler module:
+    each event goes to the function template.yaml routes it to."""
+
+    def __init__(self, keyed: ModuleType, public: ModuleType) -> None:
+        self.keyed, self.public = keyed, public
+        public.deps.queue = keyed.deps.queue  # one SQS client, for tests that watch `sqs`
+        self.sqs = keyed.sqs
+        self.deps = SharedDeps(keyed.deps, public.deps)
+        self.routes = _public_routes()
+
+    def lambda_handler(self, event: dict[str, Any], context: Any) -> Any:
+        method, path = event.get("httpMethod", ""), event.get("path") or ""
+        public = any(m == method and p.fullmatch(path) for m, p in self.routes)
+        return (self.public if public else self.keyed).lambda_handler(event, context)
 
 
 class Api:
@@ -142,4 +202,4 @@ def make_api(monkeypatch: pytest.MonkeyPatch, **env: str) -> Api:
         monkeypatch.setenv("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return Api(load_function("api"), queue_url, sqs)
+    return Api(Functions(load_function("api"), load_function("public_api")), queue_url, sqs)  # type: ignore[arg-type]

@@ -73,7 +73,7 @@ def test_forms_json_and_urlencoded_are_scored_and_leads_need_the_key(
 
     for headers in ({}, {"x-api-key": "wrong"}):
         status, refusal = stack.request("GET", "/v1/leads/grace%40cobol.example", headers=headers)
-        assert status == refused("INVALID_API_KEY"), refusal
+        assert status == refused("UNAUTHORIZED"), refusal
         assert "grace" not in json.dumps(refusal)
 
 
@@ -108,7 +108,12 @@ def test_events_over_the_threshold_reach_the_outbox_and_decay_cools_the_lead(
             "properties": {"url": "https://v.example/pricing"},
         },
     ]
-    assert stack.request("POST", "/v1/events", events)[0] == refused("INVALID_API_KEY")
+    assert stack.request("POST", "/v1/events", events)[0] == refused("UNAUTHORIZED")
+    # The banner's scoped keys: a sales key may not post events, the ingest key may not read.
+    sales = stack.request("POST", "/v1/events", events, headers={"x-api-key": "local-sales-key"})
+    assert sales[0] == 403 and sales[1]["status"] == 403
+    ingest = {"x-api-key": "local-ingest-key"}
+    assert stack.request("GET", "/v1/leads/linus%40kernel.example", headers=ingest)[0] == 403
     status, answer = stack.request("POST", "/v1/events", events, headers={"x-api-key": KEY})
     assert status == 202 and answer["accepted"] == 3
     drain(stack)

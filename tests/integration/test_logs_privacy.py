@@ -327,7 +327,7 @@ CANARY_REQUEST = {
     "requestId": "req-privacy-1",
     "identity.sourceIp": IP,
     "identity.userAgent": f"Mozilla/5.0 ({FIRST_NAME} {LAST_NAME})",
-    "identity.apiKeyId": "key-1",
+    "authorizer.principalId": "key-1",
     "httpMethod": "GET",
     "resourcePath": "/v1/leads/{email}",
     "path": f"/v1/leads/{quote(EMAIL)}",
@@ -338,7 +338,7 @@ CANARY_REQUEST = {
 def test_api_access_log_names_the_route_not_the_lead() -> None:
     line = json.loads(access_log_line(CANARY_REQUEST))
     assert line["requestId"] == "req-privacy-1" and line["route"] == "/v1/leads/{email}"
-    assert line["status"] == "200" and line["apiKeyId"] == "key-1"
+    assert line["status"] == "200" and line["keyId"] == "key-1"
     text = json.dumps(line).lower()
     assert [v for v in PERSONAL if v.lower() in text and v != IP] == []
 

@@ -80,12 +80,14 @@ class Api:
             store=self.store,
             models=FixedModels(),
             clock=lambda: NOW,
+            api_key="k",
         )
         self.app: APIGatewayRestResolver = build(deps)
 
     def call(
         self, method: str, path: str, body: str | bytes | None = None, **headers: str
     ) -> Answer:
+        headers = {"x-api-key": "k", **headers}
         answer = self.app.resolve(proxy_event(method, path, body, headers), LambdaContext())
         found = dict(answer.get("headers") or {})
         found |= {

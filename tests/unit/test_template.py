@@ -27,8 +27,10 @@ SETTING_VARIABLES = {s.name: s.metadata.get("variables", ()) for s in fields(Set
 
 # What each function cannot run without (settings with a sensible default are not listed).
 REQUIRED_ENVIRONMENT = {
-    "ApiFunction": {"TABLE_NAME", "QUEUE_URL", "RESCORE_QUEUE_URL", "LEADSCORE_CORS_ORIGINS",
-                    "LEADSCORE_WEBHOOK_SSM_PATH"},
+    "ApiFunction": {"TABLE_NAME", "QUEUE_URL", "RESCORE_QUEUE_URL", "TOPIC_ARN"},
+    "PublicApiFunction": {"TABLE_NAME", "QUEUE_URL", "LEADSCORE_CORS_ORIGINS",
+                          "LEADSCORE_WEBHOOK_SSM_PATH"},
+    "AuthorizerFunction": {"TABLE_NAME"},
     "ScorerFunction": {"TABLE_NAME", "TOPIC_ARN"},
     "RescoreFunction": {"TABLE_NAME", "TOPIC_ARN", "RESCORE_QUEUE_URL"},
     "DecayFunction": {"TABLE_NAME", "TOPIC_ARN"},
@@ -55,18 +57,30 @@ def environment(function: dict[str, Any]) -> dict[str, Any]:
     return variables
 
 
+API_FUNCTIONS = ("ApiFunction", "PublicApiFunction")
+
+
 def declared_routes() -> dict[tuple[str, str], bool]:
-    """(method, path) -> whether API Gateway requires the API key."""
-    default = RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"]
+    """(method, path) -> whether API Gateway requires the API key (its authorizer)."""
+    default = RESOURCES["Api"]["Properties"]["Auth"]["DefaultAuthorizer"]
     routes = {}
-    for event in FUNCTIONS["ApiFunction"]["Events"].values():
-        assert event["Type"] == "Api"
-        properties = event["Properties"]
-        assert properties["RestApiId"] == {"Ref": "Api"}
-        key = (properties["Method"].upper(), properties["Path"])
-        assert key not in routes, f"{key} is declared twice"
-        routes[key] = properties.get("Auth", {}).get("ApiKeyRequired", default)
+    for function in API_FUNCTIONS:
+        for event in FUNCTIONS[function]["Events"].values():
+            assert event["Type"] == "Api"
+            properties = event["Properties"]
+            assert properties["RestApiId"] == {"Ref": "Api"}
+            key = (properties["Method"].upper(), properties["Path"])
+            assert key not in routes, f"{key} is declared twice"
+            routes[key] = properties.get("Auth", {}).get("Authorizer", default) != "NONE"
     return routes
+
+
+def test_the_public_function_serves_exactly_the_public_routes() -> None:
+    """Least privilege: no keyed route runs in the public function's role, and back."""
+    for function in API_FUNCTIONS:
+        for event in FUNCTIONS[function]["Events"].values():
+            public = event["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
+            assert public == (function == "PublicApiFunction"), (function, event)
 
 
 def code_routes() -> list[tuple[str, str]]:
@@ -107,8 +121,6 @@ def test_public_routes_are_throttled_by_the_stage() -> None:
     public = {route for route, required in declared_routes().items() if not required}
     assert ("*", "*") in throttled  # a stage-wide default
     assert {("POST", "/v1/forms"), ("POST", "/v1/webhooks/{provider}")} <= public & throttled
-    plan = RESOURCES["Api"]["Properties"]["Auth"]["UsagePlan"]
-    assert plan["CreateUsagePlan"] == "PER_API" and plan["Throttle"]["RateLimit"] > 0
 
 
 def read_by_code() -> set[str]:
@@ -234,7 +246,7 @@ def test_every_function_logs_to_its_own_group_with_a_retention(name: str) -> Non
 
 def test_outputs_tell_a_deployer_where_everything_is() -> None:
     assert {
-        "ApiUrl", "FormEndpoint", "WebhookUrlPattern", "ApiKeyId", "SalesTopicArn",
+        "ApiUrl", "FormEndpoint", "WebhookUrlPattern", "SalesTopicArn",
         "LeadsTableName", "ScoringQueueUrl",
     } <= set(TEMPLATE["Outputs"])  # fmt: skip
 
@@ -242,7 +254,7 @@ def test_outputs_tell_a_deployer_where_everything_is() -> None:
 def test_api_gateways_own_refusals_are_problem_json() -> None:
     properties = RESOURCES["Api"]["Properties"]
     responses = properties["GatewayResponses"]
-    assert {"DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED", "INVALID_API_KEY"} <= set(responses)
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED", "UNAUTHORIZED"} <= set(responses)
     for name, response in responses.items():
         headers = response["ResponseParameters"]["Headers"]
         assert headers["Content-Type"] == "'application/problem+json'", name
@@ -254,10 +266,10 @@ def test_api_gateways_own_refusals_are_problem_json() -> None:
         if not name.startswith("DEFAULT_"):  # those cannot know their status
             status = int(response.get("StatusCode") or document["status"])
             assert document["status"] == status, name
-    # What API Gateway itself can refuse with, for a Lambda proxy behind an API key.
+    # What API Gateway itself can refuse with, for a Lambda proxy behind a Lambda authorizer.
     assert {
         "REQUEST_TOO_LARGE", "INTEGRATION_FAILURE", "INTEGRATION_TIMEOUT", "ACCESS_DENIED",
-        "MISSING_AUTHENTICATION_TOKEN", "QUOTA_EXCEEDED", "API_CONFIGURATION_ERROR",
+        "MISSING_AUTHENTICATION_TOKEN", "AUTHORIZER_FAILURE", "API_CONFIGURATION_ERROR",
     } <= set(responses)  # fmt: skip
 
 

@@ -71,12 +71,12 @@ def limited_by(path: str) -> list[str]:
 
 def declared_routes() -> list[tuple[str, str, bool]]:
     """(method, path, whether API Gateway requires the API key) of every API event."""
-    default = RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"]
+    default = RESOURCES["Api"]["Properties"]["Auth"]["DefaultAuthorizer"]
     return [
         (
             event["Properties"]["Method"].upper(),
             event["Properties"]["Path"],
-            event["Properties"].get("Auth", {}).get("ApiKeyRequired", default),
+            event["Properties"].get("Auth", {}).get("Authorizer", default) != "NONE",
         )
         for resource in RESOURCES.values()
         if resource["Type"] == "AWS::Serverless::Function"

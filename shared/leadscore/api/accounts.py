@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from leadscore.api.deps import Dependencies, new_router, require_api_key
+from leadscore.api.deps import Dependencies, new_router
 from leadscore.api.problems import invalid, json_response
 from leadscore.domain.emails import EmailError, normalize_domain
 from leadscore.services.account_view import account_view
@@ -27,7 +27,6 @@ def routes(deps: Dependencies) -> Router:
 
     @router.get("/v1/accounts/<domain>")
     def get_account(domain: str) -> Response[str]:
-        require_api_key(router, deps)
         account_domain = _domain(domain)  # a refusal before the models' read
         account = account_view(deps.store, deps.models.current(), account_domain)
         return json_response(200, account)

@@ -1,18 +1,25 @@
-"""The API resolver: every route module, and every error mapped once to problem+json."""
+"""The API resolvers: route modules, each route's key scope, every error once as problem+json.
+
+Two functions share these routers: the public one (health, forms, webhooks: no key, a role
+that can only enqueue and read the webhook secrets) and the keyed one (events, leads,
+accounts, models: behind the API key authorizer).
+"""
 
 from __future__ import annotations
 
 import functools
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from leadscore.adapters.api_keys import ApiKeys
 from leadscore.adapters.dynamo_replays import DynamoReplays
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
 from leadscore.adapters.model_store import CachedModels, DynamoModelCatalog
@@ -26,9 +33,10 @@ from leadscore.adapters.webhooks import (
     WebhookFormatError,
 )
 from leadscore.adapters.webhooks.auth import FirstOf, SsmSecrets
-from leadscore.api import accounts, events, forms, leads, models, webhooks
-from leadscore.api.deps import Dependencies
+from leadscore.api import accounts, events, forms, health, leads, models, webhooks
+from leadscore.api.deps import Dependencies, authorize
 from leadscore.api.problems import Problem, problem_response
+from leadscore.api.scopes import SCOPES
 from leadscore.domain.events import EventError
 from leadscore.services.account_view import AccountNotFound
 from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
@@ -73,8 +81,23 @@ def webhook_secrets(variables: Mapping[str, str], ssm_path: str = "") -> Secrets
     return FirstOf(from_environment, SsmSecrets(path)) if path else from_environment
 
 
-def dependencies_from(config: Settings, sqs: object, sns: object, store: LeadStore) -> Dependencies:
+def public_dependencies(config: Settings, sqs: object) -> Dependencies:
+    """The public routes': the scoring queue and the webhook secrets, nothing else."""
     origins = config.cors_origins
+    return Dependencies(
+        queue=ScoringQueue(sqs, config.queue_url),
+        secrets=webhook_secrets(config.webhook_secrets, config.webhook_ssm_path),
+        cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
+        confirm_subscription=confirm_subscription,
+        fetch_certificate=fetch_certificate,
+        replays=DynamoReplays(),  # PutItem on REPLAY#* keys of the leads table, nothing else
+    )
+
+
+def keyed_dependencies(
+    config: Settings, sqs: object, sns: object, dynamodb: object, store: LeadStore
+) -> Dependencies:
+    """The keyed routes': leads, models, rescoring, the sales topic, the key table."""
     return Dependencies(
         queue=ScoringQueue(sqs, config.queue_url),
         store=store,
@@ -83,19 +106,57 @@ def dependencies_from(config: Settings, sqs: object, sns: object, store: LeadSto
         models=CachedModels(ttl=0),
         catalog=DynamoModelCatalog(),
         publisher=SnsPublisher(sns, config.topic_arn),
-        secrets=webhook_secrets(config.webhook_secrets, config.webhook_ssm_path),
         api_key=config.api_key,
-        cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
-        confirm_subscription=confirm_subscription,
-        fetch_certificate=fetch_certificate,
-        replays=DynamoReplays(),  # PutItem on REPLAY#* keys of the leads table, nothing else
+        api_keys=ApiKeys(dynamodb, config.table_name),
     )
 
 
-def build(deps: Dependencies) -> APIGatewayRestResolver:
+RouteModule = Callable[[Dependencies], Router]
+PUBLIC_ROUTES: tuple[RouteModule, ...] = (health.routes, forms.routes, webhooks.routes)
+KEYED_ROUTES: tuple[RouteModule, ...] = (
+    events.routes,
+    leads.routes,
+    accounts.routes,
+    models.routes,
+)
+
+
+# Every route, for the OpenAPI document (in the order it has always listed them).
+ALL_ROUTES: tuple[RouteModule, ...] = (
+    accounts.routes,
+    events.routes,
+    health.routes,
+    forms.routes,
+    leads.routes,
+    models.routes,
+    webhooks.routes,
+)
+
+
+def build(
+    deps: Dependencies, modules: tuple[RouteModule, ...] = ALL_ROUTES
+) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
-    for module in (accounts, events, forms, leads, models, webhooks):
-        app.include_router(module.routes(deps))
+    for routes in modules:
+        app.include_router(routes(deps))
+
+    # A route missing from the scopes table fails the cold start, never serves without a key.
+    registered = {
+        (r.method.lower(), r.openapi_path) for r in app._static_routes + app._dynamic_routes
+    }
+    if unlisted := sorted(registered - set(SCOPES)):
+        raise LookupError(f"routes without a scope in leadscore/api/scopes.py: {unlisted}")
+
+    def check_scope(app: APIGatewayRestResolver, next_middleware: Any) -> Any:
+        """Each route's scope (scopes.py) against the request's key, before its handler."""
+        route = app.context["_route"]
+        # Not a route of ours: Powertools' own "no such route" answer (404).
+        needed = SCOPES.get((route.method.lower(), route.openapi_path))
+        if needed is not None:
+            authorize(app.current_event.raw_event, deps, needed)
+        return next_middleware(app)
+
+    app.use([check_scope])
 
     def problem(error: Problem) -> Response[str]:
         return problem_response(error.status, error.detail, error.errors, error.headers)

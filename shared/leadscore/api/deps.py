@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from leadscore.adapters.api_keys import ApiKey, allows
 from leadscore.adapters.webhooks import Secrets
 from leadscore.api.problems import Problem
 from leadscore.domain import strict_json
@@ -33,6 +34,10 @@ SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 class Queue(Protocol):
     def send(self, entries: list[tuple[str, Event]], received_at: datetime) -> int: ...
+
+
+class KeyVerifier(Protocol):
+    def verify(self, key: str) -> ApiKey | None: ...
 
 
 def _utc_now() -> datetime:
@@ -56,13 +61,16 @@ class _Missing:
 @dataclass
 class Dependencies:
     queue: Queue
-    secrets: Secrets
+    secrets: Secrets = field(default_factory=lambda: _Missing("webhook secrets"))
     store: LeadStore = field(default_factory=lambda: _Missing("lead store"))
     rescore_jobs: RescoreJobStore = field(default_factory=lambda: _Missing("rescore job store"))
     models: ModelSource = field(default_factory=lambda: _Missing("current models"))
     catalog: ModelCatalog = field(default_factory=lambda: _Missing("model catalog"))
     publisher: Publisher = field(default_factory=lambda: _Missing("sales topic"))
+    # The keyed routes' keys, when no authorizer checked them (tests, a route deployed without
+    # it): `api_key`, a single key with every scope, then the key table's `api_keys`.
     api_key: str | None = None
+    api_keys: KeyVerifier | None = None
     cors_origins: frozenset[str] = frozenset()
     clock: Callable[[], datetime] = _utc_now
     confirm_subscription: Callable[[str], None] = _no_confirm
@@ -83,12 +91,35 @@ def header(router: Router, name: str) -> str | None:
     return None
 
 
-def require_api_key(router: Router, deps: Dependencies) -> None:
-    """API Gateway checks the key when deployed; this check holds locally and in tests."""
-    if deps.api_key and not hmac.compare_digest(
-        (header(router, "x-api-key") or "").encode("utf-8", "replace"), deps.api_key.encode()
-    ):
-        raise Problem(401, "a valid x-api-key header is required")
+NO_KEY = "a valid x-api-key header is required"
+
+
+def granted_scopes(event: Mapping[str, Any], deps: Dependencies) -> tuple[str, ...] | None:
+    """The scopes of the request's key, or None without a valid one.
+
+    Deployed, the authorizer has verified the key and API Gateway passes its scopes in the
+    request context (only API Gateway writes it). Otherwise the header is verified here, as the
+    authorizer does: the configured single key (`LEADSCORE_API_KEY`, every scope: the tests'
+    compatibility path), then the key table.
+    """
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    if isinstance(context.get("scopes"), str):
+        return tuple(context["scopes"].split())
+    headers: Mapping[str, str] = event.get("headers") or {}
+    key = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None) or ""
+    if deps.api_key and hmac.compare_digest(key.encode("utf-8", "replace"), deps.api_key.encode()):
+        return ("admin",)
+    record = deps.api_keys.verify(key) if key and deps.api_keys else None
+    return record.scopes if record else None
+
+
+def authorize(event: Mapping[str, Any], deps: Dependencies, needed: str) -> None:
+    """401 without a valid key, 403 when the key lacks the route's scope."""
+    scopes = granted_scopes(event, deps)
+    if scopes is None:
+        raise Problem(401, NO_KEY)
+    if not allows(scopes, needed):
+        raise Problem(403, f"this API key lacks the {needed!r} scope this route needs")
 
 
 def raw_body(router: Router, limit: int = MAX_BODY_BYTES) -> bytes:

@@ -1,4 +1,4 @@
-"""`GET /v1/health` and `POST /v1/events`: behaviour events from the user's own systems."""
+"""`POST /v1/events`: behaviour events from the user's own systems."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import ValidationError
 
 from leadscore.api.bodies import EVENTS, MAX_EVENTS, EventBody, event_errors, field_errors, takes
-from leadscore.api.deps import Dependencies, new_router, require_api_key
+from leadscore.api.deps import Dependencies, new_router
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.events import EventError, canonical_event
 
@@ -15,14 +15,9 @@ from leadscore.domain.events import EventError, canonical_event
 def routes(deps: Dependencies) -> Router:
     router = new_router()
 
-    @router.get("/v1/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
     @router.post("/v1/events")
     @takes(EVENTS)
     def post_events() -> Response[str]:
-        require_api_key(router, deps)
         document = EVENTS.json(router)
         documents = document if isinstance(document, list) else [document]
         if not documents:

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from leadscore.adapters import model_store
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.api.bodies import MODEL, RESCORE, takes
-from leadscore.api.deps import Dependencies, new_router, require_api_key
+from leadscore.api.deps import Dependencies, new_router
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.model import ModelError, parse_model
 from leadscore.services import rescore
@@ -27,7 +27,6 @@ def routes(deps: Dependencies) -> Router:
 
     @router.get("/v1/models")
     def list_models() -> Response[str]:
-        require_api_key(router, deps)
         models = [
             {
                 "id": item.model_id,
@@ -40,7 +39,6 @@ def routes(deps: Dependencies) -> Router:
 
     @router.get("/v1/models/<model_id>")
     def get_model(model_id: str) -> Response[str]:
-        require_api_key(router, deps)
         entry = next((m for m in model_store.catalog() if m.model_id == model_id), None)
         if entry is None:
             raise Problem(404, "no model with this id")
@@ -49,7 +47,6 @@ def routes(deps: Dependencies) -> Router:
     @router.put("/v1/models/<model_id>")
     @takes(MODEL)
     def put_model(model_id: str) -> Response[str]:
-        require_api_key(router, deps)
         try:  # ScoringModel, with the paths and messages of every model document's problems
             model = parse_model(MODEL.json(router))
         except ModelError as error:
@@ -73,7 +70,6 @@ def routes(deps: Dependencies) -> Router:
     @router.post("/v1/models/<model_id>/rescore")
     @takes(RESCORE)
     def start_rescore(model_id: str) -> Response[str]:
-        require_api_key(router, deps)
         chosen = RESCORE.read(router)
         options = JobOptions(dry_run=chosen.dry_run, notify=chosen.notify)
         config = settings()
@@ -117,7 +113,6 @@ def routes(deps: Dependencies) -> Router:
 
     @router.get("/v1/models/<model_id>/rescore/<job_id>")
     def get_rescore(model_id: str, job_id: str) -> Response[str]:
-        require_api_key(router, deps)
         job = deps.rescore_jobs.read(model_id, job_id) if len(job_id) <= 100 else None
         if job is None:
             raise Problem(404, "no rescore job with this id for this model")

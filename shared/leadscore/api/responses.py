@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.api.bodies import EVENTS, FORM, MAX_EVENTS, Outcome, RequestBody
 from leadscore.api.problems import PROBLEM_TYPE
+from leadscore.api.scopes import SCOPES
 from leadscore.domain.model import ScoringModel
 
 Points = Annotated[float, Field(description="points, to two decimals")]
@@ -299,15 +300,14 @@ HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "600 (seconds)",
-    "Retry-After": "seconds to wait (throttling; not sent when the daily quota is used up)",
+    "Retry-After": "seconds to wait",
     "WWW-Authenticate": "the scheme the platform must use (Basic), when it has one",
 }
 CORS = ("Access-Control-Allow-Origin",)
 # Every answer of these routes (but 429 and 500) carries these headers.
 ROUTE_HEADERS = {("post", "/v1/forms"): CORS}
-# The routes of these paths need no API key; every other route refuses a request without one.
-PUBLIC = frozenset({"/v1/health", "/v1/forms", "/v1/webhooks/{provider}"})
-NO_KEY = "no x-api-key header, or not a valid one"
+NO_KEY = "no x-api-key header, or not a valid one (unknown or revoked)"
+NO_SCOPE = "the API key lacks the route's scope (`{scope}`; an `admin` key has every scope)"
 NOT_JSON = "the body is not JSON (or not valid base64, or it holds an unpaired surrogate)"
 NO_ROUTE = "no such route: a path segment holds a character the router does not take"
 # What a route with this path parameter refuses (unless the route says otherwise).
@@ -318,11 +318,11 @@ PARAMETERS = {
 }
 NO_LEAD = "no lead with this email (unknown or erased)"
 NO_MODEL = "no model with this id"
-# Every route can answer these: API Gateway's throttles and quota (deployed), and a fault.
+# Every route can answer these: the throttles and per-address limits (deployed), and a fault.
 EVERY_ROUTE = {
     429: refusal(
-        "too many requests: the route's throttle or the API key's daily quota (deployed: "
-        "answered by API Gateway)",
+        "too many requests: the route's throttle, or (public routes) this address's limit "
+        "(deployed: answered by API Gateway or its web ACL)",
         "Retry-After",
     ),
     500: refusal("a fault of ours (a bug, AWS unavailable), never of the request; try later"),
@@ -433,11 +433,14 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
 def answers(method: str, path: str, body: RequestBody[Any] | None) -> dict[int, Answer]:
     """Every status a route answers: for what it does, its own, and every route's.
 
-    What it does: it needs the API key (401), it reads a body (413; 400 if JSON), it has path
-    parameters (their refusals; 404 for a segment the router refuses). Its own text for a
-    status replaces the one for what it does.
+    What it does: it needs an API key with a scope (401, 403), it reads a body (413; 400 if
+    JSON), it has path parameters (their refusals; 404 for a segment the router refuses). Its
+    own text for a status replaces the one for what it does.
     """
-    does: dict[int, Answer | str] = {} if path in PUBLIC else {401: NO_KEY}
+    scope = SCOPES[method, path]
+    does: dict[int, Answer | str] = (
+        {} if scope is None else {401: NO_KEY, 403: NO_SCOPE.format(scope=scope)}
+    )
     if body:
         does[413] = too_large(body.limit)
         does |= {400: NOT_JSON} if body.model else {}

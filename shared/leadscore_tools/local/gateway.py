@@ -1,9 +1,12 @@
 """The API on loopback: each HTTP request becomes an API Gateway (REST) proxy event for the
-function the template routes it to, with API keys checked as API Gateway checks them."""
+function the template routes it to, after the route's Lambda authorizer (the template's own
+function) has allowed it, as API Gateway does; without its cache, so a revoked key is refused
+at once."""
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hmac
 import json
 import re
@@ -18,9 +21,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
 from leadscore_tools.local.logs import log
-from leadscore_tools.template import ACCOUNT_ID, Route
+from leadscore_tools.template import ACCOUNT_ID, Authorizer, Route
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit
+REGION = "us-east-1"  # the local stack's
 _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))", re.I
 )
@@ -50,6 +54,13 @@ _GATEWAY_DEFAULTS = {
         "MissingAuthenticationTokenException",
     ),
     "INVALID_API_KEY": (403, "Forbidden", "ForbiddenException"),
+    "UNAUTHORIZED": (401, "Unauthorized", "UnauthorizedException"),
+    "ACCESS_DENIED": (
+        403,
+        "User is not authorized to access this resource",
+        "AccessDeniedException",
+    ),
+    "AUTHORIZER_FAILURE": (500, "Internal server error", "AuthorizerFailureException"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long", "RequestTooLargeException"),
     "INTEGRATION_FAILURE": (502, "Internal server error", "InternalServerErrorException"),
 }
@@ -179,6 +190,11 @@ class Gateway:
             return self.refusals.reply("INVALID_API_KEY", str(uuid.uuid4()))
         event = self.proxy_event(route, parameters, request)
         request_id = event["requestContext"]["requestId"]
+        if route.authorizer is not None:
+            allowed = self._authorize(route.authorizer, event)
+            if isinstance(allowed, str):
+                return self.refusals.reply(allowed, request_id)
+            event["requestContext"]["authorizer"] = allowed
         function = self.functions.get(route.function)
         if function is None:
             return self.refusals.reply("INTEGRATION_FAILURE", request_id)
@@ -193,6 +209,33 @@ class Gateway:
         return (
             reply if reply is not None else self.refusals.reply("INTEGRATION_FAILURE", request_id)
         )
+
+    def _authorize(self, authorizer: Authorizer, event: dict[str, Any]) -> dict[str, Any] | str:
+        """The authorizer's context for the request, or the kind of API Gateway's refusal."""
+        headers = {name.lower(): value for name, value in event["headers"].items()}
+        if not all(headers.get(name.lower()) for name in authorizer.headers):
+            return "UNAUTHORIZED"  # API Gateway refuses without invoking the authorizer
+        context = event["requestContext"]
+        method_arn = (
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{context['apiId']}/{self.stage}/"
+            f"{event['httpMethod']}{event['path']}"
+        )
+        request = {"type": "REQUEST", "methodArn": method_arn, **event}
+        function = self.functions.get(authorizer.function)
+        try:
+            if function is None:
+                raise FunctionMissing(authorizer.function)
+            answer = function.invoke(request)
+        except FunctionMissing:
+            return "AUTHORIZER_FAILURE"
+        except Exception as error:
+            if str(error) == "Unauthorized":
+                return "UNAUTHORIZED"
+            log.exception("the authorizer %s failed", authorizer.function)
+            return "AUTHORIZER_FAILURE"
+        if not isinstance(answer, dict) or not _allows(answer.get("policyDocument"), method_arn):
+            return "ACCESS_DENIED"
+        return {**(answer.get("context") or {}), "principalId": answer.get("principalId")}
 
     def proxy_event(
         self, route: Route, parameters: dict[str, str], request: Request
@@ -293,6 +336,21 @@ class Gateway:
         body = result.get("body") or ""
         data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
         return Reply(int(result["statusCode"]), headers, data)
+
+
+def _allows(policy: Any, method_arn: str) -> bool:
+    """Whether an IAM policy allows `execute-api:Invoke` on the method (and denies it nowhere)."""
+    if not isinstance(policy, dict):
+        return False
+    allowed = False
+    for statement in policy.get("Statement") or []:
+        resources = statement.get("Resource") or []
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase(method_arn, str(r)) for r in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
 
 
 class _Handler(BaseHTTPRequestHandler):

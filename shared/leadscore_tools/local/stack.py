@@ -28,13 +28,16 @@ REGION = "us-east-1"
 # What a local page may post forms from, unless CorsOrigins is given.
 LOCAL_CORS_ORIGINS = "http://localhost:8000,http://127.0.0.1:8000"
 LOCAL_MODEL_CACHE = "2"  # seconds
+# The local keys of the other scopes (contract §3); `Options.api_key` is the admin key.
+LOCAL_KEYS = {"local-ingest-key": ("ingest",), "local-sales-key": ("sales",)}
 
 
 @dataclass
 class Options:
     api_port: int = 3000
     moto_port: int = 5000
-    api_key: str = "local-dev-key"
+    api_key: str = "local-dev-key"  # admin
+    keys: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(LOCAL_KEYS))
     parameters: dict[str, str] = field(default_factory=dict)
     ssm: dict[str, str] = field(default_factory=dict)  # SecureString parameters to create
     schedules: bool = True
@@ -135,8 +138,26 @@ class LocalStack:
                 Name=name, Value=value, Type="SecureString", Overwrite=True
             )
         self._lap("resources created")
+        self._create_keys()
         self.models = publish_models(self.options.models)
         self._lap("models published")
+
+    def _create_keys(self) -> None:
+        """The API keys of the banner, stored hashed as `leadscore keys create` stores them."""
+        from leadscore.adapters.api_keys import ApiKeys
+        from leadscore.settings import settings
+
+        assert self._clients is not None
+        keys = ApiKeys(self._clients.client("dynamodb"), settings().table_name)
+        now = datetime.now(UTC)
+        wanted = {self.options.api_key: ("admin",), **self.options.keys}
+        for key, scopes in wanted.items():
+            keys.create(f"local {' '.join(scopes)}", scopes, now, key=key)
+
+    @property
+    def keys(self) -> dict[str, tuple[str, ...]]:
+        """Every key the stack accepts, with its scopes (for the banner)."""
+        return {self.options.api_key: ("admin",), **self.options.keys}
 
     def _load_functions(self, stack: Stack) -> None:
         self.functions = {
@@ -144,7 +165,8 @@ class LocalStack:
         }
         # The API's functions are imported now, so the first request does not pay for it;
         # the queue pollers import theirs in their own threads, the scheduler on first use.
-        for logical_id in {route.function for route in stack.routes}:
+        authorizers = {r.authorizer.function for r in stack.routes if r.authorizer}
+        for logical_id in {route.function for route in stack.routes} | authorizers:
             self.functions[logical_id].load_if_present()
         self._lap("functions loaded")
 

@@ -1,0 +1,176 @@
+"""Scoped API keys in the leads table, stored by their SHA-256 only: verify, create, list, revoke.
+
+Two items per key: `APIKEY#<sha256>` (what a request's key is looked up by: the authorizer may
+read only these) and `APIKEYS`/`<key id>` (the list an operator reads and revokes from). A key
+never leaves `create`: what is stored is its hash, its scopes, a name and when it was made.
+Plain boto3 (no pynamodb): the authorizer imports this, and its cold start is every key's first
+request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+SCOPES = ("ingest", "sales", "admin")
+LOOKUP_PREFIX = "APIKEY#"
+LOOKUP_SORT = "APIKEY"
+REGISTRY = "APIKEYS"
+
+
+class ApiKeyError(ValueError):
+    """A key cannot be created or revoked as asked (an unknown scope, an unknown id)."""
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key_id_of(digest: str) -> str:
+    """A key's public id: the start of its hash (naming a key in logs and lists, never it)."""
+    return digest[:16]
+
+
+def allows(scopes: Iterable[str], needed: str) -> bool:
+    """Whether a key with `scopes` may use a route that needs `needed` (admin may use all)."""
+    granted = set(scopes)
+    return "admin" in granted or needed in granted
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: str  # ISO-8601
+    revoked_at: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ApiKey:
+        return cls(
+            key_id=item["key_id"]["S"],
+            name=item.get("name", {}).get("S", ""),
+            scopes=tuple(item.get("scopes", {}).get("S", "").split()),
+            created_at=item.get("created_at", {}).get("S", ""),
+            revoked_at=item.get("revoked_at", {}).get("S"),
+        )
+
+
+class ApiKeys:
+    """The keys of one table, through a boto3 DynamoDB client (or a LazyClient)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def verify(self, key: str) -> ApiKey | None:
+        """The key's record, or None for an unknown or revoked key."""
+        if not key or len(key) > 256:
+            return None
+        found = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": LOOKUP_PREFIX + key_hash(key)}, "sk": {"S": LOOKUP_SORT}},
+            ConsistentRead=True,  # a revocation holds from the next uncached request
+        ).get("Item")
+        if not found:
+            return None
+        record = ApiKey.from_item(found)
+        return None if record.revoked_at else record
+
+    def create(
+        self, name: str, scopes: Iterable[str], now: datetime, key: str | None = None
+    ) -> tuple[str, ApiKey]:
+        """A new key (random unless given: the local stack's fixed keys) and its record."""
+        chosen = tuple(sorted(set(scopes)))
+        if not chosen or any(scope not in SCOPES for scope in chosen):
+            raise ApiKeyError(f"scopes must be some of {', '.join(SCOPES)}, not {list(scopes)}")
+        key = key or "lsk_" + secrets.token_urlsafe(32)
+        digest = key_hash(key)
+        record = ApiKey(key_id_of(digest), name, chosen, now.isoformat())
+        attributes = {
+            "key_id": {"S": record.key_id},
+            "name": {"S": name},
+            "scopes": {"S": " ".join(chosen)},
+            "created_at": {"S": record.created_at},
+        }
+        new = "attribute_not_exists(pk)"
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": {
+                            "pk": {"S": LOOKUP_PREFIX + digest},
+                            "sk": {"S": LOOKUP_SORT},
+                            **attributes,
+                        },
+                        "ConditionExpression": new,
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": {
+                            "pk": {"S": REGISTRY},
+                            "sk": {"S": record.key_id},
+                            "key_hash": {"S": digest},
+                            **attributes,
+                        },
+                        "ConditionExpression": new,
+                    }
+                },
+            ]
+        )
+        return key, record
+
+    def list(self) -> list[ApiKey]:
+        """Every key ever created (revoked ones too), oldest first."""
+        records: list[ApiKey] = []
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :registry",
+            "ExpressionAttributeValues": {":registry": {"S": REGISTRY}},
+        }
+        while True:
+            page = self.client.query(**arguments)
+            records += [ApiKey.from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return sorted(records, key=lambda record: record.created_at)
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def revoke(self, key_id: str, now: datetime) -> ApiKey:
+        """Revoke a key by its id (a second revocation keeps the first one's time)."""
+        found = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": REGISTRY}, "sk": {"S": key_id}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not found:
+            raise ApiKeyError(f"no API key with id {key_id!r}")
+        record = ApiKey.from_item(found)
+        if record.revoked_at:
+            return record
+        when = now.isoformat()
+        update = {
+            "UpdateExpression": "SET revoked_at = :now",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":now": {"S": when}},
+        }
+        lookup = {"pk": {"S": LOOKUP_PREFIX + found["key_hash"]["S"]}, "sk": {"S": LOOKUP_SORT}}
+        self.client.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": self.table, "Key": lookup, **update}},
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {"pk": {"S": REGISTRY}, "sk": {"S": key_id}},
+                        **update,
+                    }
+                },
+            ]
+        )
+        return ApiKey(record.key_id, record.name, record.scopes, record.created_at, when)

@@ -1,0 +1,73 @@
+"""The API key authorizer: its answer to a known, unknown and revoked key, and its cache key."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from leadscore.adapters.api_keys import ApiKeys
+from leadscore.settings import settings
+from leadscore_tools.template import load_template
+
+from tests.conftest import ROOT, LambdaContext, load_function
+
+SAMPLE = json.loads((ROOT / "events" / "authorizer_request.json").read_text())
+
+
+def request(key: str | None) -> dict[str, Any]:
+    headers = {k: v for k, v in SAMPLE["headers"].items() if k != "x-api-key"}
+    return {**SAMPLE, "headers": headers | ({"X-Api-Key": key} if key is not None else {})}
+
+
+def test_a_known_key_is_allowed_every_route_of_the_stage_with_its_scopes(aws: None) -> None:
+    keys = ApiKeys(boto3.client("dynamodb"), settings().table_name)
+    key, record = keys.create("crm", ["sales", "ingest"], datetime.now(UTC))
+    authorizer = load_function("authorizer")
+    answer = authorizer.lambda_handler(request(key), LambdaContext())
+    # Cached per key for every route: the policy must cover them all, the scopes decide.
+    assert answer == {
+        "principalId": record.key_id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": "Allow",
+                    "Resource": "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/*",
+                }
+            ],
+        },
+        "context": {"key_id": record.key_id, "scopes": "ingest sales"},
+    }
+    assert key not in json.dumps(answer)
+
+
+@pytest.mark.parametrize("key", [None, "", "lsk_unknown", "revoked"])
+def test_unknown_revoked_or_missing_keys_are_unauthorized(aws: None, key: str | None) -> None:
+    keys = ApiKeys(boto3.client("dynamodb"), settings().table_name)
+    if key == "revoked":
+        key, record = keys.create("old", ["admin"], datetime.now(UTC))
+        keys.revoke(record.key_id, datetime.now(UTC))
+    authorizer = load_function("authorizer")
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorizer.lambda_handler(request(key), LambdaContext())
+
+
+def test_the_authorizer_is_cached_per_key_and_guards_every_keyed_route() -> None:
+    auth = load_template()["Resources"]["Api"]["Properties"]["Auth"]
+    spec = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    assert spec["FunctionPayloadType"] == "REQUEST"
+    assert spec["Identity"]["Headers"] == ["x-api-key"]  # the cache key: the key itself
+    assert 0 < spec["Identity"]["ReauthorizeEvery"] <= 300  # a revocation's longest delay
+
+
+def test_the_authorizer_may_only_read_api_key_items() -> None:
+    function = load_template()["Resources"]["AuthorizerFunction"]["Properties"]
+    [policy] = function["Policies"]
+    [statement] = policy["Statement"]
+    assert statement["Action"] == "dynamodb:GetItem"
+    condition = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert condition == ["APIKEY#*"]

@@ -55,6 +55,19 @@ class Settings:
     api_key: str | None = _variable("LEADSCORE_API_KEY", default=None, secret=True)
     cors_origins: str = _variable("LEADSCORE_CORS_ORIGINS")
     webhook_ssm_path: str = _variable("LEADSCORE_WEBHOOK_SSM_PATH")
+    # Bot checks on forms (api/form_checks.py), off by default; their secrets are webhook secrets.
+    form_token_min_seconds: float = _variable(
+        "LEADSCORE_FORM_TOKEN_MIN_SECONDS", default=0.0, minimum=0
+    )
+    form_captcha_provider: str = _variable("LEADSCORE_FORM_CAPTCHA_PROVIDER", default="none")
+    # The provider's siteverify unless set (tests and the local stack point it to a fake).
+    form_captcha_verify_url: str = _variable("LEADSCORE_FORM_CAPTCHA_VERIFY_URL")
+    form_captcha_min_score: float = _variable(
+        "LEADSCORE_FORM_CAPTCHA_MIN_SCORE", default=0.5, minimum=0
+    )
+    form_captcha_hostnames: str = _variable("LEADSCORE_FORM_CAPTCHA_HOSTNAMES")
+    form_captcha_action: str = _variable("LEADSCORE_FORM_CAPTCHA_ACTION")
+    form_captcha_send_ip: bool = _variable("LEADSCORE_FORM_CAPTCHA_SEND_IP", default=False)
     # The Slack notifier: the webhook URL is in an SSM SecureString or a Secrets Manager secret.
     slack_webhook_parameter: str = _variable("SLACK_WEBHOOK_PARAMETER")
     slack_webhook_secret_arn: str = _variable("SLACK_WEBHOOK_SECRET_ARN")
@@ -91,6 +104,10 @@ class Settings:
 
 def _parse(variable: str, raw: str, setting: Any) -> Any:
     default, minimum = setting.default, setting.metadata["minimum"]
+    if isinstance(default, bool):
+        if raw.strip().lower() not in ("true", "false"):
+            raise SettingError(f"{variable} must be true or false, not {raw!r}")
+        return raw.strip().lower() == "true"
     if not isinstance(default, int | float):
         return raw
     try:

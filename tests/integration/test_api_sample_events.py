@@ -25,6 +25,7 @@ WEBHOOK_SECRETS = "/leadscore/webhooks"
 EXPECTED = [
     ("api_health_get", 200),
     ("api_forms_options", 204),
+    ("api_forms_token_get", 200),  # the form-token secret read from SSM
     ("api_form_post", 202),
     ("api_events_post", 202),
     ("api_webhook_post", 200),  # Postmark, HTTP Basic secret read from SSM
@@ -50,6 +51,9 @@ def api(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     parameters.clear_caches()
     boto3.client("ssm").put_parameter(
         Name=f"{WEBHOOK_SECRETS}/basic-postmark", Value="postmark:hook-secret", Type="SecureString"
+    )
+    boto3.client("ssm").put_parameter(
+        Name=f"{WEBHOOK_SECRETS}/form-token", Value="form-token-secret", Type="SecureString"
     )
     rescore_queue = boto3.client("sqs").create_queue(QueueName="rescore")["QueueUrl"]
     yield make_api(

@@ -35,6 +35,7 @@ from leadscore.adapters.webhooks import (
 from leadscore.adapters.webhooks.auth import FirstOf, SsmSecrets
 from leadscore.api import accounts, events, forms, health, leads, models, webhooks
 from leadscore.api.deps import Dependencies, authorize
+from leadscore.api.form_checks import FormChecks
 from leadscore.api.problems import Problem, problem_response
 from leadscore.api.scopes import SCOPES
 from leadscore.domain.events import EventError
@@ -90,6 +91,7 @@ def public_dependencies(config: Settings, sqs: object) -> Dependencies:
         cors_origins=frozenset(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
         confirm_subscription=confirm_subscription,
         fetch_certificate=fetch_certificate,
+        form_checks=FormChecks.from_settings(config),
         replays=DynamoReplays(),  # PutItem on REPLAY#* keys of the leads table, nothing else
     )
 

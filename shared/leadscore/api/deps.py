@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters.api_keys import ApiKey, allows
 from leadscore.adapters.webhooks import Secrets
+from leadscore.api.form_checks import FormChecks
 from leadscore.api.problems import Problem
 from leadscore.domain import strict_json
 from leadscore.domain.events import Event
@@ -76,6 +77,7 @@ class Dependencies:
     confirm_subscription: Callable[[str], None] = _no_confirm
     fetch_certificate: Callable[[str], bytes] | None = None
     replays: ReplayGuard = field(default_factory=lambda: _Missing("webhook replay guard"))
+    form_checks: FormChecks = field(default_factory=FormChecks)  # off: none configured
 
 
 def new_router() -> Router:

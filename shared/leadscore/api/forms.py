@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from leadscore.adapters.captcha import WIDGET_FIELDS
 from leadscore.api.bodies import FORM, MAX_CUSTOM_FIELDS, MAX_FORM_BYTES, form_fields, takes
 from leadscore.api.deps import Dependencies, header, new_router, parse_json, raw_body
+from leadscore.api.form_checks import TOKEN_SECRET
 from leadscore.api.problems import Problem, invalid, json_response
+from leadscore.domain import form_tokens
 from leadscore.domain.events import (
     MAX_NAME_CHARS,
     MAX_PROFILE_TEXT,
@@ -25,6 +30,7 @@ from leadscore.domain.events import (
     stored_size,
 )
 
+logger = Logger(child=True)
 PROFILE_FIELDS = frozenset(
     {
         "first_name",
@@ -154,7 +160,7 @@ def form_event(fields: Mapping[str, str]) -> dict[str, Any]:
     room, slots = MAX_PROPERTIES_BYTES - 100, MAX_PROPERTIES - 2
     # Context first, so that custom fields never crowd out the page or the campaign.
     for name, value in sorted(fields.items(), key=lambda field: not _context(field[0])):
-        if name.startswith("_") or name == "email":
+        if name.startswith("_") or name == "email" or name in WIDGET_FIELDS:
             continue
         text = value.strip()[:MAX_PROFILE_TEXT]
         key = name[:MAX_NAME_CHARS]
@@ -195,6 +201,13 @@ def _context(name: str) -> bool:
     return name in CONTEXT_FIELDS or name.startswith("utm_")
 
 
+def _client_ip(router: Router) -> str | None:
+    """The address API Gateway saw the request come from."""
+    context = router.current_event.raw_event.get("requestContext") or {}
+    address = (context.get("identity") or {}).get("sourceIp")
+    return address if isinstance(address, str) else None
+
+
 def _allowed(origin: str | None, deps: Dependencies) -> bool:
     return bool(origin) and origin in deps.cors_origins
 
@@ -232,6 +245,19 @@ def routes(deps: Dependencies) -> Router:
         }
         return Response(status_code=204, body="", headers=headers)
 
+    @router.get("/v1/forms/token")
+    def form_token() -> Response[str]:
+        """A signed form token for the bot checks (form_checks.py), to post as `_token`."""
+        headers = cors(header(router, "origin")) | {"Cache-Control": "no-store"}
+        secret = deps.secrets.get(TOKEN_SECRET)
+        if not secret:
+            problem = Problem(404, "form tokens are not set up here (no form-token secret)")
+            problem.headers = headers
+            raise problem
+        token = form_tokens.issue(secret, deps.clock(), secrets.token_bytes(12))
+        expires_in = int(form_tokens.LIFETIME.total_seconds())
+        return json_response(200, {"token": token, "expires_in": expires_in}, headers)
+
     @router.post("/v1/forms")
     @takes(FORM)
     def post_form() -> Response[str]:
@@ -244,7 +270,13 @@ def routes(deps: Dependencies) -> Router:
             else:
                 FORM.validate(fields)
                 email, event = canonical_event(form_event(fields), now)
-                deps.queue.send([(email, event)], now)
+                # After validation: a person told to correct the form has not spent the
+                # CAPTCHA answer (single use) on a post that was refused.
+                bot = deps.form_checks.refusal(fields, deps.secrets, now, _client_ip(router))
+                if bot:
+                    logger.info("form dropped: from a bot", reason=bot)
+                else:
+                    deps.queue.send([(email, event)], now)
                 event_id = event.id
         except EventError as error:
             problem = invalid(error.field, str(error).split(": ", 1)[-1])

@@ -85,6 +85,13 @@ class FormAccepted(BaseModel):
     event_id: str
 
 
+class FormToken(BaseModel):
+    """A signed form token: post it with the form as `_token` (bot checks, when turned on)."""
+
+    token: str
+    expires_in: int = Field(ge=1, description="seconds it is accepted for")
+
+
 class Reason(BaseModel):
     """A rule's share of a score."""
 
@@ -305,7 +312,7 @@ HEADERS = {
 }
 CORS = ("Access-Control-Allow-Origin",)
 # Every answer of these routes (but 429 and 500) carries these headers.
-ROUTE_HEADERS = {("post", "/v1/forms"): CORS}
+ROUTE_HEADERS = {("post", "/v1/forms"): CORS, ("get", "/v1/forms/token"): CORS}
 NO_KEY = "no x-api-key header, or not a valid one (unknown or revoked)"
 NO_SCOPE = "the API key lacks the route's scope (`{scope}`; an `admin` key has every scope)"
 NOT_JSON = "the body is not JSON (or not valid base64, or it holds an unpaired surrogate)"
@@ -368,6 +375,10 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
             ),
         ),
         403: "the origin is not on the allow-list (or there is none)",
+    },
+    ("get", "/v1/forms/token"): {
+        200: Answer("a new form token", FormToken),
+        404: "form tokens are not set up (no form-token secret)",
     },
     ("get", "/v1/webhooks/{provider}"): WEBHOOK_PROBE,
     ("head", "/v1/webhooks/{provider}"): WEBHOOK_PROBE,

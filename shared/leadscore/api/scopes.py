@@ -14,6 +14,7 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
     ("get", "/v1/health"): None,
     ("post", "/v1/forms"): None,
     ("options", "/v1/forms"): None,
+    ("get", "/v1/forms/token"): None,
     ("get", "/v1/webhooks/{provider}"): None,
     ("head", "/v1/webhooks/{provider}"): None,
     ("post", "/v1/webhooks/{provider}"): None,

@@ -50,8 +50,9 @@ class Settings:
     write_attempts: int = _variable("WRITE_ATTEMPTS", default=6, minimum=1)
     # The rescore queue's RedrivePolicy maxReceiveCount: a step failing that receive is in the DLQ.
     rescore_max_receive_count: int = _variable("RESCORE_MAX_RECEIVE_COUNT", default=3, minimum=1)
-    # The API: its key (local stack; deployed, API Gateway checks keys), forms' allowed
-    # origins (comma-separated) and the SSM path of the webhook secrets.
+    # The API: an admin key checked by the function itself where no authorizer answered (tests,
+    # `sam local invoke`), forms' allowed origins (comma-separated) and the SSM path of the
+    # webhook secrets.
     api_key: str | None = _variable("LEADSCORE_API_KEY", default=None, secret=True)
     cors_origins: str = _variable("LEADSCORE_CORS_ORIGINS")
     webhook_ssm_path: str = _variable("LEADSCORE_WEBHOOK_SSM_PATH")

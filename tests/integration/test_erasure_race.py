@@ -86,9 +86,9 @@ def test_without_the_erasure_check_the_first_event_would_revive_the_lead(
     models: model_store.CachedModels, monkeypatch: Any
 ) -> None:
     """The check is what holds: a write without it lands after the DELETE answered."""
-    from leadscore.services import scoring
+    from leadscore.services import lead_scoring
 
-    monkeypatch.setattr(scoring, "_versioned", lambda record: True)  # no check is added
+    monkeypatch.setattr(lead_scoring, "_versioned", lambda record: True)  # no check is added
     store = EraseAfterRead(models)
     event = Event("a-1", "demo_request", NOW - timedelta(minutes=1), None, {}, VP)
     score_messages([("m1", body(event))], store, models, Recorder(), clock=lambda: NOW)

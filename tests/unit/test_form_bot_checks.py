@@ -238,6 +238,8 @@ VERDICTS: dict[str, Any] = {
     "refused": {"success": False, "error-codes": ["invalid-input-response"]},
     "replayed": {"success": False, "error-codes": ["timeout-or-duplicate"]},
     "bad-secret": {"success": False, "error-codes": ["invalid-input-secret"]},
+    # hCaptcha: an answer solved on another site's key (a bot's own, easy one)
+    "other-sitekey": {"success": False, "error-codes": ["sitekey-secret-mismatch"]},
     "internal": {"success": False, "error-codes": ["internal-error"]},
 }
 
@@ -269,6 +271,8 @@ class FakeVerifier:
                     self.reply(200, json.dumps(VERDICTS["person"]).encode())
                 elif answer == "html":
                     self.reply(400, b"<html>bad request</html>")
+                elif answer == "wrong-url":
+                    self.reply(404, b"<html>not found</html>")
                 else:
                     verdict = VERDICTS.get(answer, VERDICTS["refused"])
                     if form.get("secret") != CAPTCHA_SECRET:
@@ -319,6 +323,7 @@ def test_captcha_on_a_person_is_queued_and_the_answer_is_not_kept(
     assert "remoteip" not in sent  # personal data: not sent unless configured
     assert sent["idempotency_key"]  # Turnstile: a retried check of the same answer holds
     assert "cf-turnstile-response" not in json.dumps(api.queue.sent[0][1].properties)
+    assert api.queue.sent[0][1].source == "form-captcha"  # a person: no hourly allowance
 
 
 def test_captcha_on_the_address_is_sent_only_when_configured(verifier: FakeVerifier) -> None:
@@ -340,6 +345,7 @@ def test_captcha_on_the_address_is_sent_only_when_configured(verifier: FakeVerif
         ("turnstile", "cf-turnstile-response", "html", {}),  # no verdict it can read
         ("recaptcha", "g-recaptcha-response", "scored-bot", {"min_score": 0.5}),
         ("hcaptcha", "h-captcha-response", "refused", {}),
+        ("hcaptcha", "h-captcha-response", "other-sitekey", {}),
     ],
 )
 def test_captcha_on_a_bot_is_answered_as_a_person_and_nothing_is_queued(
@@ -374,7 +380,9 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/siteverify"
 
 
-@pytest.mark.parametrize("answer", ["down", "internal", "bad-secret", "unreachable", "slow"])
+@pytest.mark.parametrize(
+    "answer", ["down", "internal", "bad-secret", "unreachable", "slow", "wrong-url"]
+)
 def test_captcha_on_a_verifier_that_cannot_say_lets_the_form_through_and_logs_it(
     verifier: FakeVerifier,
     answer: str,

@@ -212,3 +212,64 @@ def test_a_form_sent_again_later_counts_again_and_its_retries_do_not() -> None:
     assert post(days_later, "again").stats.events_scored == 1
     record = stored_record(store, "prospect@corp6.example")
     assert record.state.last_activity_at == int(days_later.timestamp())
+
+
+def test_a_retry_across_a_window_boundary_counts_once_in_either_order() -> None:
+    form = {"email": "prospect@corp7.example", "type": "form_submit", "properties": {"form": "x"}}
+    before = NOW.replace(minute=9, second=59)
+    after = before + timedelta(seconds=2)  # the next 10-minute window
+    bodies = []
+    for n, moment in enumerate((after, before)):  # the later delivery is scored first
+        email, event = canonical_event(form, moment)
+        [body] = encode([(email, event)], moment)
+        bodies.append((f"m{n}", body))
+    store = MemoryLeadStore()
+    first = score(store, bodies[:1])
+    second = score(store, bodies[1:])
+    assert (first.stats.events_scored, second.stats.duplicates) == (1, 1)
+
+
+def test_a_refused_lead_announces_no_account_change_that_was_not_written() -> None:
+    profile = {"job_title": "VP Sales", "industry": "software", "company_size": 1000}
+    profile |= {"country": "US", "annual_revenue": 90_000_000}
+
+    def hot(email: str, tag: str) -> list[tuple[str, Event]]:
+        kinds = ["demo_request", "meeting_booked", "page_view"]
+        return [
+            (email, Event(f"{tag}-{n}", kind, NOW - timedelta(minutes=n), None, {}, profile))
+            for n, kind in enumerate(kinds)
+        ]
+
+    poison = "poison@corp2.example"
+    store = RefusingStore(poison)
+    score(store, [one_message("a", hot("colleague@corp2.example", "c"))])
+    sent = Recorder()
+    outcome = score_messages(
+        [one_message("b", hot(poison, "p"))], store, FixedModels(), sent, clock=lambda: NOW
+    )
+    assert len(outcome.dead_letters) == 1 and outcome.stats.account_mqas == 0
+    assert "account.mqa" not in sent.kinds()
+
+
+def test_a_refused_share_goes_alone_to_the_dead_letters_and_the_lead_goes_on() -> None:
+    class RefusesOneEvent(MemoryLeadStore):
+        def commit(
+            self, writes: Sequence[LeadWrite], refused: dict[str, str] | None = None
+        ) -> tuple[set[str], set[str]]:
+            bad = [
+                w for w in writes
+                if any(getattr(r, "event", None) and r.event.id == "b-0" for r in w.records)
+            ]  # fmt: skip
+            assert refused is not None
+            for write in bad:
+                refused.update(dict.fromkeys(write.keys, "an item over the size limit"))
+            return super().commit([w for w in writes if w not in bad], refused)
+
+    store = RefusesOneEvent()
+    clicks = burst(HOT, 150)  # b-0 is the earliest: in the first share
+    outcome = score(store, [one_message("hot", clicks)])
+    [letter] = outcome.dead_letters
+    refused = {e["id"] for e in json.loads(letter.body)["events"]}
+    assert "b-0" in refused and len(refused) < 150
+    logged = {r.event.id for r in store.lead_log(lead_key(HOT)).events}
+    assert logged == {event.id for _, event in clicks} - refused  # the rest was written

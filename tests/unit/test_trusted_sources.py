@@ -158,3 +158,52 @@ def test_a_rescore_keeps_what_the_trust_rules_decided() -> None:
     assert plan is not None
     stored = stored_state(store, CEO)
     assert (plan.after.score, plan.after.flags) == (stored.score, stored.flags)
+
+
+def test_a_lead_known_only_by_its_events_is_not_flagged_by_a_form() -> None:
+    """The user's systems sent its events (an email platform, /v1/events) but no field."""
+    store = MemoryLeadStore()
+    send(store, Event("w-1", "webinar_attended", NOW - timedelta(hours=2), source="sendgrid"))
+    send(store, form("forged", FORGED))
+    state = stored_state(store, CEO)
+    assert not {"non_buyer", "out_of_area", "spam"} & set(state.flags)
+
+
+def test_an_older_crm_value_still_replaces_what_a_form_set() -> None:
+    store = MemoryLeadStore()
+    send(store, form("f-1", {"job_title": "CEO", "country": "US"}))
+    backfill = crm("crm-old", {"job_title": "Intern"}, at=NOW - timedelta(days=3))
+    send(store, backfill)
+    profile = store.lead_log(lead_key(CEO)).profile
+    assert profile is not None and profile.profile["job_title"] == "Intern"
+    assert profile.untrusted == {"country": "form"}
+
+
+def test_a_post_that_passed_a_captcha_is_not_held_to_the_hourly_allowance() -> None:
+    store = MemoryLeadStore()
+    for n in range(20):  # junk in someone's name uses up the allowance
+        moment = NOW + timedelta(seconds=n)
+        send(store, form(f"junk-{n}", {}, at=moment, form=f"j{n}"), at=moment)
+    later = NOW + timedelta(minutes=30)
+    real = Event("real", "form_submit", later, None, {"form": "demo"}, {}, source="form-captcha")
+    send(store, real, at=later)
+    assert not any(d.get("over_hourly_allowance") for d in history(store, "real"))
+
+
+def test_a_late_event_from_an_earlier_hour_does_not_reset_the_allowance() -> None:
+    store = MemoryLeadStore()
+    for n in range(20):
+        moment = NOW + timedelta(seconds=n)
+        send(store, form(f"f-{n}", {}, at=moment, form=f"b{n}"), at=moment)
+    early = NOW - timedelta(hours=1)
+    late = Event("late", "form_submit", early, None, {"form": "x"}, None, source="form")
+    extra = form("extra", {}, at=NOW + timedelta(minutes=1), form="y")
+    [body_late] = encode([(CEO, late)], early)  # received an hour ago, delivered only now
+    [body_extra] = encode([(CEO, extra)], NOW + timedelta(minutes=1))
+    score_messages(
+        [("l", body_late), ("e", body_extra)], store, FixedModels(), Recorder(),
+        clock=lambda: NOW + timedelta(minutes=1),
+    )  # fmt: skip
+    capped = {event_id for event_id in ("late", "extra") if any(
+        d.get("over_hourly_allowance") for d in history(store, event_id))}  # fmt: skip
+    assert capped == {"late", "extra"}

@@ -20,10 +20,11 @@ TIMEOUT = Timeout(total=3.0)
 # Turnstile's tokens are at most 2,048 characters; the others' are shorter.
 MAX_ANSWER_CHARS = 4096
 # Error codes that say our secret or site key is wrong, not the visitor.
-SETUP_ERRORS = frozenset(
-    {"missing-input-secret", "invalid-input-secret", "sitekey-secret-mismatch"}
-)
+# Our secret is wrong (not the visitor's answer). Not `sitekey-secret-mismatch`: hCaptcha
+# gives it for an answer solved on another site's key, which a bot can bring.
+SETUP_ERRORS = frozenset({"missing-input-secret", "invalid-input-secret"})
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+WRONG_URL = frozenset({404, 405})  # other unreadable answers count against the visitor's
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ class CaptchaVerifier:
             verdict = json.loads(reply.data)
         except ValueError:
             verdict = None
+        if not isinstance(verdict, dict) and reply.status in WRONG_URL:
+            # a verify URL that is not one (a setting of ours): no verdict, not the visitor's
+            raise VerifierUnavailable(f"{name} answered HTTP {reply.status}: check the verify URL")
         # Anything else unreadable counts against the answer: a visitor may not turn a
         # verdict it cannot pass into no verdict.
         return verdict if isinstance(verdict, dict) else {"error-codes": [f"HTTP {reply.status}"]}

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     DiscriminatorAttribute,
     JSONAttribute,
     MapAttribute,
@@ -87,6 +88,7 @@ class ProfileItem(LeadTable, discriminator="profile"):
     feedback_at = NumberAttribute(null=True)
     untrusted = JSONAttribute(null=True)  # field -> the untrusted source that set it
     untrusted_hour = JSONAttribute(null=True)  # [hour, untrusted events in it]
+    known = BooleanAttribute(null=True)  # a trusted source sent an event of the lead
     version = VersionAttribute()
 
 

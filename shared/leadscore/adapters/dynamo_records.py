@@ -112,6 +112,7 @@ def _profile_item(record: ProfileRecord) -> ProfileItem:
         feedback_at=record.feedback_at,
         untrusted=record.untrusted or None,
         untrusted_hour=record.untrusted_hour or None,
+        known=record.known or None,
         model_pk=every_lead_pk(shard_of(record.key)),  # every lead in by_model, for rescoring
         **_version(record.version),
     )
@@ -131,6 +132,7 @@ def profile_record(item: ProfileItem) -> ProfileRecord:
         None if item.version is None else int(item.version),
         dict(item.untrusted or {}),
         [int(n) for n in item.untrusted_hour or []],
+        bool(item.known),
     )
 
 

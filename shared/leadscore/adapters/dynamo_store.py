@@ -90,6 +90,7 @@ class DynamoLeadStore:
         domains: Iterable[str] = (),
         account_models: Sequence[str] = (),
     ) -> tuple[dict[str, LeadSnapshot], AccountSnapshots]:
+        wanted = {key: list(event_ids) for key, event_ids in wanted.items()}  # read twice
         keys: list[tuple[str, str]] = []
         for key, event_ids in wanted.items():
             pk = lead_pk(key)
@@ -176,8 +177,11 @@ class DynamoLeadStore:
                         ErasedItem, lead_pk(check.key), ERASED_SK, _marker_is(check.erased_at)
                     )
         except TransactWriteError as error:
-            if error.cause_response_code == "ValidationException":
-                raise WriteRefused(f"DynamoDB refused it: {error.cause_response_message}") from None
+            message = error.cause_response_message or ""
+            if error.cause_response_code == "ValidationException" and "size" in message:
+                # an item over 400 KB, a key over its limit: never storable (a validation error
+                # of another kind is a fault of ours, and raises)
+                raise WriteRefused(f"DynamoDB refused it: {message}") from None
             if not _cancelled_by(error, RETRYABLE_REASONS):
                 raise
             return False

@@ -73,7 +73,8 @@ class MemoryLeadStore:
     ) -> tuple[dict[str, LeadSnapshot], AccountSnapshots]:
         with self._lock:
             snapshots: dict[str, LeadSnapshot] = {}
-            for key, event_ids in wanted.items():
+            for key, ids in wanted.items():
+                event_ids = list(ids)  # read twice
                 lead = self.leads.get(key, _StoredLead())
                 snapshots[key] = LeadSnapshot(
                     key,

@@ -57,10 +57,11 @@ class FormChecks:
             raise SettingError(f"LEADSCORE_FORM_CAPTCHA_VERIFY_URL: {error}") from None
         return cls(timedelta(seconds=config.form_token_min_seconds), captcha)
 
-    def refusal(
+    def verdict(
         self, fields: Mapping[str, str], secrets: Secrets, now: datetime, remote_ip: str | None
-    ) -> str | None:
-        """Why this submission is a bot's (None: none of the checks turned on says so)."""
+    ) -> tuple[str | None, bool]:
+        """Why this submission is a bot's (None: none of the checks turned on says so), and
+        whether a CAPTCHA showed a person sent it."""
         if self.min_fill > timedelta(0):
             secret = secrets.get(TOKEN_SECRET)
             if not secret:
@@ -70,16 +71,17 @@ class FormChecks:
                 token = fields.get(TOKEN_FIELD, "").strip()
                 reason = form_tokens.refusal(token, keys, now, self.min_fill)
                 if reason:
-                    return reason
+                    return reason, False
         if self.captcha is not None:
             secret = secrets.get(CAPTCHA_SECRET)
             if not secret:
                 logger.error("a CAPTCHA provider is set but no captcha secret: not checked")
-                return None
+                return None, False
             try:
-                return self.captcha.refusal(fields, secret, remote_ip)
+                reason = self.captcha.refusal(fields, secret, remote_ip)
+                return reason, reason is None
             except VerifierUnavailable as error:
                 logger.error(
                     "the CAPTCHA could not be checked: submission taken", reason=str(error)
                 )
-        return None
+        return None, False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -19,6 +20,7 @@ from leadscore.api.form_checks import TOKEN_SECRET
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain import form_tokens
 from leadscore.domain.events import (
+    CAPTCHA_FORM,
     MAX_NAME_CHARS,
     MAX_PROFILE_TEXT,
     MAX_PROPERTIES,
@@ -26,7 +28,6 @@ from leadscore.domain.events import (
     EventError,
     canonical_event,
     clip_profile_text,
-    content_id,
     stored_size,
 )
 
@@ -265,17 +266,20 @@ def routes(deps: Dependencies) -> Router:
         now = deps.clock()
         try:
             fields, html_post = _fields(router)
+            FORM.validate(fields)
             if fields.get("_gotcha", "").strip():  # a bot: it is told what a person is told
-                event_id = content_id(fields)
+                event_id = canonical_event(form_event(fields), now)[1].id
             else:
-                FORM.validate(fields)
                 email, event = canonical_event(form_event(fields), now)
                 # After validation: a person told to correct the form has not spent the
                 # CAPTCHA answer (single use) on a post that was refused.
-                bot = deps.form_checks.refusal(fields, deps.secrets, now, _client_ip(router))
+                ip = _client_ip(router)
+                bot, person = deps.form_checks.verdict(fields, deps.secrets, now, ip)
                 if bot:
                     logger.info("form dropped: from a bot", reason=bot)
                 else:
+                    if person:  # a CAPTCHA showed a person: not held to the hourly allowance
+                        event = replace(event, source=CAPTCHA_FORM)
                     deps.queue.send([(email, event)], now)
                 event_id = event.id
         except EventError as error:

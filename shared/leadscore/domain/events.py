@@ -53,9 +53,29 @@ CANONICAL_TYPES = frozenset(
 )
 
 
-# Where the public types profile data (contract §3): a form post, a form platform's webhook,
-# the tracking snippet. Every other source (None: the user's own systems) is trusted.
-UNTRUSTED_SOURCES = frozenset({"form", "typeform", "webflow", "unbounce", "hubspot", "snippet"})
+# Sources whose profile data comes from the user's own systems (contract §3): their email
+# platforms and the Segment source; None is `POST /v1/events`. Every other source (a form
+# post, a form platform's webhook, the tracking snippet, one added later) is untrusted.
+TRUSTED_SOURCES = frozenset(
+    {
+        "brevo",
+        "mailchimp",
+        "mailersend",
+        "mailgun",
+        "mailjet",
+        "mailtrap",
+        "mandrill",
+        "postmark",
+        "resend",
+        "segment",
+        "sendgrid",
+        "ses",
+        "sparkpost",
+        "unisender_go",
+    }
+)
+# An untrusted source that showed a person was there (a form post that passed a CAPTCHA).
+CAPTCHA_FORM = "form-captcha"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +94,7 @@ class Event:
     @property
     def trusted(self) -> bool:
         """From the user's own systems: its profile data may overwrite what others sent."""
-        return self.source not in UNTRUSTED_SOURCES
+        return self.source is None or self.source in TRUSTED_SOURCES
 
 
 class EventError(ValueError):
@@ -109,8 +129,8 @@ def content_id(document: Mapping[str, Any], received_at: datetime | None = None)
 
     An event without its own time (a form post) also gets the RETRY_WINDOW it arrived in:
     the same submission sent again later is a new event, a retry within the window is not
-    (the scorer also checks the window before, `retry_ids`, so one straddling a boundary is
-    still a retry)."""
+    (the scorer also checks the windows either side, `retry_ids`, so one straddling a
+    boundary is still a retry, in whichever order the two are scored)."""
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     digest = "h-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
     if received_at is None or document.get("occurred_at") is not None:
@@ -119,12 +139,13 @@ def content_id(document: Mapping[str, Any], received_at: datetime | None = None)
 
 
 def retry_ids(event_id: str) -> list[str]:
-    """The ids under which an earlier delivery of the same event may be logged: its own, and
-    for a content id with a window (`content_id`) the same content in the window before."""
+    """The ids under which another delivery of the same event may be logged: its own, and
+    for a content id with a window (`content_id`) the same content in the windows either side
+    (SQS does not keep order: the later one may be scored first)."""
     digest, _, window = event_id.partition(".")
     if not (digest.startswith("h-") and len(digest) == 34 and window.isdigit()):
         return [event_id]
-    return [event_id, f"{digest}.{int(window) - 1}"]
+    return [event_id, f"{digest}.{int(window) - 1}", f"{digest}.{int(window) + 1}"]
 
 
 def stored_size(value: Any) -> int:
@@ -178,7 +199,7 @@ def check_properties(properties: Mapping[str, Any]) -> None:
             raise EventError(path, f"at most {MAX_PROPERTY_TEXT:,} characters")
         if isinstance(value, int | float) and not isinstance(value, bool) and not _finite(value):
             raise EventError(path, "must be a finite number")
-        if isinstance(value, Mapping | list) and depth >= MAX_PROPERTIES_DEPTH:
+        if isinstance(value, Mapping | list) and depth > MAX_PROPERTIES_DEPTH:
             raise EventError(path, f"nested more than {MAX_PROPERTIES_DEPTH} levels")
         if isinstance(value, Mapping):
             pending += [(f"{path}.{key}", item, depth + 1) for key, item in value.items()]

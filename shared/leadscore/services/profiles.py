@@ -3,7 +3,8 @@
 Contract §3: profile data typed by the public (`Event.trusted` is False: a form post, a form
 platform's webhook, the snippet) fills empty fields and adds engagement, but never
 overwrites, clears or disqualifies what a trusted source (the user's own systems) set; a
-lead's history shows what it tried. Between two sources of one kind, the latest value wins.
+lead's history shows what it tried. A trusted value replaces an untrusted one whatever their
+dates; between two values of one kind, the latest wins.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 from leadscore.domain import fit
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
+from leadscore.domain.events import CAPTCHA_FORM, MAX_PROFILE_FIELDS, Event
 from leadscore.domain.messages import Incoming
 from leadscore.services.store import ProfileRecord
 
-PROFILE_FIELDS_MAX = 64
 HOUR = 3_600
+# Untrusted events (forms and the like) of one lead that may score in an hour of arrival.
+UNTRUSTED_PER_HOUR = 20
 
 
 @dataclass(slots=True)
@@ -35,37 +38,73 @@ class MergedProfile:
     untrusted: frozenset[str] = frozenset()
 
 
+@dataclass(slots=True)
+class Screened:
+    """A share of a lead's events after the trust rules: its profile, the events that score,
+    and per event why it scored nothing or not all it said (notes for its history)."""
+
+    merged: MergedProfile
+    events: list[Event]
+    notes: dict[str, dict[str, Any]]
+
+
+def screen(
+    stored: ProfileRecord | None,
+    key: str,
+    email: str,
+    share: list[Incoming],
+    models: Iterable[CompiledModel],
+    now_s: int,
+    per_hour: int,
+) -> Screened:
+    """Apply the trust rules to a share of a lead's new events: the hourly allowance of
+    untrusted events, spam posts, then the profile merge."""
+    hour, admitted, over = admit(stored.untrusted_hour if stored else [], share, per_hour)
+    spam = spam_posts(models, admitted, stored)
+    admitted = [item for item in admitted if item.event.id not in spam]
+    merged = merge_profile(stored, key, email, admitted, now_s, hour)
+    notes: dict[str, dict[str, Any]] = {i.event.id: {"over_hourly_allowance": True} for i in over}
+    for item in share:
+        if item.event.id in spam:  # none of what it said is kept
+            notes[item.event.id] = {"spam_post": True, "refused_profile": item.event.profile}
+    for event_id, values in merged.refused.items():
+        notes.setdefault(event_id, {})["refused_profile"] = values
+    return Screened(merged, [item.event for item in admitted], notes)
+
+
 def merge_profile(
     stored: ProfileRecord | None,
     key: str,
     email: str,
     fresh: Iterable[Incoming],
     now_s: int,
-    untrusted_hour: list[int] | None = None,
+    untrusted_hour: list[int],
 ) -> MergedProfile:
-    """Merge the events' profile fields into the stored profile (which is not modified), and
-    keep the hour's count of untrusted events (`admit`) when given."""
+    """Merge the events' profile fields into the stored profile (which is not modified), with
+    the hour's count of untrusted events (`admit`)."""
     record = stored or ProfileRecord(
         key, email, created_at=now_s, updated_at=now_s, account=company_domain(email)
     )
     profile, times, sources = dict(record.profile), dict(record.field_times), dict(record.untrusted)
     refused: dict[str, dict[str, Any]] = {}
-    hour = record.untrusted_hour if untrusted_hour is None else untrusted_hour
-    changed = stored is None or hour != record.untrusted_hour
+    known = record.known
+    changed = stored is None or untrusted_hour != record.untrusted_hour
     for incoming in sorted(fresh, key=lambda i: i.event.occurred_at):
         event = incoming.event
+        known = known or event.trusted
         at = int(event.occurred_at.timestamp())
         for name, value in (event.profile or {}).items():
             if name == "email" or value in (None, ""):
                 continue
-            if name not in profile and len(profile) >= PROFILE_FIELDS_MAX:
+            if name not in profile and len(profile) >= MAX_PROFILE_FIELDS:
                 continue
             if not event.trusted and name in profile and name not in sources:
                 if profile[name] != value:  # a trusted value stands; the history shows this
                     refused.setdefault(event.id, {})[name] = value
                 continue
-            # a time stored from a future-dated event (before they were bounded) wins no more
-            if at < min(times.get(name, 0), now_s):
+            over_untrusted = event.trusted and name in sources
+            # (a time stored from a future-dated event, before they were bounded, wins no more)
+            if not over_untrusted and at < min(times.get(name, 0), now_s):
                 continue
             source = None if event.trusted else event.source
             changed = changed or (profile.get(name), times.get(name)) != (value, at)
@@ -75,13 +114,15 @@ def merge_profile(
                 sources.pop(name, None)
             else:
                 sources[name] = source
+    changed = changed or known != record.known
     if changed:
         record = replace(
             record,
             profile=profile,
             field_times=times,
             untrusted=sources,
-            untrusted_hour=hour,
+            untrusted_hour=untrusted_hour,
+            known=known,
             updated_at=now_s,
         )
     return MergedProfile(
@@ -90,8 +131,9 @@ def merge_profile(
 
 
 def known(record: ProfileRecord) -> bool:
-    """The user's own systems set at least one of the lead's fields."""
-    return len(record.untrusted) < len(record.profile)
+    """The user's own systems know the lead: they sent an event of it, or (a profile stored
+    before this was kept) set one of its fields."""
+    return record.known or len(record.untrusted) < len(record.profile)
 
 
 def untrusted_fields(record: ProfileRecord) -> frozenset[str]:
@@ -120,18 +162,21 @@ def spam_posts(
 def admit(
     untrusted_hour: list[int], fresh: list[Incoming], per_hour: int
 ) -> tuple[list[int], list[Incoming], list[Incoming]]:
-    """A lead's untrusted events beyond `per_hour` in an hour of arrival score nothing (a
-    script posting forms in someone's name cannot make them an MQL). From the lead's
-    [hour, count] so far: the new one, the events that may score, and those over it."""
+    """A lead's untrusted events beyond `per_hour` in an hour of arrival score nothing: a
+    script cannot pile up engagement for someone. Posts that passed a CAPTCHA are not counted
+    (a person was there), so with CAPTCHA on, junk posts cannot use up a real prospect's
+    allowance. From the lead's [hour, count] so far: the new one, the events that may score,
+    and those over it. An event that arrives late, from an earlier hour, counts in the
+    latest one."""
     hour, count = untrusted_hour or [0, 0]
     kept: list[Incoming] = []
     over: list[Incoming] = []
     for item in sorted(fresh, key=lambda i: (i.received_at, i.event.id)):
-        if item.event.trusted:
+        if item.event.trusted or item.event.source == CAPTCHA_FORM:
             kept.append(item)
             continue
         start = item.received_at - item.received_at % HOUR
-        if start != hour:
+        if start > hour:
             hour, count = start, 0
         count += 1
         (kept if count <= per_hour else over).append(item)

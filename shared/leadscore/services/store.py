@@ -45,11 +45,12 @@ class ProfileRecord:
     feedback: str | None = None
     feedback_at: int | None = None
     version: int | None = None  # None: not stored yet
-    # field -> the untrusted source that set it (a form, ...): a trusted source may overwrite
-    # it, another untrusted one only fill what is empty (services/profiles.py)
+    # field -> the untrusted source that set it (a form, ...): any trusted value replaces it
+    # (services/profiles.py)
     untrusted: dict[str, str] = field(default_factory=dict)
     # [the hour (epoch), how many untrusted events arrived in it]: what they may still score
     untrusted_hour: list[int] = field(default_factory=list)
+    known: bool = False  # a trusted source (the user's systems) sent an event of the lead
 
 
 @dataclass(slots=True)
@@ -257,7 +258,8 @@ class LeadStore(Protocol):
     def erase(self, key: str, at: int, until: int) -> None:
         """Record the erasure marker, then delete everything else of the lead but the ids of
         its events, kept hashed (`forgotten_id`) so that a replay is known; marker and ids
-        expire at `until`. Items a concurrent writer adds meanwhile are deleted too."""
+        expire at `until`. It looks again after deleting, so items a writer in flight added
+        meanwhile are deleted too (such a writer fails its next attempt: ErasureCheck)."""
         ...
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:

@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -52,9 +53,9 @@ def fresh_process_state() -> Iterator[None]:
     cold_start.is_cold_start = True
 
 
-@pytest.fixture
-def aws() -> Iterator[None]:
-    """moto for every AWS call of the test, with the leads table of template.yaml."""
+@contextmanager
+def moto_table() -> Iterator[None]:
+    """moto for every AWS call inside, with the leads table of template.yaml."""
     import boto3
     from leadscore_tools import moto_atomic
     from leadscore_tools.template import table_definition, ttl_attribute
@@ -68,6 +69,13 @@ def aws() -> Iterator[None]:
             TableName=os.environ["TABLE_NAME"],
             TimeToLiveSpecification={"AttributeName": ttl_attribute(), "Enabled": True},
         )
+        yield
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto for every AWS call of the test, with the leads table of template.yaml."""
+    with moto_table():
         yield
 
 

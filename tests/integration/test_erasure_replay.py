@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from leadscore.domain.events import RETRY_WINDOW
 from leadscore.services.scoring import Stats, score_messages
 from leadscore_tools.modelfiles import load_model
 
-from tests.conftest import ROOT, Recorder, table_items
+from tests.conftest import ROOT, Recorder, moto_table, table_items
 from tests.integration.api_client import Answer, Api, make_api
 from tests.integration.test_api_webhooks_corpus import post
 from tests.unit.test_webhooks_corpus import (
@@ -100,20 +99,8 @@ class Stack:
 def module_stack() -> Iterator[Stack]:
     """One table and one handler for the module (per worker): loading them per sample would
     dominate the run; `stack` empties the table between tests."""
-    import boto3
-    from leadscore_tools import moto_atomic
-    from leadscore_tools.template import table_definition, ttl_attribute
-    from moto import mock_aws
-
     monkeypatch = pytest.MonkeyPatch()
-    moto_atomic.install()
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(TableName=os.environ["TABLE_NAME"], **table_definition())
-        client.update_time_to_live(
-            TableName=os.environ["TABLE_NAME"],
-            TimeToLiveSpecification={"AttributeName": ttl_attribute(), "Enabled": True},
-        )
+    with moto_table():
         model_store.publish(load_model(ROOT / "models" / "default.yaml"), START)
         yield Stack(make_api(monkeypatch, LEADSCORE_API_KEY="k"))
     monkeypatch.undo()

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from leadscore.adapters.webhooks import WebhookAuthError, WebhookRequest, handle
+
+from tests.unit.test_webhooks import SnsSigner
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TOPIC = "arn:aws:sns:eu-west-1:111122223333:ses-events"
@@ -69,28 +69,9 @@ HOSTILE_HOSTS = [
 ]
 
 
-class Sns:
-    """A key and self-signed certificate standing in for Amazon SNS's; records what is fetched."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-        self.pem = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(1)
-            .not_valid_before(NOW - timedelta(days=1))
-            .not_valid_after(NOW + timedelta(days=1))
-            .sign(self.key, hashes.SHA256())
-            .public_bytes(serialization.Encoding.PEM)
-        )
-        self.fetched: list[str] = []
-
-    def fetch(self, url: str) -> bytes:
-        self.fetched.append(url)
-        return self.pem
+class Sns(SnsSigner):
+    """A key and self-signed certificate standing in for Amazon SNS's; records what is
+    fetched, and posts envelopes signed with the certificate URL under test."""
 
     def post(self, envelope: dict[str, Any], certificate: str = CERTIFICATE) -> Any:
         """Sign the envelope as SNS does and hand it to the webhook adapter."""

@@ -61,6 +61,7 @@ class DomainLists:
     personal: frozenset[str]
     education: frozenset[str]
     disposable: frozenset[str]
+    target_accounts: frozenset[str]
 
     def contains(self, name: str, domain: str) -> bool:
         if name == "education":
@@ -288,6 +289,16 @@ def _first_match(rules: tuple[Rule, ...], properties: Mapping[str, Any]) -> Rule
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A routing rule: the lead goes to `team`'s one member (one owner: a team of one)."""
+
+    name: str
+    field: str | None  # None: every lead
+    matches: Predicate
+    team: tuple[str, ...]
+
+
 @dataclass(slots=True)  # not frozen, which is slower to build: never changed once made
 class ProfileFit:
     """What a profile is worth under a model, before it is written into a lead's reasons."""
@@ -324,6 +335,7 @@ class CompiledModel:
     # the memo of each profile's fit: a lead scored again with the same profile
     fit_fields: tuple[str, ...] = ()
     fit_memo: dict[tuple[Any, ...], ProfileFit] = field(default_factory=dict, compare=False)
+    routes: tuple[Route, ...] = ()  # the routing rules, in order (domain/routing.py)
 
     @property
     def id(self) -> str:
@@ -407,6 +419,7 @@ def compile_model(model: ScoringModel) -> CompiledModel:
         personal=domains.PERSONAL | _listed(model.domains.personal),
         education=_listed(model.domains.education),
         disposable=domains.DISPOSABLE | _listed(model.domains.disposable),
+        target_accounts=_listed(model.domains.target_accounts),
     )
     categories = tuple(
         Category(
@@ -482,4 +495,17 @@ def compile_model(model: ScoringModel) -> CompiledModel:
         },
         profile_fields=tuple(sorted(tested)),
         fit_fields=tuple(sorted(_fit_fields(model, tested))),
+        routes=tuple(
+            Route(
+                name=rule.name,
+                field=None if rule.when is None else rule.when.field,
+                matches=_always if rule.when is None else compile_test(rule.when, lists),
+                team=(rule.owner,) if rule.owner is not None else tuple(rule.team or ()),
+            )
+            for rule in model.routing
+        ),
     )
+
+
+def _always(_: Any) -> bool:
+    return True

@@ -25,6 +25,7 @@ from leadscore.domain.model_base import Strict
 from leadscore.domain.model_engagement import Decay, Engagement
 from leadscore.domain.model_errors import InvalidSection, ModelError, checked, duplicates
 from leadscore.domain.model_fit import Adjustment, Fit, Spam
+from leadscore.domain.model_routing import RoutingRule, check_routing
 
 # parse_model's callers catch its ModelError from here.
 __all__ = ["ModelError", "ScoringModel", "parse_model"]
@@ -72,6 +73,7 @@ class DomainLists(Strict):
     personal: list[str] = Field(default_factory=list)
     education: list[str] = Field(default_factory=list)
     disposable: list[str] = Field(default_factory=list)
+    target_accounts: list[str] = Field(default_factory=list, description="named accounts")
 
     @field_validator("*")
     @classmethod
@@ -95,6 +97,7 @@ class ScoringModel(Strict):
     thresholds: Thresholds = Thresholds()
     sla_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
     account: Account | None = None
+    routing: list[RoutingRule] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
     def _account_role_category(self) -> Self:
@@ -119,6 +122,11 @@ class ScoringModel(Strict):
     @classmethod
     def _unique_names(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         return checked(value, handler, duplicates(value))
+
+    @field_validator("routing", mode="wrap")
+    @classmethod
+    def _reachable_routes(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return check_routing(value, handler)
 
 
 def parse_model(document: Mapping[str, Any]) -> ScoringModel:

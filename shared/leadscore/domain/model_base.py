@@ -36,7 +36,10 @@ class Test(Strict):
     regex: str | None = None
     glob: str | None = None
     domain_list: (
-        Literal["personal", "education", "disposable", "competitors", "internal"] | None
+        Literal[
+            "personal", "education", "disposable", "competitors", "internal", "target_accounts"
+        ]
+        | None
     ) = None
     exists: bool | None = None
 

@@ -91,20 +91,25 @@ def _notification(
     document: dict[str, Any],
     lines: list[str],
     scores: Mapping[str, Any],
+    owner: str | None = None,
 ) -> Notification:
-    """The message, with the attributes subscriptions filter on."""
+    """The message, with the attributes subscriptions filter on (`owner` only when the lead
+    has one: SNS takes no empty attribute)."""
+    attributes = {
+        "kind": kind,
+        "model": scores["model"],
+        "rating": scores["rating"],
+        "grade": scores["grade"],
+    }
+    if owner:
+        attributes["owner"] = owner
     return Notification(
         id=notification_id,
         kind=kind,
         subject=subject,
         document=document,
         email_text="\n".join(lines) + "\n",
-        attributes={
-            "kind": kind,
-            "model": scores["model"],
-            "rating": scores["rating"],
-            "grade": scores["grade"],
-        },
+        attributes=attributes,
     )
 
 
@@ -124,9 +129,11 @@ def lead_notification(
     profile: dict[str, Any],
     scores: dict[str, Any],
 ) -> Notification:
-    """A lead alert from the lead's profile and its `engine.summary` for one model."""
+    """A lead alert from the lead's profile and its `engine.summary` for one model; it names
+    the lead's owner (the profile's `owner`) in its document, its text and an attribute."""
     name = _clean(" ".join(str(profile.get(k) or "") for k in ("first_name", "last_name"))) or email
     company = _clean(str(profile.get("company") or "")) or "-"
+    owner = _clean(str(profile.get("owner") or "")) or None
     reasons = [r for r in scores["reasons"] if r["points"]][:10]
     document = {
         "kind": kind,
@@ -134,6 +141,7 @@ def lead_notification(
         "email": email,
         "name": name,
         "company": company,
+        "owner": owner,
         **_score_fields(scores),
         "reasons": reasons,
         "sla_due_at": scores["sla_due_at"],
@@ -149,6 +157,7 @@ def lead_notification(
         f"Score:       {_points(scores['score'])}/100 "
         f"(fit {_points(scores['fit'])}, engagement {_points(scores['engagement'])})",
         f"Model:       {scores['model']} v{scores['model_version']}",
+        f"Owner:       {owner or 'nobody yet'}",
     ]
     if scores["sla_due_at"]:
         lines.append(f"Follow up by: {scores['sla_due_at']}")
@@ -159,7 +168,7 @@ def lead_notification(
         f"  {r['points']:+g}  {r['rule']}" + (f" (x{r['count']})" if r["count"] > 1 else "")
         for r in reasons
     ]
-    return _notification(notification_id, kind, subject, document, lines, scores)
+    return _notification(notification_id, kind, subject, document, lines, scores, owner)
 
 
 def account_notification(

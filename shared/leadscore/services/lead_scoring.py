@@ -154,9 +154,7 @@ def _write_share(
         snapshot.profile, lead.key, lead.email, share, models, now_s, limits.untrusted_per_hour
     )
     merged = screened.merged
-    # An unchanged profile is not rewritten: the states' versions guard against a
-    # concurrent profile change, since every writer of a lead also writes its states.
-    records: list[LeadRecord] = [merged.record] if merged.changed else []
+    records: list[LeadRecord] = []
     logged = {
         item.event.id: EventRecord(lead.key, item.event, item.received_at, expires_at=expires_at)
         for item in share
@@ -169,6 +167,8 @@ def _write_share(
         previous = snapshot.states.get(model.id)
         before = None if previous is None else previous.state
         result = engine.score(model, before, merged.profile, screened.events, now, merged.untrusted)
+        if any(t.kind == "mql" for t in result.transitions):  # its owner, if nobody has it
+            merged = profiles.routed(merged, model, now_s)
         version = (0 if previous is None else previous.version or 0) + 1  # once written
         for delta in result.deltas:
             entry = delta.to_dict()
@@ -192,6 +192,10 @@ def _write_share(
         states[model.id] = result.state
         alerts += [(model.id, notification) for notification in record.pending.values()]
         records.append(record)
+    # An unchanged profile is not rewritten: the states' versions guard against a
+    # concurrent profile change, since every writer of a lead also writes its states.
+    if merged.changed:
+        records.insert(0, merged.record)
     stats.events_scored += len(share)
     stats.future_dated += len(dated)
     if not any(_versioned(record) for record in records):

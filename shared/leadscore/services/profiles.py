@@ -4,7 +4,9 @@ Contract §3: profile data typed by the public (`Event.trusted` is False: a form
 platform's webhook, the snippet) fills empty fields and adds engagement, but never
 overwrites, clears or disqualifies what a trusted source (the user's own systems) set; a
 lead's history shows what it tried. A trusted value replaces an untrusted one whatever their
-dates; between two values of one kind, the latest wins.
+dates; between two values of one kind, the latest wins. The lead's `owner` (the salesperson
+who follows it up) is never set by an untrusted source: a trusted one, sales' feedback or the
+model's routing (`assign_owner`) sets it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from typing import Any
 from leadscore.domain import fit
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
+from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.events import CAPTCHA_FORM, MAX_PROFILE_FIELDS, Event
 from leadscore.domain.messages import Incoming
+from leadscore.domain.routing import route
 from leadscore.services.store import ProfileRecord
 
 HOUR = 3_600
 # Untrusted events (forms and the like) of one lead that may score in an hour of arrival.
 UNTRUSTED_PER_HOUR = 20
+OWNER = "owner"  # the profile field of the lead's salesperson
 
 
 @dataclass(slots=True)
@@ -93,10 +98,14 @@ def merge_profile(
         event = incoming.event
         known = known or event.trusted
         at = int(event.occurred_at.timestamp())
-        for name, value in (event.profile or {}).items():
+        for name, sent in (event.profile or {}).items():
+            value = owner_value(sent) if name == OWNER else sent
             if name == "email" or value in (None, ""):
                 continue
             if name not in profile and len(profile) >= MAX_PROFILE_FIELDS:
+                continue
+            if name == OWNER and not event.trusted:  # a visitor cannot pick their salesperson
+                refused.setdefault(event.id, {})[name] = value
                 continue
             if not event.trusted and name in profile and name not in sources:
                 if profile[name] != value:  # a trusted value stands; the history shows this
@@ -128,6 +137,48 @@ def merge_profile(
     return MergedProfile(
         record, {**profile, "email": email}, changed, refused, untrusted_fields(record)
     )
+
+
+def owner_value(value: Any) -> Any:
+    """An owner as stored: an email address in its canonical form (or what was sent, when it
+    is none), so that one salesperson is written one way everywhere they are filtered on."""
+    try:
+        return normalize_email(value)
+    except EmailError:
+        return value
+
+
+def assign_owner(
+    record: ProfileRecord, owner: str, now_s: int, source: str | None = None
+) -> ProfileRecord:
+    """The profile with this owner: set by sales (`source` None, trusted: it replaces any) or
+    by the model's routing (`source` `routing:<rule>`: any trusted owner replaces it)."""
+    sources = dict(record.untrusted)
+    if source is None:
+        sources.pop(OWNER, None)
+    else:
+        sources[OWNER] = source
+    return replace(
+        record,
+        profile={**record.profile, OWNER: owner_value(owner)},
+        field_times={**record.field_times, OWNER: now_s},
+        untrusted=sources,
+        updated_at=now_s,
+    )
+
+
+def routed(merged: MergedProfile, model: CompiledModel, now_s: int) -> MergedProfile:
+    """The profile with the owner the model's routing gives a lead nobody owns yet (the
+    caller routes a lead when it becomes an MQL); unchanged when it has one or no rule
+    applies."""
+    if merged.profile.get(OWNER):
+        return merged
+    found = route(model, merged.record.key, merged.profile)
+    if found is None:
+        return merged
+    record = assign_owner(merged.record, found.owner, now_s, found.source)
+    profile = {**merged.profile, OWNER: record.profile[OWNER]}
+    return replace(merged, record=record, profile=profile, changed=True)
 
 
 def known(record: ProfileRecord) -> bool:

@@ -20,6 +20,8 @@ tracer = Tracer(patch_modules=("botocore",))
 config = settings()
 if not config.slack_webhook_secret_arn:  # a Secrets Manager secret, else the SSM parameter
     config.require("slack_webhook_parameter")
+# email -> Slack member id, to mention a lead's owner; a malformed entry fails the cold start.
+members = slack.user_ids(config.slack_user_ids)
 
 
 @cache
@@ -39,6 +41,6 @@ def lambda_handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
         document = json.loads(record.sns.message)
         logger.append_keys(notification_id=document.get("id"), kind=document.get("kind"))
         # A failure raises: SNS retries the delivery, then the subscription's DLQ keeps it.
-        slack.post(webhook_url(), slack.blocks(document))
+        slack.post(webhook_url(), slack.blocks(document, members))
         posted += 1
     return {"posted": posted}

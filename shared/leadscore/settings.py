@@ -72,6 +72,8 @@ class Settings:
     # The Slack notifier: the webhook URL is in an SSM SecureString or a Secrets Manager secret.
     slack_webhook_parameter: str = _variable("SLACK_WEBHOOK_PARAMETER")
     slack_webhook_secret_arn: str = _variable("SLACK_WEBHOOK_SECRET_ARN")
+    # Salespeople's Slack member ids, `email=U0123ABC,...`: their leads' posts mention them.
+    slack_user_ids: str = _variable("SLACK_USER_IDS")
     # Every LEADSCORE_WEBHOOK_<SECRET> variable, by name: secrets set locally.
     webhook_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from urllib3.exceptions import MaxRetryError
@@ -15,13 +17,38 @@ class SlackError(Exception):
     """Slack refused the message or stayed unavailable after every retry."""
 
 
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack member id, as a mention needs it
+
+
+def user_ids(mapping: str) -> dict[str, str]:
+    """Salespeople's Slack member ids from `email=U0123ABC,email=W0456DEF` (the deployment's
+    SlackUserIds); ValueError on an entry that is not one, so a typo fails loudly."""
+    found: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in mapping.split(","))):
+        email, equals, user_id = (text.strip() for text in entry.partition("="))
+        if not equals or "@" not in email or not USER_ID.match(user_id):
+            raise ValueError(f"not email=SlackMemberId: {entry!r}")
+        found[email.casefold()] = user_id
+    return found
+
+
+def owner_text(owner: Any, members: Mapping[str, str]) -> str:
+    """The owner as Slack shows them: a mention (`<@U0123ABC>`, which notifies them) when their
+    member id is known, else their email; "-" for nobody."""
+    if not owner:
+        return "-"
+    user_id = members.get(str(owner).casefold())
+    return f"<@{user_id}>" if user_id else escape(owner)
+
+
 def escape(text: Any) -> str:
     """Slack mrkdwn control characters: user data must not ping @channel or forge links."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def blocks(document: dict[str, Any]) -> dict[str, Any]:
-    """The Block Kit message for one notification document (the SNS `default` JSON)."""
+def blocks(document: dict[str, Any], members: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Block Kit message for one notification document (the SNS `default` JSON); a lead
+    with an owner mentions them (`members`: email -> Slack member id, `user_ids`)."""
     label = TITLES.get(str(document.get("kind")), str(document.get("kind", "Notification")))
     name = str(document.get("name") or document.get("email") or document.get("account") or "?")
     header = f"{label}: {document.get('rating', '')} {name}"[:150]
@@ -37,17 +64,17 @@ def blocks(document: dict[str, Any]) -> dict[str, Any]:
     why = "\n".join(
         f"• {float(r.get('points', 0)):+g}  {escape(r.get('rule'))}" for r in reasons[:5]
     )
+    texts = [f"*{title}*\n{escape(value)}" for title, value in fields]
+    text = escape(f"{header} - score {document.get('score')}")
+    if "owner" in document:  # lead notifications: who follows it up (already escaped)
+        owner = owner_text(document["owner"], members or {})
+        texts.append(f"*Owner*\n{owner}")
+        text += f" - owner {owner}" if document["owner"] else ""
     message: dict[str, Any] = {
-        "text": escape(f"{header} - score {document.get('score')}"),
+        "text": text,
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}},
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*{title}*\n{escape(value)}"}
-                    for title, value in fields
-                ],
-            },
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in texts]},
         ],
     }
     if why:

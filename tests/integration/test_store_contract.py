@@ -18,16 +18,21 @@ from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
 from leadscore.services.store import (
     AccountRecord,
+    AccountRow,
     ChangeRecord,
     ErasureCheck,
     EventRecord,
     FeedbackRecord,
     LeadRecord,
+    LeadRow,
     LeadStore,
     LeadWrite,
+    ListFilters,
     ProfileRecord,
     StateRecord,
     WriteRefused,
+    lead_row,
+    list_shard_of,
     shard_of,
 )
 
@@ -628,3 +633,149 @@ def test_memory_faults_are_injected_before_a_transaction() -> None:
     with pytest.raises(TimeoutError):
         store.commit([write(b, profile(b))])
     assert store.read_profiles([b]) == {}
+
+
+# -- sales lists ---------------------------------------------------------------------------
+
+
+def listed(key: str, n: int, model: str = "fit", **what: Any) -> StateRecord:
+    """A state with what the lists show: score `n`00, activity and an MQL's times."""
+    record = state(key, model, score=n * 100)
+    record.state.fit, record.state.engagement = n * 50, n * 50
+    record.state.grade, record.state.level = what.get("grade", "B"), what.get("level", 2)
+    record.state.last_activity_at = what.get("activity", T0 + n)
+    if what.get("mql"):
+        record.state.status, record.state.mql_since = "mql", T0 + n
+        record.state.sla_due_at = what.get("due", T0 + 1_000 - n)
+    record.email, record.name, record.company = f"p{n}@acme.example", f"Person {n}", "Acme"
+    record.owner = what.get("owner")
+    return record
+
+
+def every_page(
+    store: LeadStore, sort: str, filters: ListFilters | None = None, limit: int = 3
+) -> list[LeadRow]:
+    filters = filters or ListFilters()
+    rows: list[LeadRow] = []
+    cursor: Any = None
+    while True:
+        page = store.list_leads("fit", sort, filters, limit, json.loads(json.dumps(cursor)))
+        assert len(page.rows) <= limit
+        rows += page.rows
+        cursor = page.cursor
+        if cursor is None:
+            return rows
+
+
+def test_lists_page_through_leads_in_each_order(store: LeadStore) -> None:
+    records = {}
+    for n in range(10):
+        key = lead(n % 16, n)
+        records[key] = listed(key, n, mql=n % 3 == 0, **({"due": T0 + 500} if n == 9 else {}))
+        if n == 6:
+            records[key].state.sla_due_at = None  # an MQL without a deadline: queued last
+        commit(store, write(key, records[key], state(key, "other", score=9_000)))
+
+    by_score = every_page(store, "-score")
+    assert [r.score for r in by_score] == [n * 100 for n in range(9, -1, -1)]
+    assert by_score[0] == lead_row(records[lead(9, 9)])
+    assert by_score[0].name == "Person 9" and by_score[0].account == "acme.example"
+    activity = every_page(store, "-last_activity_at")
+    assert [r.last_activity_at for r in activity] == [T0 + n for n in range(9, -1, -1)]
+    queue = every_page(store, "sla_due_at", limit=2)
+    assert [(r.email, r.sla_due_at) for r in queue] == [
+        ("p9@acme.example", T0 + 500),
+        ("p3@acme.example", T0 + 997),
+        ("p0@acme.example", T0 + 1_000),
+        ("p6@acme.example", None),
+    ]
+    recent = every_page(store, "-mql_since")
+    assert [r.mql_since for r in recent] == [T0 + 9, T0 + 6, T0 + 3, T0]
+
+
+def test_lists_filter_by_status_rating_grade_and_owner(store: LeadStore) -> None:
+    for n in range(12):
+        key = lead(n % 16, n)
+        owner = "ann@seller.example" if n % 2 else None
+        commit(store, write(key, listed(key, n, mql=n % 4 == 0, grade="AB"[n % 2], owner=owner)))
+
+    def emails(sort: str, **filters: Any) -> list[str | None]:
+        return [r.email for r in every_page(store, sort, ListFilters(**filters), limit=2)]
+
+    assert emails("-score", status="mql") == [
+        "p8@acme.example",
+        "p4@acme.example",
+        "p0@acme.example",
+    ]
+    assert emails("-score", owner="ann@seller.example") == [
+        f"p{n}@acme.example" for n in (11, 9, 7, 5, 3, 1)
+    ]
+    assert emails("-last_activity_at", grade="A", ratings=("A2",)) == [
+        f"p{n}@acme.example" for n in (10, 8, 6, 4, 2, 0)
+    ]
+    assert emails("-score", ratings=("B1", "C2")) == []
+    assert emails("sla_due_at", status="open") == []  # the queue holds MQLs only
+    assert emails("sla_due_at", status="mql", grade="A") == [
+        f"p{n}@acme.example" for n in (8, 4, 0)
+    ]
+
+
+def test_a_state_leaves_the_queue_when_it_cools(store: LeadStore) -> None:
+    key = lead(2, 1)
+    record = listed(key, 5, mql=True)
+    commit(store, write(key, record))
+    assert [r.key for r in every_page(store, "sla_due_at")] == [key]
+    record.state.status, record.state.mql_since, record.state.sla_due_at = "open", None, None
+    commit(store, write(key, record))
+    assert every_page(store, "sla_due_at") == []
+    assert every_page(store, "-mql_since") == []
+    assert [r.status for r in every_page(store, "-score")] == ["open"]
+
+
+def test_lists_page_through_accounts_by_score(store: LeadStore) -> None:
+    for n in range(7):
+        domain = f"co{n}.example"
+        stored = account(domain)
+        status = "mqa" if n >= 5 else "open"
+        stored.state = {"status": status, "score": n * 1000, "rating": f"{'DCBA'[n % 4]}2"}
+        if status == "mqa":
+            stored.state["mqa_since"] = T0 + n
+        commit(store, write(lead(0, n), stored))
+    commit(store, write(lead(0, 9), account("other.example", "other")))
+
+    def domains(**filters: Any) -> list[tuple[str, int, str | None]]:
+        rows: list[AccountRow] = []
+        cursor: Any = None
+        while True:
+            page = store.list_accounts("fit", "-score", ListFilters(**filters), 2, cursor)
+            rows += page.rows
+            cursor = json.loads(json.dumps(page.cursor))
+            if cursor is None:
+                return [(r.domain, r.score, r.status) for r in rows]
+
+    assert domains() == [(f"co{n}.example", n * 1000, "mqa" if n >= 5 else "open") for n in
+                         range(6, -1, -1)]  # fmt: skip
+    assert domains(status="mqa") == [("co6.example", 6000, "mqa"), ("co5.example", 5000, "mqa")]
+    assert domains(grade="A") == [("co3.example", 3000, "open")]
+    top = store.list_accounts("fit", "-score", ListFilters(), 1, None).rows[0]
+    assert (top.rating, top.grade, top.mqa_since) == ("B2", "B", T0 + 6)
+
+
+def test_dynamo_state_items_carry_the_list_keys(aws: None) -> None:
+    store = DynamoLeadStore()
+    mql, idle = lead(5, 1), lead(6, 2)
+    commit(store, write(mql, listed(mql, 7, mql=True)), write(idle, listed(idle, 3)))
+    client = boto3.client("dynamodb")
+    table = os.environ["TABLE_NAME"]
+
+    def item(key: str) -> dict[str, Any]:
+        answer = client.get_item(
+            TableName=table, Key={"pk": {"S": f"LEAD#{key}"}, "sk": {"S": "STATE#fit"}}
+        )
+        return dict(answer["Item"])
+
+    hot, cold = item(mql), item(idle)
+    assert hot["list_pk"]["S"] == f"LEAD#fit#{list_shard_of(mql):02d}"
+    assert hot["mql_pk"]["S"] == f"fit#{list_shard_of(mql):02d}"
+    assert (hot["score"]["N"], hot["rating"]["S"], hot["name"]["S"]) == ("700", "B2", "Person 7")
+    assert "mql_pk" not in cold and "sla_due_at" not in cold

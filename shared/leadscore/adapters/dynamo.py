@@ -21,7 +21,12 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 # Its home is the domain; re-exported for the tests and benches that import it from here.
@@ -56,6 +61,72 @@ class AccountIndex(GlobalSecondaryIndex["LeadTable"]):
     pk = UnicodeAttribute(range_key=True)
 
 
+# What a list row shows, projected into the list indexes beside their keys (table.md "Lists").
+LIST_ATTRIBUTES = [
+    "email",
+    "name",
+    "company",
+    "account_domain",
+    "owner",
+    "score",
+    "fit",
+    "engagement",
+    "grade",
+    "rating",
+    "status",
+    "mql_since",
+    "sla_due_at",
+    "last_activity_at",
+]
+
+
+def _row_without(key: str, *more: str) -> IncludeProjection:
+    """The row's attributes but the index's own sort key (DynamoDB projects keys anyway)."""
+    return IncludeProjection([name for name in [*LIST_ATTRIBUTES, *more] if name != key])
+
+
+class ScoreIndex(GlobalSecondaryIndex["LeadTable"]):
+    """Leads (`LEAD#<model>#<shard>`) and accounts (`ACCOUNT#<model>#<shard>`) by score."""
+
+    class Meta:
+        index_name = "by_score"
+        projection = _row_without("score", "mqa_since")
+
+    list_pk = UnicodeAttribute(hash_key=True)
+    score = NumberAttribute(range_key=True)
+
+
+class ActivityIndex(GlobalSecondaryIndex["LeadTable"]):
+    class Meta:
+        index_name = "by_activity"
+        projection = _row_without("last_activity_at")
+
+    list_pk = UnicodeAttribute(hash_key=True)
+    last_activity_at = NumberAttribute(range_key=True)
+
+
+class MqlQueueIndex(GlobalSecondaryIndex["LeadTable"]):
+    """Sparse: MQLs only, by follow-up deadline."""
+
+    class Meta:
+        index_name = "mql_queue"
+        projection = _row_without("sla_due_at")
+
+    mql_pk = UnicodeAttribute(hash_key=True)
+    sla_due_at = NumberAttribute(range_key=True)
+
+
+class MqlSinceIndex(GlobalSecondaryIndex["LeadTable"]):
+    """Sparse: MQLs only, by when they became one."""
+
+    class Meta:
+        index_name = "mql_since"
+        projection = _row_without("mql_since")
+
+    mql_pk = UnicodeAttribute(hash_key=True)
+    mql_since = NumberAttribute(range_key=True)
+
+
 class LeadTable(Model):
     """Every item of the table; `kind` picks the subclass when items are read back."""
 
@@ -72,9 +143,19 @@ class LeadTable(Model):
     due_at = NumberAttribute(null=True)
     model_pk = UnicodeAttribute(null=True)
     account = UnicodeAttribute(null=True)
+    list_pk = UnicodeAttribute(null=True)
+    score = NumberAttribute(null=True)
+    last_activity_at = NumberAttribute(null=True)
+    mql_pk = UnicodeAttribute(null=True)
+    sla_due_at = NumberAttribute(null=True)
+    mql_since = NumberAttribute(null=True)
     due = DueIndex()
     by_model = ModelIndex()
     by_account = AccountIndex()
+    by_score = ScoreIndex()
+    by_activity = ActivityIndex()
+    mql_queue = MqlQueueIndex()
+    by_mql_since = MqlSinceIndex()
 
 
 class ProfileItem(LeadTable, discriminator="profile"):
@@ -102,6 +183,16 @@ class StateItem(LeadTable, discriminator="state"):
     # profile; unset on states written before it existed. Not `account`: by_account's key.
     account_domain = UnicodeAttribute(null=True)
     version = VersionAttribute()
+    # What the lists show (the index keys above carry the rest): table.md "Lists"
+    email = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    company = UnicodeAttribute(null=True)
+    owner = UnicodeAttribute(null=True)
+    fit = NumberAttribute(null=True)
+    engagement = NumberAttribute(null=True)
+    grade = UnicodeAttribute(null=True)
+    rating = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
 
 
 class EventItem(LeadTable, discriminator="event"):
@@ -147,6 +238,10 @@ class AccountItem(LeadTable, discriminator="account"):
     pending = MapAttribute[str, str](default=dict)  # as in StateItem
     updated_at = NumberAttribute()
     version = VersionAttribute()
+    grade = UnicodeAttribute(null=True)  # the list's (by_score): table.md "Lists"
+    rating = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    mqa_since = NumberAttribute(null=True)
 
 
 class ModelItem(LeadTable, discriminator="model"):

@@ -29,6 +29,7 @@ from leadscore.domain.events import event_from_dict, event_to_dict
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
 from leadscore.services.store import (
+    NO_DEADLINE,
     AccountRecord,
     ChangeRecord,
     EventRecord,
@@ -36,7 +37,11 @@ from leadscore.services.store import (
     ProfileRecord,
     StateRecord,
     StoredRecord,
+    account_list_shard,
+    account_row,
     forgotten_id,
+    lead_row,
+    list_shard_of,
     shard_of,
 )
 
@@ -58,6 +63,21 @@ def due_pk(shard: int) -> str:
 
 def every_lead_pk(shard: int) -> str:
     return f"{EVERY_LEAD}#{shard:02d}"
+
+
+def lead_list_pk(model: str, shard: int) -> str:
+    """The partition of a model's leads in the by_score and by_activity indexes."""
+    return f"LEAD#{model}#{shard:02d}"
+
+
+def mql_pk(model: str, shard: int) -> str:
+    """The partition of a model's MQLs in the mql_queue and mql_since indexes."""
+    return f"{model}#{shard:02d}"
+
+
+def account_list_pk(model: str, shard: int) -> str:
+    """The partition of a model's accounts in the by_score index."""
+    return f"ACCOUNT#{model}#{shard:02d}"
 
 
 def _change_sk(record: ChangeRecord) -> str:
@@ -149,8 +169,34 @@ def _state_item(record: StateRecord) -> StateItem:
         model_pk=f"{record.model}#{shard:02d}",
         due_pk=None if record.due_at is None else due_pk(shard),
         due_at=record.due_at,
+        **_list_attributes(record),
         **_version(record.version),
     )
+
+
+def _list_attributes(record: StateRecord) -> dict[str, Any]:
+    """What the lists read of a state: the row, and the keys of the indexes it is in (the
+    MQL indexes hold MQLs only; a missing activity time sorts last, as 0)."""
+    row = lead_row(record)
+    shard = list_shard_of(record.key)
+    mql = row.status == "mql"
+    return {
+        "email": row.email,
+        "name": row.name,
+        "company": row.company,
+        "owner": row.owner,
+        "score": row.score,
+        "fit": row.fit,
+        "engagement": row.engagement,
+        "grade": row.grade,
+        "rating": row.rating,
+        "status": row.status,
+        "mql_since": row.mql_since,
+        "sla_due_at": (row.sla_due_at or NO_DEADLINE) if mql else row.sla_due_at,
+        "last_activity_at": row.last_activity_at or 0,
+        "list_pk": lead_list_pk(record.model, shard),
+        "mql_pk": mql_pk(record.model, shard) if mql else None,
+    }
 
 
 def state_record(item: StateItem) -> StateRecord:
@@ -163,6 +209,10 @@ def state_record(item: StateItem) -> StateRecord:
         item.account_domain,
         None if item.due_at is None else int(item.due_at),
         None if item.version is None else int(item.version),
+        item.email,
+        item.name,
+        item.company,
+        item.owner,
     )
 
 
@@ -216,8 +266,21 @@ def _account_item(record: AccountRecord) -> AccountItem:
         state=record.state,
         pending=_pending_map(record.pending),
         updated_at=record.updated_at,
+        **_account_list_attributes(record),
         **_version(record.version),
     )
+
+
+def _account_list_attributes(record: AccountRecord) -> dict[str, Any]:
+    row = account_row(record)
+    return {
+        "list_pk": account_list_pk(record.model, account_list_shard(record.domain)),
+        "score": row.score,
+        "grade": row.grade,
+        "rating": row.rating,
+        "status": row.status,
+        "mqa_since": row.mqa_since,
+    }
 
 
 def account_record(item: AccountItem) -> AccountRecord:

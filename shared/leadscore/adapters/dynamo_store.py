@@ -16,6 +16,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from leadscore.adapters import dynamo_lists
 from leadscore.adapters.dynamo import (
     AccountItem,
     ChangeItem,
@@ -52,13 +53,17 @@ from leadscore.domain.events import EventError
 from leadscore.services.retry import until_settled
 from leadscore.services.store import (
     AccountRecord,
+    AccountRow,
     AccountSnapshots,
     Cursor,
     ErasureCheck,
     FeedbackRecord,
     LeadLog,
+    LeadRow,
     LeadSnapshot,
     LeadWrite,
+    ListFilters,
+    ListPage,
     ProfileRecord,
     StateRecord,
     WriteConflict,
@@ -232,6 +237,24 @@ class DynamoLeadStore:
         answer = client.query(**request)
         keys = [item["pk"]["S"].removeprefix("LEAD#") for item in answer.get("Items", [])]
         return keys, answer.get("LastEvaluatedKey")
+
+    def list_leads(
+        self, model: str, sort: str, filters: ListFilters, limit: int, cursor: Cursor | None
+    ) -> ListPage[LeadRow]:
+        index = dynamo_lists.LEAD_INDEXES[sort]
+        client: Any = self.connection.client
+        return dynamo_lists.list_page(
+            client, index, model, sort, filters, limit, cursor, dynamo_lists.lead_row
+        )
+
+    def list_accounts(
+        self, model: str, sort: str, filters: ListFilters, limit: int, cursor: Cursor | None
+    ) -> ListPage[AccountRow]:
+        index = dynamo_lists.ACCOUNT_INDEXES[sort]
+        client: Any = self.connection.client
+        return dynamo_lists.list_page(
+            client, index, model, sort, filters, limit, cursor, dynamo_lists.account_row
+        )
 
     def lead_log(self, key: str) -> LeadLog:
         log = LeadLog(key)

@@ -9,10 +9,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from leadscore.domain.events import EventError, event_from_dict, event_to_dict
 from leadscore.services.store import (
     AccountRecord,
+    AccountRow,
     AccountSnapshots,
     ChangeRecord,
     Cursor,
@@ -21,19 +23,30 @@ from leadscore.services.store import (
     FeedbackRecord,
     LeadLog,
     LeadRecord,
+    LeadRow,
     LeadSnapshot,
     LeadWrite,
+    ListFilters,
+    ListPage,
     ProfileRecord,
     StateRecord,
     WriteRefused,
+    account_list_shard,
+    account_row,
     forgotten_id,
+    lead_row,
+    list_shard_of,
+    row_matches,
     shard_of,
+    sort_rank,
     transactions,
 )
 
 # DynamoDB's limits, which this store refuses as that one does (WriteRefused).
 KEY_BYTES = 1_024  # a sort key
 ITEM_BYTES = 400 * 1_024  # an item, here measured as its record's JSON
+
+RowType = TypeVar("RowType", LeadRow, AccountRow)
 
 # A hook called with each transaction's writes before it is applied: it may raise (a
 # fault) or return the keys whose transaction must fail as a conflict.
@@ -252,6 +265,28 @@ class MemoryLeadStore:
             page = keys[:limit]
             return page, page[-1] if len(keys) > limit else None
 
+    def list_leads(
+        self, model: str, sort: str, filters: ListFilters, limit: int, cursor: Cursor | None
+    ) -> ListPage[LeadRow]:
+        with self._lock:
+            rows = [
+                (list_shard_of(key), key, lead_row(lead.states[model]))
+                for key, lead in self.leads.items()
+                if model in lead.states
+            ]
+        return _list_page(rows, sort, filters, limit, cursor)
+
+    def list_accounts(
+        self, model: str, sort: str, filters: ListFilters, limit: int, cursor: Cursor | None
+    ) -> ListPage[AccountRow]:
+        with self._lock:
+            rows = [
+                (account_list_shard(domain), domain, account_row(record))
+                for (domain, model_id), record in self.accounts.items()
+                if model_id == model
+            ]
+        return _list_page(rows, sort, filters, limit, cursor)
+
     def lead_log(self, key: str) -> LeadLog:
         with self._lock:
             lead = copy.deepcopy(self.leads.get(key, _StoredLead()))
@@ -290,6 +325,26 @@ class MemoryLeadStore:
             lead.profile.version = (lead.profile.version or 0) + 1
             lead.feedback.append(copy.deepcopy(feedback))
             return True
+
+
+def _list_page(
+    rows: list[tuple[int, str, RowType]],
+    sort: str,
+    filters: ListFilters,
+    limit: int,
+    cursor: Cursor | None,
+) -> ListPage[RowType]:
+    """A page of the rows in `sort`'s order, ties by shard then key, after the cursor's (the
+    place of the last row handed out); every row kept is counted as read."""
+    ordered = sorted(
+        ([sort_rank(row, sort), shard, key], row)
+        for shard, key, row in rows
+        if row_matches(row, sort, filters)
+    )
+    after = [entry for entry in ordered if cursor is None or entry[0] > cursor]
+    page = after[:limit]
+    following = page[-1][0] if len(after) > limit else None
+    return ListPage([row for _, row in page], following, len(page))
 
 
 def _readable(record: EventRecord) -> bool:

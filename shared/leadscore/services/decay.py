@@ -337,7 +337,7 @@ class _Run:
             old_due = record.due_at
             changed = found.decayed or breached
             email = None if profile_record is None else profile_record.email
-            written = next_state_record(key, model, record, state, self.at_s, email)
+            written = next_state_record(key, model, record, state, self.at_s, email, profile_record)
             if followed_up and written.due_at is not None and written.due_at <= self.at_s:
                 # Sales answered this MQL: its deadline no longer makes it due, only decay does.
                 written.due_at = engine.next_decay_at(model, state)

@@ -6,7 +6,7 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.state import LeadState
-from leadscore.services.store import StateRecord
+from leadscore.services.store import ProfileRecord, StateRecord
 
 LEAD_ALERT_KINDS = {"mql": "lead.mql", "cooled": "lead.cooled"}  # engine transition -> kind
 
@@ -18,13 +18,18 @@ def next_state_record(
     state: LeadState,
     now_s: int,
     email: str | None = None,
+    profile: ProfileRecord | None = None,
 ) -> StateRecord:
     """The state record to write over `previous` (kept: its version and pending
     notifications), due at its next decay or follow-up check; with the lead's `email`, it
-    also names the lead's account."""
+    also names the lead's account, and with its `profile` what the lists show of it."""
     record = previous or StateRecord(key, model.id, state)
+    email = profile.email if profile is not None else email
     if email is not None:
         record.account_domain = company_domain(email) or ""
+        record.email = email
+    if profile is not None:
+        record.name, record.company, record.owner = listed_fields(profile)
     record.state = state
     record.updated_at = now_s
     due = [t for t in (engine.next_decay_at(model, state), _sla_check_at(state)) if t is not None]
@@ -36,3 +41,11 @@ def _sla_check_at(state: LeadState) -> int | None:
     if state.status == "mql" and not state.sla_breached and state.sla_due_at is not None:
         return state.sla_due_at
     return None
+
+
+def listed_fields(profile: ProfileRecord) -> tuple[str | None, str | None, str | None]:
+    """The lead's name (first and last), company and owner, as its lists show them."""
+    fields = profile.profile
+    name = " ".join(str(fields[f]).strip() for f in ("first_name", "last_name") if fields.get(f))
+    company, owner = fields.get("company"), fields.get("owner")
+    return name or None, None if company is None else str(company), str(owner) if owner else None

@@ -135,7 +135,7 @@ def plan_lead(
     plan = Plan(log.key, before, after, changed)
     if before is not None and before.to_dict() == after.to_dict():
         return plan
-    record = next_state_record(log.key, model, previous, after, now_s, email)
+    record = next_state_record(log.key, model, previous, after, now_s, email, log.profile)
     if notify:
         was_mql = before is not None and before.status == "mql"
         kind = (

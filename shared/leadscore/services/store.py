@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Notification
@@ -17,9 +17,18 @@ from leadscore.domain.state import LeadState
 
 MAX_TRANSACTION_RECORDS = 100  # DynamoDB's limit on the items of one transaction
 SHARDS = 16  # partitions of the due and every-lead listings: spreads hot index keys
+# Partitions of the sales lists (docs/design/table.md "Lists"): a page reads every one of them.
+LIST_SHARDS = 4
+LIST_READ_CAP = 1_000  # index items one list request reads at most: a short page, and a cursor
+LEAD_SORTS = ("-score", "sla_due_at", "-mql_since", "-last_activity_at")
+ACCOUNT_SORTS = ("-score",)
+MQL_SORTS = ("sla_due_at", "-mql_since")  # the queue: MQLs only
+# An MQL without a deadline sorts after every deadline in the queue.
+NO_DEADLINE = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 Deltas = dict[str, list[dict[str, Any]]]  # model id -> the explained changes of one record
 Cursor = Any  # opaque and JSON-serialisable: where a listing continues
+Row = TypeVar("Row")
 
 
 class WriteConflict(Exception):
@@ -67,6 +76,12 @@ class StateRecord:
     account_domain: str | None = None
     due_at: int | None = None  # next decay or follow-up check; None: nothing due
     version: int | None = None
+    # What the lists show of the lead, copied from its profile (next_state_record): a list
+    # page reads state items only
+    email: str | None = None
+    name: str | None = None
+    company: str | None = None
+    owner: str | None = None
 
 
 @dataclass(slots=True)
@@ -183,6 +198,58 @@ class LeadWrite:
         return [self.key, *self.also]
 
 
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    """What a list keeps: every filter set must match (a rating among `ratings`)."""
+
+    status: str | None = None
+    ratings: tuple[str, ...] = ()
+    grade: str | None = None
+    owner: str | None = None
+
+
+@dataclass(slots=True)
+class LeadRow:
+    """A lead in a list: what its state item carries for the lists (centipoints, epochs)."""
+
+    key: str
+    email: str | None
+    name: str | None
+    company: str | None
+    account: str | None
+    owner: str | None
+    score: int
+    fit: int
+    engagement: int
+    grade: str
+    rating: str
+    status: str
+    mql_since: int | None
+    sla_due_at: int | None
+    last_activity_at: int | None
+
+
+@dataclass(slots=True)
+class AccountRow:
+    """An account in a list (centipoints, epochs)."""
+
+    domain: str
+    score: int
+    grade: str
+    rating: str
+    status: str
+    mqa_since: int | None
+
+
+@dataclass(slots=True)
+class ListPage(Generic[Row]):
+    """One page of a list, the cursor of the next (None: the last) and the index items read."""
+
+    rows: list[Row]
+    cursor: Cursor | None
+    read: int = 0
+
+
 class LeadStore(Protocol):
     """Leads, their accounts and their pending notifications."""
 
@@ -246,6 +313,20 @@ class LeadStore(Protocol):
         """One page of the keys of every lead with a profile in a shard."""
         ...
 
+    def list_leads(
+        self, model: str, sort: str, filters: ListFilters, limit: int, cursor: Cursor | None
+    ) -> ListPage[LeadRow]:
+        """One page of the leads with a state of `model`, in `sort`'s order (LEAD_SORTS; an
+        MQL_SORTS order lists MQLs only), that match `filters`: at most `limit` rows, fewer
+        when LIST_READ_CAP items were read first. Never a table scan."""
+        ...
+
+    def list_accounts(
+        self, model: str, sort: str, filters: ListFilters, limit: int, cursor: Cursor | None
+    ) -> ListPage[AccountRow]:
+        """`list_leads` for the accounts scored by `model` (ACCOUNT_SORTS; no owner)."""
+        ...
+
     def lead_log(self, key: str) -> LeadLog:
         """Everything stored about a lead (strongly consistent); a logged event that does not
         read as an Event is left out of `events`, its deltas kept in `unreadable`."""
@@ -277,6 +358,77 @@ def forgotten_id(key: str, event_id: str) -> str:
 def shard_of(key: str) -> int:
     """The listing partition of a lead key (a hex hash)."""
     return int(key[:4], 16) % SHARDS
+
+
+def list_shard_of(key: str) -> int:
+    """The list partition of a lead key (a hex hash)."""
+    return shard_of(key) % LIST_SHARDS
+
+
+def account_list_shard(domain: str) -> int:
+    """The list partition of an account."""
+    return list_shard_of(hashlib.sha256(domain.encode()).hexdigest())
+
+
+def lead_row(record: StateRecord) -> LeadRow:
+    """What a list shows of a lead's state record."""
+    state = record.state
+    return LeadRow(
+        record.key,
+        record.email,
+        record.name,
+        record.company,
+        record.account_domain or None,
+        record.owner,
+        state.score,
+        state.fit,
+        state.engagement,
+        state.grade,
+        state.rating,
+        state.status,
+        state.mql_since,
+        state.sla_due_at,
+        state.last_activity_at,
+    )
+
+
+def account_row(record: AccountRecord) -> AccountRow:
+    """What a list shows of an account's record."""
+    rating = str(record.state.get("rating") or "D4")
+    mqa_since = record.state.get("mqa_since")
+    return AccountRow(
+        record.domain,
+        int(record.state.get("score") or 0),
+        rating[:1],
+        rating,
+        str(record.state.get("status") or "open"),
+        None if mqa_since is None else int(mqa_since),
+    )
+
+
+def sort_rank(row: LeadRow | AccountRow, sort: str) -> int:
+    """The row's place in `sort`'s order: smaller first (a missing time: last)."""
+    if sort == "-score":
+        return -row.score
+    if isinstance(row, AccountRow):
+        raise ValueError(f"accounts are not listed by {sort}")
+    if sort == "sla_due_at":
+        return NO_DEADLINE if row.sla_due_at is None else row.sla_due_at
+    if sort == "-mql_since":
+        return -(row.mql_since or 0)
+    return -(row.last_activity_at or 0)
+
+
+def row_matches(row: LeadRow | AccountRow, sort: str, filters: ListFilters) -> bool:
+    """Whether the list in `sort`'s order with `filters` holds the row."""
+    owner = row.owner if isinstance(row, LeadRow) else None
+    return (
+        (sort not in MQL_SORTS or row.status == "mql")
+        and filters.status in (None, row.status)
+        and (not filters.ratings or row.rating in filters.ratings)
+        and filters.grade in (None, row.grade)
+        and filters.owner in (None, owner)
+    )
 
 
 def transactions(writes: Sequence[LeadWrite]) -> Iterator[list[LeadWrite]]:

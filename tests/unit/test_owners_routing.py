@@ -16,6 +16,7 @@ from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
 from leadscore.domain.model import ModelError, parse_model
 from leadscore.domain.routing import route
+from leadscore.services import leads
 from leadscore.services.scoring import score_messages
 
 from tests.conftest import Recorder
@@ -229,3 +230,45 @@ def test_routing_is_optional_and_target_accounts_is_a_domain_list() -> None:
     assert problems(model_document(routing=[{"name": "x", "owner": "nobody"}])) == {
         "routing[0].owner": "not a valid email address: it needs text before and after an @"
     }
+
+
+# -- sales' feedback ---------------------------------------------------------------------
+
+
+class RacingStore(MemoryLeadStore):
+    """A store where a scorer writes the lead's profile just before the first owner write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raced = False
+
+    def commit(self, writes: Any, refused: Any = None) -> tuple[set[str], set[str]]:
+        first = writes[0].records[0] if writes and writes[0].records else None
+        if not self.raced and getattr(first, "profile", {}).get("owner") == ANNA:
+            self.raced = True
+            send(self, "jane@acme.example", event("crm-2", {"job_title": "CTO"}))
+        return super().commit(writes, refused)
+
+
+def test_feedback_sets_a_trusted_owner_over_a_routed_one_despite_a_concurrent_write() -> None:
+    store = RacingStore()
+    send(store, "jane@acme.example", event("crm-1", VP))
+    assert owner_of(store, "jane@acme.example") == (SALES, "routing:default")
+
+    leads.record_feedback(
+        store, "jane@acme.example", "accepted", None, None, NOW, " Anna@vendor.example"
+    )
+
+    assert store.raced and owner_of(store, "jane@acme.example") == (ANNA, None)
+    profile = store.lead_log(lead_key("jane@acme.example")).profile
+    assert profile is not None and profile.profile["job_title"] == "CTO"  # the scorer's, kept
+    assert profile.feedback == "accepted"
+    send(store, "jane@acme.example", event("f-1", {"owner": KIM}, source="form"))
+    assert owner_of(store, "jane@acme.example") == (ANNA, None)
+
+
+def test_feedback_owner_on_an_unknown_lead_is_not_found_and_stores_nothing() -> None:
+    store = MemoryLeadStore()
+    with pytest.raises(leads.LeadNotFound):
+        leads.record_feedback(store, "nobody@acme.example", "won", None, None, NOW, ANNA)
+    assert store.leads == {}

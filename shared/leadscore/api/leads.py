@@ -47,7 +47,13 @@ def routes(deps: Dependencies) -> Router:
         address = _email(email)
         feedback = FEEDBACK.read(router)
         leads.record_feedback(
-            deps.store, address, feedback.outcome, feedback.model, feedback.note, deps.clock()
+            deps.store,
+            address,
+            feedback.outcome,
+            feedback.model,
+            feedback.note,
+            deps.clock(),
+            feedback.owner,
         )
         return json_response(202, {"status": "recorded", "outcome": feedback.outcome})
 

@@ -10,8 +10,16 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.emails import earlier_lead_key, lead_key
 from leadscore.domain.notifications import Publisher
-from leadscore.services import accounts
-from leadscore.services.store import FeedbackRecord, LeadLog, LeadStore, ProfileRecord
+from leadscore.services import accounts, profiles
+from leadscore.services.retry import until_settled
+from leadscore.services.store import (
+    FeedbackRecord,
+    LeadLog,
+    LeadStore,
+    LeadWrite,
+    ProfileRecord,
+    WriteConflict,
+)
 
 FEEDBACK_RETENTION = timedelta(days=3 * 365)
 # An erased person must leave their account: erasure tries harder than a scorer's write.
@@ -20,6 +28,7 @@ ERASURE_ACCOUNT_ATTEMPTS = 10
 # that no delivery, retry or replay brings the lead back: longer than every retry window
 # (SQS keeps a message 14 days at most, webhook providers retry for 3 days at most).
 ERASURE_MEMORY = timedelta(days=30)
+OWNER_ATTEMPTS = 6  # a scorer writing the lead at the same moment: read and write again
 
 
 class LeadNotFound(LookupError):
@@ -118,13 +127,36 @@ def record_feedback(
     model: str | None,
     note: str | None,
     now: datetime,
+    owner: str | None = None,
 ) -> None:
-    """Record sales' verdict (accepted, rejected, won or lost), kept FEEDBACK_RETENTION."""
+    """Record sales' verdict (accepted, rejected, won or lost), kept FEEDBACK_RETENTION, and
+    with an `owner`, make them the lead's owner first (a trusted value: it replaces any)."""
     at = int(now.timestamp())
+    if owner is not None:
+        assign_owner(store, email, owner, at)
     expires_at = int((now + FEEDBACK_RETENTION).timestamp())
     feedback = FeedbackRecord(outcome, at, model, note, expires_at)
     if not store.record_feedback(lead_key(email), feedback):
         raise LeadNotFound
+
+
+def assign_owner(store: LeadStore, email: str, owner: str, at: int) -> None:
+    """Write `owner` into the lead's profile over the version read, read again when a
+    concurrent writer (the scorer) got there first; an owner already set is not rewritten."""
+    key = lead_key(email)
+
+    def attempt(pending: dict[str, str], _: int) -> dict[str, str]:
+        stored = store.read_profiles([key]).get(key)
+        if stored is None:
+            raise LeadNotFound
+        if stored.profile.get(profiles.OWNER) == owner and profiles.OWNER not in stored.untrusted:
+            return {}
+        record = profiles.assign_owner(stored, owner, at)
+        conflicted = store.commit([LeadWrite(key, [record])])[1]
+        return pending if conflicted else {}
+
+    if until_settled(attempt, {key: owner}, OWNER_ATTEMPTS):
+        raise WriteConflict(f"lead {key[:8]} kept conflicting while setting its owner")
 
 
 def _profile(log: LeadLog) -> ProfileRecord:

@@ -22,6 +22,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from leadscore.adapters.api_keys import ApiKeys
 from leadscore.adapters.dynamo_replays import DynamoReplays
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
+from leadscore.adapters.list_cursor_key import SECRET as LIST_CURSOR_SECRET
+from leadscore.adapters.list_cursor_key import ListCursorKey
 from leadscore.adapters.model_store import CachedModels, DynamoModelCatalog
 from leadscore.adapters.queue import ScoringQueue
 from leadscore.adapters.sns import SnsPublisher
@@ -33,7 +35,7 @@ from leadscore.adapters.webhooks import (
     WebhookFormatError,
 )
 from leadscore.adapters.webhooks.auth import FirstOf, SsmSecrets
-from leadscore.api import accounts, events, forms, health, leads, models, webhooks
+from leadscore.api import accounts, events, forms, health, leads, lists, models, webhooks
 from leadscore.api.deps import Dependencies, authorize
 from leadscore.api.form_checks import FormChecks
 from leadscore.api.problems import Problem, problem_response
@@ -110,6 +112,11 @@ def keyed_dependencies(
         publisher=SnsPublisher(sns, config.topic_arn),
         api_key=config.api_key,
         api_keys=ApiKeys(dynamodb, config.table_name),
+        list_cursor_key=ListCursorKey(
+            dynamodb,
+            config.table_name,
+            EnvironmentSecrets(config.webhook_secrets).get(LIST_CURSOR_SECRET),
+        ),
     )
 
 
@@ -119,6 +126,7 @@ KEYED_ROUTES: tuple[RouteModule, ...] = (
     events.routes,
     leads.routes,
     accounts.routes,
+    lists.routes,
     models.routes,
 )
 
@@ -130,6 +138,7 @@ ALL_ROUTES: tuple[RouteModule, ...] = (
     health.routes,
     forms.routes,
     leads.routes,
+    lists.routes,
     models.routes,
     webhooks.routes,
 )

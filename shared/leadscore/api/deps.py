@@ -49,6 +49,10 @@ def _no_confirm(url: str) -> None:
     raise RuntimeError("no subscription confirmer configured")
 
 
+def _no_cursor_key() -> bytes:
+    raise RuntimeError("no list cursor key configured")
+
+
 class _Missing:
     """A dependency the resolver was built without (to describe it): any use of it fails."""
 
@@ -78,6 +82,7 @@ class Dependencies:
     fetch_certificate: Callable[[str], bytes] | None = None
     replays: ReplayGuard = field(default_factory=lambda: _Missing("webhook replay guard"))
     form_checks: FormChecks = field(default_factory=FormChecks)  # off: none configured
+    list_cursor_key: Callable[[], bytes] = _no_cursor_key  # signs the lists' cursors
 
 
 def new_router() -> Router:

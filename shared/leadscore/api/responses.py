@@ -202,6 +202,51 @@ class AccountScores(BaseModel):
     scores: list[AccountScore]
 
 
+class LeadListRow(BaseModel):
+    """A lead in a list, for one model."""
+
+    email: str | None = Field(description="none for a state written before lists existed")
+    name: str | None
+    company: str | None
+    account: str | None = Field(description="its company domain (none for free mail)")
+    owner: str | None = Field(description="the salesperson who follows it up")
+    score: Percent
+    fit: Percent
+    engagement: Percent
+    rating: Rating
+    status: LeadStatus
+    mql_since: datetime | None
+    sla_due_at: datetime | None = Field(description="the follow-up deadline of an MQL")
+    last_activity_at: datetime | None
+
+
+class LeadList(BaseModel):
+    """A page of a lead list."""
+
+    leads: list[LeadListRow] = Field(max_length=200)
+    next_cursor: str | None = Field(
+        description="the next page's `cursor` (with the same other parameters, within an "
+        "hour); none on the last page. A page may be short and still have one"
+    )
+
+
+class AccountListRow(BaseModel):
+    """An account in a list, for one model."""
+
+    account: str = Field(examples=["acme.com"])
+    score: Percent
+    rating: Rating
+    status: Literal["open", "mqa"]
+    mqa_since: datetime | None
+
+
+class AccountList(BaseModel):
+    """A page of an account list."""
+
+    accounts: list[AccountListRow] = Field(max_length=200)
+    next_cursor: str | None = Field(description="as for lead lists")
+
+
 class ModelEntry(BaseModel):
     id: str
     version: int = Field(ge=1, description="the current version")
@@ -325,6 +370,10 @@ PARAMETERS = {
 }
 NO_LEAD = "no lead with this email (unknown or erased)"
 NO_MODEL = "no model with this id"
+BAD_CURSOR = (
+    "the cursor is not one this API gave, was changed, is over an hour old, or belongs to a "
+    "list with other parameters"
+)
 # Every route can answer these: the throttles and per-address limits (deployed), and a fault.
 EVERY_ROUTE = {
     429: refusal(
@@ -393,6 +442,18 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
         406: "a Mailgun delivery already taken (its token replayed): refused so that Mailgun "
         "stops retrying; nothing is stored",
         502: "an Amazon SNS subscription (ses) could not be confirmed; SNS retries",
+    },
+    ("get", "/v1/leads"): {
+        200: Answer("a page of the model's leads, in the order asked", LeadList),
+        400: BAD_CURSOR,
+        422: "a parameter is not valid (each is named in `errors`), or `model` is missing while "
+        "several models exist, or names none",
+    },
+    ("get", "/v1/accounts"): {
+        200: Answer("a page of the model's accounts, by score", AccountList),
+        400: BAD_CURSOR,
+        422: "a parameter is not valid, or `model` is missing while several models score "
+        "accounts, or names none that does",
     },
     ("get", "/v1/leads/{email}"): {
         200: Answer("the lead's profile and scores", Lead),

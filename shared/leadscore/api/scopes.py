@@ -19,6 +19,8 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
     ("head", "/v1/webhooks/{provider}"): None,
     ("post", "/v1/webhooks/{provider}"): None,
     ("post", "/v1/events"): "ingest",
+    ("get", "/v1/leads"): "sales",
+    ("get", "/v1/accounts"): "sales",
     ("get", "/v1/leads/{email}"): "sales",
     ("get", "/v1/leads/{email}/history"): "sales",
     ("post", "/v1/leads/{email}/feedback"): "sales",

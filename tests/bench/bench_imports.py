@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ("api", "scorer", "decay", "rescore", "slack_notifier")
+HANDLERS = ("api", "public_api", "authorizer", "scorer", "decay", "rescore", "slack_notifier")
 # The folder `sam build` gives each handler (its logical id in template.yaml).
 BUILT = {
     "api": "ApiFunction",
@@ -46,6 +46,7 @@ LAMBDA_ENVIRONMENT = {
     "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:leadscore-sales",
     "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/leadscore-scoring",
     "RESCORE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/leadscore-rescore",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/leadscore-dlq",
     "EVENT_RETENTION_DAYS": "400",
     "LEADSCORE_CORS_ORIGINS": "https://www.example.com",
     "LEADSCORE_WEBHOOK_SSM_PATH": "/leadscore/webhooks",

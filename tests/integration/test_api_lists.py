@@ -164,3 +164,27 @@ def test_a_scored_lead_is_listed(api: Api) -> None:
     rows = pages(api, "/v1/leads", {"sort": "-last_activity_at"})
     assert [(row["email"], row["account"]) for row in rows] == [("grace@corp.io", "corp.io")]
     assert rows[0]["score"] > 0 and rows[0]["last_activity_at"] is not None
+
+
+def test_a_scored_lead_is_listed_with_its_name_company_and_owner(api: Api) -> None:
+    """What the scorer writes (not a seeded state): the row names the lead, and an owner set
+    by feedback is what the owner filter finds at once."""
+    event = {
+        "id": "crm-1",
+        "email": "grace@corp.io",
+        "type": "demo_request",
+        "profile": {"first_name": "Grace", "last_name": "Hopper", "company": "Corp",
+                    "owner": "ann@sales.example"},
+    }  # fmt: skip
+    assert api.call("POST", "/v1/events", event, headers=KEY).status == 202
+    score_queue(api)
+    [row] = pages(api, "/v1/leads", {"owner": "ann@sales.example"})
+    assert (row["email"], row["name"], row["company"], row["owner"]) == (
+        "grace@corp.io", "Grace Hopper", "Corp", "ann@sales.example"
+    )  # fmt: skip
+    feedback = {"outcome": "accepted", "owner": "ben@sales.example"}
+    path = "/v1/leads/grace@corp.io/feedback"
+    assert api.call("POST", path, feedback, headers=KEY).status in (200, 201, 202, 204)
+    assert pages(api, "/v1/leads", {"owner": "ann@sales.example"}) == []
+    [row] = pages(api, "/v1/leads", {"owner": "ben@sales.example"})
+    assert row["owner"] == "ben@sales.example"

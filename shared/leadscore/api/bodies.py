@@ -25,7 +25,6 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     WithJsonSchema,
-    field_validator,
 )
 from pydantic.config import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
@@ -261,19 +260,9 @@ class Feedback(BaseModel):
     outcome: Outcome
     model: str | None = Field(default=None, max_length=100, description="the model it concerns")
     note: str | None = Field(default=None, max_length=2_000)
-    owner: str | None = Field(
-        default=None, max_length=254, description="the salesperson who follows the lead up"
+    owner: Email | None = Field(
+        default=None, description="the salesperson who follows the lead up (an email)"
     )
-
-    @field_validator("owner")
-    @classmethod
-    def _owner_is_an_email(cls, owner: str | None) -> str | None:
-        if owner is None:
-            return None
-        try:
-            return normalize_email(owner)
-        except EmailError as error:
-            raise ValueError(str(error)) from None
 
 
 class RescoreOptions(BaseModel):

@@ -163,12 +163,17 @@ def _write_share(
     changes: dict[tuple[str, str], ChangeRecord] = {}
     alerts: list[Alert] = []
     states: dict[str, LeadState | None] = {}
+    results: dict[str, engine.Result] = {}
     for model in models:
         previous = snapshot.states.get(model.id)
         before = None if previous is None else previous.state
         result = engine.score(model, before, merged.profile, screened.events, now, merged.untrusted)
+        results[model.id] = result
         if any(t.kind == "mql" for t in result.transitions):  # its owner, if nobody has it
             merged = profiles.routed(merged, model, now_s)
+    for model in models:  # every state names the owner routing may just have given
+        previous = snapshot.states.get(model.id)
+        result = results[model.id]
         version = (0 if previous is None else previous.version or 0) + 1  # once written
         for delta in result.deltas:
             entry = delta.to_dict()
@@ -188,7 +193,7 @@ def _write_share(
             change.deltas.setdefault(model.id, []).append(entry)
         for event_id, note in screened.notes.items():
             logged[event_id].deltas.setdefault(model.id, []).append(_note(logged[event_id], **note))
-        record = _state_record(lead, model, previous, result, merged.profile, now_s, stats)
+        record = _state_record(lead, model, previous, result, merged, now_s, stats)
         states[model.id] = result.state
         alerts += [(model.id, notification) for notification in record.pending.values()]
         records.append(record)
@@ -214,19 +219,22 @@ def _state_record(
     model: CompiledModel,
     previous: StateRecord | None,
     result: engine.Result,
-    profile: dict[str, Any],
+    merged: profiles.MergedProfile,
     now_s: int,
     stats: Stats,
 ) -> StateRecord:
-    """The lead's new state for the model, with a pending notification per crossing."""
-    record = next_state_record(lead.key, model, previous, result.state, now_s, lead.email)
+    """The lead's new state for the model (with what the lists show of the lead), with a
+    pending notification per crossing."""
+    record = next_state_record(
+        lead.key, model, previous, result.state, now_s, lead.email, merged.record
+    )
     for transition in result.transitions:
         kind = LEAD_ALERT_KINDS[transition.kind]
         notification = lead_notification(
             kind,
             notification_id(kind, model.id, lead.key, transition.at),
             lead.email,
-            profile,
+            merged.profile,
             engine.summary(model, result.state),
         )
         record.pending[notification.id] = notification

@@ -141,18 +141,23 @@ def record_feedback(
 
 
 def assign_owner(store: LeadStore, email: str, owner: str, at: int) -> None:
-    """Write `owner` into the lead's profile over the version read, read again when a
-    concurrent writer (the scorer) got there first; an owner already set is not rewritten."""
+    """Write `owner` into the lead's profile and its states (what the lists filter on) over
+    the versions read, read again when a concurrent writer (the scorer) got there first; an
+    owner already set is not rewritten."""
     key = lead_key(email)
 
     def attempt(pending: dict[str, str], _: int) -> dict[str, str]:
-        stored = store.read_profiles([key]).get(key)
+        log = store.lead_log(key)
+        stored = log.profile
         if stored is None:
             raise LeadNotFound
         if stored.profile.get(profiles.OWNER) == owner and profiles.OWNER not in stored.untrusted:
             return {}
         record = profiles.assign_owner(stored, owner, at)
-        conflicted = store.commit([LeadWrite(key, [record])])[1]
+        states = list(log.states.values())
+        for state in states:
+            state.owner = record.profile[profiles.OWNER]
+        conflicted = store.commit([LeadWrite(key, [record, *states])])[1]
         return pending if conflicted else {}
 
     if until_settled(attempt, {key: owner}, OWNER_ATTEMPTS):

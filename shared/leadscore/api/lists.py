@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadscore.api.bodies import field_errors
 from leadscore.api.deps import Dependencies, new_router
 from leadscore.api.problems import Problem, json_response
+from leadscore.api.queries import takes_query
 from leadscore.domain.times import epoch
 from leadscore.services import lists
 from leadscore.services.profiles import owner_value
@@ -26,11 +27,17 @@ class ListParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] | None = None
-    rating: tuple[str, ...] = Field(default=(), max_length=16, description="e.g. A1,A2,B1")
+    model: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] | None = Field(
+        default=None, description="the model listed; required when several models exist"
+    )
+    rating: tuple[Annotated[str, Field(pattern=RATING.pattern)], ...] = Field(
+        default=(), max_length=16, description="any of these ratings, e.g. A1,A2,B1"
+    )
     grade: Literal["A", "B", "C", "D"] | None = None
-    limit: int = Field(default=50, ge=1, le=200)
-    cursor: Annotated[str, Field(max_length=lists.MAX_CURSOR_CHARS)] | None = None
+    limit: int = Field(default=50, ge=1, le=200, description="rows per page")
+    cursor: Annotated[str, Field(max_length=lists.MAX_CURSOR_CHARS)] | None = Field(
+        default=None, description="the previous page's next_cursor, with the same parameters"
+    )
 
     @field_validator("rating", mode="before")
     @classmethod
@@ -45,8 +52,12 @@ class ListParameters(BaseModel):
 
 class LeadListParameters(ListParameters):
     status: Literal["open", "mql"] | None = None
-    owner: Annotated[str, Field(min_length=1, max_length=254)] | None = None
-    sort: Literal["sla_due_at", "-score", "-mql_since", "-last_activity_at"] = "-score"
+    owner: Annotated[str, Field(min_length=1, max_length=254)] | None = Field(
+        default=None, description="the leads of this owner (a salesperson's email)"
+    )
+    sort: Literal["sla_due_at", "-score", "-mql_since", "-last_activity_at"] = Field(
+        default="-score", description="sla_due_at: soonest follow-up deadline first, overdue first"
+    )
 
 
 class AccountListParameters(ListParameters):
@@ -78,6 +89,7 @@ def routes(deps: Dependencies) -> Router:
     router = new_router()
 
     @router.get("/v1/leads")
+    @takes_query(LeadListParameters)
     def list_leads() -> Response[str]:
         parameters = _parameters(router, LeadListParameters)
         owner = None if parameters.owner is None else str(owner_value(parameters.owner))
@@ -86,6 +98,7 @@ def routes(deps: Dependencies) -> Router:
         return json_response(200, page)
 
     @router.get("/v1/accounts")
+    @takes_query(AccountListParameters)
     def list_accounts() -> Response[str]:
         query = _query("accounts", _parameters(router, AccountListParameters))
         return json_response(200, _answer(deps, query))

@@ -1,7 +1,8 @@
 """The OpenAPI document generated from the routes: `python -m leadscore.api.openapi`.
 
 Powertools lists the resolver's routes; each route's request body comes from its handler's
-`@takes` (bodies.py) and its answers from responses.py, so the routes are listed by the code.
+`@takes` (bodies.py), its query parameters from `@takes_query` (queries.py) and its answers
+from responses.py, so the routes are listed by the code.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.compat import model_json
 from aws_lambda_powertools.event_handler.openapi.models import (
     OpenAPI,
     Operation,
+    Parameter,
     RequestBody,
     Response,
     Schema,
@@ -28,6 +30,7 @@ from leadscore.api import responses
 from leadscore.api.app import build
 from leadscore.api.bodies import body_of
 from leadscore.api.deps import Dependencies
+from leadscore.api.queries import query_of
 from leadscore.domain.events import Event
 
 COMPONENTS = "#/components/schemas/"
@@ -97,6 +100,36 @@ def describe(document: OpenAPI, routes: dict[tuple[str, str], Callable[..., Any]
                 }
             )
         operation.responses = {status: _response(answer, refs) for status, answer in given.items()}
+        if query := query_of(routes[method, path]):
+            operation.parameters = [*(operation.parameters or []), *query_parameters(query)]
+
+
+def query_parameters(model: type[BaseModel]) -> list[Parameter]:
+    """The model's fields as query parameters; a list is one comma-separated value."""
+    schema = model.model_json_schema(mode="validation")
+    if "$defs" in schema:
+        raise LookupError(f"{model.__name__}: a query parameter is a value or a list of values")
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field in schema["properties"].items():
+        value = _given(field)
+        document: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if description := value.pop("description", None):
+            document["description"] = description
+        value.pop("title", None)
+        if value.get("type") == "array":
+            document |= {"style": "form", "explode": False}  # rating=A1,A2
+        parameters.append(Parameter.model_validate({**document, "schema": value}))
+    return parameters
+
+
+def _given(field: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema when it is given: a query parameter is absent, never null."""
+    branches = [b for b in field.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) != 1:
+        return dict(field)
+    rest = {k: v for k, v in field.items() if k != "anyOf" and (k, v) != ("default", None)}
+    return {**branches[0], **rest}
 
 
 def _response(answer: responses.Answer, refs: dict[type[BaseModel], Any]) -> Response:

@@ -10,6 +10,7 @@ from leadscore_tools import (
     cmd_account,
     cmd_analysis,
     cmd_keys,
+    cmd_lists,
     cmd_local,
     cmd_offline,
     cmd_stack,
@@ -22,6 +23,7 @@ COMMAND_MODULES: list[Callable[[argparse._SubParsersAction[argparse.ArgumentPars
     cmd_analysis.register,
     cmd_stack.register,
     cmd_account.register,
+    cmd_lists.register,
     cmd_keys.register,
     cmd_local.register,
 ]

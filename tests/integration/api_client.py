@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from leadscore.api.deps import Dependencies
@@ -149,7 +150,11 @@ class Api:
             def forward(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length).decode() if length else None
-                answer = api.call(self.command, self.path, body, headers=dict(self.headers))
+                url = urlsplit(self.path)  # API Gateway passes the query apart (last value wins)
+                query = dict(parse_qsl(url.query)) or None
+                answer = api.call(
+                    self.command, url.path, body, headers=dict(self.headers), query=query
+                )
                 data = answer.body.encode()
                 self.send_response(answer.status)
                 kind = answer.headers.get("Content-Type", "application/json")

@@ -261,7 +261,15 @@ def test_every_stack_command_says_when_the_stack_is_not_running(
 
 @pytest.mark.parametrize(
     "argv",
-    [["lead"], ["rescore"], ["decay"], ["model", "list"], ["model", "publish"]],
+    [
+        ["lead"],
+        ["leads"],
+        ["accounts"],
+        ["rescore"],
+        ["decay"],
+        ["model", "list"],
+        ["model", "publish"],
+    ],
 )
 def test_every_stack_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:

@@ -111,7 +111,7 @@ def lead_table(rows: Sequence[dict[str, Any]], now: datetime) -> str:
     lines = [
         (
             row.get("rating") or "-",
-            _cut(row.get("name") or row["email"]),
+            _cut(row.get("name") or row.get("email") or row.get("account") or "-"),
             _cut(row.get("company") or row.get("account") or "-"),
             _points(row.get("score")),
             _cut(row.get("owner") or "-"),
@@ -170,6 +170,8 @@ def _points(score: Any) -> str:
 
 
 def _cut(text: str) -> str:
+    """A cell: printable characters only (no escape sequence reaches the terminal), cut."""
+    text = "".join(c if c.isprintable() else " " for c in text)
     return text if len(text) <= WIDEST_TEXT else text[: WIDEST_TEXT - 1] + "…"
 
 

@@ -19,7 +19,7 @@ class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore
 
 
 def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = suffix if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
@@ -40,9 +40,16 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return document
 
 
-def table_definition(logical_id: str = "LeadsTable", path: Path = TEMPLATE) -> dict[str, Any]:
-    """boto3 create_table arguments for a table declared in the template."""
-    return _table_definition(load_template(path)["Resources"][logical_id]["Properties"])
+def table_definition(
+    logical_id: str = "LeadsTable",
+    path: Path = TEMPLATE,
+    parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """boto3 create_table arguments for a table declared in the template, its conditional
+    parts (the list indexes) as the parameters (by default their defaults) give them."""
+    template = load_template(path)
+    resolver = Resolver(template, parameters or {}, Naming(endpoint=""))
+    return _table_definition(resolver.value(template["Resources"][logical_id]["Properties"]))
 
 
 def _table_definition(properties: dict[str, Any]) -> dict[str, Any]:
@@ -409,7 +416,7 @@ def read_stack(
             stack.tables[logical_id] = Table(
                 logical_id=logical_id,
                 name=naming.physical(logical_id, resource)["Ref"],
-                definition=_table_definition(raw),
+                definition=_table_definition(resolver.value(raw)),
                 ttl_attribute=_ttl_attribute(raw),
             )
     for function, name, event in events:

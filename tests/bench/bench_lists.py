@@ -34,6 +34,7 @@ INDEXES = {  # index -> (partition key, sort key)
     "by_score": ("list_pk", "score"),
     "by_activity": ("list_pk", "last_activity_at"),
     "mql_queue": ("mql_pk", "sla_due_at"),
+    "owner_queue": ("owner_pk", "sla_due_at"),
     "mql_since": ("mql_pk", "mql_since"),
 }
 
@@ -101,6 +102,7 @@ def items_read() -> None:
         ("-score", ListFilters(status="mql")),
         ("-score", ListFilters(owner="seller1@sales.example")),
         ("-score", ListFilters(ratings=("A1",), owner="seller1@sales.example")),
+        ("sla_due_at", ListFilters(owner="seller1@sales.example")),  # the owner_queue index
     ]
     print(f"\nindex items read per page of {PAGE} (first page; second page)")
     for sort, filters in lists:

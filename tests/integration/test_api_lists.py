@@ -188,3 +188,40 @@ def test_a_scored_lead_is_listed_with_its_name_company_and_owner(api: Api) -> No
     assert pages(api, "/v1/leads", {"owner": "ann@sales.example"}) == []
     [row] = pages(api, "/v1/leads", {"owner": "ben@sales.example"})
     assert row["owner"] == "ben@sales.example"
+
+
+@pytest.mark.parametrize("steps", ["0", "1", "2", "3", "4", "5"])
+def test_each_list_index_step_declares_only_what_its_indexes_use(steps: str) -> None:
+    """DynamoDB adds one index per table update, and refuses a key attribute no index uses."""
+    from leadscore_tools.template import table_definition
+
+    definition = table_definition(parameters={"ListIndexes": steps})
+    names = [index["IndexName"] for index in definition["GlobalSecondaryIndexes"]]
+    lists = ["by_score", "by_activity", "mql_queue", "owner_queue", "mql_since"]
+    assert names == ["due", "by_model", "by_account", *lists[: int(steps)]]
+    keys = {"pk", "sk"} | {
+        key["AttributeName"]
+        for index in definition["GlobalSecondaryIndexes"]
+        for key in index["KeySchema"]
+    }
+    assert {a["AttributeName"] for a in definition["AttributeDefinitions"]} == keys
+
+
+def test_a_list_whose_index_is_not_there_yet_answers_503(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import boto3
+    from leadscore_tools.template import table_definition
+
+    client = boto3.client("dynamodb")
+    client.delete_table(TableName=os.environ["TABLE_NAME"])
+    client.create_table(
+        TableName=os.environ["TABLE_NAME"], **table_definition(parameters={"ListIndexes": "2"})
+    )
+    api = make_api(monkeypatch, LEADSCORE_API_KEY="k")
+    model_store.publish(load_model(ROOT / "models" / "default.yaml"), datetime.now(UTC))
+    assert api.call("GET", "/v1/leads", headers=KEY).status == 200  # by_score is there
+    answer = api.call("GET", "/v1/leads", headers=KEY, query={"sort": "sla_due_at"})
+    assert answer.status == 503 and "ListIndexes" in answer.json()["detail"]

@@ -18,6 +18,7 @@ from leadscore.domain.model import ModelError, parse_model
 from leadscore.domain.routing import route
 from leadscore.services import leads
 from leadscore.services.scoring import score_messages
+from leadscore.services.store import ProfileRecord
 
 from tests.conftest import Recorder
 from tests.helpers.profiles import VP
@@ -272,3 +273,21 @@ def test_feedback_owner_on_an_unknown_lead_is_not_found_and_stores_nothing() -> 
     with pytest.raises(leads.LeadNotFound):
         leads.record_feedback(store, "nobody@acme.example", "won", None, None, NOW, ANNA)
     assert store.leads == {}
+
+
+def test_a_lead_that_becomes_an_mql_by_a_rescore_is_routed() -> None:
+    """Scored under a model with no routing and a threshold it does not reach, then rescored
+    under one it reaches with routing: the rescore routes it, as the scorer would have."""
+    from leadscore.services import rescore_replay
+
+    store = MemoryLeadStore()
+    cold = routed_model(routing=[], thresholds={"mql": 99, "reset": 90})
+    send(store, "rita@acme.example", event("e-1", VP), model=cold)
+    assert owner_of(store, "rita@acme.example") == (None, None)
+    log = store.lead_log(lead_key("rita@acme.example"))
+    plan = rescore_replay.plan_lead(routed_model(), log, NOW, int(NOW.timestamp()), True, 400)
+    assert plan is not None and plan.write is not None and plan.after.status == "mql"
+    [profile] = [r for r in plan.write.records if isinstance(r, ProfileRecord)]
+    assert profile.profile["owner"] == SALES and profile.untrusted["owner"] == "routing:default"
+    assert store.commit([plan.write])[1] == set()
+    assert owner_of(store, "rita@acme.example") == (SALES, "routing:default")

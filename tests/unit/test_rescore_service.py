@@ -16,7 +16,7 @@ from leadscore.domain import engine
 from leadscore.domain.compiled import compile_model
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
-from leadscore.services import rescore
+from leadscore.services import rescore, rescore_replay
 from leadscore.services.accounts import refresh
 from leadscore.services.rescore_jobs import JobCounts, JobOptions, JobRunning, RescoreJob
 from leadscore.services.rescore_replay import logged_events, replay
@@ -297,3 +297,23 @@ def test_an_event_logged_with_a_future_date_is_replayed_at_its_arrival() -> None
         (received, "f", arrival),
         (received, "p", present.occurred_at),
     ]
+
+
+def test_a_state_written_before_the_lists_is_written_again_and_joins_them() -> None:
+    from leadscore.adapters.memory_store import MemoryLeadStore
+    from leadscore.domain.messages import encode
+    from leadscore.services.scoring import score_messages
+
+    from tests.unit.scoring_helpers import NOW, FixedModels, default_model
+
+    store = MemoryLeadStore()
+    email = "old@acme.example"
+    [body] = encode([(email, Event("o-1", "demo_request", NOW))], NOW)
+    score_messages([("m", body)], store, FixedModels(), Recorder(), clock=lambda: NOW)
+    state = store.leads[lead_key(email)].states["default"]
+    state.email = state.name = state.company = state.owner = None  # as stored before
+    log = store.lead_log(lead_key(email))
+    plan = rescore_replay.plan_lead(default_model(), log, NOW, int(NOW.timestamp()), False, 400)
+    assert plan is not None and not plan.changed and plan.write is not None
+    assert store.commit([plan.write])[1] == set()
+    assert store.leads[lead_key(email)].states["default"].email == email

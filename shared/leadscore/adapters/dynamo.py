@@ -116,6 +116,17 @@ class MqlQueueIndex(GlobalSecondaryIndex["LeadTable"]):
     sla_due_at = NumberAttribute(range_key=True)
 
 
+class OwnerQueueIndex(GlobalSecondaryIndex["LeadTable"]):
+    """Sparse: an owner's MQLs of a model, by follow-up deadline (one partition each)."""
+
+    class Meta:
+        index_name = "owner_queue"
+        projection = _row_without("sla_due_at")
+
+    owner_pk = UnicodeAttribute(hash_key=True)
+    sla_due_at = NumberAttribute(range_key=True)
+
+
 class MqlSinceIndex(GlobalSecondaryIndex["LeadTable"]):
     """Sparse: MQLs only, by when they became one."""
 
@@ -147,6 +158,7 @@ class LeadTable(Model):
     score = NumberAttribute(null=True)
     last_activity_at = NumberAttribute(null=True)
     mql_pk = UnicodeAttribute(null=True)
+    owner_pk = UnicodeAttribute(null=True)
     sla_due_at = NumberAttribute(null=True)
     mql_since = NumberAttribute(null=True)
     due = DueIndex()
@@ -155,6 +167,7 @@ class LeadTable(Model):
     by_score = ScoreIndex()
     by_activity = ActivityIndex()
     mql_queue = MqlQueueIndex()
+    owner_queue = OwnerQueueIndex()
     by_mql_since = MqlSinceIndex()
 
 

@@ -14,8 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError
+
 from leadscore.adapters.dynamo import LeadTable, state_sk
-from leadscore.adapters.dynamo_records import account_list_pk, lead_list_pk, mql_pk
+from leadscore.adapters.dynamo_records import (
+    account_list_pk,
+    lead_list_pk,
+    mql_pk,
+    owner_queue_pk,
+)
 from leadscore.services.store import (
     LIST_READ_CAP,
     LIST_SHARDS,
@@ -26,6 +33,7 @@ from leadscore.services.store import (
     LeadRow,
     ListFilters,
     ListPage,
+    ListUnavailable,
     sort_rank,
 )
 
@@ -41,6 +49,7 @@ class _Index:
     forward: bool  # ScanIndexForward: ascending
     pk_of: Callable[[str, int], str]  # (model, shard) -> partition key value
     item_pk: str  # the table's pk prefix of its items: LEAD# or ACCOUNT#
+    shards: int = LIST_SHARDS
 
 
 LEAD_INDEXES = {
@@ -51,6 +60,17 @@ LEAD_INDEXES = {
     "sla_due_at": _Index("mql_queue", "mql_pk", "sla_due_at", True, mql_pk, "LEAD#"),
     "-mql_since": _Index("mql_since", "mql_pk", "mql_since", False, mql_pk, "LEAD#"),
 }
+
+
+def lead_index(sort: str, filters: ListFilters) -> _Index:
+    """The index a lead list reads: an owner's queue has its own (one partition)."""
+    owner = filters.owner
+    if sort == "sla_due_at" and owner:
+        pk_of = lambda model, _shard: owner_queue_pk(model, owner)  # noqa: E731
+        return _Index("owner_queue", "owner_pk", "sla_due_at", True, pk_of, "LEAD#", shards=1)
+    return LEAD_INDEXES[sort]
+
+
 ACCOUNT_INDEXES = {
     "-score": _Index("by_score", "list_pk", "score", False, account_list_pk, "ACCOUNT#"),
 }
@@ -91,7 +111,7 @@ def list_page(
     """One page of a list (see the module's docstring)."""
     if sort in MQL_SORTS and filters.status not in (None, "mql"):
         return ListPage([], None)  # the queue holds MQLs only
-    places = cursor or [None] * LIST_SHARDS
+    places = cursor or [None] * index.shards
     shards = [_Shard(n, place, read_to=place) for n, place in enumerate(places)]
     query = _query(index, model, filters)
     rows: list[Row] = []
@@ -176,7 +196,18 @@ def _read(
             index.partition: {"S": partition},
             index.sort_key: {"N": str(value)},
         }
-    answer = client.query(**request)
+    try:
+        answer = client.query(**request)
+    except ClientError as error:
+        # DynamoDB: ValidationException "The table does not have the specified index";
+        # moto: ResourceNotFoundException "Invalid index"
+        message = str(error.response.get("Error", {}).get("Message", "")).lower()
+        if "specified index" not in message and "invalid index" not in message:
+            raise
+        raise ListUnavailable(
+            f"this list needs the table's {index.name} index, not there yet: deploy with "
+            "the ListIndexes parameter raised (README, Upgrading)"
+        ) from None
     for item in answer.get("Items", []):
         row = to_row(item)
         place = [item["pk"]["S"].removeprefix(index.item_pk), int(item[index.sort_key]["N"])]

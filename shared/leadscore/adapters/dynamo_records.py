@@ -70,6 +70,11 @@ def lead_list_pk(model: str, shard: int) -> str:
     return f"LEAD#{model}#{shard:02d}"
 
 
+def owner_queue_pk(model: str, owner: str) -> str:
+    """The partition of an owner's MQLs of a model in the owner_queue index."""
+    return f"{model}#{owner}"
+
+
 def mql_pk(model: str, shard: int) -> str:
     """The partition of a model's MQLs in the mql_queue and mql_since indexes."""
     return f"{model}#{shard:02d}"
@@ -196,6 +201,7 @@ def _list_attributes(record: StateRecord) -> dict[str, Any]:
         "last_activity_at": row.last_activity_at or 0,
         "list_pk": lead_list_pk(record.model, shard),
         "mql_pk": mql_pk(record.model, shard) if mql else None,
+        "owner_pk": owner_queue_pk(record.model, row.owner) if mql and row.owner else None,
     }
 
 

@@ -241,7 +241,7 @@ class DynamoLeadStore:
     def list_leads(
         self, model: str, sort: str, filters: ListFilters, limit: int, cursor: Cursor | None
     ) -> ListPage[LeadRow]:
-        index = dynamo_lists.LEAD_INDEXES[sort]
+        index = dynamo_lists.lead_index(sort, filters)
         client: Any = self.connection.client
         return dynamo_lists.list_page(
             client, index, model, sort, filters, limit, cursor, dynamo_lists.lead_row

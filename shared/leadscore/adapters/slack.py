@@ -10,6 +10,7 @@ from typing import Any
 from urllib3.exceptions import MaxRetryError
 
 from leadscore.adapters.http import ATTEMPTS, RETRYABLE, pool, retry_policy
+from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.notifications import TITLES
 
 
@@ -28,8 +29,16 @@ def user_ids(mapping: str) -> dict[str, str]:
         email, equals, user_id = (text.strip() for text in entry.partition("="))
         if not equals or "@" not in email or not USER_ID.match(user_id):
             raise ValueError(f"not email=SlackMemberId: {entry!r}")
-        found[email.casefold()] = user_id
+        found[_canonical(email)] = user_id
     return found
+
+
+def _canonical(email: str) -> str:
+    """An address as owners are stored (the one email rule), so that the mapping finds it."""
+    try:
+        return normalize_email(email)
+    except EmailError:
+        return email.casefold()
 
 
 def owner_text(owner: Any, members: Mapping[str, str]) -> str:
@@ -37,7 +46,7 @@ def owner_text(owner: Any, members: Mapping[str, str]) -> str:
     member id is known, else their email; "-" for nobody."""
     if not owner:
         return "-"
-    user_id = members.get(str(owner).casefold())
+    user_id = members.get(_canonical(str(owner)))
     return f"<@{user_id}>" if user_id else escape(owner)
 
 

@@ -43,7 +43,7 @@ from leadscore.api.scopes import SCOPES
 from leadscore.domain.events import EventError
 from leadscore.services.account_view import AccountNotFound
 from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
-from leadscore.services.store import LeadStore, WriteConflict
+from leadscore.services.store import LeadStore, ListUnavailable, WriteConflict
 from leadscore.settings import Settings
 
 logger = Logger(child=True)
@@ -201,7 +201,7 @@ def build(
     def unknown(error: LeadNotFound | AccountNotFound) -> Response[str]:
         return problem_response(404, str(error))
 
-    def busy(error: ErasedAccountBusy) -> Response[str]:
+    def busy(error: ErasedAccountBusy | ListUnavailable) -> Response[str]:
         return problem_response(503, str(error))
 
     def write_conflict(error: WriteConflict) -> Response[str]:
@@ -223,6 +223,7 @@ def build(
         LeadNotFound: unknown,
         AccountNotFound: unknown,
         ErasedAccountBusy: busy,
+        ListUnavailable: busy,
         WriteConflict: write_conflict,
         Exception: server_fault,
     }

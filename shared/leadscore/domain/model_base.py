@@ -36,9 +36,7 @@ class Test(Strict):
     regex: str | None = None
     glob: str | None = None
     domain_list: (
-        Literal[
-            "personal", "education", "disposable", "competitors", "internal", "target_accounts"
-        ]
+        Literal["personal", "education", "disposable", "competitors", "internal", "target_accounts"]
         | None
     ) = None
     exists: bool | None = None

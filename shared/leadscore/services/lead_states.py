@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
@@ -46,6 +48,16 @@ def _sla_check_at(state: LeadState) -> int | None:
 def listed_fields(profile: ProfileRecord) -> tuple[str | None, str | None, str | None]:
     """The lead's name (first and last), company and owner, as its lists show them."""
     fields = profile.profile
-    name = " ".join(str(fields[f]).strip() for f in ("first_name", "last_name") if fields.get(f))
+    name = " ".join(_printable(fields[f]) for f in ("first_name", "last_name") if fields.get(f))
     company, owner = fields.get("company"), fields.get("owner")
-    return name or None, None if company is None else str(company), str(owner) if owner else None
+    return (
+        name or None,
+        None if company is None else _printable(company),
+        str(owner) if owner else None,
+    )
+
+
+def _printable(value: Any) -> str:
+    """A value typed by anyone, as a list shows it: no control characters (a terminal would
+    obey them), spaces collapsed."""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())

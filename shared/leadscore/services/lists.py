@@ -21,6 +21,7 @@ from leadscore.domain.times import iso
 from leadscore.services.store import AccountRow, Cursor, LeadRow, LeadStore, ListFilters
 
 CURSOR_SECONDS = 3_600  # a cursor is for paging now, not a bookmark
+CLOCK_SKEW = 60  # seconds the clocks of two containers may differ
 MAX_CURSOR_CHARS = 4_096
 
 
@@ -84,7 +85,8 @@ def _model(models: Sequence[CompiledModel], wanted: str | None, accounts: bool) 
         if len(usable) == 1:
             return usable[0]
         what = "several models score accounts" if accounts else "several models exist"
-        raise ModelRefused(f"required: {what}" if usable else "no model scores accounts")
+        none = "no model scores accounts" if accounts else "no model is published"
+        raise ModelRefused(f"required: {what}" if usable else none)
     if wanted not in usable:
         raise ModelRefused("no such model" + (" scoring accounts" if accounts else ""))
     return wanted
@@ -158,6 +160,6 @@ def read_cursor(
         raise CursorRefused("the cursor cannot be read") from None
     if document.get("q") != binding:
         raise CursorRefused("the cursor belongs to a list with other parameters")
-    if not 0 <= now_s - int(document.get("t", 0)) <= CURSOR_SECONDS:
+    if not -CLOCK_SKEW <= now_s - int(document.get("t", 0)) <= CURSOR_SECONDS:
         raise CursorRefused("the cursor has expired: start the list again")
     return document.get("p")

@@ -99,13 +99,14 @@ def merge_profile(
         known = known or event.trusted
         at = int(event.occurred_at.timestamp())
         for name, sent in (event.profile or {}).items():
-            value = owner_value(sent) if name == OWNER else sent
+            value = (owner_value(sent) or sent) if name == OWNER else sent
             if name == "email" or value in (None, ""):
                 continue
             if name not in profile and len(profile) >= MAX_PROFILE_FIELDS:
                 continue
-            if name == OWNER and not event.trusted:  # a visitor cannot pick their salesperson
-                refused.setdefault(event.id, {})[name] = value
+            if name == OWNER and (not event.trusted or owner_value(sent) is None):
+                # a visitor cannot pick their salesperson; an owner is an email address
+                refused.setdefault(event.id, {})[name] = sent
                 continue
             if not event.trusted and name in profile and name not in sources:
                 if profile[name] != value:  # a trusted value stands; the history shows this
@@ -139,13 +140,13 @@ def merge_profile(
     )
 
 
-def owner_value(value: Any) -> Any:
-    """An owner as stored: an email address in its canonical form (or what was sent, when it
-    is none), so that one salesperson is written one way everywhere they are filtered on."""
+def owner_value(value: Any) -> str | None:
+    """An owner as stored: an email address in its canonical form, so that one salesperson
+    is written one way everywhere they are filtered on; None when it is no address."""
     try:
         return normalize_email(value)
     except EmailError:
-        return value
+        return None
 
 
 def assign_owner(
@@ -160,7 +161,7 @@ def assign_owner(
         sources[OWNER] = source
     return replace(
         record,
-        profile={**record.profile, OWNER: owner_value(owner)},
+        profile={**record.profile, OWNER: owner_value(owner) or owner},
         field_times={**record.field_times, OWNER: now_s},
         untrusted=sources,
         updated_at=now_s,

@@ -133,9 +133,15 @@ def plan_lead(
     keep_episode(model, before, after, at_s)
     changed = before is None or visible(model, before) != visible(model, after)
     plan = Plan(log.key, before, after, changed)
-    if before is not None and before.to_dict() == after.to_dict():
-        return plan
-    record = next_state_record(log.key, model, previous, after, now_s, email, log.profile)
+    listed = previous is not None and previous.email is not None
+    if before is not None and before.to_dict() == after.to_dict() and listed:
+        return plan  # (a state written before the lists is written again: it joins them)
+    lead = log.profile
+    becomes_mql = after.status == "mql" and (before is None or before.status != "mql")
+    if becomes_mql:  # routed as the scorer routes a new MQL nobody owns
+        routed = profiles.routed(profiles.MergedProfile(lead, profile, False), model, now_s)
+        lead, profile = routed.record, routed.profile
+    record = next_state_record(log.key, model, previous, after, now_s, email, lead)
     if notify:
         was_mql = before is not None and before.status == "mql"
         kind = (
@@ -173,9 +179,9 @@ def plan_lead(
                 expires_at=at_s + retention_days * DAY,
             )
         )
-    if previous is None:
-        # A first state (a new model): the profile is written again on its version, so that
-        # a lead erased since it was read is not given a state again.
-        records.append(log.profile)
+    if previous is None or lead is not log.profile:
+        # A first state (a new model), or a routed owner: the profile is written (again) on
+        # its version, so that a lead erased since it was read is not given a state again.
+        records.append(lead)
     plan.write = LeadWrite(log.key, records, new)
     return plan

@@ -35,6 +35,10 @@ class WriteConflict(Exception):
     """A write kept meeting concurrent writers of the same item; the caller may repeat it."""
 
 
+class ListUnavailable(RuntimeError):
+    """A list whose index the table does not have yet (a stack being upgraded step by step)."""
+
+
 class WriteRefused(ValueError):
     """A lead's write that the store can never hold (an item or key over its size limits)."""
 

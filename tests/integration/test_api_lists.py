@@ -225,3 +225,21 @@ def test_a_list_whose_index_is_not_there_yet_answers_503(
     assert api.call("GET", "/v1/leads", headers=KEY).status == 200  # by_score is there
     answer = api.call("GET", "/v1/leads", headers=KEY, query={"sort": "sla_due_at"})
     assert answer.status == 503 and "ListIndexes" in answer.json()["detail"]
+
+
+def test_an_mql_sales_answered_leaves_the_follow_up_queue(api: Api) -> None:
+    """Feedback is the follow-up: the queue holds what is still due, overdue first."""
+    for email in ["first@corp.io", "second@corp.io"]:
+        send_activity(api, email)  # an MQL
+        score_queue(api)
+    queue = {"sort": "sla_due_at", "status": "mql"}
+    assert [r["email"] for r in pages(api, "/v1/leads", queue)] == [
+        "first@corp.io",
+        "second@corp.io",
+    ]
+    path = "/v1/leads/first@corp.io/feedback"
+    assert api.call("POST", path, {"outcome": "accepted"}, headers=KEY).status < 300
+    assert [r["email"] for r in pages(api, "/v1/leads", queue)] == ["second@corp.io"]
+    [answered] = [r for r in pages(api, "/v1/leads", {"sort": "-mql_since"}) if
+                  r["email"] == "first@corp.io"]  # fmt: skip
+    assert answered["status"] == "mql" and answered["sla_due_at"] is None

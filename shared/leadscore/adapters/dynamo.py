@@ -201,6 +201,7 @@ class StateItem(LeadTable, discriminator="state"):
     name = UnicodeAttribute(null=True)
     company = UnicodeAttribute(null=True)
     owner = UnicodeAttribute(null=True)
+    followed_up = BooleanAttribute(null=True)  # an MQL sales answered: not in the queue
     fit = NumberAttribute(null=True)
     engagement = NumberAttribute(null=True)
     grade = UnicodeAttribute(null=True)

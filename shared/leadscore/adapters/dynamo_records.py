@@ -197,7 +197,12 @@ def _list_attributes(record: StateRecord) -> dict[str, Any]:
         "rating": row.rating,
         "status": row.status,
         "mql_since": row.mql_since,
-        "sla_due_at": (row.sla_due_at or NO_DEADLINE) if mql else row.sla_due_at,
+        # an MQL sales answered has no deadline: not in the follow-up queue (mql_queue,
+        # owner_queue: keyed by it), still in the others
+        "sla_due_at": (row.sla_due_at or NO_DEADLINE)
+        if mql and not row.followed_up
+        else row.sla_due_at,
+        "followed_up": row.followed_up or None,
         "last_activity_at": row.last_activity_at or 0,
         "list_pk": lead_list_pk(record.model, shard),
         "mql_pk": mql_pk(record.model, shard) if mql else None,
@@ -219,6 +224,7 @@ def state_record(item: StateItem) -> StateRecord:
         item.name,
         item.company,
         item.owner,
+        bool(item.followed_up),
     )
 
 

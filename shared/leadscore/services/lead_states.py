@@ -32,6 +32,7 @@ def next_state_record(
         record.email = email
     if profile is not None:
         record.name, record.company, record.owner = listed_fields(profile)
+        record.followed_up = answered(profile, state)
     record.state = state
     record.updated_at = now_s
     due = [t for t in (engine.next_decay_at(model, state), _sla_check_at(state)) if t is not None]
@@ -43,6 +44,16 @@ def _sla_check_at(state: LeadState) -> int | None:
     if state.status == "mql" and not state.sla_breached and state.sla_due_at is not None:
         return state.sla_due_at
     return None
+
+
+def answered(profile: ProfileRecord, state: LeadState) -> bool:
+    """Sales recorded a verdict on the lead since it became an MQL (it is followed up)."""
+    return (
+        state.status == "mql"
+        and state.mql_since is not None
+        and profile.feedback_at is not None
+        and profile.feedback_at >= state.mql_since
+    )
 
 
 def listed_fields(profile: ProfileRecord) -> tuple[str | None, str | None, str | None]:

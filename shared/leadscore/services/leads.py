@@ -11,10 +11,12 @@ from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.emails import earlier_lead_key, lead_key
 from leadscore.domain.notifications import Publisher
 from leadscore.services import accounts, profiles
+from leadscore.services.lead_states import answered
 from leadscore.services.retry import until_settled
 from leadscore.services.store import (
     FeedbackRecord,
     LeadLog,
+    LeadRecord,
     LeadStore,
     LeadWrite,
     ProfileRecord,
@@ -138,6 +140,28 @@ def record_feedback(
     feedback = FeedbackRecord(outcome, at, model, note, expires_at)
     if not store.record_feedback(lead_key(email), feedback):
         raise LeadNotFound
+    _mark_followed_up(store, lead_key(email))
+
+
+def _mark_followed_up(store: LeadStore, key: str) -> None:
+    """Take the lead's MQL states that sales has now answered out of the follow-up queue (the
+    lists read states); should it keep conflicting, the scorer's next write of the lead does
+    it (it reads the feedback with the profile)."""
+
+    def attempt(pending: dict[str, bool], _: int) -> dict[str, bool]:
+        log = store.lead_log(key)
+        if log.profile is None:
+            return {}
+        changed: list[LeadRecord] = []
+        for record in log.states.values():
+            if answered(log.profile, record.state) != record.followed_up:
+                record.followed_up = not record.followed_up
+                changed.append(record)
+        if not changed:
+            return {}
+        return pending if store.commit([LeadWrite(key, changed)])[1] else {}
+
+    until_settled(attempt, {key: True}, OWNER_ATTEMPTS)
 
 
 def assign_owner(store: LeadStore, email: str, owner: str, at: int) -> None:

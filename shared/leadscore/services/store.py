@@ -86,6 +86,9 @@ class StateRecord:
     name: str | None = None
     company: str | None = None
     owner: str | None = None
+    # sales recorded a verdict since the lead became an MQL: it has no deadline left, and
+    # leaves the follow-up queue (sort sla_due_at)
+    followed_up: bool = False
 
 
 @dataclass(slots=True)
@@ -229,8 +232,9 @@ class LeadRow:
     rating: str
     status: str
     mql_since: int | None
-    sla_due_at: int | None
+    sla_due_at: int | None  # None for an MQL sales answered (followed_up)
     last_activity_at: int | None
+    followed_up: bool = False
 
 
 @dataclass(slots=True)
@@ -391,8 +395,9 @@ def lead_row(record: StateRecord) -> LeadRow:
         state.rating,
         state.status,
         state.mql_since,
-        state.sla_due_at,
+        None if record.followed_up else state.sla_due_at,
         state.last_activity_at,
+        record.followed_up,
     )
 
 
@@ -428,6 +433,8 @@ def row_matches(row: LeadRow | AccountRow, sort: str, filters: ListFilters) -> b
     owner = row.owner if isinstance(row, LeadRow) else None
     return (
         (sort not in MQL_SORTS or row.status == "mql")
+        # the follow-up queue: an MQL sales answered is not in it
+        and not (sort == "sla_due_at" and isinstance(row, LeadRow) and row.followed_up)
         and filters.status in (None, row.status)
         and (not filters.ratings or row.rating in filters.ratings)
         and filters.grade in (None, row.grade)

@@ -12,13 +12,22 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.times import iso
-from leadscore.services.store import AccountRow, Cursor, LeadRow, LeadStore, ListFilters
+from leadscore.services.store import (
+    AccountRow,
+    Cursor,
+    LeadRow,
+    LeadStore,
+    ListFilters,
+    ListPage,
+)
+
+Row = TypeVar("Row", LeadRow, AccountRow)
 
 CURSOR_SECONDS = 3_600  # a cursor is for paging now, not a bookmark
 CLOCK_SKEW = 60  # seconds the clocks of two containers may differ
@@ -59,11 +68,7 @@ def lead_list(
 ) -> dict[str, Any]:
     """A page of `GET /v1/leads`: `{"leads": [...], "next_cursor": ...}`."""
     model = _model(models, query.model, accounts=False)
-    binding = query.binding(model)
-    place = read_cursor(query.cursor, binding, key, now_s)
-    page = store.list_leads(model, query.sort, query.filters, query.limit, place)
-    following = None if page.cursor is None else sign_cursor(page.cursor, binding, key, now_s)
-    return {"leads": [lead_item(row) for row in page.rows], "next_cursor": following}
+    return _page("leads", store.list_leads, lead_item, model, query, key, now_s)
 
 
 def account_list(
@@ -71,11 +76,24 @@ def account_list(
 ) -> dict[str, Any]:
     """A page of `GET /v1/accounts`: `{"accounts": [...], "next_cursor": ...}`."""
     model = _model(models, query.model, accounts=True)
+    return _page("accounts", store.list_accounts, account_item, model, query, key, now_s)
+
+
+def _page(
+    name: str,
+    lister: Callable[[str, str, ListFilters, int, Cursor | None], ListPage[Row]],
+    item: Callable[[Row], dict[str, Any]],
+    model: str,
+    query: ListQuery,
+    key: bytes,
+    now_s: int,
+) -> dict[str, Any]:
+    """One page of a list: the cursor read and checked, the store's page, the next cursor."""
     binding = query.binding(model)
     place = read_cursor(query.cursor, binding, key, now_s)
-    page = store.list_accounts(model, query.sort, query.filters, query.limit, place)
+    page = lister(model, query.sort, query.filters, query.limit, place)
     following = None if page.cursor is None else sign_cursor(page.cursor, binding, key, now_s)
-    return {"accounts": [account_item(row) for row in page.rows], "next_cursor": following}
+    return {name: [item(row) for row in page.rows], "next_cursor": following}
 
 
 def _model(models: Sequence[CompiledModel], wanted: str | None, accounts: bool) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from leadscore.api.app import PUBLIC_ROUTES, build, public_dependencies
+from leadscore.api.public import build, public_dependencies
 from leadscore.settings import LazyClient, settings
 
 logger = Logger()
@@ -20,7 +20,7 @@ tracer = Tracer(patch_modules=("botocore",))
 config = settings().require("queue_url")
 sqs = LazyClient("sqs", region_name=config.region, endpoint_url=config.endpoint_url)
 deps = public_dependencies(config, sqs)
-app = build(deps, PUBLIC_ROUTES)
+app = build(deps)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

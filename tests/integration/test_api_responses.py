@@ -292,13 +292,13 @@ def test_events_forms_and_webhooks(client: Client, monkeypatch: pytest.MonkeyPat
     call(406, "POST", "/v1/webhooks/mailgun", mailgun, **{"content-type": "application/json"})
 
     # Amazon SNS (SES events) asks to confirm a subscription; its URL cannot be reached.
-    from leadscore.api import app
+    from leadscore.api import public
 
     def unreachable(url: str, limit: int = 0) -> bytes:
         raise ValueError("unreachable")
 
-    monkeypatch.setattr(app, "https_get", unreachable)
-    monkeypatch.setattr(client.api.module.deps, "confirm_subscription", app.confirm_subscription)
+    monkeypatch.setattr(public, "https_get", unreachable)
+    monkeypatch.setattr(client.api.module.deps, "confirm_subscription", public.confirm_subscription)
     confirmation = {
         "Type": "SubscriptionConfirmation",
         "MessageId": "m-1",

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from leadscore.adapters.webhooks import WebhookAuthError, WebhookRequest, authenticate
 from leadscore.adapters.webhooks.auth import SsmSecrets, ssm_name
-from leadscore.api.app import webhook_secrets
+from leadscore.api.public import webhook_secrets
 from moto import mock_aws
 
 PATH = "/leadscore/webhooks"

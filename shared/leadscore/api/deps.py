@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
@@ -22,11 +22,13 @@ from leadscore.domain import strict_json
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Publisher
 from leadscore.domain.strict_json import NotStrictJSON
-from leadscore.services.replays import ReplayGuard
-from leadscore.services.rescore import ModelCatalog
-from leadscore.services.rescore_jobs import RescoreJobStore
-from leadscore.services.scoring import ModelSource
-from leadscore.services.store import LeadStore
+
+if TYPE_CHECKING:  # the ports the keyed routes use: the public function never loads them
+    from leadscore.services.replays import ReplayGuard
+    from leadscore.services.rescore import ModelCatalog
+    from leadscore.services.rescore_jobs import RescoreJobStore
+    from leadscore.services.scoring import ModelSource
+    from leadscore.services.store import LeadStore
 
 MAX_BODY_BYTES = 1_000_000
 # A surrogate escape (\ud800-\udfff) or a UTF-8-encoded surrogate, which json.loads reads.

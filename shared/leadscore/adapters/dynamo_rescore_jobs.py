@@ -6,6 +6,7 @@ Design: docs/design/rescoring.md; the items: `adapters.dynamo`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,8 +41,16 @@ def step_keys(job: RescoreJob, step_id: str) -> tuple[str, str]:
 class DynamoRescoreJobs:
     """`RescoreJobStore` on the leads table."""
 
-    def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=connection())
+    def _commit(self, writes: Callable[[TransactWrite], None]) -> bool:
+        """One transaction of `writes`; False when one of its conditions failed."""
+        try:
+            with TransactWrite(connection=connection()) as transaction:
+                writes(transaction)
+        except TransactWriteError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
 
     def start(self, job: RescoreJob, lock: RescoreLock, replacing: str | None) -> bool:
         item = RescoreLockItem(
@@ -55,15 +64,12 @@ class DynamoRescoreJobs:
             if replacing is None
             else RescoreLockItem.job_id == replacing
         )
-        try:
-            with self._transaction() as transaction:
-                transaction.save(item, condition=condition)
-                transaction.save(_job_item(job), condition=RescoreJobItem.pk.does_not_exist())
-        except TransactWriteError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
+
+        def writes(transaction: TransactWrite) -> None:
+            transaction.save(item, condition=condition)
+            transaction.save(_job_item(job), condition=RescoreJobItem.pk.does_not_exist())
+
+        return self._commit(writes)
 
     def lock(self, model_id: str) -> RescoreLock | None:
         try:
@@ -131,44 +137,36 @@ class DynamoRescoreJobs:
             for shard, sample in samples.items()
         ]
         actions.append(RescoreJobItem.failed_steps.delete({step_id}))
-        try:
-            with self._transaction() as transaction:
-                transaction.update(
-                    RescoreStepItem(*step_keys(job, step_id)),
-                    [RescoreStepItem.done_at.set(done_at)],
-                    # UpdateItem would otherwise make a step, or a job of counters alone
-                    condition=RescoreStepItem.pk.exists()
-                    & RescoreStepItem.done_at.does_not_exist(),
-                )
-                transaction.update(
-                    RescoreJobItem(*job_keys(job.model_id, job.job_id)),
-                    actions,
-                    condition=RescoreJobItem.pk.exists(),
-                )
-        except TransactWriteError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
+
+        def writes(transaction: TransactWrite) -> None:
+            transaction.update(
+                RescoreStepItem(*step_keys(job, step_id)),
+                [RescoreStepItem.done_at.set(done_at)],
+                # UpdateItem would otherwise make a step, or a job of counters alone
+                condition=RescoreStepItem.pk.exists() & RescoreStepItem.done_at.does_not_exist(),
+            )
+            transaction.update(
+                RescoreJobItem(*job_keys(job.model_id, job.job_id)),
+                actions,
+                condition=RescoreJobItem.pk.exists(),
+            )
+
+        return self._commit(writes)
 
     def fail_step(self, job: RescoreJob, step_id: str) -> bool:
-        try:
-            with self._transaction() as transaction:
-                transaction.condition_check(
-                    RescoreStepItem,
-                    *step_keys(job, step_id),
-                    condition=RescoreStepItem.done_at.does_not_exist(),
-                )
-                transaction.update(
-                    RescoreJobItem(*job_keys(job.model_id, job.job_id)),
-                    [RescoreJobItem.failed_steps.add({step_id})],
-                    condition=RescoreJobItem.pk.exists(),
-                )
-        except TransactWriteError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
+        def writes(transaction: TransactWrite) -> None:
+            transaction.condition_check(
+                RescoreStepItem,
+                *step_keys(job, step_id),
+                condition=RescoreStepItem.done_at.does_not_exist(),
+            )
+            transaction.update(
+                RescoreJobItem(*job_keys(job.model_id, job.job_id)),
+                [RescoreJobItem.failed_steps.add({step_id})],
+                condition=RescoreJobItem.pk.exists(),
+            )
+
+        return self._commit(writes)
 
     def finish(self, job: RescoreJob, finished_at: int) -> bool:
         try:

@@ -2,328 +2,39 @@
 
 Each status listed for a route is one its code (or, deployed, API Gateway in front of it) can
 give, every refusal in the one shape of `problems.py`; `tests/integration/test_api_responses.py`
-drives the handler and checks each answer against its route's list and schema.
+drives the handler and checks each answer against its route's list and schema. The schemas
+themselves are api/schemas.py.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from leadscore.api.bodies import EVENTS, FORM, MAX_EVENTS, Outcome, RequestBody
+from leadscore.api.bodies import EVENTS, FORM, MAX_EVENTS, RequestBody
 from leadscore.api.problems import PROBLEM_TYPE
+from leadscore.api.schemas import (
+    AccountList,
+    AccountScores,
+    EventsAccepted,
+    FeedbackRecorded,
+    FormAccepted,
+    FormToken,
+    Health,
+    Lead,
+    LeadHistory,
+    LeadList,
+    ModelList,
+    ModelPublished,
+    ProblemDetails,
+    RescoreProgress,
+    RescoreStarted,
+)
 from leadscore.api.scopes import SCOPES
 from leadscore.domain.model import ScoringModel
-
-Points = Annotated[float, Field(description="points, to two decimals")]
-Percent = Annotated[float, Field(ge=0, le=100)]
-Grade = Literal["A", "B", "C", "D"]
-Level = Annotated[int, Field(ge=1, le=4, description="1 = most engaged")]
-Rating = Annotated[str, Field(pattern=r"^[A-D][1-4]$", examples=["A1", "C3"])]
-Count = Annotated[int, Field(ge=0)]
-LeadStatus = Literal["open", "mql"]
-
-
-# ---------------------------------------------------------------- refusals
-
-
-class FieldError(BaseModel):
-    """What is wrong with one field of the request."""
-
-    field: str = Field(
-        description="its path in the body (`[3].email`, `fit.categories[2].weight`); "
-        "empty for the body itself",
-        examples=["[3].email"],
-    )
-    message: str
-
-
-class ProblemDetails(BaseModel):
-    """RFC 9457 problem details: every refusal and fault, as `application/problem+json`.
-
-    API Gateway's own refusals (deployed) add `request_id`.
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str = Field(examples=["about:blank"])
-    title: str = Field(description="the status's name", examples=["Unprocessable Content"])
-    status: int = Field(ge=400, le=599, description="the HTTP status, repeated")
-    detail: str = Field(examples=["1 of 2 events are not valid"])
-    errors: list[FieldError] = Field(
-        default_factory=list,
-        min_length=1,
-        description="validation failures only (absent otherwise): every problem found, at once",
-    )
-
-
-# ---------------------------------------------------------------- successes
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-
-
-class EventsAccepted(BaseModel):
-    """The events are queued for scoring (an id already seen is counted once)."""
-
-    accepted: int = Field(ge=1, le=MAX_EVENTS)
-    event_ids: list[str] = Field(
-        description="in the order posted: each event's id or, without one, the id made from "
-        "its content"
-    )
-
-
-class FormAccepted(BaseModel):
-    """The submission is queued for scoring (or, from a bot, dropped: the answer is the same)."""
-
-    status: Literal["accepted"]
-    event_id: str
-
-
-class FormToken(BaseModel):
-    """A signed form token: post it with the form as `_token` (bot checks, when turned on)."""
-
-    token: str
-    expires_in: int = Field(ge=1, description="seconds it is accepted for")
-
-
-class Reason(BaseModel):
-    """A rule's share of a score."""
-
-    rule: str = Field(examples=["fit.job_title", "engagement.pricing_page", "decay"])
-    points: Points
-    count: Count = Field(description="how many events of that rule counted")
-
-
-class Scores(BaseModel):
-    """What a lead's and an account's scores for one model have in common."""
-
-    model: str
-    model_version: int = Field(ge=0)
-    score: Percent
-    fit: Percent
-    engagement: Percent
-    grade: Grade
-    engagement_level: Level
-    rating: Rating
-
-
-class LeadScore(Scores):
-    """A lead's scores for one model."""
-
-    status: LeadStatus
-    mql_since: datetime | None
-    sla_due_at: datetime | None
-    last_activity_at: datetime | None
-    reasons: list[Reason] = Field(description="largest effect first; they add up to the score")
-
-
-class Lead(BaseModel):
-    """A lead's profile and its current scores, one per model."""
-
-    email: str
-    profile: dict[str, Any] | None
-    account: str | None = Field(description="its company domain (none for free mail)")
-    flags: list[str] = Field(examples=[["spam", "disqualified"]])
-    feedback: Outcome | None = Field(description="the last sales outcome recorded")
-    scores: list[LeadScore]
-
-
-class RuleChange(BaseModel):
-    rule: str
-    points: Points
-
-
-class ScoreChange(BaseModel):
-    """One change of a lead's score: an event, a profile update, decay or a rescore."""
-
-    kind: Literal["event", "profile", "decay", "rescore"]
-    event_id: str | None
-    event_type: str | None
-    at: datetime
-    points: Points
-    rule: str | None = Field(description="the engagement rule the event matched")
-    limited: bool = Field(description="that rule's limit was already reached: 0 points")
-    rules: list[RuleChange]
-
-
-class ModelHistory(BaseModel):
-    model: str
-    points: Points = Field(description="the sum of the changes: the current score")
-    changes: list[ScoreChange] = Field(description="oldest first")
-
-
-class LeadHistory(BaseModel):
-    """Every change of a lead's scores, with the rule behind it."""
-
-    email: str
-    history: list[ModelHistory]
-
-
-class FeedbackRecorded(BaseModel):
-    status: Literal["recorded"]
-    outcome: Outcome
-
-
-class AccountPerson(BaseModel):
-    """One person's contribution to the account's score."""
-
-    email: str | None = Field(description="none when the person was erased a moment ago")
-    name: str | None
-    job_title: Any
-    company: Any
-    points: Points
-    parts: dict[str, Points]
-    engaged: bool
-    counted: bool
-    role: str | None
-    fit: Percent
-    engagement: Percent
-
-
-class AccountScore(Scores):
-    """An account's scores for one model."""
-
-    status: Literal["open", "mqa"]
-    mqa_since: datetime | None
-    engaged_people: Count
-    roles: list[str]
-    parts: dict[str, Points]
-    people: list[AccountPerson] = Field(description="they add up to the score")
-
-
-class AccountScores(BaseModel):
-    account: str = Field(examples=["acme.com"])
-    scores: list[AccountScore]
-
-
-class LeadListRow(BaseModel):
-    """A lead in a list, for one model."""
-
-    email: str | None = Field(description="none for a state written before lists existed")
-    name: str | None
-    company: str | None
-    account: str | None = Field(description="its company domain (none for free mail)")
-    owner: str | None = Field(description="the salesperson who follows it up")
-    score: Percent
-    fit: Percent
-    engagement: Percent
-    rating: Rating
-    status: LeadStatus
-    mql_since: datetime | None
-    sla_due_at: datetime | None = Field(description="the follow-up deadline of an MQL")
-    last_activity_at: datetime | None
-
-
-class LeadList(BaseModel):
-    """A page of a lead list."""
-
-    leads: list[LeadListRow] = Field(max_length=200)
-    next_cursor: str | None = Field(
-        description="the next page's `cursor` (with the same other parameters, within an "
-        "hour); none on the last page. A page may be short and still have one"
-    )
-
-
-class AccountListRow(BaseModel):
-    """An account in a list, for one model."""
-
-    account: str = Field(examples=["acme.com"])
-    score: Percent
-    rating: Rating
-    status: Literal["open", "mqa"]
-    mqa_since: datetime | None
-
-
-class AccountList(BaseModel):
-    """A page of an account list."""
-
-    accounts: list[AccountListRow] = Field(max_length=200)
-    next_cursor: str | None = Field(description="as for lead lists")
-
-
-class ModelEntry(BaseModel):
-    id: str
-    version: int = Field(ge=1, description="the current version")
-    published_at: int = Field(description="epoch seconds")
-
-
-class ModelList(BaseModel):
-    models: list[ModelEntry]
-
-
-class ModelPublished(BaseModel):
-    id: str
-    version: int = Field(ge=1, description="the version just published")
-
-
-JobStatus = Literal["queued", "running", "completed", "incomplete"]
-
-
-class RescoreJob(BaseModel):
-    """What a rescore job's answers have in common."""
-
-    job_id: str
-    model: str
-    model_version: int = Field(ge=1)
-    dry_run: bool
-    notify: bool
-
-
-class RescoreStarted(RescoreJob):
-    """The job is queued; its progress is at `progress_url`."""
-
-    status: Literal["queued"]
-    starts_at: datetime = Field(description="once every scorer uses this version")
-    progress_url: str = Field(examples=["/v1/models/default/rescore/0193..."])
-
-
-class ScoreSnapshot(BaseModel):
-    score: Percent
-    rating: Rating
-    status: LeadStatus
-
-
-class RescoredLead(BaseModel):
-    email: str | None = Field(description="none when the lead was erased since")
-    before: ScoreSnapshot
-    after: ScoreSnapshot
-
-
-class Chunks(BaseModel):
-    listed: Count
-    done: Count
-
-
-class RescoreProgress(RescoreJob):
-    """A rescore job's status, counters and a sample of the leads it changed."""
-
-    status: JobStatus = Field(
-        description="`incomplete`: some steps failed, until they are redriven from the DLQ"
-    )
-    at: datetime = Field(description="the moment every lead is rescored as of")
-    starts_at: datetime
-    created_at: datetime
-    finished_at: datetime | None
-    leads_total: Count = Field(description="the leads listed so far")
-    listing_complete: bool
-    leads_done: Count
-    changed: Count
-    rating_changes: Count
-    new_mqls: Count
-    lost_mqls: Count
-    failures: Count
-    notifications: Count
-    chunks: Chunks
-    failed_chunks: Count
-    failed_pages: Count
-    sample: list[RescoredLead] = Field(max_length=20)
-
 
 # ---------------------------------------------------------------- the routes' answers
 

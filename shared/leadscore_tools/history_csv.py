@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from leadscore.domain.compiled import as_number, as_text
+from leadscore.domain.value_tests import as_number, as_text
 
 MISSING_TOKENS = ("Select",)  # a drop-down left untouched: treated as missing
 POSITIVE = frozenset({"1", "true", "yes", "y", "won", "converted"})

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from leadscore.domain import engine
-from leadscore.domain.compiled import CompiledModel, as_text
+from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.value_tests import as_text
 
 from leadscore_tools.history_csv import MISSING_TOKENS
 

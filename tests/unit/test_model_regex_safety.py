@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from leadscore.domain import compiled
+from leadscore.domain import value_tests
 from leadscore.domain.model import ModelError, parse_model
 from leadscore.domain.regexes import Regex
 
@@ -46,8 +46,8 @@ def test_nested_quantifiers_score_in_linear_time(
         engines[seen] = compiled_regex = linear(seen)
         return compiled_regex
 
-    linear = compiled.linear_regex
-    monkeypatch.setattr(compiled, "linear_regex", spy)
+    linear = value_tests.linear_regex
+    monkeypatch.setattr(value_tests, "linear_regex", spy)
     model = rules(regex_rule(pattern), {"name": "visit", "event": "page_view", "points": 1})
     # The engine first: with a backtracking one, the hostile value below would never finish.
     assert type(engines[pattern]).__module__ == "re2"
@@ -157,7 +157,7 @@ SAMPLES = [
 
 @pytest.mark.parametrize("pattern", shipped_regexes())
 def test_every_shipped_regex_matches_what_it_matched_before(pattern: str) -> None:
-    linear = compiled.linear_regex(pattern)
+    linear = value_tests.linear_regex(pattern)
     before = re.compile(pattern, re.IGNORECASE)
     for value in SAMPLES:
         assert (linear.search(value) is not None) == (before.search(value) is not None), value

@@ -2,197 +2,28 @@
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from leadscore.domain import domains
-from leadscore.domain.emails import EmailError, normalize_domain
 from leadscore.domain.model import ScoringModel
 from leadscore.domain.model_base import Test
 from leadscore.domain.model_engagement import Limit
 from leadscore.domain.model_fit import FitCategory
-from leadscore.domain.regexes import linear_regex
+from leadscore.domain.value_tests import (
+    MEMO_SIZE,
+    DomainLists,
+    Predicate,
+    as_text,
+    compile_test,
+    domain_of_text,
+    domain_only,
+    listed_domains,
+)
 
-Predicate = Callable[[Any], bool]
 DAY = 86_400
-MEMO_SIZE = 4096  # bound of each per-model memo: cleared when full
-DOMAIN_TEST = frozenset({"domain_list", "exists"})
 NOT_FOUND = object()  # a memo's answer for a key it does not hold (None is an answer)
-
-
-def as_text(value: Any) -> str:
-    """Values compare as case-folded text; 5, 5.0 and "5" are the same."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip().casefold()
-
-
-def as_number(value: Any) -> float | None:
-    """A number from 5, "5.0", "1,200", or a range "51-200" (its midpoint)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
-        return None
-    text = value.strip().replace(",", "").replace("_", "")
-    try:
-        return float(text)
-    except ValueError:
-        low, dash, high = text.partition("-")
-        if dash:
-            try:
-                return (float(low) + float(high)) / 2
-            except ValueError:
-                return None
-        return float(text[:-1]) if text.endswith("+") and text[:-1].isdigit() else None
-
-
-@dataclass(frozen=True, slots=True)
-class DomainLists:
-    """The model's domain lists joined with the built-in ones."""
-
-    internal: frozenset[str]
-    competitors: frozenset[str]
-    personal: frozenset[str]
-    education: frozenset[str]
-    disposable: frozenset[str]
-    target_accounts: frozenset[str]
-
-    def contains(self, name: str, domain: str) -> bool:
-        if name == "education":
-            return domains.is_education(domain, self.education)
-        listed: frozenset[str] = getattr(self, name)
-        return domains.in_domains(domain, listed)
-
-
-def _domain_of(value: Any) -> str:
-    """The domain of an email address, or the value itself as a domain."""
-    if type(value) is str:
-        return _domain_of_text(value)
-    text = as_text(value)
-    return domains.email_domain(text) if "@" in text else text
-
-
-@lru_cache(maxsize=MEMO_SIZE)  # one email is looked up in several domain lists in a row
-def _domain_of_text(value: str) -> str:
-    text = as_text(value)
-    return domains.email_domain(text) if "@" in text else text
-
-
-def _listed(names: list[str]) -> frozenset[str]:
-    """A model's domain list as an address's domain is written (`bücher.de` in punycode); an
-    entry that is no domain name stays as written."""
-    listed = set()
-    for name in names:
-        try:
-            listed.add(normalize_domain(name))
-        except EmailError:
-            listed.add(name)
-    return frozenset(listed)
-
-
-def _member_of(members: list[str | float | bool]) -> Predicate:
-    """Membership as text ignoring case, and as numbers for numeric members ("5.0" is 5)."""
-    texts = frozenset(as_text(m) for m in members)
-    numbers = frozenset(
-        m for m in members if isinstance(m, int | float) and not isinstance(m, bool)
-    )
-    if not numbers:
-        return lambda v: as_text(v) in texts
-    return lambda v: as_text(v) in texts or as_number(v) in numbers
-
-
-def compile_test(test: Test, lists: DomainLists) -> Predicate:
-    """All the tests of `test` as one predicate; a missing value passes only `exists: false`."""
-    checks: list[Predicate] = []
-    if test.equals is not None:
-        checks.append(_member_of([test.equals]))
-    if test.in_ is not None:
-        checks.append(_member_of(test.in_))
-    if test.not_in is not None:
-        excluded = _member_of(test.not_in)
-        checks.append(lambda v: not excluded(v))
-    if test.min is not None or test.max is not None or test.below is not None:
-        low, high, below = test.min, test.max, test.below
-
-        def in_range(v: Any) -> bool:
-            number = as_number(v)
-            return (
-                number is not None
-                and (low is None or number >= low)
-                and (high is None or number <= high)
-                and (below is None or number < below)
-            )
-
-        checks.append(in_range)
-    # Words and globs stay in Python's engine, linear in the value by construction: escaped
-    # literals between one-character lookarounds, and fnmatch's translation, which since
-    # Python 3.9 never backtracks into a `*` it has passed (CPython bpo-40480).
-    if test.words is not None:
-        alternatives = "|".join(re.escape(w.strip()) for w in test.words)
-        words = re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])", re.IGNORECASE)
-        checks.append(lambda v: words.search(str(v)) is not None)
-    if test.regex is not None:
-        pattern = linear_regex(test.regex)  # the model's own pattern: RE2, never backtracks
-        checks.append(lambda v: pattern.search(str(v)) is not None)
-    if test.glob is not None:
-        glob = re.compile(fnmatch.translate(test.glob), re.IGNORECASE)
-        checks.append(lambda v: glob.match(str(v)) is not None)
-    if test.domain_list is not None:
-        list_name = test.domain_list
-        listed: dict[str, bool] = {}  # domains repeat (gmail.com): remember the answers
-
-        def in_list(value: Any) -> bool:
-            domain = _domain_of_text(value) if type(value) is str else _domain_of(value)
-            found = listed.get(domain)
-            if found is None:
-                if len(listed) >= MEMO_SIZE:
-                    listed.clear()
-                found = listed[domain] = lists.contains(list_name, domain)
-            return found
-
-        if _domain_only(test):  # the common case (`email` on a list), in one call
-
-            def on_list(value: Any) -> bool:
-                if type(value) is str:
-                    return bool(value.strip()) and in_list(value)
-                return not _missing(value) and in_list(value)
-
-            return on_list
-        checks.append(in_list)
-    wants_missing = test.exists is False
-    if wants_missing or not checks:
-
-        def presence(value: Any) -> bool:
-            return _missing(value) is wants_missing
-
-        return presence
-    if len(checks) == 1:  # the common case, without the loop
-        (check,) = checks
-
-        def single(value: Any) -> bool:
-            return not _missing(value) and check(value)
-
-        return single
-
-    def every(value: Any) -> bool:
-        return not _missing(value) and all(check(value) for check in checks)
-
-    return every
-
-
-def _missing(value: Any) -> bool:
-    """No value: absent, None, an empty or blank string, an empty list."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    return isinstance(value, list | tuple | dict) and not value
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +87,7 @@ class Adjustment:
         from lead to lead (a blank value's domain is "", which no list holds)."""
         if type(value) is not str:
             return self.matches(value)
-        key = _domain_of_text(value) if self.by_domain else value
+        key = domain_of_text(value) if self.by_domain else value
         found = self.memo.get(key)
         if found is None:
             if len(self.memo) >= MEMO_SIZE:
@@ -391,12 +222,6 @@ class CompiledModel:
         return as_text(product) in self.products
 
 
-def _domain_only(test: Test) -> bool:
-    """True when `test` is a domain-list test and nothing else (`exists: true` aside)."""
-    given = {name for name in Test.model_fields if getattr(test, name) is not None}
-    return test.domain_list is not None and test.exists is not False and given <= DOMAIN_TEST
-
-
 def _single_field(category: FitCategory) -> str | None:
     fields = {criterion.field or category.field for criterion in category.criteria}
     return fields.pop() if len(fields) == 1 else None
@@ -414,12 +239,12 @@ def _fit_fields(model: ScoringModel, tested: set[str]) -> set[str]:
 def compile_model(model: ScoringModel) -> CompiledModel:
     """Turn a validated model into predicates and lookup tables (once per model version)."""
     lists = DomainLists(
-        internal=_listed(model.domains.internal),
-        competitors=_listed(model.domains.competitors),
-        personal=domains.PERSONAL | _listed(model.domains.personal),
-        education=_listed(model.domains.education),
-        disposable=domains.DISPOSABLE | _listed(model.domains.disposable),
-        target_accounts=_listed(model.domains.target_accounts),
+        internal=listed_domains(model.domains.internal),
+        competitors=listed_domains(model.domains.competitors),
+        personal=domains.PERSONAL | listed_domains(model.domains.personal),
+        education=listed_domains(model.domains.education),
+        disposable=domains.DISPOSABLE | listed_domains(model.domains.disposable),
+        target_accounts=listed_domains(model.domains.target_accounts),
     )
     categories = tuple(
         Category(
@@ -450,7 +275,7 @@ def compile_model(model: ScoringModel) -> CompiledModel:
             points=a.points,
             flag=a.flag or a.name,
             disqualify=a.disqualify,
-            by_domain=_domain_only(a),
+            by_domain=domain_only(a),
             memo={},
         )
         for a in model.negative

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.domain import domains, spam
-from leadscore.domain.compiled import MEMO_SIZE, CompiledModel, ProfileFit
+from leadscore.domain.compiled import CompiledModel, ProfileFit
+from leadscore.domain.value_tests import MEMO_SIZE
 from leadscore.domain.working_state import WorkingState
 
 FIT_PREFIXES = ("fit.", "negative.", "spam")  # the reasons a profile's fit gives

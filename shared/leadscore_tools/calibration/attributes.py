@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from leadscore.domain.compiled import as_number, as_text
+from leadscore.domain.value_tests import as_number, as_text
 
 from leadscore_tools.backtest import auc
 from leadscore_tools.calibration.settings import CalibrationError, Settings

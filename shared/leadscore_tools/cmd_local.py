@@ -90,10 +90,10 @@ def _pairs(option: str, pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from leadscore_tools.intrinsics import TemplateError
     from leadscore_tools.local.moto_server import PortInUse
     from leadscore_tools.local.resources import ModelFileError
     from leadscore_tools.local.stack import LocalStack, Options
-    from leadscore_tools.template import TemplateError
 
     # Its own handler: Powertools filters the root handler's records of loggers named
     # like its service (`leadscore...`), and the functions' logs have their own format.

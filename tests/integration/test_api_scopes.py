@@ -16,8 +16,9 @@ import yaml
 from leadscore.adapters import model_store
 from leadscore.adapters.api_keys import ApiKeys
 from leadscore.settings import settings
+from leadscore_tools.intrinsics import Naming
 from leadscore_tools.local.gateway import Gateway, Request
-from leadscore_tools.template import Naming, read_stack
+from leadscore_tools.template import read_stack
 
 from tests.conftest import ROOT, LambdaContext, load_function
 from tests.integration.api_client import make_api

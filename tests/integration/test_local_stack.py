@@ -79,7 +79,8 @@ def test_forms_json_and_urlencoded_are_scored_and_leads_need_the_key(
 
 def refused(kind: str) -> int:
     """What API Gateway answers for `kind`: template.yaml's GatewayResponses, else its default."""
-    from leadscore_tools.template import Naming, read_stack
+    from leadscore_tools.intrinsics import Naming
+    from leadscore_tools.template import read_stack
 
     responses = read_stack(Naming("http://127.0.0.1:5000")).gateway_responses
     custom = responses.get(kind) or responses.get("DEFAULT_4XX") or {}

@@ -145,7 +145,8 @@ def test_a_failing_function_is_a_502_like_api_gateway() -> None:
 
 
 def test_refusals_follow_the_templates_gateway_responses() -> None:
-    from leadscore_tools.template import Naming, read_stack
+    from leadscore_tools.intrinsics import Naming
+    from leadscore_tools.template import read_stack
 
     responses = read_stack(Naming("http://127.0.0.1:5000")).gateway_responses
     function = RecordingFunction()

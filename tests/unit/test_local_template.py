@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leadscore_tools.template import TEMPLATE, Naming, TemplateError, load_template, read_stack
+from leadscore_tools.intrinsics import Naming, TemplateError
+from leadscore_tools.template import TEMPLATE, load_template, read_stack
 
 NAMING = Naming("http://127.0.0.1:5000")
 

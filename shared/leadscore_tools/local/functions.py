@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from leadscore_tools.intrinsics import ACCOUNT_ID
 from leadscore_tools.local.logs import log
-from leadscore_tools.template import ACCOUNT_ID, Function
+from leadscore_tools.template import Function
 
 
 @dataclass

@@ -19,9 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from leadscore_tools.intrinsics import ACCOUNT_ID
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
 from leadscore_tools.local.logs import log
-from leadscore_tools.template import ACCOUNT_ID, Authorizer, Route
+from leadscore_tools.template import Authorizer, Route
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit
 REGION = "us-east-1"  # the local stack's

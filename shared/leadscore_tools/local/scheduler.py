@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from leadscore_tools.intrinsics import ACCOUNT_ID
 from leadscore_tools.local.functions import LocalFunction
 from leadscore_tools.local.logs import log
-from leadscore_tools.template import ACCOUNT_ID, Schedule
+from leadscore_tools.template import Schedule
 
 _MONTHS = {name.upper(): n for n, name in enumerate(calendar.month_abbr) if name}
 _DAYS = {name: n for n, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)}

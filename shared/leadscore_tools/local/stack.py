@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from leadscore_tools.intrinsics import Naming
 from leadscore_tools.local import outbox as outbox_module
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
 from leadscore_tools.local.gateway import ApiServer, Gateway, Reply, Request, problem
@@ -21,7 +22,7 @@ from leadscore_tools.local.moto_server import MotoServer, check_port_free
 from leadscore_tools.local.poller import SqsPoller
 from leadscore_tools.local.resources import create_resources, publish_models
 from leadscore_tools.local.scheduler import Scheduler, Timing, run_scheduled
-from leadscore_tools.template import ROOT, TEMPLATE, Naming, Schedule, Stack, read_stack
+from leadscore_tools.template import ROOT, TEMPLATE, Schedule, Stack, read_stack
 
 HOST = "127.0.0.1"  # loopback only, always
 REGION = "us-east-1"

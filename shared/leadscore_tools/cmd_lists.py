@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from leadscore.services.store import LEAD_SORTS
+
 from leadscore_tools.common import CommandError
 from leadscore_tools.stack_client import StackClient, add_stack_arguments
 
 # --all reads at most this many pages (of 200 rows by default): a bound, not a dump.
 MAX_PAGES = 50
 ALL_PAGE_ROWS = 200
-LEAD_SORTS = ("sla_due_at", "-score", "-mql_since", "-last_activity_at")
 WIDEST_TEXT = 32  # a name, company or owner longer than this is cut, ending in "…"
 
 

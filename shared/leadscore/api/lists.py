@@ -16,7 +16,7 @@ from leadscore.api.queries import takes_query
 from leadscore.domain.times import epoch
 from leadscore.services import lists
 from leadscore.services.profiles import owner_value
-from leadscore.services.store import ListFilters
+from leadscore.services.store import AccountSort, LeadSort, ListFilters
 
 RATING = re.compile(r"^[A-D][1-4]$")
 INVALID = "the list's query is not valid"
@@ -55,14 +55,14 @@ class LeadListParameters(ListParameters):
     owner: Annotated[str, Field(min_length=1, max_length=254)] | None = Field(
         default=None, description="the leads of this owner (a salesperson's email)"
     )
-    sort: Literal["sla_due_at", "-score", "-mql_since", "-last_activity_at"] = Field(
+    sort: LeadSort = Field(
         default="-score", description="sla_due_at: soonest follow-up deadline first, overdue first"
     )
 
 
 class AccountListParameters(ListParameters):
     status: Literal["open", "mqa"] | None = None
-    sort: Literal["-score"] = "-score"
+    sort: AccountSort = "-score"
 
 
 Parameters = TypeVar("Parameters", bound=ListParameters)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Notification
@@ -20,8 +20,11 @@ SHARDS = 16  # partitions of the due and every-lead listings: spreads hot index 
 # Partitions of the sales lists (docs/design/table.md "Lists"): a page reads every one of them.
 LIST_SHARDS = 4
 LIST_READ_CAP = 1_000  # index items one list request reads at most: a short page, and a cursor
-LEAD_SORTS = ("-score", "sla_due_at", "-mql_since", "-last_activity_at")
-ACCOUNT_SORTS = ("-score",)
+# The lists' orders, named once: the API's query, the CLI and the stores take these.
+LeadSort = Literal["sla_due_at", "-score", "-mql_since", "-last_activity_at"]
+AccountSort = Literal["-score"]
+LEAD_SORTS: tuple[str, ...] = get_args(LeadSort)
+ACCOUNT_SORTS: tuple[str, ...] = get_args(AccountSort)
 MQL_SORTS = ("sla_due_at", "-mql_since")  # the queue: MQLs only
 # An MQL without a deadline sorts after every deadline in the queue.
 NO_DEADLINE = 253_402_300_799  # 9999-12-31T23:59:59Z

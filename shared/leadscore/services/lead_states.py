@@ -30,10 +30,9 @@ def next_state_record(
     if email is not None:
         record.account_domain = company_domain(email) or ""
         record.email = email
-    if profile is not None:
-        record.name, record.company, record.owner = listed_fields(profile)
-        record.followed_up = answered(profile, state)
     record.state = state
+    if profile is not None:
+        relist(record, profile)
     record.updated_at = now_s
     due = [t for t in (engine.next_decay_at(model, state), _sla_check_at(state)) if t is not None]
     record.due_at = min(due) if due else None
@@ -44,6 +43,15 @@ def _sla_check_at(state: LeadState) -> int | None:
     if state.status == "mql" and not state.sla_breached and state.sla_due_at is not None:
         return state.sla_due_at
     return None
+
+
+def relist(record: StateRecord, profile: ProfileRecord) -> bool:
+    """Bring what the lists show of the lead on its state record (name, company, owner, and
+    whether sales answered it) in line with its profile; True when that changed it."""
+    before = (record.name, record.company, record.owner, record.followed_up)
+    record.name, record.company, record.owner = listed_fields(profile)
+    record.followed_up = answered(profile, record.state)
+    return (record.name, record.company, record.owner, record.followed_up) != before
 
 
 def answered(profile: ProfileRecord, state: LeadState) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +11,7 @@ from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.emails import earlier_lead_key, lead_key
 from leadscore.domain.notifications import Publisher
 from leadscore.services import accounts, profiles
-from leadscore.services.lead_states import answered
+from leadscore.services.lead_states import relist
 from leadscore.services.retry import until_settled
 from leadscore.services.store import (
     FeedbackRecord,
@@ -138,54 +138,45 @@ def record_feedback(
         assign_owner(store, email, owner, at)
     expires_at = int((now + FEEDBACK_RETENTION).timestamp())
     feedback = FeedbackRecord(outcome, at, model, note, expires_at)
-    if not store.record_feedback(lead_key(email), feedback):
+    key = lead_key(email)
+    if not store.record_feedback(key, feedback):
         raise LeadNotFound
-    _mark_followed_up(store, lead_key(email))
+    # Answered MQLs leave the follow-up queue now; should this keep conflicting, the scorer's
+    # next write of the lead does it (it reads the feedback with the profile).
+    _relisted(store, key, lambda profile: profile)
 
 
-def _mark_followed_up(store: LeadStore, key: str) -> None:
-    """Take the lead's MQL states that sales has now answered out of the follow-up queue (the
-    lists read states); should it keep conflicting, the scorer's next write of the lead does
-    it (it reads the feedback with the profile)."""
+def assign_owner(store: LeadStore, email: str, owner: str, at: int) -> None:
+    """Write `owner` into the lead's profile, and its states (what the lists filter on);
+    an owner already set by a trusted source is not rewritten."""
+    key = lead_key(email)
+
+    def owned(profile: ProfileRecord) -> ProfileRecord:
+        if profile.profile.get(profiles.OWNER) == owner and profiles.OWNER not in profile.untrusted:
+            return profile
+        return profiles.assign_owner(profile, owner, at)
+
+    if not _relisted(store, key, owned):
+        raise WriteConflict(f"lead {key[:8]} kept conflicting while setting its owner")
+
+
+def _relisted(store: LeadStore, key: str, change: Callable[[ProfileRecord], ProfileRecord]) -> bool:
+    """Write the lead's profile as `change` gives it (when it is a new one) and its states
+    as the lists must show them then, over the versions read; read again when a concurrent
+    writer (the scorer) got there first. False when it kept conflicting."""
 
     def attempt(pending: dict[str, bool], _: int) -> dict[str, bool]:
         log = store.lead_log(key)
         if log.profile is None:
-            return {}
-        changed: list[LeadRecord] = []
-        for record in log.states.values():
-            if answered(log.profile, record.state) != record.followed_up:
-                record.followed_up = not record.followed_up
-                changed.append(record)
-        if not changed:
-            return {}
-        return pending if store.commit([LeadWrite(key, changed)])[1] else {}
-
-    until_settled(attempt, {key: True}, OWNER_ATTEMPTS)
-
-
-def assign_owner(store: LeadStore, email: str, owner: str, at: int) -> None:
-    """Write `owner` into the lead's profile and its states (what the lists filter on) over
-    the versions read, read again when a concurrent writer (the scorer) got there first; an
-    owner already set is not rewritten."""
-    key = lead_key(email)
-
-    def attempt(pending: dict[str, str], _: int) -> dict[str, str]:
-        log = store.lead_log(key)
-        stored = log.profile
-        if stored is None:
             raise LeadNotFound
-        if stored.profile.get(profiles.OWNER) == owner and profiles.OWNER not in stored.untrusted:
+        profile = change(log.profile)
+        records: list[LeadRecord] = [] if profile is log.profile else [profile]
+        records += [state for state in log.states.values() if relist(state, profile)]
+        if not records:
             return {}
-        record = profiles.assign_owner(stored, owner, at)
-        states = list(log.states.values())
-        for state in states:
-            state.owner = record.profile[profiles.OWNER]
-        conflicted = store.commit([LeadWrite(key, [record, *states])])[1]
-        return pending if conflicted else {}
+        return pending if store.commit([LeadWrite(key, records)])[1] else {}
 
-    if until_settled(attempt, {key: owner}, OWNER_ATTEMPTS):
-        raise WriteConflict(f"lead {key[:8]} kept conflicting while setting its owner")
+    return not until_settled(attempt, {key: True}, OWNER_ATTEMPTS)
 
 
 def _profile(log: LeadLog) -> ProfileRecord:

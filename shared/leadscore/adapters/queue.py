@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from leadscore.domain.events import Event
-from leadscore.domain.messages import encode
+from leadscore.domain.messages import Entry, encode
 
 MAX_BATCH_ENTRIES = 10  # SendMessageBatch entries per request
 MAX_BATCH_BYTES = 240_000  # SendMessageBatch payload limit is 256 KiB in total
@@ -25,7 +25,7 @@ class ScoringQueue:
         self._url = queue_url
         self.requests = 0
 
-    def send(self, entries: Iterable[tuple[str, Event]], received_at: datetime) -> int:
+    def send(self, entries: Iterable[tuple[str, Event] | Entry], received_at: datetime) -> int:
         """Enqueue the events; returns the number of messages sent."""
         bodies = list(encode(entries, received_at))
         for batch in _batches(bodies):

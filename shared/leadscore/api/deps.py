@@ -7,7 +7,7 @@ import binascii
 import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +20,7 @@ from leadscore.api.form_checks import FormChecks
 from leadscore.api.problems import Problem
 from leadscore.domain import strict_json
 from leadscore.domain.events import Event
+from leadscore.domain.messages import Entry
 from leadscore.domain.notifications import Publisher
 from leadscore.domain.strict_json import NotStrictJSON
 
@@ -36,7 +37,7 @@ SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 class Queue(Protocol):
-    def send(self, entries: list[tuple[str, Event]], received_at: datetime) -> int: ...
+    def send(self, entries: Sequence[tuple[str, Event] | Entry], received_at: datetime) -> int: ...
 
 
 class KeyVerifier(Protocol):

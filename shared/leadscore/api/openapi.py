@@ -8,7 +8,7 @@ from responses.py, so the routes are listed by the code.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from leadscore.api.bodies import body_of
 from leadscore.api.deps import Dependencies
 from leadscore.api.queries import query_of
 from leadscore.domain.events import Event
+from leadscore.domain.messages import Entry
 
 COMPONENTS = "#/components/schemas/"
 # Methods whose routes must each say what body they take.
@@ -40,7 +41,7 @@ Mode = Literal["validation", "serialization"]
 
 
 class _NoQueue:
-    def send(self, entries: list[tuple[str, Event]], received_at: datetime) -> int:
+    def send(self, entries: Sequence[tuple[str, Event] | Entry], received_at: datetime) -> int:
         raise RuntimeError("the OpenAPI document needs no queue")
 
 

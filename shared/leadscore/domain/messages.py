@@ -6,9 +6,17 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from leadscore.domain.events import Event, EventError, canonical_event, event_to_dict
+from leadscore.domain.events import (
+    Event,
+    EventError,
+    canonical_event,
+    check_limits,
+    event_from_dict,
+    event_to_dict,
+)
+from leadscore.domain.visitors import visitor_id
 
 MAX_MESSAGE_BYTES = 240_000  # SQS allows 256 KiB; headroom for attributes and the envelope
 # How far after its arrival an event may be dated (clocks differ): a later date is taken as
@@ -20,14 +28,25 @@ class QueueMessageError(ValueError):
     """A queue message that cannot be read (it fails alone and goes to the DLQ)."""
 
 
+class Entry(NamedTuple):
+    """One event to enqueue: a lead's (`email`), an anonymous visitor's (`visitor` alone), or
+    a lead's that names the visitor it was (a form post from a page with the snippet)."""
+
+    email: str | None
+    event: Event
+    visitor: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """One event for one lead, as the scorer receives it."""
+    """One event, as the scorer receives it: a lead's, or (`email` empty) an anonymous
+    visitor's; `visitor` also names the visitor a lead's event links to the lead."""
 
     email: str
     event: Event
     received_at: int  # epoch seconds the API accepted it
     dated: datetime | None = None  # the future date it was sent with, taken as its arrival
+    visitor: str | None = None
 
 
 def arrival_bounded(event: Event, received_at: datetime) -> Event:
@@ -37,13 +56,19 @@ def arrival_bounded(event: Event, received_at: datetime) -> Event:
     return replace(event, occurred_at=received_at)
 
 
-def encode(entries: Iterable[tuple[str, Event]], received_at: datetime) -> Iterator[str]:
-    """Pack (email, event) pairs into as few message bodies as the size limit allows."""
+def encode(entries: Iterable[tuple[str, Event] | Entry], received_at: datetime) -> Iterator[str]:
+    """Pack (email, event) pairs and entries into as few message bodies as the size limit
+    allows."""
     header = {"v": 1, "received_at": int(received_at.timestamp())}
     batch: list[dict[str, Any]] = []
     size = 0
-    for email, event in entries:
-        item = {"email": email, **event_to_dict(event)}
+    for entry in entries:
+        email, event, visitor = entry if isinstance(entry, Entry) else Entry(*entry)
+        item = {
+            **({} if email is None else {"email": email}),
+            **({} if visitor is None else {"visitor": visitor}),
+            **event_to_dict(event),
+        }
         item_size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
         if item_size > MAX_MESSAGE_BYTES - 100:
             raise EventError("event", "too large for the scoring queue")
@@ -91,14 +116,29 @@ def read(body: str) -> Message:
             message.unreadable.append((item, f"events[{index}] is not an object"))
             continue
         try:
-            email, event = canonical_event(item, received_at)
+            email, event, visitor = _entry(item, received_at)
         except EventError as error:
             message.unreadable.append((item, f"events[{index}].{error.field}: invalid"))
             continue
         bounded = arrival_bounded(event, received_at)
         dated = None if bounded is event else event.occurred_at
-        message.incoming.append(Incoming(email, bounded, received, dated))
+        message.incoming.append(Incoming(email, bounded, received, dated, visitor))
     return message
+
+
+def _entry(item: Mapping[str, Any], received_at: datetime) -> tuple[str, Event, str | None]:
+    """A message item as (email, event, visitor): the email empty for a visitor's event."""
+    visitor = None if item.get("visitor") is None else visitor_id(item["visitor"])
+    if visitor is not None and "email" not in item:
+        check_limits(item)
+        try:
+            return "", event_from_dict(item, received_at), visitor
+        except EventError:
+            raise
+        except (OverflowError, OSError, ValueError):
+            raise EventError("occurred_at", "out of range") from None
+    email, event = canonical_event(item, received_at)
+    return email, event, visitor
 
 
 def decode(body: str) -> list[Incoming]:

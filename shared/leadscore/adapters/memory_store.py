@@ -41,6 +41,7 @@ from leadscore.services.store import (
     sort_rank,
     transactions,
 )
+from leadscore.services.visitor_store import Visit, VisitorLink
 
 # DynamoDB's limits, which this store refuses as that one does (WriteRefused).
 KEY_BYTES = 1_024  # a sort key
@@ -75,6 +76,8 @@ class MemoryLeadStore:
         self.accounts: dict[tuple[str, str], AccountRecord] = {}
         self.before_commit: CommitHook | None = None
         self.transactions = 0  # committed, for tests that count rounds
+        self.visitor_links: dict[str, VisitorLink] = {}
+        self.visitor_visits: dict[str, dict[str, Visit]] = {}  # visitor -> event id -> visit
         self._lock = threading.RLock()
 
     def read_leads(
@@ -315,6 +318,40 @@ class MemoryLeadStore:
             lead = self.leads.get(key, _StoredLead())
             forgotten = lead.forgotten | {forgotten_id(key, i) for i in lead.events}
             self.leads[key] = _StoredLead(erased_at=at, forgotten=forgotten)
+            for visitor, link in list(self.visitor_links.items()):  # its visitors with it
+                if link.key == key:
+                    del self.visitor_links[visitor]
+                    self.visitor_visits.pop(visitor, None)
+
+    # The visitor store (services/visitor_store.py), beside the leads it links to.
+
+    def links(self, visitors: Iterable[str]) -> dict[str, VisitorLink]:
+        with self._lock:
+            return {v: self.visitor_links[v] for v in visitors if v in self.visitor_links}
+
+    def keep(self, visits: Sequence[Visit]) -> None:
+        with self._lock:
+            for visit in visits:
+                self.visitor_visits.setdefault(visit.visitor, {})[visit.event.id] = visit
+
+    def link(self, link: VisitorLink) -> bool:
+        with self._lock:
+            current = self.visitor_links.get(link.visitor)
+            if current is not None and current.key != link.key and not link.trusted:
+                return False
+            if current is None or current.key != link.key:
+                self.visitor_links[link.visitor] = link
+            return True
+
+    def visits(self, visitor: str, since: int, limit: int) -> list[Visit]:
+        with self._lock:
+            found = [
+                visit
+                for visit in self.visitor_visits.get(visitor, {}).values()
+                if visit.event.occurred_at.timestamp() >= since
+            ]
+        found.sort(key=lambda v: (v.event.occurred_at, v.event.id))
+        return found[-limit:] if limit else []
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
         with self._lock:

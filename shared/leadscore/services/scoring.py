@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import retry_ids
-from leadscore.domain.messages import Incoming, QueueMessageError, encode, read
+from leadscore.domain.messages import Entry, Incoming, QueueMessageError, encode, read
 from leadscore.domain.notifications import Publisher
 from leadscore.services import accounts
 from leadscore.services.alerts import publish_pending
@@ -30,6 +30,8 @@ from leadscore.services.store import (
     ProfileRecord,
     WriteRefused,
 )
+from leadscore.services.visitor_store import VisitorStore
+from leadscore.services.visitors import DEFAULT_VISITS, Item, VisitPolicy, VisitStats, resolve
 
 logger = Logger(child=True)
 
@@ -57,6 +59,7 @@ class BatchOutcome:
     failed: set[str] = field(default_factory=set)  # message ids to hand back to SQS
     dead_letters: list[DeadLetter] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
+    visits: VisitStats = field(default_factory=VisitStats)
 
 
 def score_messages(
@@ -68,11 +71,14 @@ def score_messages(
     retention_days: int = 400,
     attempts: int = 6,
     untrusted_per_hour: int = UNTRUSTED_PER_HOUR,
+    visitors: VisitorStore | None = None,
+    visit_policy: VisitPolicy = DEFAULT_VISITS,
 ) -> BatchOutcome:
     """Score (message id, body) pairs: the outcome names the messages that failed (SQS
-    redelivers them) and the dead letters (records that can never be scored)."""
+    redelivers them) and the dead letters (records that can never be scored). Website
+    visitors' events are kept in, or credited from, `visitors` (services/visitors.py)."""
     outcome = BatchOutcome()
-    leads: dict[str, LeadBatch] = {}
+    items: list[Item] = []
     for message_id, body in messages:
         try:
             message = read(body)
@@ -85,11 +91,13 @@ def score_messages(
             logger.error("unreadable scoring events", message_id=message_id, reason=reasons)
             letter = DeadLetter(message.unreadable_body(), f"unreadable: {reasons}", {message_id})
             outcome.dead_letters.append(letter)
-        for item in message.incoming:
-            key = lead_key(item.email)
-            lead = leads.setdefault(key, LeadBatch(key, item.email))
-            lead.incoming.append(item)
-            lead.messages.add(message_id)
+        items += [(message_id, item) for item in message.incoming]
+    leads: dict[str, LeadBatch] = {}
+    for message_id, item in _resolved(items, visitors, clock(), visit_policy, outcome):
+        key = lead_key(item.email)
+        lead = leads.setdefault(key, LeadBatch(key, item.email))
+        lead.incoming.append(item)
+        lead.messages.add(message_id)
     batch = _Batch(
         store,
         list(models.current()) if leads else [],
@@ -103,6 +111,28 @@ def score_messages(
     while leads:
         leads = batch.score_pass(leads)
     return outcome
+
+
+def _resolved(
+    items: list[Item],
+    visitors: VisitorStore | None,
+    now: datetime,
+    policy: VisitPolicy,
+    outcome: BatchOutcome,
+) -> list[Item]:
+    """The batch's items as lead events (services/visitors.py). When the visitor store
+    fails, the messages with a visitor's event are redelivered and the others scored."""
+    if not any(item.visitor for _, item in items):
+        return items
+    try:
+        if visitors is None:
+            raise ValueError("a website visitor's event, and no visitor store to keep it")
+        return resolve(items, visitors, int(now.timestamp()), policy, outcome.visits)
+    except Exception:
+        logger.exception("visitors could not be read or kept; their messages will be redelivered")
+        touched = {message_id for message_id, item in items if item.visitor}
+        outcome.failed |= touched
+        return [(m, item) for m, item in items if m not in touched and item.email]
 
 
 def send_dead_letters(outcome: BatchOutcome, sink: DeadLetterSink) -> None:
@@ -253,5 +283,6 @@ class _Batch:
             arrivals.setdefault(item.received_at, []).append(item)
         for received_at, group in arrivals.items():
             moment = datetime.fromtimestamp(received_at, UTC)
-            for body in encode([(item.email, item.event) for item in group], moment):
+            entries = [Entry(item.email, item.event, item.visitor) for item in group]
+            for body in encode(entries, moment):
                 self.outcome.dead_letters.append(DeadLetter(body, reason, set(lead.messages)))

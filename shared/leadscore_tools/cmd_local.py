@@ -39,6 +39,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="moto's port (default: $LEADSCORE_MOTO_PORT or 5000)",
     )
     parser.add_argument(
+        "--site-port",
+        type=int,
+        default=os.environ.get("LEADSCORE_SITE_PORT") or "8000",
+        help="the demo website's port, with the tracking snippet on its pages (default: "
+        "$LEADSCORE_SITE_PORT or 8000; 0: not served)",
+    )
+    parser.add_argument(
         "--api-key",
         default=os.environ.get("LEADSCORE_API_KEY") or DEFAULT_API_KEY,
         help=f"the admin API key (default: $LEADSCORE_API_KEY or {DEFAULT_API_KEY}); "
@@ -113,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         retry_seconds=args.retry_seconds,
         verbose=args.verbose,
         console=sys.stdout,
+        site_port=args.site_port,
     )
     stack = LocalStack(options)
     stopping = threading.Event()
@@ -176,6 +184,11 @@ def banner(stack: Any) -> str:
         "",
         f"  API          {api}",
         f"  form         POST {api}/v1/forms",
+        *(
+            [f"  website      {stack.site.url}   (examples/site, tracked: browse it, then /demo)"]
+            if stack.site
+            else []
+        ),
         f"  outbox       GET  {api}/_local/outbox   (sales notifications, also printed here)",
         f"  drain        POST {api}/_local/drain",
         *schedules,

@@ -24,10 +24,19 @@ def free_port() -> int:
 
 
 class LocalStackProcess:
-    """Starts `leadscore local`, waits until /v1/health answers; `stop()` sends SIGINT."""
+    """Starts `leadscore local`, waits until /v1/health answers; `stop()` sends SIGINT.
+    `site=True` serves the demo website too, on `site_port`; `environment` adds variables."""
 
-    def __init__(self, *arguments: str, api_key: str = "local-dev-key") -> None:
+    def __init__(
+        self,
+        *arguments: str,
+        api_key: str = "local-dev-key",
+        site: bool = False,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.api_port, self.moto_port = free_port(), free_port()
+        self.site_port = free_port() if site else 0
+        self.environment = dict(environment or {})
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.moto_url = f"http://127.0.0.1:{self.moto_port}"
         self.api_key = api_key
@@ -42,7 +51,9 @@ class LocalStackProcess:
             "LEADSCORE_API_PORT": str(self.api_port),
             "LEADSCORE_MOTO_PORT": str(self.moto_port),
             "LEADSCORE_API_KEY": self.api_key,
+            "LEADSCORE_SITE_PORT": str(self.site_port),
             "PYTHONUNBUFFERED": "1",
+            **self.environment,
         }
         command = Path(sys.executable).with_name("leadscore")
         started = time.perf_counter()

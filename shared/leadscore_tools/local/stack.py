@@ -22,6 +22,7 @@ from leadscore_tools.local.moto_server import MotoServer, check_port_free
 from leadscore_tools.local.poller import SqsPoller
 from leadscore_tools.local.resources import create_resources, publish_models
 from leadscore_tools.local.scheduler import Scheduler, Timing, run_scheduled
+from leadscore_tools.local.site import SiteServer
 from leadscore_tools.template import ROOT, TEMPLATE, Schedule, Stack, read_stack
 
 HOST = "127.0.0.1"  # loopback only, always
@@ -45,6 +46,7 @@ class Options:
     retry_seconds: int = 2  # a failed SQS record is visible again after this long
     verbose: bool = False
     console: TextIO | None = None
+    site_port: int = 0  # the demo website (examples/site); 0: not served
     models: Path = ROOT / "models"
     template: Path = TEMPLATE
 
@@ -92,6 +94,7 @@ class LocalStack:
         self._api: ApiServer | None = None
         self._api_thread: threading.Thread | None = None
         self._clients: Clients | None = None
+        self.site: SiteServer | None = None
 
     @property
     def api_url(self) -> str:
@@ -110,6 +113,7 @@ class LocalStack:
         self._load_functions(stack)
         self._start_workers(stack)
         self._serve(stack)
+        self._serve_site()
         self.startup_seconds = time.perf_counter() - started
 
     def _read_template(self) -> Stack:
@@ -211,6 +215,22 @@ class LocalStack:
         self._api_thread = threading.Thread(target=self._api.serve_forever, name="api", daemon=True)
         self._api_thread.start()
         self._lap("serving")
+
+    def _serve_site(self) -> None:
+        """The demo website; a port in use leaves it out, with a warning, not the stack."""
+        if not self.options.site_port:
+            return
+        try:
+            self.site = SiteServer(HOST, self.options.site_port, self.api_url)
+        except OSError as error:
+            log.warning(
+                "the demo website is not served: port %d: %s (LEADSCORE_SITE_PORT chooses "
+                "another, 0 turns it off)",
+                self.options.site_port,
+                error.strerror,
+            )
+            return
+        self.site.start()
 
     def _lap(self, phase: str) -> None:
         """Startup phases, for --verbose: where the seconds before ready go."""
@@ -433,6 +453,8 @@ class LocalStack:
             self._api.server_close()
         if self._api_thread is not None:
             self._api_thread.join(5)
+        if self.site is not None:
+            self.site.stop()
         for poller in self.pollers:
             poller.join(15)
         if self.scheduler is not None:

@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.1
 STAMP := $(VENV)/.installed
 
 .PHONY: help run test lint typecheck unit bench clean tools template-check cfn-lint sam-validate \
-	checkov sam-build build
+	checkov sam-build build browser
 
 # Template checks and `sam build` use tools pinned in .ci/tools/<tool>.txt, each in its own venv
 # under .tools/ (the SAM CLI and checkov pin boto3 and friends against each other and the project).
@@ -65,8 +65,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/pytest -n 2
+
+# The browser tests (tests/browser) drive Debian's Chromium through its chromedriver; no
+# browser is downloaded from anywhere else.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		set -x; $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	fi
 
 # Cheapest and most likely to fail first; sam build before pytest, which tests its artifacts.
 test: lint typecheck template-check sam-build unit

@@ -331,6 +331,30 @@ class ReplayItem(LeadTable, discriminator="replay"):
     expires_at = TTLAttribute(null=True)
 
 
+class VisitItem(LeadTable, discriminator="visit"):
+    """An anonymous website visitor's event (`VISITOR#<id>`, `V#<occurred_at>#<event id>`),
+    until TTL deletes it (services/visitors.py)."""
+
+    event = JSONAttribute()
+    received_at = NumberAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class VisitorLinkItem(LeadTable, discriminator="visitor_link"):
+    """The lead a visitor became (`VISITOR#<id>`, `LINK`)."""
+
+    lead = UnicodeAttribute()  # the lead's key
+    email = UnicodeAttribute()
+    linked_at = NumberAttribute()
+    trusted = BooleanAttribute()
+
+
+class LeadVisitorItem(LeadTable, discriminator="lead_visitor"):
+    """A visitor linked to the lead (`LEAD#<key>`, `VISITOR#<id>`): erasure finds it here."""
+
+    linked_at = NumberAttribute()
+
+
 @functools.cache
 def connection() -> Connection:
     """The table's connection, for transactions (pynamodb's public API; made once)."""

@@ -16,7 +16,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from leadscore.adapters import dynamo_lists
+from leadscore.adapters import dynamo_lists, dynamo_visitors
 from leadscore.adapters.dynamo import (
     AccountItem,
     ChangeItem,
@@ -25,6 +25,7 @@ from leadscore.adapters.dynamo import (
     FeedbackItem,
     ForgottenItem,
     LeadTable,
+    LeadVisitorItem,
     ProfileItem,
     StateItem,
     account_pk,
@@ -305,6 +306,9 @@ class DynamoLeadStore:
                         batch.save(
                             ForgottenItem(pk, forgotten_sk(key, event_id), expires_at=expires)
                         )
+            for item in found:  # its visitors first: found again if this is interrupted
+                if isinstance(item, LeadVisitorItem):
+                    dynamo_visitors.forget(item.sk.removeprefix("VISITOR#"), key)
             with LeadTable.batch_write() as batch:
                 for item in found:
                     batch.delete(item)

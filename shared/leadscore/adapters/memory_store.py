@@ -339,6 +339,9 @@ class MemoryLeadStore:
             current = self.visitor_links.get(link.visitor)
             if current is not None and current.key != link.key and not link.trusted:
                 return False
+            erased_at = self.leads.get(link.key, _StoredLead()).erased_at
+            if erased_at is not None and erased_at >= link.linked_at:
+                return False
             if current is None or current.key != link.key:
                 self.visitor_links[link.visitor] = link
             return True

@@ -25,8 +25,9 @@ class Visit:
 
 @dataclass(frozen=True, slots=True)
 class VisitorLink:
-    """The lead a visitor became: its key and email, since when, and whether a trusted source
-    said so (only a trusted source moves a visitor another lead has)."""
+    """The lead a visitor became: its key and email, when the event that linked them arrived
+    (no link is made to a lead erased since), and whether a trusted source said so (only a
+    trusted source moves a visitor another lead has)."""
 
     visitor: str
     key: str
@@ -45,8 +46,9 @@ class VisitorStore(Protocol):
         ...
 
     def link(self, link: VisitorLink) -> bool:
-        """Link the visitor to the lead, unless another lead has it and `link` is not trusted;
-        True when the visitor is now the lead's. A move takes it off the other lead."""
+        """Link the visitor to the lead, unless another lead has it and `link` is not trusted,
+        or the lead was erased at or after `linked_at`; True when the visitor is now the
+        lead's. A move takes it off the other lead."""
         ...
 
     def visits(self, visitor: str, since: int, limit: int) -> list[Visit]:

@@ -58,7 +58,11 @@ def resolve(
         ((m, item) for m, item in leads if item.visitor),
         key=lambda pair: (pair[1].event.occurred_at, pair[1].event.id),
     )
+    linked: set[tuple[str | None, str]] = set()
     for message_id, claim in claims:
+        if (claim.visitor, claim.email) in linked:  # the same visitor and lead: credited once
+            continue
+        linked.add((claim.visitor, claim.email))
         resolved += [(message_id, credit) for credit in _claim(claim, store, now, policy, stats)]
     return resolved
 
@@ -91,7 +95,8 @@ def _claim(
 ) -> list[Incoming]:
     """Link the claim's visitor to its lead; the visitor's recent events, for the lead."""
     visitor = claim.visitor or ""
-    link = VisitorLink(visitor, lead_key(claim.email), claim.email, now, claim.event.trusted)
+    key = lead_key(claim.email)
+    link = VisitorLink(visitor, key, claim.email, claim.received_at, claim.event.trusted)
     if not store.link(link):
         stats.refused += 1
         return []

@@ -15,10 +15,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.adapters.dynamo_visitors import DynamoVisitors
 from leadscore.adapters.model_store import CachedModels
 from leadscore.adapters.queue import DeadLetterQueue
 from leadscore.adapters.sns import SnsPublisher
 from leadscore.services.scoring import BatchOutcome, score_messages, send_dead_letters
+from leadscore.services.visitors import VisitPolicy
 from leadscore.settings import LazyClient, settings
 
 logger = Logger()
@@ -28,6 +30,8 @@ tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 metrics = Metrics(namespace="LeadScore")
 config = settings().require("topic_arn", "dead_letter_queue_url")
 store = DynamoLeadStore()  # its client is made at first use
+visitors = DynamoVisitors()
+visit_policy = VisitPolicy(keep_days=config.visitor_days, credit_days=config.credit_days)
 models = CachedModels(ttl=config.model_cache_seconds)
 publisher = SnsPublisher(LazyClient("sns", region_name=config.region), config.topic_arn)
 dead_letters = DeadLetterQueue(
@@ -48,6 +52,10 @@ def _record_metrics(outcome: BatchOutcome) -> None:
     metrics.add_metric("AccountsCooled", MetricUnit.Count, stats.account_cooled)
     metrics.add_metric("FutureDatedEvents", MetricUnit.Count, stats.future_dated)
     metrics.add_metric("DeadLettered", MetricUnit.Count, stats.dead_lettered)
+    visits = outcome.visits
+    metrics.add_metric("VisitsKept", MetricUnit.Count, visits.kept)
+    metrics.add_metric("VisitorsLinked", MetricUnit.Count, visits.linked)
+    metrics.add_metric("VisitsCredited", MetricUnit.Count, visits.credited)
 
 
 @logger.inject_lambda_context(correlation_id_path="Records[0].messageId")
@@ -65,6 +73,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         retention_days=config.event_retention_days,
         attempts=config.write_attempts,
         untrusted_per_hour=config.untrusted_events_per_hour,
+        visitors=visitors,
+        visit_policy=visit_policy,
     )
     send_dead_letters(outcome, dead_letters)
     _record_metrics(outcome)

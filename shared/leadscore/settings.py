@@ -46,6 +46,10 @@ class Settings:
     event_retention_days: int = _variable("EVENT_RETENTION_DAYS", default=400, minimum=1)
     # Untrusted events (forms, form platforms) of one lead that may score in an hour.
     untrusted_events_per_hour: int = _variable("UNTRUSTED_EVENTS_PER_HOUR", default=20, minimum=1)
+    # Website visitors (services/visitors.py): days an anonymous visitor's events are kept,
+    # and days of them credited to the lead it becomes.
+    visitor_days: int = _variable("LEADSCORE_VISITOR_DAYS", default=90, minimum=1)
+    credit_days: int = _variable("LEADSCORE_CREDIT_DAYS", default=30, minimum=0)
     # Attempts of a write that keeps losing version races to other writers.
     write_attempts: int = _variable("WRITE_ATTEMPTS", default=6, minimum=1)
     # The rescore queue's RedrivePolicy maxReceiveCount: a step failing that receive is in the DLQ.
@@ -69,6 +73,10 @@ class Settings:
     form_captcha_hostnames: str = _variable("LEADSCORE_FORM_CAPTCHA_HOSTNAMES")
     form_captcha_action: str = _variable("LEADSCORE_FORM_CAPTCHA_ACTION")
     form_captcha_send_ip: bool = _variable("LEADSCORE_FORM_CAPTCHA_SEND_IP", default=False)
+    # Website tracking's site keys, `key=origin origin;key2=origin` (domain/sites.py), and the
+    # Segment source's event names -> types, a JSON object over the defaults (domain/segment.py).
+    tracking_sites: str = _variable("LEADSCORE_TRACKING_SITES")
+    segment_events: str = _variable("LEADSCORE_SEGMENT_EVENTS")
     # The Slack notifier: the webhook URL is in an SSM SecureString or a Secrets Manager secret.
     slack_webhook_parameter: str = _variable("SLACK_WEBHOOK_PARAMETER")
     slack_webhook_secret_arn: str = _variable("SLACK_WEBHOOK_SECRET_ARN")

@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from leadscore.adapters.api_keys import ApiKeys
+from leadscore.adapters.api_keys import ApiKeys, presented_key
 from leadscore.settings import LazyClient, settings
 
 logger = Logger()
@@ -31,8 +31,8 @@ def stage_routes(method_arn: str) -> str:
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    headers: dict[str, str] = event.get("headers") or {}
-    key = next((v for k, v in headers.items() if k.lower() == "x-api-key"), "")
+    # x-api-key, or HTTP Basic with the key as user (the Segment source's authorizer).
+    key = presented_key(event.get("headers") or {})
     record = keys.verify(key) if key else None
     if record is None:
         logger.info("refused an unknown or revoked API key")  # never the key itself

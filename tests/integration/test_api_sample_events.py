@@ -12,6 +12,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from leadscore.adapters import model_store
+from leadscore.api.collect import SNIPPET_PATH
 from leadscore_tools.modelfiles import load_model
 
 from tests.conftest import ROOT, LambdaContext, Topic, load_function
@@ -29,6 +30,11 @@ EXPECTED = [
     ("api_form_post", 202),
     ("api_events_post", 202),
     ("api_webhook_post", 200),  # Postmark, HTTP Basic secret read from SSM
+    # The snippet is served once built (make tracker), else 503 saying so.
+    ("api_tracker_get", 200 if SNIPPET_PATH.exists() else 503),
+    ("api_collect_options", 204),
+    ("api_collect_post", 204),  # a page view of the site key `www`
+    ("api_segment_post", 200),  # a Segment batch, the key as HTTP Basic user
     ("api_lead_get", 404),
     ("api_lead_history_get", 404),
     ("api_lead_feedback_post", 404),
@@ -62,6 +68,7 @@ def api(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
         monkeypatch,
         LEADSCORE_API_KEY="local-dev-key",
         LEADSCORE_CORS_ORIGINS="https://www.example.com",
+        LEADSCORE_TRACKING_SITES="www=https://www.example.com",
         LEADSCORE_WEBHOOK_SSM_PATH=WEBHOOK_SECRETS,
         RESCORE_QUEUE_URL=rescore_queue,
     )
@@ -97,10 +104,10 @@ def test_every_api_sample_event_is_answered_as_expected(api: Api) -> None:
             headers = {k: v[-1] for k, v in (answer.get("multiValueHeaders") or {}).items()}
             headers |= answer.get("headers") or {}
             assert headers["Content-Type"] == "application/problem+json", name
-    # The form, the events post's two events and Postmark's click.
+    # The form, the events post's two events, Postmark's click, the page view, Segment's call.
     events = api.queued_events()
-    assert {e["type"] for e in events} >= {"form_submit", "email_click"}
-    assert len(events) == 4
+    assert {e["type"] for e in events} >= {"form_submit", "email_click", "page_view"}
+    assert len(events) == 6
 
 
 def test_the_scorer_sample_batch_is_scored_without_failures(

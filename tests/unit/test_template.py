@@ -105,7 +105,7 @@ def test_each_route_requires_the_api_key_in_the_template_exactly_when_the_code_d
     for (method, path), required in declared_routes().items():
         concrete = re.sub(r"\{(\w+)\}", "x", path)
         answer = app.resolve(proxy_event(method, concrete), LambdaContext())  # type: ignore[arg-type]
-        body = json.loads(answer["body"]) if answer.get("body") else {}
+        body = json.loads(answer["body"]) if answer["statusCode"] == 401 else {}  # t.js: script
         refused = answer["statusCode"] == 401 and body.get("detail") == KEY_REQUIRED
         assert refused == required, (method, path, answer["statusCode"], body)
 

@@ -9,9 +9,11 @@ request.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +26,28 @@ REGISTRY = "APIKEYS"
 
 class ApiKeyError(ValueError):
     """A key cannot be created or revoked as asked (an unknown scope, an unknown id)."""
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents: its `x-api-key` header, or the user of HTTP Basic
+    (`Authorization: Basic base64(key:)`, as Segment and RudderStack send a write key).
+
+    None without one, or with both headers: API Gateway caches an answer under one of them
+    (the route's identity source), so the key checked must be the only one sent."""
+    found = {name.lower(): value for name, value in headers.items()}
+    api_key, authorization = found.get("x-api-key"), found.get("authorization")
+    if api_key and authorization:
+        return None
+    if api_key or not authorization:
+        return api_key or None
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    return user.partition(":")[0] or None
 
 
 def key_hash(key: str) -> str:

@@ -14,11 +14,23 @@ from leadscore.adapters.model_store import CachedModels, DynamoModelCatalog
 from leadscore.adapters.queue import ScoringQueue
 from leadscore.adapters.sns import SnsPublisher
 from leadscore.adapters.webhooks import EnvironmentSecrets
-from leadscore.api import accounts, events, forms, health, leads, lists, models, webhooks
+from leadscore.api import (
+    accounts,
+    collect,
+    events,
+    forms,
+    health,
+    leads,
+    lists,
+    models,
+    segment,
+    webhooks,
+)
 from leadscore.api.deps import Dependencies
 from leadscore.api.problems import problem_response
 from leadscore.api.resolver import ErrorHandlers, RouteModule
 from leadscore.api.resolver import build as build_resolver
+from leadscore.domain.segment import event_table
 from leadscore.services.account_view import AccountNotFound
 from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
 from leadscore.services.store import LeadStore, ListUnavailable, WriteConflict
@@ -44,6 +56,7 @@ def keyed_dependencies(
             config.table_name,
             EnvironmentSecrets(config.webhook_secrets).get(LIST_CURSOR_SECRET),
         ),
+        segment_events=event_table(config.segment_events),
     )
 
 
@@ -53,6 +66,7 @@ KEYED_ROUTES: tuple[RouteModule, ...] = (
     accounts.routes,
     lists.routes,
     models.routes,
+    segment.routes,
 )
 
 
@@ -66,6 +80,8 @@ ALL_ROUTES: tuple[RouteModule, ...] = (
     lists.routes,
     models.routes,
     webhooks.routes,
+    collect.routes,
+    segment.routes,
 )
 
 

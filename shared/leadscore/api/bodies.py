@@ -245,6 +245,12 @@ class FormSubmission(BaseModel):
         description="a honeypot: when it is filled, the answer is as for success and nothing "
         "is scored",
     )
+    visitor: FormValue | None = Field(
+        default=None,
+        alias="_visitor",
+        description="the tracking snippet's visitor id (it adds the field): the lead is linked "
+        "to the visitor and credited its page views; ignored when it is not one",
+    )
     redirect: FormValue | None = Field(
         default=None,
         alias="_redirect",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from leadscore.adapters.api_keys import ApiKey, allows
+from leadscore.adapters.api_keys import ApiKey, allows, presented_key
 from leadscore.adapters.webhooks import Secrets
 from leadscore.api.form_checks import FormChecks
 from leadscore.api.problems import Problem
@@ -22,6 +22,8 @@ from leadscore.domain import strict_json
 from leadscore.domain.events import Event
 from leadscore.domain.messages import Entry
 from leadscore.domain.notifications import Publisher
+from leadscore.domain.segment import event_table
+from leadscore.domain.sites import Sites
 from leadscore.domain.strict_json import NotStrictJSON
 
 if TYPE_CHECKING:  # the ports the keyed routes use: the public function never loads them
@@ -86,6 +88,8 @@ class Dependencies:
     replays: ReplayGuard = field(default_factory=lambda: _Missing("webhook replay guard"))
     form_checks: FormChecks = field(default_factory=FormChecks)  # off: none configured
     list_cursor_key: Callable[[], bytes] = _no_cursor_key  # signs the lists' cursors
+    tracking_sites: Sites = field(default_factory=Sites)  # none: /v1/collect refuses every site
+    segment_events: Mapping[str, str] = field(default_factory=event_table)
 
 
 def new_router() -> Router:
@@ -115,8 +119,7 @@ def granted_scopes(event: Mapping[str, Any], deps: Dependencies) -> tuple[str, .
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     if isinstance(context.get("scopes"), str):
         return tuple(context["scopes"].split())
-    headers: Mapping[str, str] = event.get("headers") or {}
-    key = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None) or ""
+    key = presented_key(event.get("headers") or {}) or ""
     if deps.api_key and hmac.compare_digest(key.encode("utf-8", "replace"), deps.api_key.encode()):
         return ("admin",)
     record = deps.api_keys.verify(key) if key and deps.api_keys else None

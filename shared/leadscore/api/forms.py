@@ -30,6 +30,8 @@ from leadscore.domain.events import (
     clip_profile_text,
     stored_size,
 )
+from leadscore.domain.messages import Entry
+from leadscore.domain.visitors import VISITOR_ID
 
 logger = Logger(child=True)
 PROFILE_FIELDS = frozenset(
@@ -151,6 +153,34 @@ def _fields(router: Router) -> tuple[dict[str, str], bool]:
     raise Problem(415, "send application/json or application/x-www-form-urlencoded")
 
 
+def profile_value(name: str, value: str) -> Any:
+    """A known profile field's value as typed: clipped to a valid profile value, sizes,
+    countries and revenues read; None when it is empty."""
+    text = clip_profile_text(value.strip())
+    if not text:
+        return None
+    if name == "company_size":
+        return company_size(text)
+    if name == "country":
+        return country_code(text)
+    if name == "annual_revenue":
+        return annual_revenue(text)
+    return text
+
+
+def known_profile(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The known profile fields among `fields` (text or numbers), read as a form's are."""
+    profile = {}
+    for name, given in fields.items():
+        if name not in PROFILE_FIELDS or isinstance(given, bool):
+            continue
+        # 250.0 employees: "250", not "250.0" (read as 2500); other fractions are left out.
+        value = int(given) if isinstance(given, float) and given.is_integer() else given
+        if isinstance(value, str | int) and (known := profile_value(name, str(value))):
+            profile[name] = known
+    return profile
+
+
 def form_event(fields: Mapping[str, str]) -> dict[str, Any]:
     """Form fields -> a `POST /v1/events` document of type form_submit, within the event's
     limits: values clipped, and context or custom fields that no longer fit dropped."""
@@ -167,17 +197,8 @@ def form_event(fields: Mapping[str, str]) -> dict[str, Any]:
         key = name[:MAX_NAME_CHARS]
         cost = stored_size(key) + stored_size(text) + 2
         if name in PROFILE_FIELDS:
-            text = clip_profile_text(text)
-            if not text:
-                continue
-            if name == "company_size":
-                profile[name] = company_size(text)
-            elif name == "country":
-                profile[name] = country_code(text)
-            elif name == "annual_revenue":
-                profile[name] = annual_revenue(text)
-            else:
-                profile[name] = text
+            if (known := profile_value(name, text)) is not None:
+                profile[name] = known
         elif cost > room:
             continue
         elif _context(name):
@@ -196,6 +217,12 @@ def form_event(fields: Mapping[str, str]) -> dict[str, Any]:
         "profile": profile or None,
         "source": "form",  # typed by the public: untrusted (contract §3)
     }
+
+
+def _visitor(fields: Mapping[str, str]) -> str | None:
+    """The snippet's visitor id (`_visitor`) when it is one; anything else is ignored."""
+    value = fields.get("_visitor", "").strip()
+    return value if VISITOR_ID.fullmatch(value) else None
 
 
 def _context(name: str) -> bool:
@@ -280,7 +307,7 @@ def routes(deps: Dependencies) -> Router:
                 else:
                     if person:  # a CAPTCHA showed a person: not held to the hourly allowance
                         event = replace(event, source=CAPTCHA_FORM)
-                    deps.queue.send([(email, event)], now)
+                    deps.queue.send([Entry(email, event, _visitor(fields))], now)
                 event_id = event.id
         except EventError as error:
             problem = invalid(error.field, str(error).split(": ", 1)[-1])

@@ -1,6 +1,6 @@
-"""The public function's API: health, website forms, platform webhooks (no key). It imports
-none of the keyed routes or their services: a smaller cold start, less code facing the
-internet."""
+"""The public function's API: health, website forms, platform webhooks, website tracking (no
+key). It imports none of the keyed routes or their services: a smaller cold start, less code
+facing the internet."""
 
 from __future__ import annotations
 
@@ -15,15 +15,21 @@ from leadscore.adapters.dynamo_replays import DynamoReplays
 from leadscore.adapters.queue import ScoringQueue
 from leadscore.adapters.webhooks import EnvironmentSecrets, Secrets
 from leadscore.adapters.webhooks.auth import FirstOf, SsmSecrets
-from leadscore.api import forms, health, webhooks
+from leadscore.api import collect, forms, health, webhooks
 from leadscore.api.deps import Dependencies
 from leadscore.api.form_checks import FormChecks
 from leadscore.api.problems import Problem
 from leadscore.api.resolver import RouteModule
 from leadscore.api.resolver import build as build_resolver
+from leadscore.domain.sites import Sites
 from leadscore.settings import Settings
 
-PUBLIC_ROUTES: tuple[RouteModule, ...] = (health.routes, forms.routes, webhooks.routes)
+PUBLIC_ROUTES: tuple[RouteModule, ...] = (
+    health.routes,
+    forms.routes,
+    webhooks.routes,
+    collect.routes,
+)
 
 
 def https_get(url: str, limit: int = 65_536) -> bytes:
@@ -62,7 +68,7 @@ def webhook_secrets(variables: Mapping[str, str], ssm_path: str = "") -> Secrets
 
 
 def public_dependencies(config: Settings, sqs: object) -> Dependencies:
-    """The public routes': the scoring queue and the webhook secrets, nothing else."""
+    """The public routes': the scoring queue, the webhook secrets and the site keys."""
     origins = config.cors_origins
     return Dependencies(
         queue=ScoringQueue(sqs, config.queue_url),
@@ -72,6 +78,7 @@ def public_dependencies(config: Settings, sqs: object) -> Dependencies:
         fetch_certificate=fetch_certificate,
         form_checks=FormChecks.from_settings(config),
         replays=DynamoReplays(),  # PutItem on REPLAY#* keys of the leads table, nothing else
+        tracking_sites=Sites.parse(config.tracking_sites),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from leadscore.api.bodies import EVENTS, FORM, MAX_EVENTS, RequestBody
+from leadscore.api.collect import COLLECT, MAX_COLLECT_EVENTS
 from leadscore.api.problems import PROBLEM_TYPE
 from leadscore.api.schemas import (
     AccountList,
@@ -32,8 +33,10 @@ from leadscore.api.schemas import (
     ProblemDetails,
     RescoreProgress,
     RescoreStarted,
+    SegmentAccepted,
 )
 from leadscore.api.scopes import SCOPES
+from leadscore.api.segment import MAX_BATCH_BYTES, MAX_CALL_BYTES
 from leadscore.domain.model import ScoringModel
 
 # ---------------------------------------------------------------- the routes' answers
@@ -65,10 +68,17 @@ HEADERS = {
     "Access-Control-Max-Age": "600 (seconds)",
     "Retry-After": "seconds to wait",
     "WWW-Authenticate": "the scheme the platform must use (Basic), when it has one",
+    "Vary": "Origin",
+    "ETag": "the snippet's version, for If-None-Match",
+    "Cache-Control": "public, max-age=300: browsers keep the snippet 5 minutes",
 }
 CORS = ("Access-Control-Allow-Origin",)
 # Every answer of these routes (but 429 and 500) carries these headers.
-ROUTE_HEADERS = {("post", "/v1/forms"): CORS, ("get", "/v1/forms/token"): CORS}
+ROUTE_HEADERS = {
+    ("post", "/v1/forms"): CORS,
+    ("get", "/v1/forms/token"): CORS,
+    ("post", "/v1/collect"): CORS,
+}
 NO_KEY = "no x-api-key header, or not a valid one (unknown or revoked)"
 NO_SCOPE = "the API key lacks the route's scope (`{scope}`; an `admin` key has every scope)"
 NOT_JSON = "the body is not JSON (or not valid base64, or it holds an unpaired surrogate)"
@@ -139,6 +149,46 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
     ("get", "/v1/forms/token"): {
         200: Answer("a new form token", FormToken),
         404: "form tokens are not set up (no form-token secret)",
+    },
+    ("get", "/v1/t.js"): {
+        200: Answer(
+            "the tracking snippet", None, "application/javascript", ("ETag", "Cache-Control")
+        ),
+        304: Answer("not modified since the If-None-Match ETag", headers=("ETag",)),
+        503: "the snippet is not built here (make tracker)",
+    },
+    ("post", "/v1/collect"): {
+        204: Answer(
+            "taken; from a bot (user agent, prefetch, webdriver) dropped with the same answer",
+            headers=("Vary",),
+        ),
+        400: NOT_JSON,
+        403: "the site key is unknown, or the Origin is not one of its origins",
+        415: "neither " + " nor ".join(COLLECT.media_types),
+        422: f"an event is not valid (each named in `errors`: `events[2].url`), or more than "
+        f"{MAX_COLLECT_EVENTS} events; none is queued",
+    },
+    ("options", "/v1/collect"): {
+        204: Answer(
+            "a CORS preflight from an origin of a tracked site",
+            headers=(
+                *CORS,
+                "Vary",
+                "Access-Control-Allow-Methods",
+                "Access-Control-Allow-Headers",
+                "Access-Control-Max-Age",
+            ),
+        ),
+        403: "the origin is none of a tracked site's (or there is none)",
+    },
+    ("post", "/v1/sources/segment"): {
+        200: Answer(
+            "every call queued (one naming neither a lead nor a visitor: skipped)", SegmentAccepted
+        ),
+        401: "no key: HTTP Basic with an ingest key as the user (or x-api-key), not both",
+        413: f"{too_large(MAX_BATCH_BYTES)}, or a single call larger than {MAX_CALL_BYTES:,} bytes",
+        422: "a call is not valid (each named in `errors`: `batch[3].messageId`); the batch's "
+        "other calls are queued",
     },
     ("get", "/v1/webhooks/{provider}"): WEBHOOK_PROBE,
     ("head", "/v1/webhooks/{provider}"): WEBHOOK_PROBE,

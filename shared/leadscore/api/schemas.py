@@ -77,6 +77,12 @@ class FormAccepted(BaseModel):
     event_id: str
 
 
+class SegmentAccepted(BaseModel):
+    """Every call is queued (or, naming neither a lead nor a visitor, skipped)."""
+
+    success: Literal[True]
+
+
 class FormToken(BaseModel):
     """A signed form token: post it with the form as `_token` (bot checks, when turned on)."""
 

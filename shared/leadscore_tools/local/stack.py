@@ -29,6 +29,8 @@ HOST = "127.0.0.1"  # loopback only, always
 REGION = "us-east-1"
 # What a local page may post forms from, unless CorsOrigins is given.
 LOCAL_CORS_ORIGINS = "http://localhost:8000,http://127.0.0.1:8000"
+# The site key a local page's tracking snippet sends, unless TrackingSites is given.
+LOCAL_TRACKING_SITES = "local-site=http://localhost:8000 http://127.0.0.1:8000"
 LOCAL_MODEL_CACHE = "2"  # seconds
 # The local keys of the other scopes (contract §3); `Options.api_key` is the admin key.
 LOCAL_KEYS = {"local-ingest-key": ("ingest",), "local-sales-key": ("sales",)}
@@ -121,6 +123,10 @@ class LocalStack:
         if "CorsOrigins" not in parameters:
             parameters["CorsOrigins"] = (
                 os.environ.get("LEADSCORE_CORS_ORIGINS") or LOCAL_CORS_ORIGINS
+            )
+        if "TrackingSites" not in parameters:
+            parameters["TrackingSites"] = (
+                os.environ.get("LEADSCORE_TRACKING_SITES") or LOCAL_TRACKING_SITES
             )
         self.stack = read_stack(Naming(self.moto_url, REGION), parameters, self.options.template)
         self._set_environment(self.stack)

@@ -307,7 +307,9 @@ def routes(deps: Dependencies) -> Router:
                 else:
                     if person:  # a CAPTCHA showed a person: not held to the hourly allowance
                         event = replace(event, source=CAPTCHA_FORM)
-                    deps.queue.send([Entry(email, event, _visitor(fields))], now)
+                    visitor = _visitor(fields)  # the snippet's: links the visitor to the lead
+                    entry = (email, event) if visitor is None else Entry(email, event, visitor)
+                    deps.queue.send([entry], now)
                 event_id = event.id
         except EventError as error:
             problem = invalid(error.field, str(error).split(": ", 1)[-1])

@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.1
 STAMP := $(VENV)/.installed
 
 .PHONY: help run test lint typecheck unit bench clean tools template-check cfn-lint sam-validate \
-	checkov sam-build build browser
+	checkov sam-build build browser tracker tracker-test
 
 # Template checks and `sam build` use tools pinned in .ci/tools/<tool>.txt, each in its own venv
 # under .tools/ (the SAM CLI and checkov pin boto3 and friends against each other and the project).
@@ -54,8 +54,28 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# The website tracking snippet (web/tracker, TypeScript): `npm ci` when the lockfile changes,
+# esbuild when the sources change, into the file GET /v1/t.js serves (gitignored).
+TRACKER := web/tracker
+TRACKER_JS := shared/leadscore/api/static/t.js
+TRACKER_STAMP := $(TRACKER)/node_modules/.installed
+
+$(TRACKER_STAMP): $(TRACKER)/package.json $(TRACKER)/package-lock.json
+	cd $(TRACKER) && npm ci --no-audit --no-fund
+	touch $@
+
+$(TRACKER_JS): $(TRACKER_STAMP) $(TRACKER)/build.mjs $(TRACKER)/tsconfig.json \
+		$(wildcard $(TRACKER)/src/*.ts)
+	cd $(TRACKER) && npm run --silent build
+
+tracker: $(TRACKER_JS)
+
+# The snippet's own tests (node --test in happy-dom), its type check and its size budget.
+tracker-test: $(TRACKER_JS)
+	cd $(TRACKER) && npm test --silent
+
 # The local stack: moto, the API, the queue poller and the schedules, in the foreground.
-run: $(STAMP)
+run: $(STAMP) tracker
 	$(BIN)/leadscore local
 
 lint: $(STAMP)
@@ -65,7 +85,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) browser
+unit: $(STAMP) browser tracker
 	$(BIN)/pytest -n 2
 
 # The browser tests (tests/browser) drive Debian's Chromium through its chromedriver; no
@@ -78,7 +98,7 @@ browser:
 	fi
 
 # Cheapest and most likely to fail first; sam build before pytest, which tests its artifacts.
-test: lint typecheck template-check sam-build unit
+test: lint typecheck template-check tracker-test sam-build unit
 
 $(UV):
 	$(SAM_PYTHON) -m venv $(TOOLS)/uv
@@ -108,7 +128,7 @@ sam-validate:
 checkov:
 	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
-sam-build: tools
+sam-build: tools tracker
 	@if [ -z "$(PYTHON313)" ]; then \
 		echo "sam build skipped: python3.13 (the Lambda runtime) is not on this machine"; \
 	else \
@@ -139,4 +159,5 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_lists --leads $(BENCH_LIST_LEADS)
 
 clean:
-	rm -rf $(VENV) .aws-sam .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .aws-sam .tools .pytest_cache .mypy_cache .ruff_cache \
+		$(TRACKER)/node_modules $(TRACKER_JS)

@@ -15,6 +15,7 @@ from leadscore.api.bodies import WEBHOOK, takes
 from leadscore.api.deps import Dependencies, is_text, new_router, raw_body
 from leadscore.api.problems import Problem
 from leadscore.domain.events import EventError, canonical_event
+from leadscore.domain.messages import Entry
 
 logger = Logger(child=True)
 LIMITED = frozenset({"id", "type", "product", "properties", "profile"})  # no value in reason
@@ -47,9 +48,12 @@ def routes(deps: Dependencies) -> Router:
         for document in result.events:
             if not is_text(document):  # an unpaired surrogate: no queue would take it
                 continue
+            # A form's hidden visitor id: not part of the event, the entry links it to the lead.
+            visitor = document.pop("visitor", None)
             try:
                 # the provider is its source: a form platform's is untrusted (contract §3)
-                entries.append(canonical_event({**document, "source": provider}, now))
+                email, lead_event = canonical_event({**document, "source": provider}, now)
+                entries.append(Entry(email, lead_event, visitor))
             except EventError as error:
                 # Over a limit: this event alone is left out (the platform would only send it
                 # again), the rest is taken. The log names what, never whose or the value.

@@ -279,7 +279,8 @@ class NativeEvent:
     """One event in the platform's own terms, as read from a payload, before it is judged.
 
     `kind` is the canonical type, or None for the platform events nobody scores (sends,
-    deferrals, drops, list changes...), in which case `why` says what it was.
+    deferrals, drops, list changes...), in which case `why` says what it was. `visitor` is
+    the website visitor id a form's hidden field carried (a valid one, or None).
     """
 
     native_event: str
@@ -295,6 +296,7 @@ class NativeEvent:
     why: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     profile: Mapping[str, Any] | None = None
+    visitor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +356,8 @@ def _event(provider: str, native: NativeEvent, email: str, now: datetime) -> dic
     }
     if native.profile:
         event["profile"] = dict(native.profile)
+    if native.visitor:
+        event["visitor"] = native.visitor  # not scored: the API puts it on the queue entry
     return event
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from leadscore.domain.visitors import VISITOR_ID
 
 from ..auth import SignatureCheck
 from ..interface import WebhookRequest
 from ..payload import Parsed
 
 Parser = Callable[[WebhookRequest, datetime], Parsed]
+# A form's hidden field holding the website visitor id: `ls_vid` (the name we document for
+# the platforms' own hidden fields) or `_visitor` (the one the tracking snippet fills in).
+VISITOR_FIELDS = ("ls_vid", "_visitor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +28,13 @@ class Provider:
     parse: Parser
     verify: SignatureCheck | None = None
     handshake_methods: frozenset[str] = frozenset({"HEAD"})
+
+
+def hidden_visitor(fields: Mapping[str, Any]) -> str | None:
+    """The visitor id a form's hidden field carries, when it is one; anything else is ignored
+    (a hidden field is typed by the public: a bad value must not cost the lead its form)."""
+    for name in VISITOR_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str) and VISITOR_ID.fullmatch(value.strip()):
+            return value.strip()
+    return None

@@ -1,7 +1,9 @@
 """HubSpot CRM webhooks: batches of object events (ids only, no email), signed v1, v2 or v3.
 
 Nothing here is scored: a HubSpot contact creation carries no address. Send HubSpot form
-submissions to `POST /v1/forms` or `/v1/events` from a HubSpot workflow instead.
+submissions to `POST /v1/forms` or `/v1/events` from a HubSpot workflow instead (a website
+visitor id travels there as the form's `_visitor` field; a property change here names no lead
+to link it to).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from ..payload import (
     profile_from_answers,
     text,
 )
-from .base import Provider
+from .base import Provider, hidden_visitor
 
 
 def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
@@ -74,6 +74,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         why="not a completed form response",
         extra={"form_id": text(response.get("form_id")), **extra},
         profile=profile_from_answers(labelled),
+        visitor=hidden_visitor(hidden),
     )
     return Parsed([event])
 

@@ -19,7 +19,7 @@ from ..payload import (
     profile_from_answers,
     text,
 )
-from .base import Provider
+from .base import Provider, hidden_visitor
 
 CONTEXT_FIELDS = {"ip_address", "page_uuid", "variant", "time_submitted", "date_submitted"}
 
@@ -49,6 +49,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         profile=profile_from_answers(
             (key, value) for key, value in values.items() if key not in CONTEXT_FIELDS
         ),
+        visitor=hidden_visitor(values),
     )
     return Parsed([event])
 

@@ -23,7 +23,7 @@ from ..payload import (
     profile_from_answers,
     text,
 )
-from .base import Provider
+from .base import Provider, hidden_visitor
 
 
 def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> None:
@@ -64,6 +64,7 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         why="not a form submission",
         extra={"form_id": text(submission.get("formId"))},
         profile=profile_from_answers((str(key), value) for key, value in fields.items()),
+        visitor=hidden_visitor(fields),
     )
     return Parsed([event])
 

@@ -110,3 +110,14 @@ def test_a_server_fault_is_a_problem_without_details(api: Api) -> None:
     assert answer.status == 500
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert "secret" not in answer.body
+
+
+def test_an_event_may_name_the_website_visitor_the_lead_is(api: Api) -> None:
+    """Your systems say which visitor the lead is (a trusted claim: it links, or moves, it)."""
+    visitor = "Vq3xJ0c9bJm1TqKz5sWf2A"
+    event = {"id": "crm-1", "email": "ada@example.com", "type": "identify", "visitor": visitor}
+    assert api.call("POST", "/v1/events", event, headers=KEY).status == 202
+    [queued] = api.queued_events()
+    assert queued["visitor"] == visitor and queued["email"] == "ada@example.com"
+    bad = api.call("POST", "/v1/events", {**event, "visitor": "short"}, headers=KEY)
+    assert bad.status == 422 and bad.json()["errors"][0]["field"] == "visitor"

@@ -159,8 +159,9 @@ def _strings(schema: dict[str, Any]) -> st.SearchStrategy[str]:
         sized = st.text(min_size=max(shortest, 1), max_size=min(longest, 40))
         if not pattern.startswith("^"):  # "\S": most text matches, from_regex is slow
             return sized.filter(lambda text: re.search(pattern, text) is not None)
-        # ASCII for whole-text patterns (emails): lower() never changes their length.
-        return st.from_regex(pattern, alphabet=st.characters(codec="ascii")).filter(
+        # ASCII for whole-text patterns (emails): lower() never changes their length. Whole
+        # text: in JSON Schema (ECMA) `$` is the end, where Python's also takes a final "\n".
+        return st.from_regex(pattern, fullmatch=True, alphabet=st.characters(codec="ascii")).filter(
             lambda text: shortest <= len(text) <= longest
         )
     return st.text(min_size=shortest, max_size=min(longest, 40))

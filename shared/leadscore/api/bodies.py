@@ -48,6 +48,7 @@ from leadscore.domain.events import (
     parse_time,
 )
 from leadscore.domain.model import ScoringModel
+from leadscore.domain.visitors import VISITOR_ID
 
 MAX_EVENTS = 500
 MAX_FORM_BYTES = 64_000
@@ -196,6 +197,12 @@ class EventBody(BaseModel):
         default=None,
         description="what the event tells about the lead: company, job_title, ...; the whole "
         f"at most {MAX_PROFILE_BYTES:,} bytes of JSON",
+    )
+    visitor: Annotated[str, Field(pattern=f"^{VISITOR_ID.pattern}$")] | None = Field(
+        default=None,
+        description="the website visitor (the tracking snippet's `ls_vid` cookie) the lead is: "
+        "it is linked to the lead and its page views are credited, and a visitor another lead "
+        "has moves to this one (your systems are a trusted source)",
     )
 
 

@@ -10,6 +10,7 @@ from leadscore.api.bodies import EVENTS, MAX_EVENTS, EventBody, event_errors, fi
 from leadscore.api.deps import Dependencies, new_router
 from leadscore.api.problems import Problem, invalid, json_response
 from leadscore.domain.events import EventError, canonical_event
+from leadscore.domain.messages import Entry
 
 
 def routes(deps: Dependencies) -> Router:
@@ -31,9 +32,11 @@ def routes(deps: Dependencies) -> Router:
         for index, item in enumerate(documents):
             at = f"[{index}]" if isinstance(document, list) else ""
             try:
-                EventBody.model_validate(item)
+                body = EventBody.model_validate(item)
                 # The limits (domain/events.py) are checked here too: one rule, every way in.
-                entries.append(canonical_event(item, now))
+                email, event = canonical_event(item, now)
+                visitor = body.visitor  # names the visitor the lead is: links them
+                entries.append((email, event) if visitor is None else Entry(email, event, visitor))
             except ValidationError as error:
                 invalid_events += 1
                 errors += field_errors(error, at)
@@ -45,7 +48,7 @@ def routes(deps: Dependencies) -> Router:
             raise Problem(422, detail, errors)
         deps.queue.send(entries, now)
         return json_response(
-            202, {"accepted": len(entries), "event_ids": [event.id for _, event in entries]}
+            202, {"accepted": len(entries), "event_ids": [entry[1].id for entry in entries]}
         )
 
     return router

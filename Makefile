@@ -157,6 +157,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_local
 	$(BIN)/python -m tests.bench.bench_rescore --leads $(BENCH_RESCORE_LEADS)
 	$(BIN)/python -m tests.bench.bench_lists --leads $(BENCH_LIST_LEADS)
+	$(BIN)/python -m tests.bench.bench_tracking
 
 clean:
 	rm -rf $(VENV) .aws-sam .tools .pytest_cache .mypy_cache .ruff_cache \

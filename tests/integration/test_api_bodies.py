@@ -45,7 +45,8 @@ def route_of(method: str, concrete: str) -> str:
 def decoded(body: str, media_type: str) -> Any:
     if media_type == "application/x-www-form-urlencoded":
         return dict(parse_qsl(body, keep_blank_values=True))
-    return json.loads(body) if media_type == "application/json" else body
+    # text/plain: the tracking snippet's beacon, JSON sent without a CORS preflight
+    return json.loads(body) if media_type in ("application/json", "text/plain") else body
 
 
 def test_the_document_is_valid_openapi() -> None:

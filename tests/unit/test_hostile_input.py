@@ -66,7 +66,7 @@ class KeptQueue:
         self.sent: list[tuple[str, Event]] = []
 
     def send(self, entries: list[tuple[str, Event]], received_at: datetime) -> int:
-        self.sent += entries
+        self.sent += [(entry[0], entry[1]) for entry in entries]  # (email, event) of each
         return len(entries)
 
 

@@ -42,7 +42,7 @@ class FlakyQueue:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("SQS is unavailable")
-        self.sent += entries
+        self.sent += [(entry[0], entry[1]) for entry in entries]  # (email, event) of each
         return len(entries)
 
     def types(self) -> list[str]:

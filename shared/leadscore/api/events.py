@@ -35,8 +35,8 @@ def routes(deps: Dependencies) -> Router:
                 body = EventBody.model_validate(item)
                 # The limits (domain/events.py) are checked here too: one rule, every way in.
                 email, event = canonical_event(item, now)
-                visitor = body.visitor  # names the visitor the lead is: links them
-                entries.append((email, event) if visitor is None else Entry(email, event, visitor))
+                # its visitor, if named: your systems link (or move) it to the lead
+                entries.append(Entry(email, event, body.visitor))
             except ValidationError as error:
                 invalid_events += 1
                 errors += field_errors(error, at)

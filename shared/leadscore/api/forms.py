@@ -307,9 +307,8 @@ def routes(deps: Dependencies) -> Router:
                 else:
                     if person:  # a CAPTCHA showed a person: not held to the hourly allowance
                         event = replace(event, source=CAPTCHA_FORM)
-                    visitor = _visitor(fields)  # the snippet's: links the visitor to the lead
-                    entry = (email, event) if visitor is None else Entry(email, event, visitor)
-                    deps.queue.send([entry], now)
+                    # the snippet's visitor id, if any: links the visitor to the lead
+                    deps.queue.send([Entry(email, event, _visitor(fields))], now)
                 event_id = event.id
         except EventError as error:
             problem = invalid(error.field, str(error).split(": ", 1)[-1])

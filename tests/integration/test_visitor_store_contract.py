@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import botocore.client
 import pytest
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.dynamo_visitors import DynamoVisitors
@@ -14,6 +15,7 @@ from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import Entry, encode
+from leadscore.domain.visitors import MAX_VISITORS
 from leadscore.services.scoring import score_messages
 from leadscore.services.store import LeadStore
 from leadscore.services.visitor_store import Visit, VisitorLink, VisitorStore
@@ -23,6 +25,7 @@ from tests.unit.scoring_helpers import NOW, FixedModels, assert_scored_once
 T0 = int(NOW.timestamp())
 ANN, BOB = "ann@acme.example", "bob@acme.example"
 V1, V2 = "a" * 22, "b" * 22
+MOST = 20
 
 
 def _memory(request: pytest.FixtureRequest) -> tuple[LeadStore, VisitorStore]:
@@ -78,18 +81,26 @@ def test_visits_are_kept_once_and_read_newest_within_the_window(stores: Any) -> 
 def test_a_link_is_kept_and_only_a_trusted_claim_moves_it(stores: Any) -> None:
     _, visitors = stores
     assert visitors.links([V1, V2]) == {}
-    assert visitors.link(link(V1, ANN))
-    assert visitors.link(link(V1, ANN, at=T0 + 5))  # again: still Ann's
-    assert not visitors.link(link(V1, BOB))  # untrusted: refused
+    assert visitors.link(link(V1, ANN), MOST) == link(V1, ANN)
+    assert visitors.link(link(V1, ANN, at=T0 + 5), MOST) == link(V1, ANN)  # Ann's, from before
+    assert visitors.link(link(V1, BOB), MOST) is None  # untrusted: refused
     assert visitors.links([V1])[V1].email == ANN
-    assert visitors.link(link(V1, BOB, trusted=True))
+    assert visitors.link(link(V1, BOB, trusted=True), MOST) == link(V1, BOB, trusted=True)
     assert visitors.links([V1, V2]) == {V1: link(V1, BOB, trusted=True)}
+
+
+def test_public_sources_link_at_most_so_many_visitors_to_a_lead(stores: Any) -> None:
+    _, visitors = stores
+    many = [f"{n:022d}" for n in range(4)]
+    assert [visitors.link(link(v, ANN), 3) is not None for v in many] == [True, True, True, False]
+    assert visitors.link(link(many[3], ANN, trusted=True), 3) is not None  # your systems may
+    assert visitors.link(link(many[0], ANN), 3) is not None  # one it has: still its own
 
 
 def test_erasing_a_lead_forgets_its_visitors_and_no_other(stores: Any) -> None:
     leads, visitors = stores
     visitors.keep([visit(V1, 1, 1), visit(V2, 2, 1)])
-    assert visitors.link(link(V1, ANN)) and visitors.link(link(V2, BOB))
+    assert visitors.link(link(V1, ANN), MOST) and visitors.link(link(V2, BOB), MOST)
     leads.erase(lead_key(ANN), T0 + 10, T0 + 86_400)
     assert visitors.links([V1, V2]) == {V2: link(V2, BOB)}
     assert visitors.visits(V1, 0, 10) == [] and len(visitors.visits(V2, 0, 10)) == 1
@@ -98,8 +109,8 @@ def test_erasing_a_lead_forgets_its_visitors_and_no_other(stores: Any) -> None:
 def test_a_visitor_moved_away_is_not_erased_with_its_first_lead(stores: Any) -> None:
     leads, visitors = stores
     visitors.keep([visit(V1, 1, 1)])
-    assert visitors.link(link(V1, ANN))
-    assert visitors.link(link(V1, BOB, trusted=True))
+    assert visitors.link(link(V1, ANN), MOST)
+    assert visitors.link(link(V1, BOB, trusted=True), MOST)
     leads.erase(lead_key(ANN), T0 + 10, T0 + 86_400)
     assert visitors.links([V1])[V1].email == BOB
     assert len(visitors.visits(V1, 0, 10)) == 1
@@ -108,9 +119,9 @@ def test_a_visitor_moved_away_is_not_erased_with_its_first_lead(stores: Any) -> 
 def test_no_link_to_a_lead_erased_after_the_claim_arrived(stores: Any) -> None:
     leads, visitors = stores
     leads.erase(lead_key(ANN), T0 + 10, T0 + 86_400)
-    assert not visitors.link(link(V1, ANN, at=T0))  # queued before the erasure
+    assert visitors.link(link(V1, ANN, at=T0), MOST) is None  # queued before the erasure
     assert visitors.links([V1]) == {}
-    assert visitors.link(link(V1, ANN, at=T0 + 20))  # the person came back afterwards
+    assert visitors.link(link(V1, ANN, at=T0 + 20), MOST)  # the person came back afterwards
 
 
 class Outbox:
@@ -152,3 +163,32 @@ def test_page_views_are_credited_on_the_real_table(stores: Any) -> None:
     assert routed.visits.routed == 1
     assert "web-9" in {r.event.id for r in leads.lead_log(lead_key(ANN)).events}
     assert datetime.fromtimestamp(T0, UTC) == NOW
+
+
+def test_erasing_a_lead_with_many_visitors_takes_few_requests(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Public sources link at most MAX_VISITORS visitors to a lead: erasing it stays a few
+    requests per visitor, well inside the API's 29 s."""
+    leads, visitors = DynamoLeadStore(), DynamoVisitors()
+    claims = [
+        Entry(ANN, Event(f"id-{n}", "identify", NOW, None, {}, None, "snippet"), f"{n:022d}")
+        for n in range(MAX_VISITORS * 3)
+    ]
+    bodies = [(f"m{n}", next(encode([c], NOW))) for n, c in enumerate(claims)]
+    outcome = score_messages(
+        bodies, leads, FixedModels(), Outbox(), clock=lambda: NOW, visitors=visitors,
+        untrusted_per_hour=10_000,
+    )  # fmt: skip
+    assert outcome.visits.linked == MAX_VISITORS
+    calls: list[str] = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        calls.append(operation)
+        return real(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    leads.erase(lead_key(ANN), T0 + 60, T0 + 86_400)
+    assert len(calls) <= 4 * MAX_VISITORS + 10, {op: calls.count(op) for op in set(calls)}
+    assert visitors.links([c.visitor or "" for c in claims]) == {}

@@ -14,6 +14,7 @@ from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import Entry, encode
+from leadscore.domain.visitors import MAX_VISITORS
 from leadscore.services.leads import erase_lead
 from leadscore.services.scoring import score_messages
 from leadscore.services.visitors import VisitPolicy
@@ -58,7 +59,6 @@ def message(n: int, entry: Entry) -> tuple[str, str]:
 
 
 def score(store: MemoryLeadStore, bodies: list[tuple[str, str]], **options: Any) -> Any:
-    options.setdefault("untrusted_per_hour", 10_000)
     return score_messages(
         bodies, store, FixedModels(), Outbox(), clock=lambda: NOW, visitors=store, **options
     )
@@ -205,6 +205,80 @@ def test_crediting_equals_a_serial_replay_of_everything(
     for start, end in zip([0, *cuts], [*cuts, len(bodies)], strict=True):
         assert not score(store, bodies[start:end]).failed
     assert_scored_once(store, [(EMAIL, e.event) for e in entries])
+
+
+def test_a_visitor_already_linked_is_not_credited_again_by_each_post() -> None:
+    """A second form post naming the lead's visitor reads none of its visits again (they were
+    credited when it was linked); a redelivery of the post that linked it does (a crash
+    between the link and the lead's write loses nothing)."""
+    store = MemoryLeadStore()
+    score(store, [message(n, Entry(None, view(n, "/", 1), VISITOR)) for n in range(5)])
+    first = message(10, Entry(EMAIL, form(), VISITOR))
+    assert score(store, [first]).visits.credited == 5
+    later = Event("form-2", "form_submit", NOW, None, {"form": "newsletter"}, None, "form")
+    second = (
+        "m11",
+        next(encode([Entry(EMAIL, later, VISITOR)], NOW + timedelta(minutes=3))),
+    )
+    assert score(store, [second]).visits.credited == 0
+    assert score(store, [first]).visits.credited == 5  # the same post again: its credit again
+    assert len(history_ids(store, EMAIL)) == 7  # 5 views, 2 forms: each once
+
+
+def test_credited_views_count_in_the_hours_the_visitor_sent_them() -> None:
+    """A lead that already used part of its hourly allowance still gets every credited view
+    of a visitor that sent a few an hour: as if it had been known all along."""
+    store = MemoryLeadStore()
+    earlier = NOW - timedelta(days=1)
+    post = Event("form-0", "form_submit", earlier, None, {"form": "newsletter"}, None, "form")
+    bodies = [("m0", next(encode([Entry(EMAIL, post)], earlier)))]
+    score(store, bodies, untrusted_per_hour=20)
+    for n in range(25):  # one view every 8 hours over 9 days, each received as it was sent
+        at = NOW - timedelta(hours=8 * n + 1)
+        body = next(encode([Entry(None, view(n, "/", (8 * n + 1) / 24), VISITOR)], at))
+        score_messages(
+            [(f"v{n}", body)], store, FixedModels(), Outbox(), clock=lambda at=at: at,
+            visitors=store,
+        )  # fmt: skip
+    score(store, [message(99, Entry(EMAIL, form(1), VISITOR))], untrusted_per_hour=20)
+    log = store.lead_log(lead_key(EMAIL))
+    over = [
+        r for r in log.events if any(d.get("over_hourly_allowance") for d in r.deltas["default"])
+    ]
+    assert len(log.events) == 27 and over == []
+
+
+def test_a_page_view_racing_an_erasure_does_not_bring_the_lead_back() -> None:
+    """The scorer read the visitor's link, then the lead was erased (and with it the link),
+    then the page view is written: it must not create the lead again."""
+    store = MemoryLeadStore()
+    two_days_ago = NOW - timedelta(days=2)
+    post = Event("form-1", "form_submit", two_days_ago, None, {"form": "x"}, None, "form")
+    score_messages(
+        [("m0", next(encode([Entry(EMAIL, post, VISITOR)], two_days_ago)))], store,
+        FixedModels(), Outbox(), clock=lambda: two_days_ago, visitors=store,
+    )  # fmt: skip
+    real_links = store.links
+
+    def links_then_erased(visitors: Any) -> Any:
+        found = real_links(visitors)
+        erase_lead(store, [default_model()], Outbox(), EMAIL, NOW - timedelta(seconds=2))
+        return found
+
+    store.links = links_then_erased  # type: ignore[method-assign]
+    outcome = score(store, [message(1, Entry(None, view(99, "/thanks", 0), VISITOR))])
+    log = store.lead_log(lead_key(EMAIL))
+    assert log.profile is None and not log.events
+    assert outcome.stats.dropped_erased == 1
+
+
+def test_public_sources_link_a_bounded_number_of_visitors_to_a_lead() -> None:
+    store = MemoryLeadStore()
+    claims = [
+        message(n, Entry(EMAIL, form(n), f"attacker{n:016d}")) for n in range(MAX_VISITORS + 5)
+    ]
+    outcome = score(store, claims)
+    assert outcome.visits.linked == MAX_VISITORS and outcome.visits.refused == 5
 
 
 @pytest.mark.parametrize("count", [1, 25])

@@ -73,13 +73,15 @@ class DynamoVisitors:
                     )
                 )
 
-    def link(self, link: VisitorLink) -> bool:
+    def link(self, link: VisitorLink, most: int) -> VisitorLink | None:
         for _ in range(ATTEMPTS):
             current = self.links([link.visitor]).get(link.visitor)
             if current is not None and current.key == link.key:
-                return True
+                return current
             if current is not None and not link.trusted:
-                return False
+                return None
+            if not link.trusted and self._visitors_of(link.key, most) >= most:
+                return None
             try:
                 self._write_link(link, current)
             except TransactWriteError as error:
@@ -87,10 +89,17 @@ class DynamoVisitors:
                 if not codes & {"ConditionalCheckFailed", "TransactionConflict"}:
                     raise
                 if self._erased_since(link):
-                    return False
+                    return None
                 continue
-            return True
-        return False
+            return link
+        return None
+
+    def _visitors_of(self, key: str, most: int) -> int:
+        """How many visitors the lead has, counted up to `most`."""
+        found = LeadTable.count(
+            lead_pk(key), LeadTable.sk.startswith("VISITOR#"), consistent_read=True, limit=most
+        )
+        return int(found)
 
     def _write_link(self, link: VisitorLink, current: VisitorLink | None) -> None:
         """The link and the lead's marker in one transaction, on the link as read, and only
@@ -141,19 +150,24 @@ class DynamoVisitors:
 
 
 def forget(visitor: str, key: str) -> None:
-    """Delete the visitor's link and events, if the visitor is still the lead's (erasure)."""
+    """Delete the visitor's link and events, if the visitor is still the lead's, then the
+    lead's marker of it (erasure: a retry goes on with the visitors left)."""
     try:
         VisitorLinkItem(visitor_pk(visitor), LINK_SK).delete(
             condition=VisitorLinkItem.pk.does_not_exist() | (VisitorLinkItem.lead == key)
         )
     except DeleteError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return  # moved to another lead: its events are that lead's now
-        raise
-    visits = LeadTable.query(visitor_pk(visitor), LeadTable.sk.startswith("V#"))
-    with LeadTable.batch_write() as batch:
-        for item in visits:
-            batch.delete(item)
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    else:
+        visits = LeadTable.query(
+            visitor_pk(visitor), LeadTable.sk.startswith("V#"), consistent_read=True
+        )
+        with LeadTable.batch_write() as batch:
+            for item in visits:
+                batch.delete(item)
+    # Moved to another lead (its events are that lead's now), or forgotten: the marker goes.
+    LeadVisitorItem(lead_pk(key), visitor_pk(visitor)).delete()
 
 
 def _link(item: VisitorLinkItem) -> VisitorLink:

@@ -77,7 +77,7 @@ class MemoryLeadStore:
         self.before_commit: CommitHook | None = None
         self.transactions = 0  # committed, for tests that count rounds
         self.visitor_links: dict[str, VisitorLink] = {}
-        self.visitor_visits: dict[str, dict[str, Visit]] = {}  # visitor -> event id -> visit
+        self.visitor_visits: dict[str, dict[str, Visit]] = {}  # visitor -> time#id -> visit
         self._lock = threading.RLock()
 
     def read_leads(
@@ -332,19 +332,24 @@ class MemoryLeadStore:
     def keep(self, visits: Sequence[Visit]) -> None:
         with self._lock:
             for visit in visits:
-                self.visitor_visits.setdefault(visit.visitor, {})[visit.event.id] = visit
+                at = int(visit.event.occurred_at.timestamp())
+                self.visitor_visits.setdefault(visit.visitor, {})[f"{at}#{visit.event.id}"] = visit
 
-    def link(self, link: VisitorLink) -> bool:
+    def link(self, link: VisitorLink, most: int) -> VisitorLink | None:
         with self._lock:
             current = self.visitor_links.get(link.visitor)
-            if current is not None and current.key != link.key and not link.trusted:
-                return False
+            if current is not None and current.key == link.key:
+                return current
+            if current is not None and not link.trusted:
+                return None
             erased_at = self.leads.get(link.key, _StoredLead()).erased_at
             if erased_at is not None and erased_at >= link.linked_at:
-                return False
-            if current is None or current.key != link.key:
-                self.visitor_links[link.visitor] = link
-            return True
+                return None
+            has = sum(other.key == link.key for other in self.visitor_links.values())
+            if not link.trusted and has >= most:
+                return None
+            self.visitor_links[link.visitor] = link
+            return link
 
     def visits(self, visitor: str, since: int, limit: int) -> list[Visit]:
         with self._lock:

@@ -47,6 +47,8 @@ class Incoming:
     received_at: int  # epoch seconds the API accepted it
     dated: datetime | None = None  # the future date it was sent with, taken as its arrival
     visitor: str | None = None
+    # A visitor's event handed to its lead: when the link it went through was made.
+    linked_at: int | None = None
 
 
 def arrival_bounded(event: Event, received_at: datetime) -> Event:

@@ -130,12 +130,19 @@ def _fresh(lead: LeadBatch, snapshot: LeadSnapshot, stats: Stats) -> list[Incomi
         if not snapshot.logged.isdisjoint(seen) or not fresh.keys().isdisjoint(seen):
             stats.duplicates += 1
         elif not snapshot.forgotten.isdisjoint(seen) or (
-            snapshot.erased_at is not None and item.received_at <= snapshot.erased_at
+            snapshot.erased_at is not None
+            and (item.received_at <= snapshot.erased_at or _linked_before(item, snapshot.erased_at))
         ):  # must not revive the lead
             stats.dropped_erased += 1
         else:
             fresh[item.event.id] = item
     return list(fresh.values())
+
+
+def _linked_before(item: Incoming, erased_at: int) -> bool:
+    """A visitor's event that reached the lead through a link made before the lead was erased
+    (read as erasure began): erasure deletes such links, so it belongs to nobody now."""
+    return item.linked_at is not None and item.linked_at <= erased_at
 
 
 def _write_share(

@@ -11,6 +11,7 @@ model's routing (`assign_owner`) sets it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -219,15 +220,21 @@ def admit(
     (a person was there), so with CAPTCHA on, junk posts cannot use up a real prospect's
     allowance. From the lead's [hour, count] so far: the new one, the events that may score,
     and those over it. An event that arrives late, from an earlier hour, counts in the
-    latest one."""
+    latest one; a website visitor's events credited when it became the lead count in the hours
+    the visitor sent them."""
     hour, count = untrusted_hour or [0, 0]
     kept: list[Incoming] = []
     over: list[Incoming] = []
+    visits: Counter[int] = Counter()  # a visitor's events from before it was linked, per hour
     for item in sorted(fresh, key=lambda i: (i.received_at, i.event.id)):
         if item.event.trusted or item.event.source == CAPTCHA_FORM:
             kept.append(item)
             continue
         start = item.received_at - item.received_at % HOUR
+        if item.linked_at is not None and item.received_at < item.linked_at:
+            visits[start] += 1  # credited: in the hours the visitor was there, not the lead's
+            (kept if visits[start] <= per_hour else over).append(item)
+            continue
         if start > hour:
             hour, count = start, 0
         count += 1

@@ -42,13 +42,14 @@ class VisitorStore(Protocol):
         ...
 
     def keep(self, visits: Sequence[Visit]) -> None:
-        """Store the visits (one kept twice is one: an event's id is its key)."""
+        """Store the visits (one kept twice, with its time, is one)."""
         ...
 
-    def link(self, link: VisitorLink) -> bool:
-        """Link the visitor to the lead, unless another lead has it and `link` is not trusted,
-        or the lead was erased at or after `linked_at`; True when the visitor is now the
-        lead's. A move takes it off the other lead."""
+    def link(self, link: VisitorLink, most: int) -> VisitorLink | None:
+        """Link the visitor to the lead; the link in force after (this one, or the lead's own
+        from an earlier claim), or None when refused: another lead has the visitor and `link`
+        is not trusted, the lead was erased at or after `linked_at`, or an untrusted `link`
+        would give the lead more than `most` visitors. A move takes it off the other lead."""
         ...
 
     def visits(self, visitor: str, since: int, limit: int) -> list[Visit]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from leadscore.domain.emails import lead_key
 from leadscore.domain.messages import Incoming
-from leadscore.domain.visitors import CREDIT_DAYS, KEEP_DAYS
+from leadscore.domain.visitors import CREDIT_DAYS, KEEP_DAYS, MAX_VISITORS
 from leadscore.services.visitor_store import Visit, VisitorLink, VisitorStore
 
 DAY = 86_400
@@ -26,12 +26,14 @@ Item = tuple[str, Incoming]
 
 @dataclass(frozen=True, slots=True)
 class VisitPolicy:
-    """How long an anonymous visitor's events are kept, and how many days of them (at most
-    how many) are credited when it becomes a lead."""
+    """How long an anonymous visitor's events are kept, how many days of them (at most how
+    many) are credited when it becomes a lead, and how many visitors public sources may link
+    to one lead (each is one more thing to erase with it)."""
 
     keep_days: int = KEEP_DAYS
     credit_days: int = CREDIT_DAYS
     credit_limit: int = 500
+    max_visitors: int = MAX_VISITORS  # visitors an untrusted source may link to one lead
 
 
 DEFAULT_VISITS = VisitPolicy()
@@ -43,7 +45,8 @@ class VisitStats:
     routed: int = 0  # events of a linked visitor handed to its lead
     linked: int = 0  # lead events that linked a visitor (a first link, again, or a move)
     credited: int = 0  # visitor events handed to a lead when it was linked
-    refused: int = 0  # links refused: another lead has the visitor, and the claim is untrusted
+    refused: int = 0  # links refused: another lead has the visitor (an untrusted claim), the
+    # lead was erased since, or it has as many visitors as public sources may link
 
 
 def resolve(
@@ -81,9 +84,9 @@ def _route(
         store.keep([Visit(i.visitor or "", i.event, i.received_at, expires) for i in unlinked])
         links |= store.links({item.visitor for item in unlinked if item.visitor})
     routed = [
-        (m, replace(item, email=links[item.visitor].email, visitor=None))
+        (m, replace(item, email=link.email, visitor=None, linked_at=link.linked_at))
         for m, item in anonymous
-        if item.visitor in links
+        if (link := links.get(item.visitor or "")) is not None
     ]
     stats.kept += sum(item.visitor not in links for _, item in anonymous)
     stats.routed += len(routed)
@@ -93,14 +96,22 @@ def _route(
 def _claim(
     claim: Incoming, store: VisitorStore, now: int, policy: VisitPolicy, stats: VisitStats
 ) -> list[Incoming]:
-    """Link the claim's visitor to its lead; the visitor's recent events, for the lead."""
+    """Link the claim's visitor to its lead; the visitor's recent events, for the lead, when
+    this claim made the link (or is a redelivery of the one that did: the same arrival time).
+    A visitor the lead already had sent nothing since that was not handed to it."""
     visitor = claim.visitor or ""
     key = lead_key(claim.email)
     link = VisitorLink(visitor, key, claim.email, claim.received_at, claim.event.trusted)
-    if not store.link(link):
+    linked = store.link(link, policy.max_visitors)
+    if linked is None:
         stats.refused += 1
         return []
     stats.linked += 1
+    if linked.linked_at != link.linked_at:
+        return []
     visits = store.visits(visitor, now - policy.credit_days * DAY, policy.credit_limit)
     stats.credited += len(visits)
-    return [Incoming(claim.email, visit.event, visit.received_at) for visit in visits]
+    return [
+        Incoming(claim.email, visit.event, visit.received_at, linked_at=link.linked_at)
+        for visit in visits
+    ]

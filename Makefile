@@ -138,7 +138,7 @@ sam-build: tools tracker
 	fi
 
 # The deployable artifact (arm64), for `sam deploy`.
-build: tools
+build: tools tracker
 	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --template-file template.yaml
 
 # Figures, printed (never asserted): engine, pipeline, API, decay, imports, local stack, rescore.

@@ -31,7 +31,10 @@ metrics = Metrics(namespace="LeadScore")
 config = settings().require("topic_arn", "dead_letter_queue_url")
 store = DynamoLeadStore()  # its client is made at first use
 visitors = DynamoVisitors()
-visit_policy = VisitPolicy(keep_days=config.visitor_days, credit_days=config.credit_days)
+# Nothing is credited from further back than it is kept (TTL may lag: expired is not credited).
+visit_policy = VisitPolicy(
+    keep_days=config.visitor_days, credit_days=min(config.credit_days, config.visitor_days)
+)
 models = CachedModels(ttl=config.model_cache_seconds)
 publisher = SnsPublisher(LazyClient("sns", region_name=config.region), config.topic_arn)
 dead_letters = DeadLetterQueue(

@@ -105,6 +105,8 @@ def runtime_python() -> str | None:
 def test_the_layer_ships_the_runtime_package_and_its_dependencies_only(build: Path) -> None:
     shipped = layer(build)
     assert (shipped / "leadscore" / "__init__.py").is_file()
+    snippet = shipped / "leadscore" / "api" / "static" / "t.js"  # GET /v1/t.js serves it
+    assert snippet.is_file(), "the tracking snippet is not in the layer: make tracker first"
     for dependency in RUNTIME_DEPENDENCIES:
         assert (shipped / dependency).is_dir(), f"{dependency} is missing from the layer"
     assert not list(build.rglob("leadscore_tools")), "developer tools leaked into an artifact"

@@ -88,11 +88,24 @@ function byteLength(text: string): number {
   return new Blob([text]).size;
 }
 
-const script = (document.currentScript ??
-  document.querySelector('script[src*="/t.js"][data-site]')) as HTMLScriptElement | null;
+// Read while this script runs: it is null afterwards (a prerendered page starts later).
+const current = document.currentScript;
+
+/**
+ * This script's tag. The page's own HTML can shadow `document.currentScript` with an element
+ * named "currentScript" (`<img name=currentScript src=... data-site=...>`), so only a script
+ * element is taken; else the first script tag with a site key whose src is a `.../t.js`.
+ */
+function ownTag(): HTMLScriptElement | undefined {
+  if (current instanceof HTMLScriptElement) return current;
+  for (const tag of document.querySelectorAll("script[src][data-site]"))
+    if (tag instanceof HTMLScriptElement && /\/t\.js([?#]|$)/.test(tag.src)) return tag;
+  return undefined;
+}
 
 function main(): void {
   const stub = window.leadscore;
+  const script = ownTag();
   if (!script || stub?.loaded) return;
   const site = script.getAttribute("data-site");
   const collectUrl = new URL("collect", script.src).href;

@@ -1,4 +1,5 @@
 /** A page in happy-dom that loads the built snippet, with a fake clock and recorded requests. */
+import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { type EventTarget, Window } from "happy-dom";
@@ -7,6 +8,10 @@ export const SNIPPET_PATH = resolve("../../shared/leadscore/api/static/t.js");
 export const SNIPPET = readFileSync(SNIPPET_PATH, "utf8");
 export const SCRIPT_SRC = "https://api.example.net/prod/v1/t.js";
 export const COLLECT_URL = "https://api.example.net/prod/v1/collect";
+/** The command queue stub a page puts before the script tag (README). */
+export const STUB =
+  "window.leadscore = window.leadscore || function () {" +
+  " (leadscore.q = leadscore.q || []).push(arguments) };";
 
 export interface SentEvent {
   id: string;
@@ -44,6 +49,10 @@ export interface PageOptions {
   title?: string;
   /** The script tag's attributes besides `src` (default: `data-site="local-site"`). */
   attributes?: Record<string, string>;
+  /** The script tag's src (default: SCRIPT_SRC). */
+  src?: string;
+  /** HTML of the head, before the script tag. */
+  head?: string;
   /** Navigator properties to set (`doNotTrack`, `globalPrivacyControl`, `webdriver`...). */
   navigator?: Record<string, unknown>;
   /** Window properties to set before the snippet runs (`doNotTrack`, `crypto`...). */
@@ -119,6 +128,7 @@ export class Page {
     this.fetchAnswers = [...(options.fetchAnswers ?? [])];
     const { window } = this;
     const document = window.document;
+    document.head.innerHTML = options.head ?? "";
     document.title = options.title ?? "Pricing";
     document.body.innerHTML = options.body ?? "";
     define(document, "referrer", options.referrer ?? "https://google.com/");
@@ -151,7 +161,7 @@ export class Page {
     for (const [name, value] of Object.entries(options.window ?? {})) define(window, name, value);
     if (options.prerendering) define(document, "prerendering", true);
     if (options.before) this.run(options.before);
-    this.load(options.attributes ?? { "data-site": "local-site" });
+    this.load(options.attributes ?? { "data-site": "local-site" }, options.src);
   }
 
   /** Runs page code in the window, as a script of the page would. */
@@ -160,18 +170,23 @@ export class Page {
   }
 
   /** Loads the snippet as `<script async src=... data-site=...>` does. */
-  load(attributes: Record<string, string>): void {
+  load(attributes: Record<string, string>, src = SCRIPT_SRC): void {
     const document = this.window.document;
     const script = document.createElement("script");
     script.async = true;
-    script.src = SCRIPT_SRC;
+    script.src = src;
     for (const [name, value] of Object.entries(attributes)) script.setAttribute(name, value);
     document.head.appendChild(script);
-    define(document, "currentScript", script);
+    // A browser's document shows its named img, form, embed, object and iframe elements as
+    // properties over its own ([LegacyOverrideBuiltIns]); happy-dom does not.
+    const named = document.querySelector(
+      "img, form, embed, object, iframe".replace(/\w+/g, "$&[name=currentScript]"),
+    );
+    define(document, "currentScript", named ?? script);
     try {
       this.window.eval(SNIPPET);
     } finally {
-      define(document, "currentScript", null);
+      define(document, "currentScript", named);
     }
   }
 
@@ -248,4 +263,21 @@ export class Page {
 
 function define(target: object, name: string, value: unknown): void {
   Object.defineProperty(target, name, { configurable: true, writable: true, value });
+}
+
+let opened: Page[] = [];
+
+/** A new page, closed by `closePages`. */
+export function open(options?: PageOptions): Page {
+  const page = new Page(options);
+  opened.push(page);
+  return page;
+}
+
+/** After each test: fails it if an error reached a page, and closes the pages it opened. */
+export async function closePages(): Promise<void> {
+  const pages = opened;
+  opened = [];
+  await Promise.all(pages.map((page) => page.close()));
+  for (const page of pages) assert.deepEqual(page.errors, [], "an error reached the page");
 }

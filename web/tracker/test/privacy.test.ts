@@ -1,24 +1,11 @@
 /** Privacy (DNT, GPC, bots, consent, prerendering), forms, and a hostile page. */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { Page, type PageOptions } from "./page.ts";
+import { COLLECT_URL, closePages, open, Page, type PageOptions, STUB } from "./page.ts";
 
-let pages: Page[] = [];
-function open(options?: PageOptions): Page {
-  const page = new Page(options);
-  pages.push(page);
-  return page;
-}
-afterEach(async () => {
-  for (const page of pages) assert.deepEqual(page.errors, [], "an error reached the page");
-  await Promise.all(pages.map((page) => page.close()));
-  pages = [];
-});
+afterEach(closePages);
 
 const VISITOR = "Abc123_-Abc123_-Abc123";
-const STUB =
-  "window.leadscore = window.leadscore || function () {" +
-  " (leadscore.q = leadscore.q || []).push(arguments) };";
 
 function fields(page: Page, selector: string): { value: string; type: string }[] {
   return [...page.window.document.querySelectorAll(selector)] as unknown as {
@@ -203,6 +190,42 @@ describe("forms", () => {
 });
 
 describe("a hostile page", () => {
+  // HTML a page lets through (a comment, a CMS field): no script, a named image.
+  const clobber = '<img name="currentScript" src="https://evil.example/v1/t.js" data-site="www">';
+
+  it("keeps its own tag's collect URL, site and consent when currentScript is clobbered", () => {
+    const page = open({
+      body: clobber,
+      attributes: { "data-site": "local-site", "data-consent": "required" },
+    });
+    assert.equal(page.run("document.currentScript.tagName"), "IMG");
+    browse(page);
+    assert.equal(page.requests.length, 0, "consent is required by the snippet's own tag");
+
+    page.run("leadscore('consent', 'granted')");
+    page.clock.tick(1000);
+    assert.ok(page.requests.length > 0);
+    for (const request of page.requests) {
+      assert.equal(request.url, COLLECT_URL);
+      assert.equal(request.payload.site, "local-site");
+    }
+  });
+
+  it("finds its own tag, query string and all, past other scripts with a site key", () => {
+    const page = open({
+      head:
+        '<script src="https://cdn.example.org/t.jsx" data-site="www"></script>' +
+        '<script src="https://cdn.example.org/t.js/app.js" data-site="www"></script>' +
+        '<script src="https://cdn.example.org/t.js"></script>',
+      body: clobber,
+      src: "https://api.example.net/prod/v1/t.js?v=2",
+    });
+    page.clock.tick(1000);
+    assert.equal(page.requests.length, 1);
+    assert.equal(page.requests[0].url, COLLECT_URL);
+    assert.equal(page.requests[0].payload.site, "local-site");
+  });
+
   it("still tracks, with a visitor id for the page, when cookies throw", () => {
     const page = open({ cookiesThrow: true });
     page.run("leadscore('visitor', function (id) { window.seen = id })");

@@ -1,19 +1,9 @@
 /** How the snippet sends: batches, their limits, beacon then fetch keepalive, retries. */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { COLLECT_URL, Page, type PageOptions } from "./page.ts";
+import { COLLECT_URL, closePages, open } from "./page.ts";
 
-let pages: Page[] = [];
-function open(options?: PageOptions): Page {
-  const page = new Page(options);
-  pages.push(page);
-  return page;
-}
-afterEach(async () => {
-  for (const page of pages) assert.deepEqual(page.errors, [], "an error reached the page");
-  await Promise.all(pages.map((page) => page.close()));
-  pages = [];
-});
+afterEach(closePages);
 
 describe("batching", () => {
   it("sends the events of a second together", () => {

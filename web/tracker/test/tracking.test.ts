@@ -1,23 +1,9 @@
 /** What the snippet sends: the command queue, page views, SPA navigation, identify and track. */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { COLLECT_URL, Page, type PageOptions } from "./page.ts";
+import { COLLECT_URL, closePages, open, STUB } from "./page.ts";
 
-const STUB =
-  "window.leadscore = window.leadscore || function () {" +
-  " (leadscore.q = leadscore.q || []).push(arguments) };";
-
-let pages: Page[] = [];
-function open(options?: PageOptions): Page {
-  const page = new Page(options);
-  pages.push(page);
-  return page;
-}
-afterEach(async () => {
-  for (const page of pages) assert.deepEqual(page.errors, [], "an error reached the page");
-  await Promise.all(pages.map((page) => page.close()));
-  pages = [];
-});
+afterEach(closePages);
 
 describe("page view on load", () => {
   it("sends url, referrer and title with the visitor id, after a second", () => {

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters.captcha import WIDGET_FIELDS
 from leadscore.api.bodies import FORM, MAX_CUSTOM_FIELDS, MAX_FORM_BYTES, form_fields, takes
+from leadscore.api.cors import answer_preflight, cors_headers
 from leadscore.api.deps import Dependencies, header, new_router, parse_json, raw_body
 from leadscore.api.form_checks import TOKEN_SECRET
 from leadscore.api.problems import Problem, invalid, json_response
@@ -31,7 +32,7 @@ from leadscore.domain.events import (
     stored_size,
 )
 from leadscore.domain.messages import Entry
-from leadscore.domain.visitors import VISITOR_ID
+from leadscore.domain.visitors import valid_visitor
 
 logger = Logger(child=True)
 PROFILE_FIELDS = frozenset(
@@ -221,8 +222,7 @@ def form_event(fields: Mapping[str, str]) -> dict[str, Any]:
 
 def _visitor(fields: Mapping[str, str]) -> str | None:
     """The snippet's visitor id (`_visitor`) when it is one; anything else is ignored."""
-    value = fields.get("_visitor", "").strip()
-    return value if VISITOR_ID.fullmatch(value) else None
+    return valid_visitor(fields.get("_visitor"))
 
 
 def _context(name: str) -> bool:
@@ -255,23 +255,16 @@ def _origin_of(url: str) -> str | None:
 def routes(deps: Dependencies) -> Router:
     router = new_router()
 
+    def allowed(origin: str) -> bool:
+        return _allowed(origin, deps)
+
     def cors(origin: str | None) -> dict[str, str]:
-        if origin is None or not _allowed(origin, deps):
-            return {}
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return cors_headers(origin, allowed)
 
     @router.route("/v1/forms", method="OPTIONS")
     def preflight() -> Response[str]:
-        origin = header(router, "origin")
-        headers = cors(origin)
-        if not headers:
-            raise Problem(403, "this origin may not post forms here")
-        headers |= {
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "600",
-        }
-        return Response(status_code=204, body="", headers=headers)
+        refusal = "this origin may not post forms here"
+        return answer_preflight(header(router, "origin"), allowed, refusal)
 
     @router.get("/v1/forms/token")
     def form_token() -> Response[str]:

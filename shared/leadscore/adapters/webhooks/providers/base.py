@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadscore.domain.visitors import VISITOR_ID
+from leadscore.domain.visitors import valid_visitor
 
 from ..auth import SignatureCheck
 from ..interface import WebhookRequest
@@ -34,7 +34,6 @@ def hidden_visitor(fields: Mapping[str, Any]) -> str | None:
     """The visitor id a form's hidden field carries, when it is one; anything else is ignored
     (a hidden field is typed by the public: a bad value must not cost the lead its form)."""
     for name in VISITOR_FIELDS:
-        value = fields.get(name)
-        if isinstance(value, str) and VISITOR_ID.fullmatch(value.strip()):
-            return value.strip()
+        if found := valid_visitor(fields.get(name)):
+            return found
     return None

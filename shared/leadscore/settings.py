@@ -77,6 +77,8 @@ class Settings:
     # Segment source's event names -> types, a JSON object over the defaults (domain/segment.py).
     tracking_sites: str = _variable("LEADSCORE_TRACKING_SITES")
     segment_events: str = _variable("LEADSCORE_SEGMENT_EVENTS")
+    # false: the Segment source's calls may come from browsers (analytics.js): untrusted.
+    segment_trusted: bool = _variable("LEADSCORE_SEGMENT_TRUSTED", default=True)
     # The Slack notifier: the webhook URL is in an SSM SecureString or a Secrets Manager secret.
     slack_webhook_parameter: str = _variable("SLACK_WEBHOOK_PARAMETER")
     slack_webhook_secret_arn: str = _variable("SLACK_WEBHOOK_SECRET_ARN")

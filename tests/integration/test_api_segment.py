@@ -134,6 +134,37 @@ def test_invalid_calls_are_named_and_the_valid_ones_queued(api: Api, keys: dict[
     assert [event["id"] for event in api.queued_events()] == ["segment-m-1"]
 
 
+def test_an_untrusted_source_queues_its_calls_as_untrusted(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SegmentTrusted false: its calls may be typed in a browser (analytics.js)."""
+    api = make_api(monkeypatch, LEADSCORE_SEGMENT_TRUSTED="false")
+    store = ApiKeys(boto3.client("dynamodb"), settings().table_name)
+    key = store.create("ingest", ["ingest"], datetime.now(UTC))[0]
+    identify = call("identify", 1, userId="ann@acme.com", traits={"company": "Nobody Inc"})
+    track = call("track", 2, event="Demo Requested", userId="ann@acme.com")
+    assert post(api, {"batch": [identify, track]}, basic(key)).status == 200
+    queued = api.queued_events()
+    assert [event["source"] for event in queued] == ["segment-browser"] * 2
+    assert [event["visitor"] for event in queued] == [ANONYMOUS] * 2  # linked as a form links
+
+
+def test_an_event_table_that_cannot_be_read_stops_this_route_only(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = make_api(
+        monkeypatch, LEADSCORE_SEGMENT_EVENTS='{"Trial Started": ', LEADSCORE_API_KEY="k"
+    )
+    answer = post(api, call("page", userId="ann@acme.com"), {"x-api-key": "k"})
+    assert answer.status == 503
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json()["detail"] == "the Segment source is misconfigured"
+    event = {"email": "bob@acme.com", "type": "page_view"}
+    assert api.call("POST", "/v1/events", event, headers={"x-api-key": "k"}).status == 202
+    assert api.call("GET", "/v1/leads/bob%40acme.com", headers={"x-api-key": "k"}).status == 404
+    assert [event["email"] for event in api.queued_events()] == ["bob@acme.com"]
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

@@ -26,7 +26,7 @@ from leadscore.api import (
     segment,
     webhooks,
 )
-from leadscore.api.deps import Dependencies
+from leadscore.api.deps import Dependencies, read_setting
 from leadscore.api.problems import problem_response
 from leadscore.api.resolver import ErrorHandlers, RouteModule
 from leadscore.api.resolver import build as build_resolver
@@ -40,7 +40,8 @@ from leadscore.settings import Settings
 def keyed_dependencies(
     config: Settings, sqs: object, sns: object, dynamodb: object, store: LeadStore
 ) -> Dependencies:
-    """The keyed routes': leads, models, rescoring, the sales topic, the key table."""
+    """The keyed routes': leads, models, rescoring, the sales topic, the key table, the Segment
+    source's table (one that cannot be read makes its route answer 503, not every route fail)."""
     return Dependencies(
         queue=ScoringQueue(sqs, config.queue_url),
         store=store,
@@ -56,7 +57,8 @@ def keyed_dependencies(
             config.table_name,
             EnvironmentSecrets(config.webhook_secrets).get(LIST_CURSOR_SECRET),
         ),
-        segment_events=event_table(config.segment_events),
+        segment_events=read_setting("LEADSCORE_SEGMENT_EVENTS", event_table, config.segment_events),
+        segment_trusted=config.segment_trusted,
     )
 
 

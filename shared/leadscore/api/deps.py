@@ -10,8 +10,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters.api_keys import ApiKey, allows, presented_key
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # the ports the keyed routes use: the public function never l
     from leadscore.services.scoring import ModelSource
     from leadscore.services.store import LeadStore
 
+logger = Logger(child=True)
 MAX_BODY_BYTES = 1_000_000
 # A surrogate escape (\ud800-\udfff) or a UTF-8-encoded surrogate, which json.loads reads.
 SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
@@ -68,6 +70,33 @@ class _Missing:
         raise RuntimeError(f"no {self._name} configured")
 
 
+@dataclass(frozen=True)
+class Misconfigured:
+    """A setting that could not be read: the routes needing it answer 503, the others work."""
+
+    variable: str
+    error: str
+
+
+T = TypeVar("T")
+
+
+def read_setting(variable: str, parse: Callable[[str], T], raw: str) -> T | Misconfigured:
+    """The setting as `parse` reads it, or Misconfigured when it raises ValueError."""
+    try:
+        return parse(raw)
+    except ValueError as error:
+        return Misconfigured(variable, str(error))
+
+
+def configured(setting: T | Misconfigured, what: str) -> T:
+    """The setting, or a 503 saying `what` is misconfigured (the reason is logged, not told)."""
+    if isinstance(setting, Misconfigured):
+        logger.error(f"{what} is misconfigured", setting=setting.variable, error=setting.error)
+        raise Problem(503, f"{what} is misconfigured")
+    return setting
+
+
 @dataclass
 class Dependencies:
     queue: Queue
@@ -88,8 +117,11 @@ class Dependencies:
     replays: ReplayGuard = field(default_factory=lambda: _Missing("webhook replay guard"))
     form_checks: FormChecks = field(default_factory=FormChecks)  # off: none configured
     list_cursor_key: Callable[[], bytes] = _no_cursor_key  # signs the lists' cursors
-    tracking_sites: Sites = field(default_factory=Sites)  # none: /v1/collect refuses every site
-    segment_events: Mapping[str, str] = field(default_factory=event_table)
+    # Website tracking's site keys (none: /v1/collect refuses every site) and the Segment
+    # source's event names; either may be Misconfigured: its route answers 503.
+    tracking_sites: Sites | Misconfigured = field(default_factory=Sites)
+    segment_events: Mapping[str, str] | Misconfigured = field(default_factory=event_table)
+    segment_trusted: bool = True  # false: its calls may come from browsers (untrusted)
 
 
 def new_router() -> Router:

@@ -4,6 +4,7 @@ with an `ingest` key as the HTTP Basic user, as their HTTP APIs authenticate."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,7 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from leadscore.api.bodies import RequestBody, event_errors, takes
-from leadscore.api.deps import Dependencies, new_router, parse_json, raw_body
+from leadscore.api.deps import Dependencies, configured, new_router, parse_json, raw_body
 from leadscore.api.forms import known_profile
 from leadscore.api.problems import Problem, json_response
 from leadscore.domain.events import EventError
@@ -91,8 +92,9 @@ def routes(deps: Dependencies) -> Router:
     @takes(SEGMENT)
     def post_segment() -> Response[str]:
         now = deps.clock()
+        table = configured(deps.segment_events, "the Segment source")
         calls, prefix = calls_of(parse_json(raw_body(router, MAX_BATCH_BYTES)))
-        entries, errors = _entries(calls, prefix, now, deps)
+        entries, errors = _entries(calls, prefix, now, table, deps.segment_trusted)
         if entries:
             deps.queue.send(entries, now)
         if errors:
@@ -107,7 +109,7 @@ def routes(deps: Dependencies) -> Router:
 
 
 def _entries(
-    calls: list[Any], prefix: str, now: datetime, deps: Dependencies
+    calls: list[Any], prefix: str, now: datetime, table: Mapping[str, str], trusted: bool
 ) -> tuple[list[Entry], list[list[dict[str, str]]]]:
     """Every valid call's entries, and each invalid call's errors."""
     entries: list[Entry] = []
@@ -117,7 +119,7 @@ def _entries(
         try:
             if prefix and len(json.dumps(call, separators=(",", ":")).encode()) > MAX_CALL_BYTES:
                 raise EventError("", f"a call is at most {MAX_CALL_BYTES:,} bytes")
-            entries += call_entries(call, now, deps.segment_events, known_profile)
+            entries += call_entries(call, now, table, known_profile, trusted)
         except EventError as error:
             errors.append(event_errors(error, at))
     return entries, errors

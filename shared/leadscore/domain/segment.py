@@ -1,7 +1,9 @@
 """Segment and RudderStack calls (their common spec: track, page, screen, identify, alias,
 group) as scoring-queue entries; event names become canonical types by a configurable table.
 
-Segment's source is the user's own system: its profile data is trusted (source "segment").
+A Segment source is the user's own system by default: its calls are trusted (source "segment").
+A source fed by analytics.js in browsers forwards whatever a visitor types (its write key is
+public): a stack told so (SegmentTrusted false) takes its calls as the snippet's, untrusted.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from typing import Any
 from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.events import EventError, check_limits, event_from_dict, parse_time
 from leadscore.domain.messages import Entry
-from leadscore.domain.visitors import VISITOR_ID
+from leadscore.domain.visitors import valid_visitor
 
 SOURCE = "segment"
+# Not in TRUSTED_SOURCES: fills empty profile fields only, held to the hourly allowance of
+# untrusted events, and cannot move a visitor from one lead to another.
+BROWSER_SOURCE = "segment-browser"
 # A type a call may become: lower snake case, as the canonical types are.
 TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Segment's spec names (B2B SaaS, Email and Video specs) and common ones -> canonical types;
@@ -139,11 +144,6 @@ def lead_of(call: Mapping[str, Any]) -> str | None:
     return next((found for value in candidates if (found := _email(value))), None)
 
 
-def visitor_of(value: Any) -> str | None:
-    """anonymousId (or an alias's previousId) when it is a visitor id; else None."""
-    return value if isinstance(value, str) and VISITOR_ID.fullmatch(value) else None
-
-
 def _page_properties(call: Mapping[str, Any], properties: Mapping[str, Any]) -> dict[str, Any]:
     page = _object(_object(call, "context"), "page")
     found = dict(properties)
@@ -156,10 +156,15 @@ def _page_properties(call: Mapping[str, Any], properties: Mapping[str, Any]) -> 
 
 
 def call_entries(
-    call: Any, received_at: datetime, table: Mapping[str, str], profile: Profile
+    call: Any,
+    received_at: datetime,
+    table: Mapping[str, str],
+    profile: Profile,
+    trusted: bool = True,
 ) -> list[Entry]:
     """One call as queue entries (none when it names neither a lead nor a visitor); EventError
-    names the call's field at fault. `profile` reads profile fields as the forms do."""
+    names the call's field at fault. `profile` reads profile fields as the forms do; `trusted`
+    False: the source may carry what browsers send (BROWSER_SOURCE)."""
     if not isinstance(call, Mapping):
         raise EventError("", "a call must be a JSON object")
     kind = call.get("type")
@@ -179,8 +184,9 @@ def call_entries(
         raise EventError("timestamp", "out of range") from None
     properties = _object(call, "properties")
     traits = _object(call, "traits")
-    email, visitor = lead_of(call), visitor_of(call.get("anonymousId"))
-    document: dict[str, Any] = {"id": f"segment-{message_id.strip()}", "source": SOURCE}
+    email, visitor = lead_of(call), valid_visitor(call.get("anonymousId"))
+    source = SOURCE if trusted else BROWSER_SOURCE
+    document: dict[str, Any] = {"id": f"segment-{message_id.strip()}", "source": source}
     if kind == "track":
         document |= {"type": event_type(call.get("event"), table), "properties": properties}
     elif kind == "page":
@@ -195,7 +201,7 @@ def call_entries(
         document["properties"] = {"group_id": group[:256]} if isinstance(group, str) else {}
     else:  # alias: the visitor it was (previousId) is now this lead (userId)
         document["type"] = "identify"
-        visitor = visitor_of(call.get("previousId"))
+        visitor = valid_visitor(call.get("previousId"))
     if email is None and (visitor is None or kind in ("identify", "alias", "group")):
         return []  # nobody to credit: an identity call needs a lead, behaviour a lead or visitor
     if kind == "alias" and visitor is None:

@@ -1,4 +1,5 @@
-"""Public API Lambda: health, website forms and platform webhooks, with no API key.
+"""Public API Lambda: health, website forms, platform webhooks and website tracking (the
+snippet, GET /v1/t.js, and what it sends, POST /v1/collect), with no API key.
 
 Its role can enqueue events, read the webhook secrets and record replayed webhook tokens;
 it reads no lead.

@@ -4,6 +4,7 @@ limits, and the queue entries a page's events become."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -97,18 +98,79 @@ def test_implausible_times_are_the_arrival(api: Api, at_offset: int, dated_now: 
     assert (abs(age) < 30) == dated_now
 
 
-def test_identify_carries_the_email_known_traits_and_the_visitor(api: Api) -> None:
+def identify(n: int = 1, email: str = " Ann@Acme.com ", **fields: Any) -> dict[str, Any]:
+    return {"id": f"ident-{n:04d}", "type": "identify", "at": now_ms(), "url": f"{SITE}/demo",
+            "email": email, **fields}  # fmt: skip
+
+
+def test_identify_carries_the_email_and_known_traits_but_links_no_visitor(api: Api) -> None:
+    """Anyone can type an email address on a page: only a form post or an authenticated
+    identify links the visitor to a lead."""
     traits = {"first_name": "Ann", "company_size": "51-200", "country": "Germany",
               "password": "x", "company": {"name": "no objects"}}  # fmt: skip
-    identify = {"id": "ident-0001", "type": "identify", "at": now_ms(), "url": f"{SITE}/demo",
-                "email": " Ann@Acme.com ", "traits": traits}  # fmt: skip
-    assert post(api, sent([identify])).status == 204
+    assert post(api, sent([identify(traits=traits)])).status == 204
     [event] = api.queued_events()
     assert event["email"] == "ann@acme.com"
-    assert event["visitor"] == VISITOR
+    assert "visitor" not in event
     assert event["type"] == "identify"
     assert event["source"] == "snippet"  # untrusted: fills empty fields only
     assert event["profile"] == {"first_name": "Ann", "company_size": 51, "country": "DE"}
+
+
+@pytest.mark.parametrize(
+    "checks",
+    [{"LEADSCORE_FORM_TOKEN_MIN_SECONDS": "3"}, {"LEADSCORE_FORM_CAPTCHA_PROVIDER": "turnstile"}],
+)
+def test_identify_is_dropped_as_a_bots_when_forms_need_a_token_or_captcha(
+    aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    checks: dict[str, str],
+) -> None:
+    """An identify cannot carry the form token or CAPTCHA answer that forms need: it is
+    answered as a person is, and not queued; the page's other events are."""
+    api = make_api(monkeypatch, LEADSCORE_TRACKING_SITES=f"www={SITE}", **checks)
+    caplog.set_level(logging.INFO, logger=collect.logger.name)
+    assert post(api, sent([identify(1, "secret.person@acme.com")])).status == 204
+    assert api.queued_events() == []
+    assert post(api, sent([identify(2), page_view(3)])).status == 204
+    assert [event["type"] for event in api.queued_events()] == ["page_view"]
+    logged = " ".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    assert "identify without the" in logged
+    assert "secret.person" not in logged and VISITOR not in logged
+
+
+@pytest.mark.parametrize("origin", [None, "null"])
+def test_a_page_sending_no_origin_is_taken_when_its_events_are_the_sites_pages(
+    api: Api, origin: str | None
+) -> None:
+    """A page with `Referrer-Policy: no-referrer` beacons with `Origin: null`."""
+    headers = {name: value for name, value in PAGE.items() if name != "Origin"}
+    if origin is not None:
+        headers["Origin"] = origin
+
+    def answer(events: list[dict[str, Any]]) -> Any:
+        return api.call("POST", "/v1/collect", json.dumps(sent(events)), headers=headers)
+
+    assert answer([page_view(1)]).status == 204
+    assert [event["id"] for event in api.queued_events()] == ["web-pageview0001"]
+    foreign = answer([page_view(2), page_view(3, url="https://evil.example/")])
+    assert foreign.status == 422
+    assert [e["field"] for e in foreign.json()["errors"]] == ["events[1].url"]
+    unplaced = answer([page_view(4), {"id": "track-0005", "type": "video_played"}])
+    assert unplaced.status == 403
+    assert unplaced.json()["detail"] == FOREIGN
+    assert api.queued_events() == []
+
+
+def test_query_parameters_holding_an_email_address_are_not_kept(api: Api) -> None:
+    url = f"{SITE}/pricing?utm_source=mail&email=ann%40acme.example&x=%2F"
+    referrer = "https://mail.example/open?to=ann@acme.example"
+    assert post(api, sent([page_view(1, url=url, referrer=referrer)])).status == 204
+    [event] = api.queued_events()
+    assert event["properties"]["url"] == f"{SITE}/pricing?utm_source=mail&x=%2F"
+    assert event["properties"]["referrer"] == "https://mail.example/open"
+    assert "acme.example" not in json.dumps(event)
 
 
 @pytest.mark.parametrize(
@@ -155,6 +217,33 @@ def test_unknown_sites_and_foreign_origins_are_forbidden(
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert answer.json()["detail"] == detail
     assert api.queued_events() == []
+
+
+@pytest.mark.parametrize(
+    "setting", ["www=ftp://www.vendor.example", "www=https://a.io;www=https://b.io"]
+)
+def test_site_keys_that_cannot_be_read_stop_tracking_only(
+    aws: None, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """Forms, webhooks and the keyed API keep working; tracking says it is misconfigured."""
+    api = make_api(
+        monkeypatch,
+        LEADSCORE_TRACKING_SITES=setting,
+        LEADSCORE_CORS_ORIGINS=SITE,
+        LEADSCORE_API_KEY="k",
+    )
+    for method in ("POST", "OPTIONS"):
+        answer = api.call(method, "/v1/collect", json.dumps(sent([page_view(1)])), headers=PAGE)
+        assert answer.status == 503
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert answer.json()["detail"] == "tracking is misconfigured"
+    form = {"content-type": "application/x-www-form-urlencoded", "Origin": SITE}
+    assert api.call("POST", "/v1/forms", "email=ann%40acme.com", headers=form).status == 202
+    event = {"email": "bob@acme.com", "type": "page_view"}
+    assert api.call("POST", "/v1/events", event, headers={"x-api-key": "k"}).status == 202
+    assert api.call("GET", "/v1/health").status == 200
+    assert api.call("POST", "/v1/webhooks/postmark", "{}").status == 401  # checked, refused
+    assert [event["email"] for event in api.queued_events()] == ["ann@acme.com", "bob@acme.com"]
 
 
 def test_a_foreign_origin_gets_no_cors_headers(api: Api) -> None:

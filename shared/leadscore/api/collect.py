@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
@@ -16,7 +17,16 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadscore.api.bodies import RequestBody, event_errors, field_errors, takes
-from leadscore.api.deps import Dependencies, header, new_router, parse_json, raw_body
+from leadscore.api.cors import answer_preflight, cors_headers
+from leadscore.api.deps import (
+    Dependencies,
+    configured,
+    header,
+    new_router,
+    parse_json,
+    raw_body,
+)
+from leadscore.api.form_checks import FormChecks
 from leadscore.api.forms import known_profile
 from leadscore.api.problems import Problem
 from leadscore.domain.bots import bot_reason
@@ -28,7 +38,9 @@ from leadscore.domain.events import (
     event_from_dict,
 )
 from leadscore.domain.messages import FUTURE_SKEW, Entry
-from leadscore.domain.sites import origin_of
+from leadscore.domain.segment import TYPE_NAME
+from leadscore.domain.sites import SITE_KEY, Sites, origin_of
+from leadscore.domain.visitors import VISITOR_ID
 
 logger = Logger(child=True)
 SOURCE = "snippet"  # untrusted: typed by the public (contract §3)
@@ -45,9 +57,11 @@ RESERVED_PREFIX = "email_"
 SNIPPET_CACHE = "public, max-age=300"
 SNIPPET_PATH = Path(__file__).parent / "static" / "t.js"
 MEDIA_TYPES = ("text/plain", "application/json")
+TRACKING = "tracking"  # what is misconfigured when the site keys cannot be read
+FOREIGN_ORIGIN = "this origin is not one of the site's"
 
 ClientId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
-EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+EventType = Annotated[str, Field(pattern=f"^{TYPE_NAME.pattern}$")]
 PageUrl = Annotated[str, Field(max_length=MAX_PROPERTY_TEXT)]
 
 
@@ -76,7 +90,11 @@ class TrackedEvent(BaseModel):
         default=None, description=f"kept to its first {MAX_TITLE} characters"
     )
     properties: dict[str, Any] | None = Field(default=None, description="what rules may test")
-    email: str | None = Field(default=None, description="identify: the lead's email")
+    email: str | None = Field(
+        default=None,
+        description="identify: the lead's email (the visitor is not linked: only a form post or "
+        "an authenticated identify links it)",
+    )
     traits: dict[str, Any] | None = Field(
         default=None, description="identify: known profile fields (first_name, company, ...)"
     )
@@ -87,10 +105,8 @@ class CollectBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    site: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
-        description="the site key"
-    )
-    visitor: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")] = Field(
+    site: Annotated[str, Field(pattern=f"^{SITE_KEY.pattern}$")] = Field(description="the site key")
+    visitor: Annotated[str, Field(pattern=f"^{VISITOR_ID.pattern}$")] = Field(
         description="the visitor id of the first-party cookie ls_vid"
     )
     events: list[TrackedEvent] = Field(min_length=1, max_length=MAX_COLLECT_EVENTS)
@@ -144,10 +160,25 @@ def dated(at: float | None, received_at: datetime) -> datetime:
     return received_at
 
 
+def without_addresses(url: str) -> str:
+    """The URL without its query parameters holding an email address (an `@` once decoded, as
+    a campaign link's `?email=ann%40acme.example`), kept as sent otherwise: an anonymous
+    visitor's pages are kept 90 days, and erasing the lead would not find them."""
+    before_fragment, hash_mark, fragment = url.partition("#")
+    path, question, query = before_fragment.partition("?")
+    if not question:
+        return url
+    kept = "&".join(part for part in query.split("&") if "@" not in unquote_plus(part))
+    return path + (question + kept if kept else "") + hash_mark + fragment
+
+
 def entry(
     event: TrackedEvent, visitor: str, origins: frozenset[str], received_at: datetime
 ) -> Entry:
-    """One event of the page as a queue entry; EventError names its field."""
+    """One event of the page as a queue entry; EventError names its field.
+
+    An identify names the lead but not the visitor: anyone can type an email address on a
+    page, so only a form post (`_visitor`) or an authenticated identify links a visitor."""
     if event.type.startswith(RESERVED_PREFIX):
         raise EventError("type", "email events come from the email platforms, not a page")
     if event.type == "page_view" and event.url is None:
@@ -155,7 +186,11 @@ def entry(
     if event.url is not None and origin_of(event.url) not in origins:
         raise EventError("url", "not a page of this site's origins")
     properties = dict(event.properties or {})
-    page = {"url": event.url, "referrer": event.referrer, "title": (event.title or "")[:MAX_TITLE]}
+    page = {
+        "url": without_addresses(event.url or ""),
+        "referrer": without_addresses(event.referrer or ""),
+        "title": (event.title or "")[:MAX_TITLE],
+    }
     properties |= {name: value for name, value in page.items() if value}
     document: dict[str, Any] = {
         "id": f"web-{event.id}",
@@ -164,26 +199,35 @@ def entry(
         "properties": properties,
         "source": SOURCE,
     }
-    email = None
-    if event.type == "identify":
-        try:
-            email = normalize_email(event.email)
-        except EmailError as error:
-            raise EventError("email", str(error)) from None
-        document["profile"] = known_profile(event.traits or {}) or None
+    if event.type != "identify":
+        check_limits(document)
+        return Entry(None, event_from_dict(document, received_at), visitor)
+    try:
+        email = normalize_email(event.email)
+    except EmailError as error:
+        raise EventError("email", str(error)) from None
+    document["profile"] = known_profile(event.traits or {}) or None
     check_limits(document)
-    return Entry(email, event_from_dict(document, received_at), visitor)
+    return Entry(email, event_from_dict(document, received_at))
+
+
+def identify_refusal(checks: FormChecks) -> str | None:
+    """Why an identify is dropped as a bot's: the form posts' checks are on, and an identify
+    cannot carry their form token or CAPTCHA answer (None: they are off)."""
+    if checks.min_fill > timedelta(0):
+        return "identify without the form token forms need"
+    if checks.captcha is not None:
+        return "identify without the CAPTCHA answer forms need"
+    return None
 
 
 def routes(deps: Dependencies) -> Router:
     router = new_router()
-    sites = deps.tracking_sites
 
-    def cors(origin: str | None) -> dict[str, str]:
-        """CORS headers for a page of any site (also on errors: its console shows them)."""
-        if origin is None or not sites.any_allows(origin):
-            return {}
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    def allowed(origin: str) -> bool:
+        """Whether a page of this origin is one of any tracked site (a preflight names none)."""
+        sites = deps.tracking_sites
+        return isinstance(sites, Sites) and sites.any_allows(origin)
 
     @router.get("/v1/t.js")
     def tracker() -> Response[str]:
@@ -207,44 +251,45 @@ def routes(deps: Dependencies) -> Router:
 
     @router.route("/v1/collect", method="OPTIONS")
     def preflight() -> Response[str]:
-        headers = cors(header(router, "origin"))
-        if not headers:
-            raise Problem(403, "this origin is not one of a tracked site's")
-        headers |= {
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "600",
-        }
-        return Response(status_code=204, body="", headers=headers)
+        configured(deps.tracking_sites, TRACKING)
+        refusal = "this origin is not one of a tracked site's"
+        return answer_preflight(header(router, "origin"), allowed, refusal)
 
     @router.post("/v1/collect")
     @takes(COLLECT)
     def collect() -> Response[str]:
         origin, now = header(router, "origin"), deps.clock()
         try:
-            collected = _collect(router, deps, origin, now)
+            sites = configured(deps.tracking_sites, TRACKING)
+            collected = _collect(router, deps, sites, origin, now)
         except Problem as problem:
-            problem.headers = cors(origin)
+            problem.headers = cors_headers(origin, allowed)
             raise
         if collected:
             deps.queue.send(collected, now)
-        return Response(status_code=204, body="", headers=cors(origin))
+        return Response(status_code=204, body="", headers=cors_headers(origin, allowed))
 
     return router
 
 
-def _collect(router: Router, deps: Dependencies, origin: str | None, now: datetime) -> list[Entry]:
+def _collect(
+    router: Router, deps: Dependencies, sites: Sites, origin: str | None, now: datetime
+) -> list[Entry]:
     """The request's entries: none from a bot; Problem when it is refused."""
     kind = (header(router, "content-type") or "").split(";")[0].strip().lower()
     if kind not in (*MEDIA_TYPES, ""):
         raise Problem(415, "send text/plain or application/json")
     document = parse_json(raw_body(router, MAX_COLLECT_BYTES))
     site = document.get("site") if isinstance(document, dict) else None
-    sites = deps.tracking_sites
     if not isinstance(site, str) or site not in sites.origins:
         raise Problem(403, "unknown site key")
-    if not sites.allows(site, origin):
-        raise Problem(403, "this origin is not one of the site's")
+    # The Origin keeps other sites' pages out; it proves nothing (any program sends its own).
+    # A page with `Referrer-Policy: no-referrer` sends the snippet's beacon (no-cors) with
+    # `Origin: null`, some clients send none: then each event's url, which must be on the
+    # site's origins (checked below), says which page sent it.
+    unsaid = origin is None or origin == "null"
+    if not unsaid and not sites.allows(site, origin):
+        raise Problem(403, FOREIGN_ORIGIN)
     reason = bot_reason(router.current_event.headers or {})
     if reason is None and document.get("webdriver") is True:
         reason = "webdriver"
@@ -255,8 +300,14 @@ def _collect(router: Router, deps: Dependencies, origin: str | None, now: dateti
         body = CollectBody.model_validate(document)
     except ValidationError as error:
         raise Problem(422, "the request is not valid", field_errors(error)) from None
+    if unsaid and any(event.url is None for event in body.events):
+        raise Problem(403, FOREIGN_ORIGIN)
+    refusal = identify_refusal(deps.form_checks)
     entries, errors = [], []
     for index, event in enumerate(body.events):
+        if event.type == "identify" and refusal:  # answered as a person is, as bots are
+            logger.info("collect dropped: not a person", reason=refusal)
+            continue
         try:
             entries.append(entry(event, body.visitor, sites.origins[site], now))
         except EventError as error:

@@ -16,7 +16,7 @@ from leadscore.adapters.queue import ScoringQueue
 from leadscore.adapters.webhooks import EnvironmentSecrets, Secrets
 from leadscore.adapters.webhooks.auth import FirstOf, SsmSecrets
 from leadscore.api import collect, forms, health, webhooks
-from leadscore.api.deps import Dependencies
+from leadscore.api.deps import Dependencies, read_setting
 from leadscore.api.form_checks import FormChecks
 from leadscore.api.problems import Problem
 from leadscore.api.resolver import RouteModule
@@ -68,7 +68,8 @@ def webhook_secrets(variables: Mapping[str, str], ssm_path: str = "") -> Secrets
 
 
 def public_dependencies(config: Settings, sqs: object) -> Dependencies:
-    """The public routes': the scoring queue, the webhook secrets and the site keys."""
+    """The public routes': the scoring queue, the webhook secrets and the site keys (site keys
+    that cannot be read make /v1/collect answer 503, not the whole function fail)."""
     origins = config.cors_origins
     return Dependencies(
         queue=ScoringQueue(sqs, config.queue_url),
@@ -78,7 +79,7 @@ def public_dependencies(config: Settings, sqs: object) -> Dependencies:
         fetch_certificate=fetch_certificate,
         form_checks=FormChecks.from_settings(config),
         replays=DynamoReplays(),  # PutItem on REPLAY#* keys of the leads table, nothing else
-        tracking_sites=Sites.parse(config.tracking_sites),
+        tracking_sites=read_setting("LEADSCORE_TRACKING_SITES", Sites.parse, config.tracking_sites),
     )
 
 

@@ -82,6 +82,7 @@ ROUTE_HEADERS = {
 NO_KEY = "no x-api-key header, or not a valid one (unknown or revoked)"
 NO_SCOPE = "the API key lacks the route's scope (`{scope}`; an `admin` key has every scope)"
 NOT_JSON = "the body is not JSON (or not valid base64, or it holds an unpaired surrogate)"
+MISCONFIGURED = "the site keys (TrackingSites) cannot be read: nothing is queued"
 NO_ROUTE = "no such route: a path segment holds a character the router does not take"
 # What a route with this path parameter refuses (unless the route says otherwise).
 PARAMETERS = {
@@ -159,14 +160,17 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
     },
     ("post", "/v1/collect"): {
         204: Answer(
-            "taken; from a bot (user agent, prefetch, webdriver) dropped with the same answer",
+            "taken; from a bot (user agent, prefetch, webdriver) dropped with the same answer, "
+            "as is an identify while forms need a form token or CAPTCHA",
             headers=("Vary",),
         ),
         400: NOT_JSON,
-        403: "the site key is unknown, or the Origin is not one of its origins",
+        403: "the site key is unknown, or the Origin is not one of its origins (without an "
+        "Origin, or `null`: an event has no url)",
         415: "neither " + " nor ".join(COLLECT.media_types),
         422: f"an event is not valid (each named in `errors`: `events[2].url`), or more than "
         f"{MAX_COLLECT_EVENTS} events; none is queued",
+        503: MISCONFIGURED,
     },
     ("options", "/v1/collect"): {
         204: Answer(
@@ -180,6 +184,7 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
             ),
         ),
         403: "the origin is none of a tracked site's (or there is none)",
+        503: MISCONFIGURED,
     },
     ("post", "/v1/sources/segment"): {
         200: Answer(
@@ -189,6 +194,7 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
         413: f"{too_large(MAX_BATCH_BYTES)}, or a single call larger than {MAX_CALL_BYTES:,} bytes",
         422: "a call is not valid (each named in `errors`: `batch[3].messageId`); the batch's "
         "other calls are queued",
+        503: "the event-name table (SegmentEvents) cannot be read: nothing is queued",
     },
     ("get", "/v1/webhooks/{provider}"): WEBHOOK_PROBE,
     ("head", "/v1/webhooks/{provider}"): WEBHOOK_PROBE,

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 
 # Words of the user agents of crawlers, link previews, monitors, headless browsers and HTTP
 # libraries (the common core of the crawler-user-agents and isbot lists), matched anywhere.
+# "bot" ends a word (Googlebot/2.1, AhrefsBot;, Slackbot 1.0, bot_x), except in the phone
+# maker CUBOT's models ("Android 10; CUBOT X30)"), as isbot does.
 BOT_AGENT = re.compile(
-    r"bot\b|bot/|crawl|spider|slurp|scrap|archiver|fetcher|checker|monitor|preview"
+    r"(?<!cu)bots?(?:\b|_)|crawl|spider|slurp|scrap|archiver|fetcher|checker|monitor|preview"
     r"|headless|phantomjs|puppeteer|playwright|selenium|webdriver|lighthouse|pagespeed"
     r"|pingdom|uptime|gtmetrix|facebookexternalhit|embedly|bingpreview|yandex|baidu"
     r"|curl/|wget|python-|python/|httpx|aiohttp|go-http-client|okhttp|java/|libwww|axios"

@@ -1,4 +1,5 @@
-"""The demo website (examples/site) on loopback, its pages pointed at the running stack's API.
+"""The demo website (examples/site) on loopback, its pages pointed at the running stack's API,
+and what the stack allows it: posting forms (CorsOrigins) and tracking (TrackingSites).
 
 The pages name the API at the local stack's default address (`DEFAULT_API`), so they also
 work opened as they are beside `make run`; served here, they name the API this stack runs.
@@ -9,6 +10,7 @@ whose client-side router shows that view (what a single-page app's server does).
 from __future__ import annotations
 
 import mimetypes
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +22,39 @@ from leadscore_tools.template import ROOT
 
 SITE = ROOT / "examples" / "site"
 DEFAULT_API = "http://127.0.0.1:3000"
+DEFAULT_PORT = 8000  # also the origins allowed when the website is not served
+SITE_KEY = "local-site"
+
+
+def site_parameters(parameters: dict[str, str], site_port: int) -> dict[str, str]:
+    """`parameters` with CorsOrigins and TrackingSites naming the website's origins, unless
+    given (a parameter, LEADSCORE_CORS_ORIGINS, LEADSCORE_TRACKING_SITES)."""
+    port = site_port or DEFAULT_PORT
+    origins = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+    defaults = {
+        "CorsOrigins": os.environ.get("LEADSCORE_CORS_ORIGINS") or ",".join(origins),
+        "TrackingSites": os.environ.get("LEADSCORE_TRACKING_SITES")
+        or f"{SITE_KEY}={' '.join(origins)}",
+    }
+    return {**defaults, **parameters}
+
+
+def serve_site(host: str, port: int, api_url: str) -> SiteServer | None:
+    """The website, started; None when `port` is 0, or in use (a warning, not an error)."""
+    if not port:
+        return None
+    try:
+        site = SiteServer(host, port, api_url)
+    except OSError as error:
+        log.warning(
+            "the demo website is not served: port %d: %s (LEADSCORE_SITE_PORT chooses "
+            "another, 0 turns it off)",
+            port,
+            error.strerror,
+        )
+        return None
+    site.start()
+    return site
 
 
 class SiteServer(ThreadingHTTPServer):

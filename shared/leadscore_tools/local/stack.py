@@ -22,15 +22,11 @@ from leadscore_tools.local.moto_server import MotoServer, check_port_free
 from leadscore_tools.local.poller import SqsPoller
 from leadscore_tools.local.resources import create_resources, publish_models
 from leadscore_tools.local.scheduler import Scheduler, Timing, run_scheduled
-from leadscore_tools.local.site import SiteServer
+from leadscore_tools.local.site import SiteServer, serve_site, site_parameters
 from leadscore_tools.template import ROOT, TEMPLATE, Schedule, Stack, read_stack
 
 HOST = "127.0.0.1"  # loopback only, always
 REGION = "us-east-1"
-# What a local page may post forms from, unless CorsOrigins is given.
-LOCAL_CORS_ORIGINS = "http://localhost:8000,http://127.0.0.1:8000"
-# The site key a local page's tracking snippet sends, unless TrackingSites is given.
-LOCAL_TRACKING_SITES = "local-site=http://localhost:8000 http://127.0.0.1:8000"
 LOCAL_MODEL_CACHE = "2"  # seconds
 # The local keys of the other scopes (contract §3); `Options.api_key` is the admin key.
 LOCAL_KEYS = {"local-ingest-key": ("ingest",), "local-sales-key": ("sales",)}
@@ -115,19 +111,11 @@ class LocalStack:
         self._load_functions(stack)
         self._start_workers(stack)
         self._serve(stack)
-        self._serve_site()
+        self.site = serve_site(HOST, self.options.site_port, self.api_url)
         self.startup_seconds = time.perf_counter() - started
 
     def _read_template(self) -> Stack:
-        parameters = dict(self.options.parameters)
-        if "CorsOrigins" not in parameters:
-            parameters["CorsOrigins"] = (
-                os.environ.get("LEADSCORE_CORS_ORIGINS") or LOCAL_CORS_ORIGINS
-            )
-        if "TrackingSites" not in parameters:
-            parameters["TrackingSites"] = (
-                os.environ.get("LEADSCORE_TRACKING_SITES") or LOCAL_TRACKING_SITES
-            )
+        parameters = site_parameters(self.options.parameters, self.options.site_port)
         self.stack = read_stack(Naming(self.moto_url, REGION), parameters, self.options.template)
         self._set_environment(self.stack)
         self._lap("template read")
@@ -221,22 +209,6 @@ class LocalStack:
         self._api_thread = threading.Thread(target=self._api.serve_forever, name="api", daemon=True)
         self._api_thread.start()
         self._lap("serving")
-
-    def _serve_site(self) -> None:
-        """The demo website; a port in use leaves it out, with a warning, not the stack."""
-        if not self.options.site_port:
-            return
-        try:
-            self.site = SiteServer(HOST, self.options.site_port, self.api_url)
-        except OSError as error:
-            log.warning(
-                "the demo website is not served: port %d: %s (LEADSCORE_SITE_PORT chooses "
-                "another, 0 turns it off)",
-                self.options.site_port,
-                error.strerror,
-            )
-            return
-        self.site.start()
 
     def _lap(self, phase: str) -> None:
         """Startup phases, for --verbose: where the seconds before ready go."""

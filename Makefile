@@ -86,7 +86,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP) browser tracker
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadscope
 
 # The browser tests (tests/browser) drive Debian's Chromium through its chromedriver; no
 # browser is downloaded from anywhere else.

@@ -141,20 +141,27 @@ def launch(*, person: bool = True, do_not_track: bool = False, agent: str | None
     options.add_experimental_option("prefs", {"enable_do_not_track": do_not_track})
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     service = Service(executable_path=str(CHROMEDRIVER))
-    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+    except BaseException:
+        profile.cleanup()
+        raise
     driver.set_page_load_timeout(30)
     return Browser(driver, profile)
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStackProcess]:
-    """The local stack with its demo website on free ports; the site key and the forms'
-    allow-list name the website's port."""
-    process = LocalStackProcess("--no-schedules", "--verbose", "--retry-seconds", "1", site=True)
-    origins = [f"http://127.0.0.1:{process.site_port}", f"http://localhost:{process.site_port}"]
-    process.environment.update(
-        LEADSCORE_TRACKING_SITES=f"local-site={' '.join(origins)}",
-        LEADSCORE_CORS_ORIGINS=",".join(origins),
+    """The local stack with its demo website on free ports; the stack's own site key and
+    forms' allow-list follow the website's port."""
+    process = LocalStackProcess(
+        "--no-schedules",
+        "--verbose",
+        "--retry-seconds",
+        "1",
+        site=True,
+        # Empty: the stack's defaults, whatever this shell exports.
+        environment={"LEADSCORE_TRACKING_SITES": "", "LEADSCORE_CORS_ORIGINS": ""},
     )
     process.start()
     yield process

@@ -27,7 +27,9 @@ from tests.browser.conftest import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow  # a stack and a few Chromium starts: about half a minute
+# A stack and a few Chromium starts, about half a minute; `make unit` runs a module's tests on
+# one xdist worker (--dist loadscope), so the module's stack and browser start once.
+pytestmark = pytest.mark.slow
 
 DWELL = 1.1  # seconds on each page: the page views' times (whole seconds) stay in order
 MODEL = yaml.safe_load((Path(__file__).parents[2] / "models" / "default.yaml").read_text())

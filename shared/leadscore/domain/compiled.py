@@ -167,6 +167,7 @@ class CompiledModel:
     fit_fields: tuple[str, ...] = ()
     fit_memo: dict[tuple[Any, ...], ProfileFit] = field(default_factory=dict, compare=False)
     routes: tuple[Route, ...] = ()  # the routing rules, in order (domain/routing.py)
+    ignore_machine: bool = True  # machine opens and scanner clicks earn nothing (domain/machine.py)
 
     @property
     def id(self) -> str:
@@ -329,6 +330,7 @@ def compile_model(model: ScoringModel) -> CompiledModel:
             )
             for rule in model.routing
         ),
+        ignore_machine=model.engagement.machine == "ignore",
     )
 
 

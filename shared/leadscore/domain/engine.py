@@ -17,6 +17,7 @@ from leadscore.domain.decay_curve import decay_factor, next_decay_at
 from leadscore.domain.events import Event
 from leadscore.domain.fit import refresh_fit
 from leadscore.domain.limits import apply_limit
+from leadscore.domain.machine import EMAIL_KINDS, machine_reason
 from leadscore.domain.state import MAX_RECENT_IDS, LeadState
 from leadscore.domain.summary import summary
 from leadscore.domain.times import EPOCH, epoch, iso
@@ -53,7 +54,8 @@ class Delta:
     """One change of a lead's score and the reasons behind it (centipoints); read-only.
 
     `rule` is the engagement rule an event matched (None: no rule, the event scores
-    nothing); `limited` says that rule's limit was already reached, so the event gave 0.
+    nothing); `limited` says that rule's limit was already reached, so the event gave 0;
+    `machine` says why the event was taken for a machine's and given no points.
     """
 
     kind: str  # event | profile | decay
@@ -64,9 +66,10 @@ class Delta:
     event_type: str | None = None
     rule: str | None = None
     limited: bool = False
+    machine: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        entry = {
             "kind": self.kind,
             "event_id": self.event_id,
             "event_type": self.event_type,
@@ -76,6 +79,9 @@ class Delta:
             "limited": self.limited,
             "rules": [{"rule": k, "points": v / 100} for k, v in self.rules.items()],
         }
+        if self.machine is not None:
+            entry["machine"] = self.machine
+        return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +188,7 @@ def _apply_events(lead: WorkingState, ordered: list[Event], now_s: int, result: 
     deltas, duplicates = result.deltas, result.duplicates
     products, rule_for, weight = model.products, model.rule_for, model.engagement_weight
     recency, older_weight = model.recency, model.older_weight
+    ignore_machine, messages = model.ignore_machine, state.messages
     seen = set(recent_ids)
     adjusted = has_adjustments(state)
     for event in ordered:
@@ -205,7 +212,14 @@ def _apply_events(lead: WorkingState, ordered: list[Event], now_s: int, result: 
             at = since.days * DAY + since.seconds
             if at < 0 and since.microseconds:
                 at += 1
-        rule = rule_for(event.type, event.properties)
+        kind = event.type
+        rule = rule_for(kind, event.properties)
+        if kind in EMAIL_KINDS:
+            machine = machine_reason(messages, kind, event.properties, at)
+            if machine is not None and ignore_machine:  # no points, and not activity either
+                key = None if rule is None else rule.key
+                deltas.append(Delta("event", at, 0, {}, event_id, kind, key, machine=machine))
+                continue
         if rule is None:
             deltas.append(Delta("event", at, 0, {}, event_id, event.type))
             continue

@@ -83,6 +83,11 @@ class Engagement(Strict):
     recency: list[RecencyStep] = Field(default_factory=list)
     older_weight: float = Field(default=1.0, ge=0, le=1, description="beyond the last step")
     levels: Levels = Levels()
+    machine: Literal["ignore", "count"] = Field(
+        default="ignore",
+        description="machine opens and scanner clicks (domain/machine.py): ignore gives them no"
+        " points and shows why in the history; count scores them as a person's",
+    )
 
     @field_validator("rules", mode="wrap")
     @classmethod

@@ -38,6 +38,8 @@ class LeadState:
     decay_kept: int = 0  # engagement centipoints lost to earlier stretches (<= 0)
     last_activity_at: int | None = None
     recent_ids: list[str] = field(default_factory=list)
+    # email message digest -> [delivered_at, opened_at, clicked_at, its link] (domain/machine.py)
+    messages: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def rating(self) -> str:
@@ -74,6 +76,7 @@ class LeadState:
             decay_kept=self.decay_kept,
             last_activity_at=self.last_activity_at,
             recent_ids=list(self.recent_ids),
+            messages={key: list(record) for key, record in self.messages.items()},
         )
 
     @classmethod
@@ -97,4 +100,8 @@ class LeadState:
             for rule, slots in state.limits.items()
         }
         state.flags, state.recent_ids = list(state.flags), list(state.recent_ids)
+        state.messages = {
+            key: [int(d), int(o), int(c), str(link)]
+            for key, (d, o, c, link) in state.messages.items()
+        }
         return state

@@ -14,6 +14,9 @@ from ..interface import WebhookRequest
 from ..payload import Parsed
 
 Parser = Callable[[WebhookRequest, datetime], Parsed]
+# The canonical email events made by a person's (or a machine's) mail client or browser: the
+# adapters pass on their user agent and any machine flag (domain/machine.py judges them).
+ENGAGEMENT = frozenset({"email_open", "email_click"})
 # A form's hidden field holding the website visitor id: `ls_vid` (the name we document for
 # the platforms' own hidden fields) or `_visitor` (the one the tracking snippet fills in).
 VISITOR_FIELDS = ("ls_vid", "_visitor")

@@ -48,6 +48,7 @@ def read_event(item: Mapping[str, Any]) -> NativeEvent:
     extra: dict[str, Any] = {}
     if "proxy_open" in native:
         extra["machine_open"] = True  # a privacy proxy (Apple MPP) fetched the pixel
+        extra["machine"] = f"provider_flag:{native}"
     return NativeEvent(
         native_event=native,
         kind=kind,

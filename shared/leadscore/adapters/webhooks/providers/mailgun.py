@@ -24,7 +24,7 @@ from ..payload import (
     objects,
     text,
 )
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 # Mailgun retries a failed delivery for 8 hours with the original signature block. Only
 # timestamp and token are signed: each token is taken once (`Delivery`) within this window.
@@ -102,6 +102,8 @@ def read_event(event: Mapping[str, Any]) -> NativeEvent:
             kind = "email_bounce"
     headers = mapping(dig(event, "message", "headers"))
     campaigns = objects(event.get("campaigns"))
+    client = mapping(event.get("client-info"))
+    bot = text(client.get("bot"))  # Mailgun's bot detection: apple, gmail or generic
     return NativeEvent(
         native_event=native,
         kind=kind,
@@ -114,6 +116,12 @@ def read_event(event: Mapping[str, Any]) -> NativeEvent:
         url=text(event.get("url"), MAX_URL) if kind == "email_click" else None,
         bounce_kind="hard" if kind == "email_bounce" else None,
         why=why,
+        extra={
+            "user_agent": text(client.get("user-agent")),
+            "machine": f"provider_flag:mailgun_bot:{bot}" if bot else None,
+        }
+        if kind in ENGAGEMENT
+        else {},
     )
 
 
@@ -130,6 +138,7 @@ def read_legacy_event(form: Mapping[str, str]) -> NativeEvent:
         url=text(form.get("url"), MAX_URL) if kind == "email_click" else None,
         bounce_kind="hard" if kind == "email_bounce" else None,
         why=WHY.get(native),
+        extra={"user_agent": text(form.get("user-agent"))} if kind in ENGAGEMENT else {},
     )
 
 

@@ -18,7 +18,7 @@ from ..payload import (
     objects,
     text,
 )
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 KINDS = {
     "sent": "email_delivered",  # Mailjet "sent" = accepted by the receiving server
@@ -55,6 +55,7 @@ def read_event(item: Mapping[str, Any]) -> NativeEvent:
         if kind == "email_bounce"
         else None,
         why=WHY.get(native),
+        extra={"user_agent": text(item.get("agent"))} if kind in ENGAGEMENT else {},
     )
 
 

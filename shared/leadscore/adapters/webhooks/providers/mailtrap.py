@@ -20,7 +20,7 @@ from ..payload import (
     objects,
     text,
 )
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 KINDS = {
     "delivery": "email_delivered",
@@ -75,6 +75,7 @@ def read_event(item: Mapping[str, Any]) -> NativeEvent:
         if kind == "email_bounce"
         else None,
         why=WHY.get(native),
+        extra={"user_agent": text(item.get("user_agent"))} if kind in ENGAGEMENT else {},
     )
 
 

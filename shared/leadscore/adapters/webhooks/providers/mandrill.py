@@ -23,7 +23,7 @@ from ..payload import (
     objects,
     text,
 )
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 SIGNATURE = "X-Mandrill-Signature"
 KINDS = {
@@ -77,6 +77,7 @@ def read_event(item: Mapping[str, Any]) -> NativeEvent:
         url=text(item.get("url"), MAX_URL) if kind == "email_click" else None,
         bounce_kind=native.removesuffix("_bounce") if kind == "email_bounce" else None,
         why=WHY.get(native),
+        extra={"user_agent": text(item.get("user_agent"))} if kind in ENGAGEMENT else {},
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..interface import WebhookFormatError, WebhookRequest
 from ..payload import MAX_URL, NativeEvent, Parsed, any_time, first_text, flag, load_json, text
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 # Bounce records by Type: (canonical type, bounce kind). Anything else is not a bounce
 # (auto-replies, transient delays, address changes, DMARC reports, ...).
@@ -62,6 +62,8 @@ def read_event(record: Mapping[str, Any]) -> NativeEvent:
         else:
             why = "sending resumed (resubscribe or reactivation)"
     extra: dict[str, Any] = {}
+    if kind in ENGAGEMENT:
+        extra["user_agent"] = text(record.get("UserAgent"))
     if record_type == "Open" and isinstance(record.get("FirstOpen"), bool):
         extra["first_open"] = record["FirstOpen"]
     return NativeEvent(

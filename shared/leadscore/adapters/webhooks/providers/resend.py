@@ -23,7 +23,7 @@ from ..payload import (
     mapping,
     text,
 )
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 KINDS = {
     "email.delivered": "email_delivered",
@@ -85,6 +85,13 @@ def parse(request: WebhookRequest, now: datetime) -> Parsed:
         url=text(dig(data, "click", "link"), MAX_URL) if kind == "email_click" else None,
         bounce_kind=bounce_kind(mapping(data.get("bounce"))) if kind == "email_bounce" else None,
         why=WHY.get(native),
+        extra={
+            "user_agent": first_text(
+                dig(data, "click", "userAgent"), dig(data, "open", "userAgent")
+            )
+        }
+        if kind in ENGAGEMENT
+        else {},
     )
     return Parsed([event])
 

@@ -21,7 +21,7 @@ from ..payload import (
     objects,
     text,
 )
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -100,8 +100,11 @@ def read_event(item: Mapping[str, Any]) -> NativeEvent:
     native = text(item.get("event")) or "unknown"
     kind = KINDS.get(native)
     extra: dict[str, Any] = {}
+    if kind in ENGAGEMENT:
+        extra["user_agent"] = text(item.get("useragent"))
     if flag(item.get("sg_machine_open")):
         extra["machine_open"] = True  # Apple Mail Privacy Protection fetched the pixel
+        extra["machine"] = "provider_flag:sg_machine_open"
     return NativeEvent(
         native_event=native,
         kind=kind,

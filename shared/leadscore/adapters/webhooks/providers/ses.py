@@ -28,7 +28,7 @@ from ..payload import (
     objects,
     text,
 )
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 # SNS signs the publish time and resends the same message on retry, which can span hours.
 REPLAY_WINDOW = timedelta(hours=8)
@@ -197,6 +197,7 @@ def read_events(event: Mapping[str, Any], envelope: Mapping[str, Any]) -> list[N
         "url": text(details.get("link"), MAX_URL) if kind == "email_click" else None,
         "bounce_kind": bounce_kind,
         "why": why,
+        "extra": {"user_agent": text(details.get("userAgent"))} if kind in ENGAGEMENT else {},
     }
     # One SNS notification covers every affected recipient: one event each.
     return [NativeEvent(email=email, **common) for email in recipients(native, details, mail)]

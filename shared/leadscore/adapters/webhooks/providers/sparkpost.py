@@ -18,7 +18,7 @@ from ..payload import (
     objects,
     text,
 )
-from .base import Provider
+from .base import ENGAGEMENT, Provider
 
 KINDS = {
     "delivery": "email_delivered",
@@ -97,6 +97,7 @@ def read_event(event: Mapping[str, Any]) -> NativeEvent:
         url=text(event.get("target_link_url"), MAX_URL) if kind == "email_click" else None,
         bounce_kind=bounce_kind,
         why=why,
+        extra={"user_agent": text(event.get("user_agent"))} if kind in ENGAGEMENT else {},
     )
 
 

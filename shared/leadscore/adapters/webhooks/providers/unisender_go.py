@@ -10,8 +10,8 @@ from typing import Any
 
 from ..auth import Credentials, same
 from ..interface import WebhookAuthError, WebhookFormatError, WebhookRequest
-from ..payload import MAX_URL, NativeEvent, Parsed, iso_time, load_json, mapping, objects, text
-from .base import Provider
+from ..payload import MAX_URL, NativeEvent, Parsed, dig, iso_time, load_json, mapping, objects, text
+from .base import ENGAGEMENT, Provider
 
 AUTH_FIELD = re.compile(rb'"auth"\s*:\s*"([0-9a-fA-F]{32})"')
 KINDS = {
@@ -68,6 +68,9 @@ def read_event(event_name: str | None, data: Mapping[str, Any]) -> NativeEvent:
         url=text(data.get("url"), MAX_URL) if kind == "email_click" else None,
         bounce_kind=native.removesuffix("_bounced") if kind == "email_bounce" else None,
         why=WHY.get(native),
+        extra={"user_agent": text(dig(data, "delivery_info", "user_agent"))}
+        if kind in ENGAGEMENT
+        else {},
     )
 
 

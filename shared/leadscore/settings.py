@@ -59,6 +59,9 @@ class Settings:
     # webhook secrets.
     api_key: str | None = _variable("LEADSCORE_API_KEY", default=None, secret=True)
     cors_origins: str = _variable("LEADSCORE_CORS_ORIGINS")
+    # The console's sign-in: the authorizer accepts the ID tokens of this pool and app client.
+    user_pool_id: str = _variable("LEADSCORE_USER_POOL_ID")
+    user_pool_client_id: str = _variable("LEADSCORE_USER_POOL_CLIENT_ID")
     webhook_ssm_path: str = _variable("LEADSCORE_WEBHOOK_SSM_PATH")
     # Bot checks on forms (api/form_checks.py), off by default; their secrets are webhook secrets.
     form_token_min_seconds: float = _variable(

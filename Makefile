@@ -158,6 +158,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_rescore --leads $(BENCH_RESCORE_LEADS)
 	$(BIN)/python -m tests.bench.bench_lists --leads $(BENCH_LIST_LEADS)
 	$(BIN)/python -m tests.bench.bench_tracking
+	$(BIN)/python -m tests.bench.bench_machine
 	$(BIN)/python -m tests.bench.bench_console
 
 clean:

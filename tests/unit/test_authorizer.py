@@ -56,12 +56,40 @@ def test_unknown_revoked_or_missing_keys_are_unauthorized(aws: None, key: str | 
         authorizer.lambda_handler(request(key), LambdaContext())
 
 
-def test_the_authorizer_is_cached_per_key_and_guards_every_keyed_route() -> None:
+def test_the_keyed_routes_authorizer_takes_a_key_or_a_token_and_caches_neither() -> None:
+    """API Gateway ANDs identity sources: naming x-api-key would refuse the console's
+    Bearer token unseen. Without one, caching must be off, or one caller's answer would be
+    served to every other."""
     auth = load_template()["Resources"]["Api"]["Properties"]["Auth"]
     spec = auth["Authorizers"][auth["DefaultAuthorizer"]]
     assert spec["FunctionPayloadType"] == "REQUEST"
-    assert spec["Identity"]["Headers"] == ["x-api-key"]  # the cache key: the key itself
+    assert spec["Identity"] == {"ReauthorizeEvery": 0}
+
+
+def test_the_segment_authorizer_is_cached_per_authorization_header() -> None:
+    auth = load_template()["Resources"]["Api"]["Properties"]["Auth"]
+    spec = auth["Authorizers"]["BasicKeyAuthorizer"]
+    assert spec["Identity"]["Headers"] == ["Authorization"]  # the cache key: the key itself
     assert 0 < spec["Identity"]["ReauthorizeEvery"] <= 300  # a revocation's longest delay
+
+
+def test_the_authorizer_knows_the_console_user_pool() -> None:
+    resources = load_template()["Resources"]
+    variables = resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["LEADSCORE_USER_POOL_ID"] == {"Ref": "UserPool"}
+    assert variables["LEADSCORE_USER_POOL_CLIENT_ID"] == {"Ref": "UserPoolClient"}
+    client = resources["UserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False  # a browser keeps no secret
+    assert set(client["ExplicitAuthFlows"]) == {
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    }
+    groups = {
+        r["Properties"]["GroupName"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Cognito::UserPoolGroup"
+    }
+    assert groups == {"sales", "marketing"}
 
 
 def test_the_authorizer_may_only_read_api_key_items() -> None:

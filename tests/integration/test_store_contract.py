@@ -176,6 +176,16 @@ def test_every_record_comes_back_as_written(store: LeadStore) -> None:
     assert log.feedback == []
 
 
+def test_a_profile_keeps_the_source_of_each_field(store: LeadStore) -> None:
+    key, earlier = lead(3, 1), lead(3, 2)
+    sourced = replace(profile(key, title="CTO"), field_sources={"company": "segment",
+                                                                "title": "form"})  # fmt: skip
+    commit(store, write(key, sourced), write(earlier, profile(earlier)))
+    assert store.read_profiles([key])[key].field_sources == {"company": "segment", "title": "form"}
+    # a profile stored before sources were kept (no attribute in its item) has none
+    assert store.read_profiles([earlier])[earlier].field_sources == {}
+
+
 def test_profiles_and_accounts_are_read_together(store: LeadStore) -> None:
     key, erased, stranger = lead(15, 1), lead(15, 2), lead(15, 3)
     stored, shared = profile(key), account()

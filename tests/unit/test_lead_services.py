@@ -91,6 +91,20 @@ def test_view_shows_the_profile_account_and_explained_scores(
     assert leads.lead_view(store, [], EMAIL)["scores"] == []
 
 
+def test_view_says_the_reasons_in_words_and_where_each_field_came_from(
+    store: MemoryLeadStore, models: FixedModels
+) -> None:
+    score(store, models, EMAIL)
+    view = leads.lead_view(store, models.current(), EMAIL, NOW)
+    # the activity's profile came with a demo request through POST /v1/events
+    assert view["profile_sources"] == dict.fromkeys(view["profile"], "your systems")
+    [scores] = view["scores"]
+    texts = {reason["rule"]: reason["text"] for reason in scores["reasons"]}
+    assert texts["fit.role.executive"] == "Job title VP Engineering: executive"
+    assert texts["engagement.pricing_page"] == "Visited the pricing page twice"  # 2 a day count
+    assert texts["engagement.webinar_attended"] == "Attended a webinar"
+
+
 def test_history_adds_up_to_the_score_oldest_first(
     store: MemoryLeadStore, models: FixedModels
 ) -> None:

@@ -4,6 +4,7 @@ disqualifies what the user's own systems set; the history shows what it tried.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
-from leadscore.services import rescore_replay
+from leadscore.services import profiles, rescore_replay
 from leadscore.services.scoring import BatchOutcome, score_messages
 
 from tests.conftest import Recorder
@@ -207,3 +208,32 @@ def test_a_late_event_from_an_earlier_hour_does_not_reset_the_allowance() -> Non
     capped = {event_id for event_id in ("late", "extra") if any(
         d.get("over_hourly_allowance") for d in history(store, event_id))}  # fmt: skip
     assert capped == {"late", "extra"}
+
+
+def test_each_field_keeps_the_source_of_its_value() -> None:
+    store = MemoryLeadStore()
+    send(store, crm("crm-1", {"company": "Acme"}))
+    send(store, form("f-1", {"job_title": "Engineer", "phone": "+1 555 0100"}))
+    segment = Event("s-1", "page_view", NOW, None, {"url": "/"}, {"country": "US"}, "segment")
+    send(store, segment, at=NOW + timedelta(minutes=1))
+    profile = store.lead_log(lead_key(CEO)).profile
+    assert profile is not None
+    assert profiles.field_sources(profile) == {
+        "company": "your systems",
+        "job_title": "form",
+        "phone": "form",
+        "country": "segment",
+    }
+    send(store, crm("crm-2", {"job_title": "CTO"}, at=NOW + timedelta(hours=3)))
+    profile = store.lead_log(lead_key(CEO)).profile
+    assert profile is not None and profiles.field_sources(profile)["job_title"] == "your systems"
+
+
+def test_a_profile_stored_before_sources_tells_what_it_knows() -> None:
+    store = MemoryLeadStore()
+    send(store, crm("crm-1", {"company": "Acme"}))
+    send(store, form("f-1", {"job_title": "Engineer"}))
+    stored = store.lead_log(lead_key(CEO)).profile
+    assert stored is not None
+    before = replace(stored, field_sources={})  # as written before sources were kept
+    assert profiles.field_sources(before) == {"job_title": "form"}  # company's is unknown

@@ -183,6 +183,7 @@ class ProfileItem(LeadTable, discriminator="profile"):
     untrusted = JSONAttribute(null=True)  # field -> the untrusted source that set it
     untrusted_hour = JSONAttribute(null=True)  # [hour, untrusted events in it]
     known = BooleanAttribute(null=True)  # a trusted source sent an event of the lead
+    field_sources = JSONAttribute(null=True)  # field -> the source of the value kept
     version = VersionAttribute()
 
 

@@ -138,6 +138,7 @@ def _profile_item(record: ProfileRecord) -> ProfileItem:
         untrusted=record.untrusted or None,
         untrusted_hour=record.untrusted_hour or None,
         known=record.known or None,
+        field_sources=record.field_sources or None,
         model_pk=every_lead_pk(shard_of(record.key)),  # every lead in by_model, for rescoring
         **_version(record.version),
     )
@@ -158,6 +159,7 @@ def profile_record(item: ProfileItem) -> ProfileRecord:
         dict(item.untrusted or {}),
         [int(n) for n in item.untrusted_hour or []],
         bool(item.known),
+        dict(item.field_sources or {}),
     )
 
 

@@ -28,7 +28,7 @@ def routes(deps: Dependencies) -> Router:
     @router.get("/v1/leads/<email>")
     def get_lead(email: str) -> Response[str]:
         address = _email(email)  # a refusal before the models' read
-        lead = leads.lead_view(deps.store, deps.models.current(), address)
+        lead = leads.lead_view(deps.store, deps.models.current(), address, deps.clock())
         return json_response(200, lead)
 
     @router.get("/v1/leads/<email>/history")

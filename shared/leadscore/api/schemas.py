@@ -96,6 +96,10 @@ class Reason(BaseModel):
     rule: str = Field(examples=["fit.job_title", "engagement.pricing_page", "decay"])
     points: Points
     count: Count = Field(description="how many events of that rule counted")
+    text: str = Field(
+        description="the reason in words (the rule's `label` in the model, when it has one)",
+        examples=["Visited the pricing page twice", "Job title CTO: executive"],
+    )
 
 
 class Scores(BaseModel):
@@ -126,6 +130,12 @@ class Lead(BaseModel):
 
     email: str
     profile: dict[str, Any] | None
+    profile_sources: dict[str, str] = Field(
+        description="where each field's current value came from: `your systems` "
+        "(POST /v1/events), `segment`, `form`, `typeform`, `snippet`, `sales`, "
+        "`routing:<rule>`, ...; a field whose source is not known is left out",
+        examples=[{"job_title": "your systems", "phone": "form"}],
+    )
     account: str | None = Field(description="its company domain (none for free mail)")
     flags: list[str] = Field(examples=[["spam", "disqualified"]])
     feedback: Outcome | None = Field(description="the last sales outcome recorded")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadscore.domain.model_errors import InvalidSection, Location
 from leadscore.domain.regexes import MAX_PATTERN_CHARS, linear_regex
@@ -12,6 +13,21 @@ from leadscore.domain.regexes import MAX_PATTERN_CHARS, linear_regex
 Points = Annotated[float, Field(ge=-1000, le=1000)]
 FitPoints = Annotated[float, Field(ge=-100, le=100)]
 Penalty = Annotated[float, Field(ge=-1000, le=0)]  # negative criteria and spam take points away
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _readable(label: str) -> str:
+    if not label.strip() or _CONTROL.search(label):
+        raise ValueError("a label is text on one line, not blank")
+    return label.strip()
+
+
+# A rule's reason in the model's own words, shown instead of the one made (domain/explain.py).
+Label = Annotated[
+    str,
+    Field(max_length=120, description="the reason in words, e.g. Visited the pricing page"),
+    AfterValidator(_readable),
+]
 
 
 class Strict(BaseModel):

@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from leadscore.domain.model_base import Points, Strict, Test
+from leadscore.domain.model_base import Label, Points, Strict, Test
 from leadscore.domain.model_errors import InvalidSection, Location, checked, duplicates, raw
 
 
@@ -41,6 +41,7 @@ class EngagementRule(Strict):
     points: Points
     limit: Limit | None = None
     group: str | None = None
+    label: Label | None = None
 
 
 class RecencyStep(Strict):

@@ -6,7 +6,7 @@ from typing import Any, Self
 
 from pydantic import Field, ValidatorFunctionWrapHandler, field_validator, model_validator
 
-from leadscore.domain.model_base import FitPoints, Penalty, Points, Strict, Test
+from leadscore.domain.model_base import FitPoints, Label, Penalty, Points, Strict, Test
 from leadscore.domain.model_errors import InvalidSection, checked, duplicates, raw
 
 
@@ -16,6 +16,7 @@ class Criterion(Test):
     name: str = Field(min_length=1, max_length=64)
     field: str | None = Field(default=None, description="profile field; default: the category's")
     points: FitPoints
+    label: Label | None = None
 
 
 class FitCategory(Strict):
@@ -87,6 +88,7 @@ class Adjustment(Test):
     points: Penalty
     flag: str | None = Field(default=None, max_length=32, description="flag shown on the lead")
     disqualify: bool = False
+    label: Label | None = None
 
 
 class Spam(Strict):

@@ -47,21 +47,27 @@ class ErasedAccountBusy(RuntimeError):
         super().__init__("the lead is erased but its account is busy; repeat the request")
 
 
-def lead_view(store: LeadStore, models: Sequence[CompiledModel], email: str) -> dict[str, Any]:
-    """The lead's profile, account, flags and feedback, and its scores by each current model."""
+def lead_view(
+    store: LeadStore, models: Sequence[CompiledModel], email: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The lead's profile (with the source of each field's value, where known), account,
+    flags and feedback, and its scores by each current model, their reasons in words (how
+    long the lead has been inactive, as of `now`)."""
     log = store.lead_log(lead_key(email))
     profile = _profile(log)
+    fields = {**profile.profile, "email": profile.email}
     by_id = {model.id: model for model in models}
     scores = []
     flags: dict[str, None] = {}  # in order of first appearance, once each
     for model_id, record in sorted(log.states.items()):
         if model_id in by_id:
-            summary = engine.summary(by_id[model_id], record.state)
+            summary = engine.summary(by_id[model_id], record.state, fields, now)
             flags.update(dict.fromkeys(summary.pop("flags")))
             scores.append(summary)
     return {
         "email": email,
         "profile": profile.profile,
+        "profile_sources": profiles.field_sources(profile),
         "account": profile.account,
         "flags": list(flags),
         "feedback": profile.feedback,

@@ -29,6 +29,8 @@ HOUR = 3_600
 # Untrusted events (forms and the like) of one lead that may score in an hour of arrival.
 UNTRUSTED_PER_HOUR = 20
 OWNER = "owner"  # the profile field of the lead's salesperson
+YOUR_SYSTEMS = "your systems"  # the source of `POST /v1/events` (an event's source None)
+SALES = "sales"  # the source of an owner sales set (feedback)
 
 
 @dataclass(slots=True)
@@ -92,6 +94,7 @@ def merge_profile(
         key, email, created_at=now_s, updated_at=now_s, account=company_domain(email)
     )
     profile, times, sources = dict(record.profile), dict(record.field_times), dict(record.untrusted)
+    origins = dict(record.field_sources)
     refused: dict[str, dict[str, Any]] = {}
     known = record.known
     changed = stored is None or untrusted_hour != record.untrusted_hour
@@ -118,9 +121,10 @@ def merge_profile(
             if not over_untrusted and at < min(times.get(name, 0), now_s):
                 continue
             source = None if event.trusted else event.source
+            origin = source_name(event.source)
             changed = changed or (profile.get(name), times.get(name)) != (value, at)
-            changed = changed or sources.get(name) != source
-            profile[name], times[name] = value, at
+            changed = changed or sources.get(name) != source or origins.get(name) != origin
+            profile[name], times[name], origins[name] = value, at, origin
             if source is None:
                 sources.pop(name, None)
             else:
@@ -135,6 +139,7 @@ def merge_profile(
             untrusted_hour=untrusted_hour,
             known=known,
             updated_at=now_s,
+            field_sources=origins,
         )
     return MergedProfile(
         record, {**profile, "email": email}, changed, refused, untrusted_fields(record)
@@ -166,7 +171,24 @@ def assign_owner(
         field_times={**record.field_times, OWNER: now_s},
         untrusted=sources,
         updated_at=now_s,
+        field_sources={**record.field_sources, OWNER: source or SALES},
     )
+
+
+def source_name(source: str | None) -> str:
+    """What a lead's page calls an event's source: `your systems` for `POST /v1/events`, a
+    form post whether or not it passed a CAPTCHA `form`, else the source as named."""
+    if source is None:
+        return YOUR_SYSTEMS
+    return "form" if source == CAPTCHA_FORM else source
+
+
+def field_sources(record: ProfileRecord) -> dict[str, str]:
+    """The source of each field's current value, where it is known: a profile stored before
+    sources were kept knows only its untrusted fields' (and nothing of the others)."""
+    known_sources = {name: source_name(source) for name, source in record.untrusted.items()}
+    known_sources.update(record.field_sources)
+    return {name: known_sources[name] for name in record.profile if name in known_sources}
 
 
 def routed(merged: MergedProfile, model: CompiledModel, now_s: int) -> MergedProfile:

@@ -67,6 +67,9 @@ class ProfileRecord:
     # [the hour (epoch), how many untrusted events arrived in it]: what they may still score
     untrusted_hour: list[int] = field(default_factory=list)
     known: bool = False  # a trusted source (the user's systems) sent an event of the lead
+    # field -> the source of the value kept (services/profiles.py `source_name`); a field
+    # stored before sources were kept has none
+    field_sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

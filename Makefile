@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.1
 STAMP := $(VENV)/.installed
 
 .PHONY: help run test lint typecheck unit bench clean tools template-check cfn-lint sam-validate \
-	checkov sam-build build browser tracker tracker-test
+	checkov sam-build build browser tracker tracker-test console console-test
 
 # Template checks and `sam build` use tools pinned in .ci/tools/<tool>.txt, each in its own venv
 # under .tools/ (the SAM CLI and checkov pin boto3 and friends against each other and the project).
@@ -74,8 +74,28 @@ tracker: $(TRACKER_JS)
 tracker-test: $(TRACKER_JS)
 	cd $(TRACKER) && npm test --silent
 
+# The console (web/console, TypeScript and Preact): `npm ci` when the lockfile changes, esbuild
+# when the sources change, into web/console/dist (gitignored), served at /console/.
+CONSOLE := web/console
+CONSOLE_HTML := $(CONSOLE)/dist/index.html
+CONSOLE_STAMP := $(CONSOLE)/node_modules/.installed
+
+$(CONSOLE_STAMP): $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
+	touch $@
+
+$(CONSOLE_HTML): $(CONSOLE_STAMP) $(CONSOLE)/build.mjs $(CONSOLE)/sizes.mjs $(CONSOLE)/tsconfig.json \
+		$(shell find $(CONSOLE)/src -type f 2>/dev/null)
+	cd $(CONSOLE) && npm run --silent build
+
+console: $(CONSOLE_HTML)
+
+# The console's unit tests (node --test in happy-dom), its type check and its size budget.
+console-test: $(CONSOLE_HTML)
+	cd $(CONSOLE) && npm test --silent
+
 # The local stack: moto, the API, the queue poller and the schedules, in the foreground.
-run: $(STAMP) tracker
+run: $(STAMP) tracker console
 	$(BIN)/leadscore local
 
 lint: $(STAMP)
@@ -85,7 +105,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) browser tracker
+unit: $(STAMP) browser tracker console
 	$(BIN)/pytest -n 2 --dist loadscope
 
 # The browser tests (tests/browser) drive Debian's Chromium through its chromedriver; no
@@ -98,7 +118,7 @@ browser:
 	fi
 
 # Cheapest and most likely to fail first; sam build before pytest, which tests its artifacts.
-test: lint typecheck template-check tracker-test sam-build unit
+test: lint typecheck template-check tracker-test console-test sam-build unit
 
 $(UV):
 	$(SAM_PYTHON) -m venv $(TOOLS)/uv
@@ -128,7 +148,7 @@ sam-validate:
 checkov:
 	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
-sam-build: tools tracker
+sam-build: tools tracker console
 	@if [ -z "$(PYTHON313)" ]; then \
 		echo "sam build skipped: python3.13 (the Lambda runtime) is not on this machine"; \
 	else \
@@ -138,7 +158,7 @@ sam-build: tools tracker
 	fi
 
 # The deployable artifact (arm64), for `sam deploy`.
-build: tools tracker
+build: tools tracker console
 	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --template-file template.yaml
 
 # Figures, printed (never asserted): engine, pipeline, API, decay, imports, local stack, rescore.
@@ -163,4 +183,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .aws-sam .tools .pytest_cache .mypy_cache .ruff_cache \
-		$(TRACKER)/node_modules $(TRACKER_JS)
+		$(TRACKER)/node_modules $(TRACKER_JS) $(CONSOLE)/node_modules $(CONSOLE)/dist

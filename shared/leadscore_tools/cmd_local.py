@@ -154,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def banner(stack: Any) -> str:
+    from leadscore_tools.local.console import banner_lines
+
     api, key = stack.api_url, stack.options.api_key
     keys = [
         f"  {'API keys' if n == 0 else '':<13}{value:<20} {', '.join(scopes)}"
@@ -183,6 +185,7 @@ def banner(stack: Any) -> str:
         f"{len(spec.schedules)} schedules from template.yaml)",
         "",
         f"  API          {api}",
+        *banner_lines(api, getattr(stack, "sign_in", None)),
         f"  form         POST {api}/v1/forms",
         *(
             [f"  website      {stack.site.url}   (examples/site, tracked: browse it, then /demo)"]

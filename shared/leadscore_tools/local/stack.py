@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from leadscore_tools.intrinsics import Naming
 from leadscore_tools.local import outbox as outbox_module
+from leadscore_tools.local.console import SignIn, console_config, create_sign_in
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
 from leadscore_tools.local.gateway import ApiServer, Gateway, Reply, Request, problem
 from leadscore_tools.local.logs import log
@@ -93,6 +94,7 @@ class LocalStack:
         self._api_thread: threading.Thread | None = None
         self._clients: Clients | None = None
         self.site: SiteServer | None = None
+        self.sign_in: SignIn | None = None  # the console's user pool and demo users
 
     @property
     def api_url(self) -> str:
@@ -132,6 +134,7 @@ class LocalStack:
         )
         outbox_module.install(self.outbox)
         create_resources(stack, self._clients)
+        self._create_sign_in()
         for name, value in self.options.ssm.items():  # secrets the functions read from SSM
             self._clients.client("ssm").put_parameter(
                 Name=name, Value=value, Type="SecureString", Overwrite=True
@@ -152,6 +155,22 @@ class LocalStack:
         wanted = {self.options.api_key: ("admin",), **self.options.keys}
         for key, scopes in wanted.items():
             keys.create(f"local {' '.join(scopes)}", scopes, now, key=key)
+
+    def _create_sign_in(self) -> None:
+        """The console's user pool in moto; the authorizer (loaded after this) trusts it."""
+        from leadscore.settings import settings
+
+        assert self._clients is not None
+        naming = Naming(self.moto_url, REGION)
+        cognito = self._clients.client("cognito-idp")
+        self.sign_in = create_sign_in(cognito, naming, self.options.template)
+        if self.sign_in is not None:
+            os.environ.update(self.sign_in.environment())
+            settings.cache_clear()
+
+    def console_config(self) -> dict[str, str] | None:
+        """What `/console/config.json` answers (None: the template has no user pool)."""
+        return console_config(self.sign_in, self.moto_url) if self.sign_in else None
 
     @property
     def keys(self) -> dict[str, tuple[str, ...]]:

@@ -71,3 +71,45 @@ describe("following a job", () => {
     assert.equal(sent[0].url, "/v1/models/default/rescore/j1");
   });
 });
+
+describe("the model page", () => {
+  it("checks a draft, lists its problems at their line, publishes and follows the rescore", async () => {
+    const { ModelPage } = await import("../src/pages/model.tsx");
+    const { mount, unmount } = await import("./mount.tsx");
+    const { byTestId, allByTestId, click, settle, MARKETING } = await import("./dom.ts");
+    const states = ["running", "completed"];
+    const sent = fakeFetch((request) => {
+      if (request.url === "/v1/models/default" && request.method === "GET") {
+        return { body: { id: "default", name: "Default", version: 3, thresholds: { mql: 60, reset: 75 } } };
+      }
+      if (request.url.endsWith("/validate")) {
+        return { body: { valid: false, problems: [{ path: "thresholds.reset", message: "reset (75) must be below mql (60)", line: null, column: null }] } };
+      }
+      if (request.method === "PUT") return { body: { id: "default", version: 4 } };
+      if (request.url.endsWith("/rescore")) return { status: 202, body: { job_id: "j9", progress_url: "/v1/models/default/rescore/j9", status: "queued" } };
+      if (request.url.endsWith("/rescore/j9")) {
+        return { body: { job_id: "j9", status: states.shift() ?? "completed", leads_total: 4, leads_done: 4, listing_complete: true, changed: 1, new_mqls: 0, lost_mqls: 0, failures: 0 } };
+      }
+      return undefined;
+    });
+    const root = mount(<ModelPage id="default" />, MARKETING);
+    await settle();
+    assert.ok(byTestId("page-model"));
+    assert.match(byTestId("model-editor")?.textContent ?? "", /name: Default/);
+    assert.doesNotMatch(byTestId("model-editor")?.textContent ?? "", /version: 3/, "the draft has no version");
+    click(byTestId("model-check"));
+    await settle();
+    assert.equal(sent.find((r) => r.url.endsWith("/validate"))?.body, "id: default\nname: Default\nthresholds:\n  mql: 60\n  reset: 75\n");
+    const [problem] = allByTestId("problem");
+    assert.equal(problem.getAttribute("data-line"), "5");
+    assert.match(problem.textContent ?? "", /thresholds\.reset: reset \(75\) must be below mql \(60\)/);
+    click(byTestId("publish"));
+    await settle(20);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await settle();
+    const put = sent.find((r) => r.method === "PUT");
+    assert.deepEqual(JSON.parse(put?.body ?? ""), { id: "default", name: "Default", thresholds: { mql: 60, reset: 75 } });
+    assert.equal(byTestId("rescore-progress")?.getAttribute("data-status"), "completed");
+    unmount(root);
+  });
+});

@@ -49,6 +49,8 @@ describe("the queue", () => {
     assert.equal(rows[1].getAttribute("data-overdue"), "false");
     assert.match(rows[1].textContent ?? "", /due in 2 h/);
     assert.equal(rows[0].querySelector("a")?.getAttribute("href"), "#/leads/late%40acme.com");
+    click(rows[1].querySelector('[data-label="Score"]'));
+    assert.equal(location.hash, "#/leads/soon%40acme.com", "a click on the row opens the lead");
     unmount(root);
   });
 

@@ -231,14 +231,17 @@ export function ModelPage({ id }: { id: string }) {
       setPublished(answer.version);
       setVersion(answer.version);
       show([]);
+      await rescoreAll();
     });
 
-  const runRescore = () =>
-    act("rescore", async () => {
-      setRescore(null);
-      const job = await api.rescore(id);
-      await follow(api, id, job.job_id, setRescore, () => gone.current);
-    });
+  /** Every lead rescored with the version just published, its progress followed. */
+  const rescoreAll = async () => {
+    setRescore(null);
+    const job = await api.rescore(id);
+    await follow(api, id, job.job_id, setRescore, () => gone.current);
+  };
+
+  const runRescore = () => act("rescore", rescoreAll);
 
   return (
     <section data-testid="page-model" aria-labelledby="model-title">
@@ -260,11 +263,11 @@ export function ModelPage({ id }: { id: string }) {
           {busy === "preview" ? "Previewing…" : "Preview on all leads"}
         </button>
         <button type="button" onClick={publish} disabled={busy !== null} data-testid="publish">
-          {busy === "publish" ? "Publishing…" : "Publish"}
+          {busy === "publish" ? "Publishing and rescoring…" : "Publish and rescore"}
         </button>
         {published !== null && (
           <button type="button" onClick={runRescore} disabled={busy !== null} data-testid="rescore">
-            {busy === "rescore" ? "Rescoring…" : `Rescore every lead with version ${published}`}
+            {busy === "rescore" ? "Rescoring…" : `Rescore again with version ${published}`}
           </button>
         )}
       </div>
@@ -286,7 +289,7 @@ export function ModelPage({ id }: { id: string }) {
       )}
       {published !== null && (
         <p role="status" class="ok" data-testid="published">
-          Published version {published}. Leads scored before keep their score until they are rescored.
+          Published version {published}: new events score with it at once; every lead is rescored with it (progress below).
         </p>
       )}
       {rescore && <ProgressBar progress={rescore} testid="rescore-progress" label="Rescore" />}

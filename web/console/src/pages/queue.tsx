@@ -42,6 +42,11 @@ export function overdueFirst(rows: LeadRow[], now = Date.now()): LeadRow[] {
   return rows.map((row, index) => ({ row, index })).sort((a, b) => overdue(a.row) - overdue(b.row) || a.index - b.index).map((x) => x.row);
 }
 
+/** A click anywhere on a row opens the lead (its link stays the keyboard's way in). */
+function openRow(event: MouseEvent, email: string | null): void {
+  if (email && !(event.target as Element).closest("a, button")) location.hash = leadHref(email);
+}
+
 export function LeadRows({ rows, queue, now = Date.now() }: { rows: LeadRow[]; queue: boolean; now?: number }) {
   return (
     <table class="rows">
@@ -61,7 +66,13 @@ export function LeadRows({ rows, queue, now = Date.now() }: { rows: LeadRow[]; q
         {(queue ? overdueFirst(rows, now) : rows).map((row, index) => {
           const due = deadline(row.sla_due_at, now);
           return (
-            <tr key={row.email ?? index} class={due?.overdue ? "overdue" : undefined} data-testid="queue-row" data-overdue={due?.overdue ? "true" : "false"}>
+            <tr
+              key={row.email ?? index}
+              class={due?.overdue ? "overdue" : undefined}
+              data-testid="queue-row"
+              data-overdue={due?.overdue ? "true" : "false"}
+              onClick={(event) => openRow(event, row.email)}
+            >
               <td data-label="Lead">
                 {row.email ? <a href={leadHref(row.email)}>{row.name || row.email}</a> : row.name || "(erased)"}
                 {row.name && row.email && <div class="muted">{row.email}</div>}

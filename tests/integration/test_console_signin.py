@@ -4,7 +4,10 @@ their group's scope, as API Gateway's authorizer would deployed."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +106,59 @@ def test_no_token_a_forged_one_or_a_wrong_password_gets_nobody_in(
         assert status == 401, (headers, refusal)
     with pytest.raises(cognito.exceptions.NotAuthorizedException):
         sign_in(cognito, client_id, SALES.email, "Wrong-password-1")
+
+
+def cognito_call(
+    stack: LocalStackProcess, method: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """A request to moto's Cognito as a browser on the console's page sends it."""
+    request = urllib.request.Request(
+        stack.moto_url + "/", data=body, method=method, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_the_browser_may_sign_in_at_moto_from_the_console_origin_only(
+    stack: LocalStackProcess, client_id: str
+) -> None:
+    """fetch() with X-Amz-Target is preflighted: moto alone would fail the OPTIONS."""
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-amz-target",
+    }
+    status, headers, _ = cognito_call(
+        stack, "OPTIONS", None, {"Origin": stack.api_url, **preflight}
+    )
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == stack.api_url
+    assert "x-amz-target" in headers["Access-Control-Allow-Headers"].lower()
+    _, elsewhere, _ = cognito_call(
+        stack, "OPTIONS", None, {"Origin": "https://evil.example", **preflight}
+    )
+    assert "Access-Control-Allow-Origin" not in elsewhere
+
+    body = {
+        "AuthFlow": "USER_PASSWORD_AUTH",
+        "ClientId": client_id,
+        "AuthParameters": {"USERNAME": SALES.email, "PASSWORD": SALES.password},
+    }
+    status, headers, answer = cognito_call(
+        stack,
+        "POST",
+        json.dumps(body).encode(),
+        {
+            "Origin": stack.api_url,
+            "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == stack.api_url
+    token = json.loads(answer)["AuthenticationResult"]["IdToken"]
+    assert stack.request("GET", "/v1/leads?model=default", headers=bearer(token))[0] == 200
 
 
 def test_api_keys_work_as_before_beside_tokens(

@@ -125,7 +125,9 @@ class LocalStack:
 
     def _start_aws(self, stack: Stack) -> None:
         """moto, the resources of the template, the outbox, and the published models."""
-        self._moto = MotoServer(HOST, self.options.moto_port)
+        port = self.options.api_port  # the console signs in at moto from the API's origin
+        origins = (f"http://{HOST}:{port}", f"http://localhost:{port}")
+        self._moto = MotoServer(HOST, self.options.moto_port, console_origins=origins)
         self._moto.start()
         self._lap("moto started")
         self._clients = Clients(self.moto_url)

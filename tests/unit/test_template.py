@@ -35,6 +35,7 @@ REQUIRED_ENVIRONMENT = {
     "RescoreFunction": {"TABLE_NAME", "TOPIC_ARN", "RESCORE_QUEUE_URL"},
     "DecayFunction": {"TABLE_NAME", "TOPIC_ARN"},
     "SlackNotifierFunction": {"SLACK_WEBHOOK_PARAMETER"},
+    "ConsoleAssetsFunction": set(),  # its custom resource's properties carry what it needs
 }  # fmt: skip
 # SAM policy templates that grant only what their names say, on the resource they are given.
 POLICY_TEMPLATES = {

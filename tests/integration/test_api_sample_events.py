@@ -45,6 +45,9 @@ EXPECTED = [
     ("api_model_get", 200),
     ("api_model_put", 200),
     ("api_model_rescore_post", 202),
+    ("api_models_validate", 200),  # a broken draft: its problems at their lines
+    ("api_models_try", 404),  # nothing is scored here: no such lead
+    ("api_models_preview", 202),  # a dry run of a draft of `analytics`, published above
     ("api_lead_delete", 204),
 ]
 

@@ -302,6 +302,8 @@ class RescoreJobItem(LeadTable, discriminator="rescore_job"):
     failures = NumberAttribute(default=0)
     notifications = NumberAttribute(default=0)
     samples = MapAttribute[str, str](default=dict)  # shard -> JSON list of changed leads
+    tallies = MapAttribute[str, int](null=True)  # a dry run's score bins and rating moves (ADD)
+    mql_leads = MapAttribute[str, str](default=dict)  # dry run: shard -> JSON of MQL moves
     # steps that failed their last receive (in the DLQ); a step that succeeds leaves it
     failed_steps = UnicodeSetAttribute(null=True)
     expires_at = TTLAttribute(null=True)

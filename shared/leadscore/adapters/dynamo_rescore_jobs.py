@@ -16,6 +16,7 @@ from pynamodb.transactions import TransactWrite
 from leadscore.adapters.dynamo import RescoreJobItem, RescoreLockItem, RescoreStepItem, connection
 from leadscore.services.rescore_jobs import (
     COUNTERS,
+    DryRunTally,
     JobCounts,
     JobOptions,
     RescoreJob,
@@ -128,6 +129,7 @@ class DynamoRescoreJobs:
         counts: JobCounts,
         samples: dict[str, list[dict[str, Any]]],
         done_at: int,
+        tally: DryRunTally | None = None,
     ) -> bool:
         actions: list[Any] = [
             getattr(RescoreJobItem, name).add(getattr(counts, name)) for name in COUNTERS
@@ -136,6 +138,15 @@ class DynamoRescoreJobs:
             RescoreJobItem.samples[shard].set(json.dumps(sample))  # type: ignore[attr-defined]
             for shard, sample in samples.items()
         ]
+        if tally is not None and job.tallies is not None:
+            # ADD on a key of a map the job was created with (a chunk adds a few dozen keys)
+            actions += [
+                RescoreJobItem.tallies[name].add(count)  # type: ignore[attr-defined]
+                for name, count in tally.counts.items()
+            ]
+            actions.append(
+                RescoreJobItem.mql_leads[tally.shard].set(json.dumps(tally.mql_leads()))  # type: ignore[attr-defined]
+            )
         actions.append(RescoreJobItem.failed_steps.delete({step_id}))
 
         def writes(transaction: TransactWrite) -> None:
@@ -189,13 +200,20 @@ def _job_item(job: RescoreJob) -> RescoreJobItem:
         model_id=job.model_id,
         model_version=job.model_version,
         job_id=job.job_id,
-        options={"dry_run": options.dry_run, "notify": options.notify, "starts_at": job.starts_at},
+        options={
+            "dry_run": options.dry_run,
+            "notify": options.notify,
+            "starts_at": job.starts_at,
+            **({} if options.draft is None else {"draft": options.draft}),
+        },
         at=job.at,
         created_at=job.created_at,
         finished_at=job.finished_at,
         shards=job.shards,
         samples={shard: json.dumps(sample) for shard, sample in job.samples.items()},
         failed_steps=set(job.failed_steps) or None,
+        tallies=job.tallies,
+        mql_leads={shard: json.dumps(leads) for shard, leads in job.mql_leads.items()},
         expires_at=datetime.fromtimestamp(job.expires_at, UTC),
         **counters,
     )
@@ -207,7 +225,9 @@ def _job(item: RescoreJobItem) -> RescoreJob:
         model_id=str(item.model_id),
         model_version=int(item.model_version),
         job_id=str(item.job_id),
-        options=JobOptions(bool(options.get("dry_run")), bool(options.get("notify"))),
+        options=JobOptions(
+            bool(options.get("dry_run")), bool(options.get("notify")), options.get("draft")
+        ),
         at=int(item.at),
         created_at=int(item.created_at),
         starts_at=int(options.get("starts_at") or item.created_at),
@@ -219,7 +239,17 @@ def _job(item: RescoreJobItem) -> RescoreJob:
             for shard, text in (item.samples.as_dict().items() if item.samples else [])  # type: ignore[no-untyped-call]
         },
         failed_steps=frozenset(item.failed_steps or ()),
+        # a job stored before dry runs kept tallies has none
+        tallies=None if item.tallies is None else _counts(item.tallies.as_dict()),  # type: ignore[no-untyped-call]
+        mql_leads={
+            shard: json.loads(text)
+            for shard, text in (item.mql_leads.as_dict().items() if item.mql_leads else [])  # type: ignore[no-untyped-call]
+        },
     )
+
+
+def _counts(stored: dict[str, Any]) -> dict[str, int]:
+    return {name: int(count) for name, count in stored.items()}
 
 
 def _step(item: RescoreStepItem) -> RescoreStep:

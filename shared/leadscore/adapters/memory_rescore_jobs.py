@@ -12,6 +12,7 @@ from typing import Any
 
 from leadscore.services.rescore_jobs import (
     COUNTERS,
+    DryRunTally,
     JobCounts,
     RescoreJob,
     RescoreLock,
@@ -75,6 +76,7 @@ class MemoryRescoreJobs:
         counts: JobCounts,
         samples: dict[str, list[dict[str, Any]]],
         done_at: int,
+        tally: DryRunTally | None = None,
     ) -> bool:
         with self._lock:
             step = self.steps.get((job.job_id, step_id))
@@ -85,6 +87,10 @@ class MemoryRescoreJobs:
             for name in COUNTERS:
                 setattr(stored.counts, name, getattr(stored.counts, name) + getattr(counts, name))
             stored.samples.update(copy.deepcopy(samples))
+            if tally is not None and stored.tallies is not None:
+                for name, count in tally.counts.items():
+                    stored.tallies[name] = stored.tallies.get(name, 0) + count
+                stored.mql_leads[tally.shard] = copy.deepcopy(tally.mql_leads())
             stored.failed_steps = stored.failed_steps - {step_id}
             return True
 

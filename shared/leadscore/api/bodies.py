@@ -287,6 +287,23 @@ class RescoreOptions(BaseModel):
     notify: bool = Field(default=False, description="notify sales of the leads that become MQL")
 
 
+class ModelDraft(BaseModel):
+    """A scoring-model draft: YAML text (the editor's) or the document as a JSON object."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    document: str | dict[str, Any] = Field(
+        description="the draft (models/*.yaml as text, or as a JSON object); its `id`, when "
+        "given, must be the path's"
+    )
+
+
+class DraftTrial(ModelDraft):
+    """A draft to score one lead with."""
+
+    email: Email = Field(description="the lead to score")
+
+
 def field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """Pydantic's errors as the problem's `errors`: each at its path in the body (`[3].email`)."""
     found = []
@@ -384,6 +401,26 @@ MODEL = RequestBody(
 )
 RESCORE = RequestBody(
     RescoreOptions, 10_000, invalid="the rescore options are not valid", required=False
+)
+MODEL_DRAFT_BYTES = 400_000
+DRAFT_TEXT: RequestBody[BaseModel] = RequestBody(
+    None,
+    MODEL_DRAFT_BYTES,
+    "a scoring-model draft: YAML text (application/yaml, text/yaml) or the document as JSON "
+    "(application/json), {limit}; its `id`, when given, must be the path's",
+    media_types=("application/yaml", "text/yaml", "application/json"),
+)
+DRAFT = RequestBody(
+    ModelDraft,
+    MODEL_DRAFT_BYTES + 10_000,
+    "a scoring-model draft, {limit}",
+    "the draft is not valid",
+)
+DRAFT_TRIAL = RequestBody(
+    DraftTrial,
+    MODEL_DRAFT_BYTES + 10_000,
+    "a scoring-model draft and the lead to score with it, {limit}",
+    "the draft or the email is not valid",
 )
 
 

@@ -1,19 +1,36 @@
-"""`/v1/models`: list, read and publish scoring model versions; rescore every lead."""
+"""`/v1/models`: list, read and publish scoring model versions; rescore every lead; check a
+draft, try it on a lead and preview it on every lead."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from leadscore.adapters import model_store
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
-from leadscore.api.bodies import MODEL, RESCORE, takes
-from leadscore.api.deps import Dependencies, new_router
+from leadscore.api.bodies import (
+    DRAFT,
+    DRAFT_TEXT,
+    DRAFT_TRIAL,
+    MODEL,
+    RESCORE,
+    takes,
+)
+from leadscore.api.deps import Dependencies, header, new_router, parse_json, raw_body
 from leadscore.api.problems import Problem, invalid, json_response
-from leadscore.domain.model import ModelError, parse_model
-from leadscore.services import rescore
-from leadscore.services.rescore_jobs import JobOptions, JobRunning
+from leadscore.domain.model import ModelError, ScoringModel, parse_model
+from leadscore.domain.model_lines import Draft, DraftTextError, read_yaml
+from leadscore.services import model_drafts, rescore
+from leadscore.services.rescore_jobs import JobOptions, JobRunning, RescoreJob
 from leadscore.settings import LazyClient, settings
+
+# A draft's body as text: YAML (text/plain and no type are taken as YAML too; JSON is YAML)
+YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml", "text/plain")
+# A preview's job item holds its draft (DynamoDB items hold 400 KB)
+MAX_PREVIEW_DRAFT = 300_000
 
 
 def _rescore_queue(queue_url: str, region: str, endpoint_url: str | None) -> SqsRescoreQueue:
@@ -72,6 +89,45 @@ def routes(deps: Dependencies) -> Router:
     def start_rescore(model_id: str) -> Response[str]:
         chosen = RESCORE.read(router)
         options = JobOptions(dry_run=chosen.dry_run, notify=chosen.notify)
+        return _start(model_id, options)
+
+    @router.post("/v1/models/<model_id>/validate")
+    @takes(DRAFT_TEXT)
+    def validate_draft(model_id: str) -> Response[str]:
+        try:
+            checked = model_drafts.check(_draft_text(router), model_id)
+        except DraftTextError as error:
+            return json_response(200, {"valid": False, "problems": [error.problem()]})
+        return json_response(
+            200, {"valid": checked.model is not None, "problems": checked.problems}
+        )
+
+    @router.post("/v1/models/<model_id>/try")
+    @takes(DRAFT_TRIAL)
+    def try_draft(model_id: str) -> Response[str]:
+        trial = DRAFT_TRIAL.read(router)
+        model = _valid_draft(trial.document, model_id)
+        scores = model_drafts.try_on_lead(
+            model,
+            deps.store,
+            deps.models.current(),
+            trial.email,
+            deps.clock(),
+            settings().event_retention_days,
+        )
+        return json_response(200, scores)
+
+    @router.post("/v1/models/<model_id>/preview")
+    @takes(DRAFT)
+    def preview_draft(model_id: str) -> Response[str]:
+        model = _valid_draft(DRAFT.read(router).document, model_id)
+        document = model.model_dump(mode="json", by_alias=True)  # parse_model reads it back
+        if len(json.dumps(document)) > MAX_PREVIEW_DRAFT:
+            raise invalid("document", f"too large to preview (over {MAX_PREVIEW_DRAFT:,} bytes)")
+        return _start(model_id, JobOptions(dry_run=True, draft=document))
+
+    def _start(model_id: str, options: JobOptions) -> Response[str]:
+        """Start a rescore job (a preview: a dry run of its draft) and answer where it is."""
         config = settings()
         if not config.rescore_queue_url:
             raise Problem(503, "rescoring is not configured (RESCORE_QUEUE_URL)")
@@ -84,7 +140,8 @@ def routes(deps: Dependencies) -> Router:
                 deps.rescore_jobs,
                 deps.catalog,
                 deps.clock(),
-                settle_seconds=config.model_cache_seconds,
+                # a draft waits for no scorer: it is no version they use
+                settle_seconds=0 if options.draft else config.model_cache_seconds,
             )
         except JobRunning as running:
             url = f"/v1/models/{model_id}/rescore/{running.job.job_id}"
@@ -95,15 +152,18 @@ def routes(deps: Dependencies) -> Router:
             ) from None
         if job is None:
             raise Problem(404, "no model with this id")
-        location = f"/v1/models/{model_id}/rescore/{job.job_id}"
+        return _started(job)
+
+    def _started(job: RescoreJob) -> Response[str]:
+        location = f"/v1/models/{job.model_id}/rescore/{job.job_id}"
         return json_response(
             202,
             {
                 "job_id": job.job_id,
-                "model": model_id,
+                "model": job.model_id,
                 "model_version": int(job.model_version),
-                "dry_run": options.dry_run,
-                "notify": options.notify,
+                "dry_run": job.options.dry_run,
+                "notify": job.options.notify,
                 "status": "queued",
                 "starts_at": rescore.job_progress(job, deps.store)["starts_at"],
                 "progress_url": location,
@@ -119,3 +179,41 @@ def routes(deps: Dependencies) -> Router:
         return json_response(200, rescore.job_progress(job, deps.store))
 
     return router
+
+
+def _draft_text(router: Router) -> Draft:
+    """The validate route's body: YAML text, or JSON (its lines read as YAML when they can
+    be); DraftTextError for text that is not YAML."""
+    kind = (header(router, "content-type") or "").split(";")[0].strip().lower()
+    data = raw_body(router, DRAFT_TEXT.limit)
+    if kind == "application/json":
+        document = parse_json(data)
+        try:
+            return Draft(document, read_yaml(data.decode()).root)
+        except (DraftTextError, UnicodeDecodeError):
+            return Draft(document)
+    if kind and kind not in YAML_TYPES:
+        raise Problem(415, "send the draft as YAML (application/yaml, text/yaml) or JSON")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise DraftTextError("not UTF-8 text") from None
+    return model_drafts.read(text)
+
+
+def _valid_draft(source: Any, model_id: str) -> ScoringModel:
+    """A draft sent in a JSON body (YAML text or an object) as its model; 422 listing every
+    problem at its path, line and column."""
+    try:
+        checked = model_drafts.check(model_drafts.read(source), model_id)
+    except DraftTextError as error:
+        problems = [error.problem()]
+    else:
+        if checked.model is not None:
+            return checked.model
+        problems = checked.problems
+    raise Problem(
+        422,
+        f"the draft has {len(problems)} problem{'s' if len(problems) != 1 else ''}",
+        [{"field": p.pop("path"), **p} for p in problems],
+    )

@@ -30,7 +30,7 @@ class Problem(Exception):
     """An answer other than success, raised anywhere in a route and rendered once."""
 
     def __init__(
-        self, status: int, detail: str, errors: list[dict[str, str]] | None = None
+        self, status: int, detail: str, errors: list[dict[str, Any]] | None = None
     ) -> None:
         self.status = status
         self.detail = detail
@@ -46,7 +46,7 @@ def invalid(field: str, message: str) -> Problem:
 def problem_response(
     status: int,
     detail: str,
-    errors: list[dict[str, str]] | None = None,
+    errors: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[str]:
     body: dict[str, Any] = {

@@ -24,6 +24,7 @@ from leadscore.api.schemas import (
     FeedbackRecorded,
     FormAccepted,
     FormToken,
+    DraftValidation,
     Health,
     Lead,
     LeadHistory,
@@ -34,6 +35,7 @@ from leadscore.api.schemas import (
     RescoreProgress,
     RescoreStarted,
     SegmentAccepted,
+    TrialScores,
 )
 from leadscore.api.scopes import SCOPES
 from leadscore.api.segment import MAX_BATCH_BYTES, MAX_CALL_BYTES
@@ -260,6 +262,24 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
         404: NO_MODEL,
         409: "a rescore job of this model is still running (its URL in `detail`)",
         422: "an option is unknown or not a boolean",
+        503: "rescoring is not configured (RESCORE_QUEUE_URL)",
+    },
+    ("post", "/v1/models/{model_id}/validate"): {
+        200: Answer("the draft's problems, each at its path, line and column", DraftValidation),
+        400: "the body is sent as JSON but is not JSON",
+        415: "the body is neither YAML (application/yaml, text/yaml) nor JSON",
+    },
+    ("post", "/v1/models/{model_id}/try"): {
+        200: Answer("the lead's scores by the current version and by the draft", TrialScores),
+        404: NO_LEAD,
+        422: "the draft is not valid (every problem at its path, line and column in `errors`), "
+        "or the email is not",
+    },
+    ("post", "/v1/models/{model_id}/preview"): {
+        202: Answer("the dry run of the draft is queued", RescoreStarted, headers=("Location",)),
+        404: NO_MODEL,
+        409: "a rescore job of this model is still running (its URL in `detail`)",
+        422: "the draft is not valid (every problem at its path, line and column in `errors`)",
         503: "rescoring is not configured (RESCORE_QUEUE_URL)",
     },
     ("get", "/v1/models/{model_id}/rescore/{job_id}"): {

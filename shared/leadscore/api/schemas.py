@@ -32,6 +32,10 @@ class FieldError(BaseModel):
         examples=["[3].email"],
     )
     message: str
+    line: int | None = Field(
+        default=None, ge=1, description="a model draft's problem: its line in the YAML text"
+    )
+    column: int | None = Field(default=None, ge=1, description="and its column")
 
 
 class ProblemDetails(BaseModel):
@@ -303,6 +307,15 @@ class RescoredLead(BaseModel):
     after: ScoreSnapshot
 
 
+class ScoreHistograms(BaseModel):
+    """How many leads score 0-10, 10-20, ... 90-100 (100 in the last bin)."""
+
+    before: list[Count] = Field(
+        min_length=10, max_length=10, description="by the stored scores (leads that had one)"
+    )
+    after: list[Count] = Field(min_length=10, max_length=10, description="by the dry run")
+
+
 class Chunks(BaseModel):
     listed: Count
     done: Count
@@ -331,3 +344,49 @@ class RescoreProgress(RescoreJob):
     failed_chunks: Count
     failed_pages: Count
     sample: list[RescoredLead] = Field(max_length=20)
+    scores: ScoreHistograms | None = Field(default=None, description="dry runs only")
+    ratings: dict[str, dict[Rating, Count]] | None = Field(
+        default=None,
+        description="dry runs only: leads by rating before (`none`: not scored by the model "
+        "yet), then by rating after",
+        examples=[{"B2": {"A1": 3, "B2": 40}, "none": {"C3": 2}}],
+    )
+    became_mql: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description="dry runs only: emails of leads that would become MQLs (a sample)",
+    )
+    left_mql: list[str] | None = Field(
+        default=None, max_length=20, description="dry runs only: and of MQLs that would not be"
+    )
+
+
+class DraftProblem(BaseModel):
+    """One problem of a model draft, at its path and its place in the YAML text."""
+
+    path: str = Field(
+        description="`engagement.rules[3].points`; empty for the draft itself (a YAML syntax "
+        "error)",
+        examples=["engagement.rules[3].points"],
+    )
+    message: str
+    line: int | None = Field(ge=1, description="1-based; null when the draft was not text")
+    column: int | None = Field(ge=1)
+
+
+class DraftValidation(BaseModel):
+    """Whether a draft could be published, and every problem it has."""
+
+    valid: bool
+    problems: list[DraftProblem]
+
+
+class TrialScores(BaseModel):
+    """One lead scored by the current version and by a draft (nothing is written)."""
+
+    before: LeadScore | None = Field(description="as GET /v1/leads/{email} shows it; null: none")
+    after: LeadScore = Field(description="the lead's log replayed with the draft, as of now")
+    difference: dict[str, Points] = Field(
+        description="the points each rule moved (they add up to the score's change)",
+        examples=[{"engagement.pricing_page": 10.0}],
+    )

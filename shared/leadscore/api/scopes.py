@@ -34,5 +34,8 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
     ("get", "/v1/models/{model_id}"): "admin",
     ("put", "/v1/models/{model_id}"): "admin",
     ("post", "/v1/models/{model_id}/rescore"): "admin",
+    ("post", "/v1/models/{model_id}/validate"): "admin",
+    ("post", "/v1/models/{model_id}/try"): "admin",
+    ("post", "/v1/models/{model_id}/preview"): "admin",
     ("get", "/v1/models/{model_id}/rescore/{job_id}"): "admin",
 }

@@ -17,12 +17,13 @@ from aws_lambda_powertools import Logger
 
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel, compile_model
-from leadscore.domain.model import ScoringModel
+from leadscore.domain.model import ScoringModel, parse_model
 from leadscore.domain.notifications import Publisher
 from leadscore.services import accounts
 from leadscore.services.alerts import publish_pending
 from leadscore.services.rescore_jobs import (
     LOCK_TTL,
+    DryRunTally,
     JobCounts,
     JobOptions,
     JobRunning,
@@ -34,7 +35,7 @@ from leadscore.services.rescore_jobs import (
     is_complete,
     is_settled,
 )
-from leadscore.services.rescore_progress import progress, sample_leads
+from leadscore.services.rescore_progress import mql_leads, progress, sample_leads
 from leadscore.services.rescore_replay import Plan, plan_lead
 from leadscore.services.retry import until_settled
 from leadscore.services.store import SHARDS, LeadStore
@@ -74,7 +75,8 @@ def start_job(
     """Record a job for the model's current version and queue its listing; None when the
     model is unknown, JobRunning when another job of the model has not finished. The first
     messages wait until `settle_seconds` after the version was published, so that every
-    scorer container scores with it before its leads are rebuilt."""
+    scorer container scores with it before its leads are rebuilt. A preview (a dry run with
+    a draft in its options) is a job like any other: one job per model at a time."""
     current = catalog.published(model_id)
     if current is None:
         return None
@@ -92,6 +94,7 @@ def start_job(
         created_at=now_s,
         starts_at=now_s + delay,
         shards=SHARDS,
+        tallies={} if options.dry_run else None,
     )
     _take_model(jobs, job)
     try:
@@ -134,14 +137,20 @@ def _take_model(jobs: RescoreJobStore, job: RescoreJob) -> None:
 
 
 def job_progress(job: RescoreJob, store: LeadStore) -> dict[str, Any]:
-    """What `GET /v1/models/{id}/rescore/{job}` shows, the sample's emails read now (an
-    erased lead shows none)."""
-    keys = sample_leads(job)
+    """What `GET /v1/models/{id}/rescore/{job}` shows, the emails of its sample (and of a dry
+    run's MQL moves) read now (an erased lead shows none)."""
+    keys = sample_leads(job) + mql_leads(job)
     profiles = store.read_profiles(set(keys)) if keys else {}
     return progress(job, {key: profile.email for key, profile in profiles.items()})
 
 
 # ---------------------------------------------------------------- the worker
+
+
+def draft_version(draft: ScoringModel, published: int) -> ScoringModel:
+    """A draft scored as the version it would be once published: the next one (so that a
+    lead scored by the published version is replayed, not kept as newer)."""
+    return draft.model_copy(update={"version": published + 1})
 
 
 class RescoreMessageError(ValueError):
@@ -183,7 +192,7 @@ class Rescorer:
         self.attempts = attempts
         self.retention_days = retention_days
         self.max_receives = max_receives  # the rescore queue's maxReceiveCount
-        self._models: dict[tuple[str, int], CompiledModel] = {}
+        self._models: dict[tuple[str, int, str], CompiledModel] = {}  # (id, version, draft job)
 
     def handle(self, body: str, receive_count: int = 1) -> None:
         """Do one message's work; raises (SQS redelivers) when it could not be finished. On
@@ -278,6 +287,8 @@ class Rescorer:
             # The rebuilt states move their accounts; sales hears only when asked to.
             accounts.refresh(written, self.store, [model], self.publisher, at, notify=notify)
         counts = JobCounts(chunks_done=1)
+        shard = chunk_id.split("-", 1)[0]
+        tally = DryRunTally(shard) if dry_run and job.tallies is not None else None
         sample: list[dict[str, Any]] = []
         for key, (rating, status, score, changed) in record.before.items():
             if key in failed:
@@ -288,6 +299,8 @@ class Rescorer:
             if plan is None:  # erased since: nothing to count
                 continue
             after = plan.after
+            if tally is not None:
+                tally.count(key, record.before[key], after.score / 100, after.rating, after.status)
             counts.changed += bool(changed)
             counts.rating_changes += rating != after.rating
             counts.new_mqls += status != "mql" and after.status == "mql"
@@ -311,8 +324,10 @@ class Rescorer:
                         plan.key, plan.alerts, self.store, self.publisher
                     )
                     counts.notifications += published
-        samples = {chunk_id.split("-", 1)[0]: sample} if sample else {}
-        if self._count(job, step_id, counts, samples):
+        samples = {shard: sample} if sample else {}
+        if tally is not None:
+            tally.keep(job.mql_leads.get(shard, {}))
+        if self._count(job, step_id, counts, samples, tally):
             self._settle(job)
 
     def _plan(
@@ -358,11 +373,17 @@ class Rescorer:
     # -- job bookkeeping
 
     def _model(self, job: RescoreJob) -> CompiledModel:
-        key = (job.model_id, job.model_version)
+        """The version the job rescores with; a preview's draft, as the next version."""
+        draft = job.options.draft
+        key = (job.model_id, job.model_version, job.job_id if draft else "")
         if key not in self._models:
-            scoring_model = self.catalog.read(*key)
+            scoring_model = (
+                self.catalog.read(job.model_id, job.model_version)
+                if draft is None
+                else draft_version(parse_model(draft), job.model_version)
+            )
             if scoring_model is None:
-                raise LookupError(f"model {key[0]} version {key[1]} is not stored")
+                raise LookupError(f"model {job.model_id} version {job.model_version} is not stored")
             self._models[key] = compile_model(scoring_model)
         return self._models[key]
 
@@ -372,11 +393,13 @@ class Rescorer:
         step_id: str,
         counts: JobCounts,
         samples: dict[str, list[dict[str, Any]]] | None = None,
+        tally: DryRunTally | None = None,
     ) -> bool:
-        """Add a step's counts to the job once; False when it was already counted. A step that
-        had failed its last receive (redriven from the DLQ) is no longer failed."""
+        """Add a step's counts (and a dry run's tally) to the job once; False when it was
+        already counted. A step that had failed its last receive (redriven from the DLQ) is
+        no longer failed."""
         done_at = engine.epoch(self.clock())
-        return self.jobs.count_step(job, step_id, counts, samples or {}, done_at)
+        return self.jobs.count_step(job, step_id, counts, samples or {}, done_at, tally)
 
     def _fail(self, job: RescoreJob, step_id: str) -> None:
         """Mark a step failing its last receive (SQS moves it to the DLQ) on the job, unless it

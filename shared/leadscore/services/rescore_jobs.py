@@ -45,6 +45,59 @@ COUNTERS = tuple(f.name for f in fields(JobCounts))
 class JobOptions:
     dry_run: bool = False
     notify: bool = False
+    # a preview: the model document a dry run scores with instead of the published version
+    draft: dict[str, Any] | None = None
+
+
+LeadBefore = tuple[str | None, str | None, float | None, bool]  # rating, status, score, changed
+BINS = 10  # a dry run's score histograms: 0-10, 10-20, ... 90-100
+MQL_LEADS_KEPT = 20  # leads that became (or left) MQL a dry run keeps per shard
+NO_RATING = "none"  # the "from" rating of a lead the model had not scored yet
+
+
+def score_bin(score: float) -> int:
+    """The histogram bin of a score (0-100): 100 falls in the last one."""
+    return max(0, min(BINS - 1, int(score // (100 / BINS))))
+
+
+@dataclass(slots=True)
+class DryRunTally:
+    """What one chunk of a dry run adds to its job: its leads' score bins before and after
+    (`before.3`, `after.7`), their rating transitions (`A1>B2`, `none>C3`), and, per shard,
+    the leads that became or stopped being MQLs (merged with those the job keeps)."""
+
+    shard: str
+    counts: dict[str, int] = field(default_factory=dict)
+    became_mql: list[str] = field(default_factory=list)
+    left_mql: list[str] = field(default_factory=list)
+
+    def count(self, key: str, before: LeadBefore, score: float, rating: str, status: str) -> None:
+        """Count one lead: what it was (`before`) and what the dry run makes it."""
+        rating_before, status_before, score_before, _changed = before
+        if score_before is not None:
+            self._add(f"before.{score_bin(score_before)}")
+        self._add(f"after.{score_bin(score)}")
+        self._add(f"{rating_before or NO_RATING}>{rating}")
+        if status == "mql" and status_before != "mql":
+            self.became_mql.append(key)
+        if status_before == "mql" and status != "mql":
+            self.left_mql.append(key)
+
+    def _add(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def keep(self, kept: dict[str, list[str]]) -> None:
+        """Put the leads the job already keeps for the shard before this chunk's (a chunk of
+        the same shard counted meanwhile may lose its own: these lists are a sample)."""
+        self.became_mql = _first(kept.get("became", []) + self.became_mql)
+        self.left_mql = _first(kept.get("left", []) + self.left_mql)
+
+    def mql_leads(self) -> dict[str, list[str]]:
+        return {"became": self.became_mql, "left": self.left_mql}
+
+
+def _first(keys: list[str]) -> list[str]:
+    return list(dict.fromkeys(keys))[:MQL_LEADS_KEPT]
 
 
 @dataclass(slots=True)
@@ -65,6 +118,10 @@ class RescoreJob:
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # shard -> leads
     # steps that failed their last receive (in the DLQ); a step that succeeds leaves it
     failed_steps: frozenset[str] = frozenset()
+    # a dry run's DryRunTally counts, summed (None: the job keeps none, not being a dry run)
+    tallies: dict[str, int] | None = None
+    # a dry run's leads that became or left MQL, per shard: {"became": [...], "left": [...]}
+    mql_leads: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def expires_at(self) -> int:
@@ -79,9 +136,6 @@ class RescoreLock:
     model_id: str
     job_id: str
     held_until: int
-
-
-LeadBefore = tuple[str | None, str | None, float | None, bool]  # rating, status, score, changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +199,13 @@ class RescoreJobStore(Protocol):
         counts: JobCounts,
         samples: dict[str, list[dict[str, Any]]],
         done_at: int,
+        tally: DryRunTally | None = None,
     ) -> bool:
         """In one transaction: mark the recorded step done (only if it is not), add `counts`
-        to the job's counters, set its `samples` (by shard) and take the step out of its
-        failed steps. False, nothing written, when the step was already done, was never
-        recorded, or its job is gone."""
+        to the job's counters, set its `samples` (by shard), add a dry run's `tally` to its
+        tallies and set its shard's MQL leads, and take the step out of its failed steps.
+        False, nothing written, when the step was already done, was never recorded, or its
+        job is gone."""
         ...
 
     def fail_step(self, job: RescoreJob, step_id: str) -> bool:

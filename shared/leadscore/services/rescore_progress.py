@@ -9,9 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.domain import engine
-from leadscore.services.rescore_jobs import RescoreJob, failed_steps, is_complete, is_settled
+from leadscore.services.rescore_jobs import (
+    BINS,
+    RescoreJob,
+    failed_steps,
+    is_complete,
+    is_settled,
+)
 
 SAMPLE_SHOWN = 20
+MQL_LEADS_SHOWN = 20
 
 
 def sample_leads(job: RescoreJob) -> list[str]:
@@ -19,9 +26,14 @@ def sample_leads(job: RescoreJob) -> list[str]:
     return [entry["lead"] for entry in _sample(job)]
 
 
+def mql_leads(job: RescoreJob) -> list[str]:
+    """The keys of a dry run's leads shown as becoming or leaving MQL."""
+    return _mql_leads(job, "became") + _mql_leads(job, "left")
+
+
 def progress(job: RescoreJob, emails: Mapping[str, str]) -> dict[str, Any]:
     """The job's status, counters and a sample of changed leads, named by `emails` (lead key
-    -> email, read now: an erased lead shows none)."""
+    -> email, read now: an erased lead shows none); a dry run's histograms and MQL moves."""
     counts = job.counts
     if is_complete(job):
         status = "completed"
@@ -31,7 +43,7 @@ def progress(job: RescoreJob, emails: Mapping[str, str]) -> dict[str, Any]:
         status = "running"
     else:
         status = "queued"
-    return {
+    shown = {
         "job_id": job.job_id,
         "model": job.model_id,
         "model_version": job.model_version,
@@ -61,6 +73,34 @@ def progress(job: RescoreJob, emails: Mapping[str, str]) -> dict[str, Any]:
             for s in _sample(job)
         ],
     }
+    if job.tallies is not None:
+        shown |= _dry_run(job.tallies) | {
+            # an erased lead is left out
+            "became_mql": [emails[k] for k in _mql_leads(job, "became") if k in emails],
+            "left_mql": [emails[k] for k in _mql_leads(job, "left") if k in emails],
+        }
+    return shown
+
+
+def _dry_run(tallies: Mapping[str, int]) -> dict[str, Any]:
+    """A dry run's score histograms (10 bins) and rating transitions (from -> to -> leads)."""
+    ratings: dict[str, dict[str, int]] = {}
+    for name, count in sorted(tallies.items()):
+        if ">" in name and count:
+            rating_before, rating_after = name.split(">", 1)
+            ratings.setdefault(rating_before, {})[rating_after] = count
+    return {
+        "scores": {
+            when: [tallies.get(f"{when}.{n}", 0) for n in range(BINS)]
+            for when in ("before", "after")
+        },
+        "ratings": ratings,
+    }
+
+
+def _mql_leads(job: RescoreJob, which: str) -> list[str]:
+    shards = sorted(job.mql_leads.items())
+    return [key for _shard, leads in shards for key in leads.get(which, [])][:MQL_LEADS_SHOWN]
 
 
 def _sample(job: RescoreJob) -> list[dict[str, Any]]:

@@ -1,0 +1,94 @@
+"""A scoring-model draft: read, checked with each problem at its line, and tried on one lead.
+
+A draft is a model document that is not published: the console's editor sends it as YAML
+text (or as a JSON object) to validate it, to score one lead with it, or to preview it on
+every lead (a dry-run rescore with the draft: services/rescore.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leadscore.domain import engine
+from leadscore.domain.compiled import CompiledModel, compile_model
+from leadscore.domain.emails import lead_key
+from leadscore.domain.model import ModelError, ScoringModel, parse_model
+from leadscore.domain.model_lines import Draft, DraftTextError, located, read_yaml
+from leadscore.domain.state import LeadState
+from leadscore.services.leads import LeadNotFound
+from leadscore.services.rescore import draft_version
+from leadscore.services.rescore_replay import difference, plan_lead
+from leadscore.services.store import LeadStore
+
+__all__ = ["CheckedDraft", "DraftTextError", "check", "read", "try_on_lead"]
+
+
+@dataclass(frozen=True)
+class CheckedDraft:
+    """A draft's model (None: it has problems) and its problems, each with its line."""
+
+    model: ScoringModel | None
+    problems: list[dict[str, Any]]
+
+
+def read(source: Any) -> Draft:
+    """A draft from YAML text, or a document already read (from JSON: no lines then);
+    DraftTextError when the text is not YAML."""
+    return read_yaml(source) if isinstance(source, str) else Draft(source)
+
+
+def check(draft: Draft, model_id: str) -> CheckedDraft:
+    """Validate a draft of the model `model_id`: a draft without an id takes it, one with
+    another id has a problem at `id` (a draft is for the model it is sent to)."""
+    document = draft.document
+    if isinstance(document, Mapping) and "id" not in document:
+        document = {**document, "id": model_id}
+    try:
+        model: ScoringModel | None = parse_model(document)
+        problems: list[dict[str, str]] = []
+    except ModelError as error:
+        model, problems = None, list(error.problems)
+    given = document.get("id") if isinstance(document, Mapping) else model_id
+    if given != model_id and not any(p["path"] == "id" for p in problems):
+        model = None
+        message = f"must be the id in the path ({model_id[:100]!r}), or left out"
+        problems.insert(0, {"path": "id", "message": message})
+    return CheckedDraft(model, located(problems, draft))
+
+
+def try_on_lead(
+    draft: ScoringModel,
+    store: LeadStore,
+    current: Sequence[CompiledModel],
+    email: str,
+    now: datetime,
+    retention_days: int,
+) -> dict[str, Any]:
+    """The lead's scores by the current version (as `GET /v1/leads/{email}` shows them; None
+    when it has none) and by the draft, replayed from its event log as of `now`, and the
+    points each rule moved. Nothing is written. LeadNotFound for an unknown or erased lead."""
+    log = store.lead_log(lead_key(email))
+    if log.profile is None:
+        raise LeadNotFound
+    published = next((model for model in current if model.id == draft.id), None)
+    model = compile_model(draft_version(draft, 0 if published is None else published.version))
+    plan = plan_lead(model, log, now, engine.epoch(now), False, retention_days)
+    if plan is None:  # erased between the two reads
+        raise LeadNotFound
+    stored = log.states.get(draft.id)
+    before = None if stored is None or published is None else stored.state
+    moved = difference(before, plan.after)
+    return {
+        "before": None if before is None or published is None else _scores(published, before),
+        "after": _scores(model, plan.after),
+        "difference": {rule: points / 100 for rule, points in moved.items()},
+    }
+
+
+def _scores(model: CompiledModel, state: LeadState) -> dict[str, Any]:
+    summary = engine.summary(model, state)
+    summary.pop("flags")  # the lead's flags, not a score's (GET /v1/leads lists them once)
+    return summary

@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.1
 STAMP := $(VENV)/.installed
 
 .PHONY: help run test lint typecheck unit bench clean tools template-check cfn-lint sam-validate \
-	checkov sam-build build browser tracker tracker-test console console-test
+	checkov sam-build build browser tracker tracker-test console console-test console-assets
 
 # Template checks and `sam build` use tools pinned in .ci/tools/<tool>.txt, each in its own venv
 # under .tools/ (the SAM CLI and checkov pin boto3 and friends against each other and the project).
@@ -94,6 +94,13 @@ console: $(CONSOLE_HTML)
 console-test: $(CONSOLE_HTML)
 	cd $(CONSOLE) && npm test --silent
 
+# The deployed console: its build, copied into the package of the function that puts it in
+# the console bucket on deploy (functions/console_assets/site, gitignored), before sam build.
+CONSOLE_ASSETS := functions/console_assets/site
+console-assets: console
+	rm -rf $(CONSOLE_ASSETS)
+	cp -R $(CONSOLE)/dist $(CONSOLE_ASSETS)
+
 # The local stack: moto, the API, the queue poller and the schedules, in the foreground.
 run: $(STAMP) tracker console
 	$(BIN)/leadscore local
@@ -148,7 +155,7 @@ sam-validate:
 checkov:
 	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
-sam-build: tools tracker console
+sam-build: tools tracker console-assets
 	@if [ -z "$(PYTHON313)" ]; then \
 		echo "sam build skipped: python3.13 (the Lambda runtime) is not on this machine"; \
 	else \
@@ -158,7 +165,7 @@ sam-build: tools tracker console
 	fi
 
 # The deployable artifact (arm64), for `sam deploy`.
-build: tools tracker console
+build: tools tracker console-assets
 	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --template-file template.yaml
 
 # Figures, printed (never asserted): engine, pipeline, API, decay, imports, local stack, rescore.
@@ -183,4 +190,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .aws-sam .tools .pytest_cache .mypy_cache .ruff_cache \
-		$(TRACKER)/node_modules $(TRACKER_JS) $(CONSOLE)/node_modules $(CONSOLE)/dist
+		$(TRACKER)/node_modules $(TRACKER_JS) $(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE_ASSETS)

@@ -8,7 +8,10 @@ import "./app.css";
 const root = document.getElementById("app");
 if (root) {
   loadConfig().then(
-    (config) => render(<App config={config} />, root),
+    (config) => {
+      root.textContent = ""; // the "Loading" placeholder of index.html
+      render(<App config={config} />, root);
+    },
     (error: Error) => {
       root.innerHTML = "";
       const message = document.createElement("p");

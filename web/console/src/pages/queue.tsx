@@ -232,7 +232,13 @@ export function QueuePage() {
           )}
           <div class="field">
             <label for="filter-status">Status</label>
-            <select id="filter-status" name="status" defaultValue={tab === "mql" ? "mql" : filters.status} disabled={tab === "mql"} data-testid="filter-status">
+            <select
+              key={tab}
+              id="filter-status"
+              name="status"
+              {...(tab === "mql" ? { value: "mql", disabled: true } : { defaultValue: filters.status })}
+              data-testid="filter-status"
+            >
               <option value="">any</option>
               {tab === "accounts" ? <option value="mqa">MQA</option> : <option value="mql">MQL</option>}
               <option value="open">open</option>

@@ -17,7 +17,7 @@ from leadscore_tools.intrinsics import Naming
 from leadscore_tools.local import outbox as outbox_module
 from leadscore_tools.local.console import SignIn, console_config, create_sign_in
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
-from leadscore_tools.local.gateway import ApiServer, Gateway, Reply, Request, problem
+from leadscore_tools.local.gateway import ApiServer, ConsoleFiles, Gateway, Reply, Request, problem
 from leadscore_tools.local.logs import log
 from leadscore_tools.local.moto_server import MotoServer, check_port_free
 from leadscore_tools.local.poller import SqsPoller
@@ -225,6 +225,7 @@ class LocalStack:
                 ("POST", "/_local/schedule/{function}"): self._schedule_route,
             },
             stack.gateway_responses,
+            console=ConsoleFiles(self.console_config),
         )
         self._api = ApiServer(HOST, self.options.api_port, gateway)
         self._api_thread = threading.Thread(target=self._api.serve_forever, name="api", daemon=True)

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -304,7 +305,6 @@ SAMPLE = json.loads((ROOT / "events" / "authorizer_request.json").read_text())
 def authorizer(aws: None, monkeypatch: pytest.MonkeyPatch, pool: Pool, clock: Clock) -> Any:
     monkeypatch.setenv("LEADSCORE_USER_POOL_ID", POOL)
     monkeypatch.setenv("LEADSCORE_USER_POOL_CLIENT_ID", CLIENT)
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "INFO")
     module = load_function("authorizer")
     assert module.tokens.jwks_url == JWKS_URL and module.tokens.issuer == ISSUER
     module.tokens = CognitoTokens(ISSUER, CLIENT, JWKS_URL, fetch=pool.fetch, clock=clock)
@@ -313,6 +313,7 @@ def authorizer(aws: None, monkeypatch: pytest.MonkeyPatch, pool: Pool, clock: Cl
 
 def logs(caplog: pytest.LogCaptureFixture) -> str:
     """Every record the authorizer logged, with its extra fields."""
+    assert caplog.records, "the authorizer logged nothing: its level is above INFO"
     return "\n".join(json.dumps(vars(record), default=str) for record in caplog.records)
 
 
@@ -324,6 +325,7 @@ def bearer(token: str) -> dict[str, Any]:
 def test_the_authorizer_lets_a_console_user_in_by_their_sub_with_their_scopes(
     authorizer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger=authorizer.logger.name)
     token = sign(claims(**{"cognito:groups": ["marketing"]}))
     answer = authorizer.lambda_handler(bearer(token), LambdaContext())
     assert answer["principalId"] == SUB
@@ -339,6 +341,7 @@ def test_the_authorizer_lets_a_console_user_in_by_their_sub_with_their_scopes(
 def test_the_authorizer_refuses_a_bad_token_without_logging_it(
     authorizer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger=authorizer.logger.name)
     token = sign(claims(aud="another-client"))
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorizer.lambda_handler(bearer(token), LambdaContext())

@@ -78,17 +78,22 @@ def try_on_lead(
     plan = plan_lead(model, log, now, engine.epoch(now), False, retention_days)
     if plan is None:  # erased between the two reads
         raise LeadNotFound
-    stored = log.states.get(draft.id)
-    before = None if stored is None or published is None else stored.state
+    # the plan's `before` (it takes the log's state record over for the write it plans)
+    before = None if published is None else plan.before
     moved = difference(before, plan.after)
+    fields = {**log.profile.profile, "email": log.profile.email}  # the reasons' words read it
     return {
-        "before": None if before is None or published is None else _scores(published, before),
-        "after": _scores(model, plan.after),
+        "before": None
+        if before is None or published is None
+        else _scores(published, before, fields, now),
+        "after": _scores(model, plan.after, fields, now),
         "difference": {rule: points / 100 for rule, points in moved.items()},
     }
 
 
-def _scores(model: CompiledModel, state: LeadState) -> dict[str, Any]:
-    summary = engine.summary(model, state)
+def _scores(
+    model: CompiledModel, state: LeadState, fields: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    summary = engine.summary(model, state, fields, now)
     summary.pop("flags")  # the lead's flags, not a score's (GET /v1/leads lists them once)
     return summary

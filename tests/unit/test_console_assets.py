@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import LambdaContext, load_function
+from tests.conftest import ROOT, LambdaContext, load_function
 
 BUCKET = "leadscore-console"
 RESPONSE_URL = "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x?sig=1"
@@ -256,6 +256,19 @@ def test_a_failed_update_keeps_the_physical_id(
     function.lambda_handler(request("Update", PhysicalResourceId=physical), Context())
     [answer] = cloudformation.answers
     assert answer["Status"] == "FAILED" and answer["PhysicalResourceId"] == physical
+
+
+def test_the_sample_create_event_is_answered_at_its_response_url(
+    function: ModuleType, cloudformation: CloudFormation, s3: Any
+) -> None:
+    """events/console_assets_create.json, as CloudFormation sends it (sam local invoke -e)."""
+    sample = json.loads((ROOT / "events" / "console_assets_create.json").read_text())
+    s3.create_bucket(Bucket=sample["ResourceProperties"]["Bucket"])
+    function.lambda_handler(sample, Context())
+    [answer] = cloudformation.answers
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert cloudformation.requests[0].full_url == sample["ResponseURL"]
+    assert answer["RequestId"] == sample["RequestId"]
 
 
 def test_work_that_outlasts_the_function_is_answered_failed_before_its_timeout(

@@ -96,6 +96,57 @@ def run(leads_per_batch: int, batches: int, accounts: int = 1) -> int:
     return events
 
 
+def run_mqls(batches: int) -> tuple[int, int]:
+    """Batches of 10 new leads that each become an MQL at once (a VP of a target company
+    requesting a demo): every lead records, publishes and clears a notification. Returns
+    (events, notifications published)."""
+    from leadscore.adapters.dynamo_store import DynamoLeadStore
+    from leadscore.adapters.model_store import CachedModels
+    from leadscore.domain.events import Event
+    from leadscore.domain.messages import encode
+    from leadscore.services.scoring import score_messages
+
+    from tests.conftest import Recorder
+
+    profile = {"job_title": "VP Sales", "industry": "software", "company_size": 800,
+               "country": "US", "company": "Corp"}  # fmt: skip
+    models, store, sent = CachedModels(ttl=60), DynamoLeadStore(), Recorder()
+    for batch_number in range(batches):
+        records = []
+        for n in range(10):
+            event = Event(f"mql-{batch_number}-{n}", "demo_request", NOW, None, {}, profile)
+            email = f"vp{batch_number}-{n}@corp{n}.example"
+            records.append((f"m{n}", next(encode([(email, event)], NOW))))
+        assert not score_messages(records, store, models, sent, clock=lambda: NOW).failed
+    return 10 * batches, len(sent.sent)
+
+
+def mql_cost() -> None:
+    """The cost of an MQL-heavy batch: every event makes an MQL and its notification."""
+    import boto3
+    from leadscore.adapters import model_store
+    from leadscore_tools.modelfiles import load_model
+    from leadscore_tools.template import table_definition
+    from moto import mock_aws
+
+    print()
+    print("MQL-heavy batches: 10 new leads each becoming an MQL (default model)")
+    with mock_aws():
+        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
+        model_store.publish(load_model(ROOT / "models" / "default.yaml"), NOW)
+        meter = Meter()
+        with metering(meter):
+            events, sent = run_mqls(30)
+        requests = sum(meter.requests.values())
+        cost = (meter.wcu * WRITE_PRICE + meter.rcu * READ_PRICE) / events
+        print(f"{'req/event':>10}{'WCU/event':>11}{'RCU/event':>11}{'$/M events':>12}")
+        print(
+            f"{requests / events:>10.2f}{meter.wcu / events:>11.2f}"
+            f"{meter.rcu / events:>11.2f}{cost:>12.2f}  ({sent} notifications)"
+        )
+        print(f"  requests by operation: {dict(meter.requests)}")
+
+
 def main() -> None:
     import boto3
     from leadscore.adapters import model_store
@@ -125,6 +176,7 @@ def main() -> None:
         "$0.125 per million read units; SQS, Lambda and SNS are extra."
     )
     accounts_cost()
+    mql_cost()
 
 
 def measure(document: dict[str, Any], leads: int, accounts: int, batches: int) -> Meter:

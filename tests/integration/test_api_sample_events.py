@@ -41,6 +41,7 @@ EXPECTED = [
     ("api_account_get", 404),
     ("api_leads_get", 200),  # the sales queue: empty, as nothing is scored
     ("api_accounts_get", 200),
+    ("api_notifications_get", 200),  # the alerts page: none yet
     ("api_models_get", 200),
     ("api_model_get", 200),
     ("api_model_put", 200),

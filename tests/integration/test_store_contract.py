@@ -13,6 +13,7 @@ import boto3
 import pytest
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.memory_store import MemoryLeadStore
+from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
@@ -33,6 +34,8 @@ from leadscore.services.store import (
     WriteRefused,
     lead_row,
     list_shard_of,
+    log_day,
+    logged,
     shard_of,
 )
 
@@ -375,6 +378,63 @@ def test_clearing_the_pending_of_a_missing_state_raises(store: LeadStore) -> Non
         store.clear_pending(lead(9), "fit", ["lead.mql:fit:1"])
     with pytest.raises(LookupError):
         store.clear_account_pending("acme.example", "fit", ["account.mqa:fit:1"])
+
+
+# -- the notification log ------------------------------------------------------------------
+
+
+def mql(key: str, at: int, email: str = "jane@acme.example") -> Notification:
+    """A lead's notification as the scorer records it: its id ends with the transition's time."""
+    document = {"kind": "lead.mql", "email": email, "score": 71.5}
+    return Notification(f"lead.mql:fit:{key[:16]}:{at}", "lead.mql", f"New MQL {at}", document,
+                        "A new MQL", {"kind": "lead.mql"})  # fmt: skip
+
+
+def test_a_pending_notification_is_logged_with_its_write_then_marked_sent(
+    store: LeadStore,
+) -> None:
+    key, day = lead(5), 86_400
+    recorded = state(key)
+    first, second, yesterday = mql(key, T0), mql(key, T0 + 60), mql(key, T0 - day)
+    recorded.pending = {n.id: n for n in (first, second, yesterday)}
+    commit(store, write(key, recorded))
+    assert [n.id for n in store.notification_log(log_day(T0), 10, None)] == [second.id, first.id]
+    [entry] = store.notification_log(log_day(T0 - day), 10, None)
+    assert (entry.id, entry.email, entry.model, entry.subject) == (
+        yesterday.id, "jane@acme.example", "fit", f"New MQL {T0 - day}"
+    )  # fmt: skip
+    assert (entry.created_at, entry.sent_at) == (T0 - day, None)
+    # a page goes on before the last entry read
+    [older] = store.notification_log(
+        log_day(T0), 1, store.notification_log(log_day(T0), 1, None)[0].place
+    )
+    assert older.id == first.id
+
+    store.clear_pending(key, "fit", [first.id])
+    store.notifications_sent([logged(first, "fit", T0 + 5)], T0 + 5)
+    by_id = {n.id: n for n in store.notification_log(log_day(T0), 10, None)}
+    assert (by_id[first.id].sent_at, by_id[second.id].sent_at) == (T0 + 5, None)
+    # a notification the log never had (recorded before it existed) is left out
+    store.notifications_sent([logged(mql(key, T0 + 7), "fit", T0 + 8)], T0 + 8)
+    assert len(store.notification_log(log_day(T0), 10, None)) == 2
+
+    commit(
+        store,
+        write(lead(6), replace(account(), pending={"account.mqa:fit:9": mql(lead(6), T0 + 9)})),
+    )
+    assert len(store.notification_log(log_day(T0), 10, None)) == 3  # accounts' too
+
+
+def test_erasure_deletes_the_leads_entries_in_the_notification_log(store: LeadStore) -> None:
+    key, other = lead(7), lead(7, 1)
+    mine, theirs = state(key), state(other)
+    mine.pending = {n.id: n for n in (mql(key, T0, "erased@acme.example"),)}
+    theirs.pending = {n.id: n for n in (mql(other, T0, "kept@acme.example"),)}
+    commit(store, write(key, profile(key), mine), write(other, theirs))
+    store.erase(lead_key("erased@acme.example"), T0 + 3_600, T0 + 86_400)
+    store.erase(key, T0 + 3_600, T0 + 86_400)
+    emails = [n.email for n in store.notification_log(log_day(T0), 10, None)]
+    assert emails == ["kept@acme.example"]
 
 
 # -- listings ------------------------------------------------------------------------------

@@ -259,6 +259,21 @@ class AccountItem(LeadTable, discriminator="account"):
     mqa_since = NumberAttribute(null=True)
 
 
+class NotificationItem(LeadTable, discriminator="notification"):
+    """A notification in the log (`ALERTS#<yyyy-mm-dd>`, `<created epoch>#<id>`): written
+    with the state or account that records it pending, `sent_at` set once published."""
+
+    notification_id = UnicodeAttribute()
+    notification_kind = UnicodeAttribute()
+    model = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    created_at = NumberAttribute()
+    email = UnicodeAttribute(null=True)
+    lead = UnicodeAttribute(null=True)  # the lead's key: erasure finds its entries by it
+    sent_at = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
 class ModelItem(LeadTable, discriminator="model"):
     """The catalog entry of a model: its current version and document."""
 
@@ -378,6 +393,10 @@ def state_sk(model_id: str) -> str:
 
 def account_pk(domain: str) -> str:
     return f"ACCOUNT#{domain}"
+
+
+def notification_log_pk(day: str) -> str:
+    return f"ALERTS#{day}"
 
 
 def table_schema() -> dict[str, Any]:

@@ -18,22 +18,27 @@ from leadscore.adapters.dynamo import (
     EventItem,
     FeedbackItem,
     LeadTable,
+    NotificationItem,
     ProfileItem,
     StateItem,
     account_pk,
     event_sk,
     lead_pk,
+    notification_log_pk,
     state_sk,
 )
 from leadscore.domain.events import event_from_dict, event_to_dict
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
 from leadscore.services.store import (
+    DAY_SECONDS,
     NO_DEADLINE,
+    NOTIFICATION_LOG_DAYS,
     AccountRecord,
     ChangeRecord,
     EventRecord,
     FeedbackRecord,
+    LoggedNotification,
     ProfileRecord,
     StateRecord,
     StoredRecord,
@@ -324,4 +329,34 @@ def feedback_item(key: str, record: FeedbackRecord) -> FeedbackItem:
 def feedback_record(item: FeedbackItem) -> FeedbackRecord:
     return FeedbackRecord(
         str(item.outcome), int(item.at), item.model, item.note, _epoch(item.expires_at)
+    )
+
+
+def notification_item(entry: LoggedNotification) -> NotificationItem:
+    """A notification's log item, kept NOTIFICATION_LOG_DAYS after it was recorded."""
+    return NotificationItem(
+        notification_log_pk(entry.day),
+        entry.place,
+        notification_id=entry.id,
+        notification_kind=entry.kind,
+        model=entry.model,
+        subject=entry.subject,
+        created_at=entry.created_at,
+        email=entry.email,
+        lead=entry.lead,
+        sent_at=entry.sent_at,
+        expires_at=_expiry(entry.created_at + NOTIFICATION_LOG_DAYS * DAY_SECONDS),
+    )
+
+
+def logged_notification(item: NotificationItem) -> LoggedNotification:
+    return LoggedNotification(
+        str(item.notification_id),
+        str(item.notification_kind),
+        str(item.model),
+        str(item.subject),
+        int(item.created_at),
+        item.email,
+        item.lead,
+        None if item.sent_at is None else int(item.sent_at),
     )

@@ -26,11 +26,13 @@ from leadscore.adapters.dynamo import (
     ForgottenItem,
     LeadTable,
     LeadVisitorItem,
+    NotificationItem,
     ProfileItem,
     StateItem,
     account_pk,
     event_sk,
     lead_pk,
+    notification_log_pk,
     state_sk,
 )
 from leadscore.adapters.dynamo import connection as shared_connection
@@ -47,12 +49,16 @@ from leadscore.adapters.dynamo_records import (
     forgotten_sk,
     item_of,
     key_of,
+    logged_notification,
+    notification_item,
     profile_record,
     state_record,
 )
 from leadscore.domain.events import EventError
 from leadscore.services.retry import until_settled
 from leadscore.services.store import (
+    DAY_SECONDS,
+    NOTIFICATION_LOG_DAYS,
     AccountRecord,
     AccountRow,
     AccountSnapshots,
@@ -65,10 +71,13 @@ from leadscore.services.store import (
     LeadWrite,
     ListFilters,
     ListPage,
+    LoggedNotification,
     ProfileRecord,
     StateRecord,
     WriteConflict,
     WriteRefused,
+    log_day,
+    notifications_of,
     transactions,
 )
 
@@ -170,6 +179,7 @@ class DynamoLeadStore:
             if not isinstance(record, ErasureCheck)
         ]
         checks = [r for write in chunk for r in write.records if isinstance(r, ErasureCheck)]
+        log = [entry for write in chunk for r in write.records for entry in notifications_of(r)]
         if not saved:  # DynamoDB refuses a transaction without a write
             return True
         try:
@@ -178,6 +188,8 @@ class DynamoLeadStore:
                     # A versioned item adds its own version condition (pynamodb).
                     condition = LeadTable.pk.does_not_exist() if new else None
                     transaction.save(item, condition=condition)
+                for entry in log:  # written again while it stays pending: the same entry
+                    transaction.save(notification_item(entry))
                 for check in checks:
                     transaction.condition_check(
                         ErasedItem, lead_pk(check.key), ERASED_SK, _marker_is(check.erased_at)
@@ -207,6 +219,33 @@ class DynamoLeadStore:
         keys = (account_pk(domain), state_sk(model_id))
         what = f"account {domain} for {model_id}"
         _forget(self.connection, keys, notification_ids, what)
+
+    def notifications_sent(self, notifications: Iterable[LoggedNotification], at: int) -> None:
+        client: Any = self.connection.client
+        for entry in notifications:
+            try:
+                client.update_item(
+                    TableName=LeadTable.Meta.table_name,
+                    Key={"pk": {"S": notification_log_pk(entry.day)}, "sk": {"S": entry.place}},
+                    UpdateExpression="SET sent_at = :at",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":at": {"N": str(at)}},
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+
+    def notification_log(
+        self, day: str, limit: int, before: str | None
+    ) -> list[LoggedNotification]:
+        condition = None if before is None else LeadTable.sk < before
+        items = NotificationItem.query(
+            notification_log_pk(day),
+            range_key_condition=condition,
+            scan_index_forward=False,
+            limit=limit,
+        )
+        return [logged_notification(item) for item in items]
 
     def due_page(
         self, shard: int, at: int, limit: int, cursor: Cursor | None
@@ -297,7 +336,7 @@ class DynamoLeadStore:
                 if not isinstance(item, ErasedItem | ForgottenItem)
             ]
             if not found:
-                return
+                break
             # The event ids are kept (hashed) before their events are deleted.
             with LeadTable.batch_write() as batch:
                 for item in found:
@@ -312,6 +351,7 @@ class DynamoLeadStore:
             with LeadTable.batch_write() as batch:
                 for item in found:
                     batch.delete(item)
+        _forget_logged(key, at)
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
         found: dict[str, bool] = {}
@@ -353,6 +393,17 @@ class DynamoLeadStore:
                 return False
             raise
         return True
+
+
+def _forget_logged(key: str, at: int) -> None:
+    """Delete the lead's entries in the notification log: every day it keeps, up to `at`."""
+    for days_back in range(NOTIFICATION_LOG_DAYS + 1):
+        pk = notification_log_pk(log_day(at - days_back * DAY_SECONDS))
+        found = list(NotificationItem.query(pk, filter_condition=NotificationItem.lead == key))
+        if found:
+            with LeadTable.batch_write() as batch:
+                for item in found:
+                    batch.delete(item)
 
 
 def _read_forgotten(

@@ -28,6 +28,7 @@ from leadscore.services.store import (
     LeadWrite,
     ListFilters,
     ListPage,
+    LoggedNotification,
     ProfileRecord,
     StateRecord,
     WriteRefused,
@@ -36,6 +37,7 @@ from leadscore.services.store import (
     forgotten_id,
     lead_row,
     list_shard_of,
+    notifications_of,
     row_matches,
     shard_of,
     sort_rank,
@@ -78,6 +80,8 @@ class MemoryLeadStore:
         self.transactions = 0  # committed, for tests that count rounds
         self.visitor_links: dict[str, VisitorLink] = {}
         self.visitor_visits: dict[str, dict[str, Visit]] = {}  # visitor -> time#id -> visit
+        # the notification log: day -> place -> entry (expiry is DynamoDB's TTL's, not kept)
+        self.notification_entries: dict[str, dict[str, LoggedNotification]] = {}
         self._lock = threading.RLock()
 
     def read_leads(
@@ -193,6 +197,8 @@ class MemoryLeadStore:
     def _put(self, record: LeadRecord) -> None:
         if isinstance(record, ErasureCheck):
             return
+        for entry in notifications_of(record):
+            self.notification_entries.setdefault(entry.day, {})[entry.place] = entry
         if isinstance(record, ProfileRecord | StateRecord | AccountRecord):
             record.version = (record.version or 0) + 1
         stored = copy.deepcopy(record)
@@ -233,6 +239,21 @@ class MemoryLeadStore:
                 raise LookupError(f"no account {domain} for {model_id}")
             for notification_id in notification_ids:
                 account.pending.pop(notification_id, None)
+
+    def notifications_sent(self, notifications: Iterable[LoggedNotification], at: int) -> None:
+        with self._lock:
+            for entry in notifications:
+                stored = self.notification_entries.get(entry.day, {}).get(entry.place)
+                if stored is not None:
+                    stored.sent_at = at
+
+    def notification_log(
+        self, day: str, limit: int, before: str | None
+    ) -> list[LoggedNotification]:
+        with self._lock:
+            entries = self.notification_entries.get(day, {})
+            places = sorted((p for p in entries if before is None or p < before), reverse=True)
+            return [copy.deepcopy(entries[place]) for place in places[:limit]]
 
     def due_page(
         self, shard: int, at: int, limit: int, cursor: Cursor | None
@@ -318,6 +339,9 @@ class MemoryLeadStore:
             lead = self.leads.get(key, _StoredLead())
             forgotten = lead.forgotten | {forgotten_id(key, i) for i in lead.events}
             self.leads[key] = _StoredLead(erased_at=at, forgotten=forgotten)
+            for entries in self.notification_entries.values():
+                for place in [p for p, entry in entries.items() if entry.lead == key]:
+                    del entries[place]
             for visitor, link in list(self.visitor_links.items()):  # its visitors with it
                 if link.key == key:
                     del self.visitor_links[visitor]

@@ -23,6 +23,7 @@ from leadscore.api import (
     leads,
     lists,
     models,
+    notifications,
     segment,
     webhooks,
 )
@@ -69,6 +70,7 @@ KEYED_ROUTES: tuple[RouteModule, ...] = (
     lists.routes,
     models.routes,
     segment.routes,
+    notifications.routes,
 )
 
 
@@ -84,6 +86,7 @@ ALL_ROUTES: tuple[RouteModule, ...] = (
     webhooks.routes,
     collect.routes,
     segment.routes,
+    notifications.routes,
 )
 
 

@@ -20,17 +20,18 @@ from leadscore.api.problems import PROBLEM_TYPE
 from leadscore.api.schemas import (
     AccountList,
     AccountScores,
+    DraftValidation,
     EventsAccepted,
     FeedbackRecorded,
     FormAccepted,
     FormToken,
-    DraftValidation,
     Health,
     Lead,
     LeadHistory,
     LeadList,
     ModelList,
     ModelPublished,
+    NotificationLog,
     ProblemDetails,
     RescoreProgress,
     RescoreStarted,
@@ -223,6 +224,13 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
         400: BAD_CURSOR,
         422: "a parameter is not valid, or `model` is missing while several models score "
         "accounts, or names none that does",
+    },
+    ("get", "/v1/notifications"): {
+        200: Answer(
+            "a page of the notifications of the last 30 days, newest first", NotificationLog
+        ),
+        400: "the cursor is not one this API gave, was changed, or is over an hour old",
+        422: "a parameter is not valid (each is named in `errors`)",
     },
     ("get", "/v1/leads/{email}"): {
         200: Answer("the lead's profile and scores", Lead),

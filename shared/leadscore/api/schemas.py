@@ -259,6 +259,29 @@ class AccountList(BaseModel):
     next_cursor: str | None = Field(description="as for lead lists")
 
 
+class LoggedNotification(BaseModel):
+    """A notification sales were sent (or are about to be), as the log keeps it 30 days."""
+
+    id: str = Field(examples=["lead.mql:default:3f2a9c0e5b7d1a4c:1793534400"])
+    kind: Literal["lead.mql", "lead.cooled", "lead.sla_breached", "account.mqa", "account.cooled"]
+    email: str | None = Field(description="the lead's (an account's: its strongest person's)")
+    model: str
+    subject: str
+    created_at: datetime = Field(description="when it was recorded")
+    state: Literal["sent", "pending"] = Field(
+        description="pending: not published yet (SNS unavailable: retried at the lead's next "
+        "write, or its next decay check)"
+    )
+    sent_at: datetime | None
+
+
+class NotificationLog(BaseModel):
+    """A page of the recent notifications, newest first."""
+
+    notifications: list[LoggedNotification]
+    next_cursor: str | None = Field(description="the next page's cursor; none on the last")
+
+
 class ModelEntry(BaseModel):
     id: str
     version: int = Field(ge=1, description="the current version")

@@ -30,6 +30,7 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
     ("post", "/v1/leads/{email}/feedback"): "sales",
     ("delete", "/v1/leads/{email}"): "admin",
     ("get", "/v1/accounts/{domain}"): "sales",
+    ("get", "/v1/notifications"): "sales",
     ("get", "/v1/models"): "admin",
     ("get", "/v1/models/{model_id}"): "admin",
     ("put", "/v1/models/{model_id}"): "admin",

@@ -1,14 +1,16 @@
-"""Publishing recorded notifications: publish each one, then forget those that went out."""
+"""Publishing recorded notifications: publish each one, then forget those that went out
+(and mark them sent in the notification log)."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from aws_lambda_powertools import Logger
 
 from leadscore.domain.notifications import Notification, Publisher
-from leadscore.services.store import LeadStore
+from leadscore.services.store import LeadStore, logged
 
 logger = Logger(child=True)
 Alert = tuple[str, Notification]  # (model id, notification)
@@ -28,19 +30,23 @@ def publish_pending(
     Returns (published, failed); a failed one stays pending in the state record, so the next
     write of that lead (or the caller's retry) finds it and publishes it again.
     """
-    return _publish(key, alerts, publisher, store.clear_pending)
+    return _publish(key, alerts, publisher, store.clear_pending, store)
 
 
 def publish_account_pending(
     domain: str, alerts: list[Alert], store: LeadStore, publisher: Publisher
 ) -> tuple[int, int]:
     """`publish_pending` for an account's notifications, cleared from its account records."""
-    return _publish(domain, alerts, publisher, store.clear_account_pending)
+    return _publish(domain, alerts, publisher, store.clear_account_pending, store)
 
 
-def _publish(key: str, alerts: list[Alert], publisher: Publisher, clear: Clear) -> tuple[int, int]:
+def _publish(
+    key: str, alerts: list[Alert], publisher: Publisher, clear: Clear, store: LeadStore
+) -> tuple[int, int]:
     published: dict[str, list[str]] = defaultdict(list)
     failed = 0
+    sent_at = int(time.time())
+    sent = []
     for model_id, notification in alerts:
         try:
             publisher.publish(notification)
@@ -49,6 +55,8 @@ def _publish(key: str, alerts: list[Alert], publisher: Publisher, clear: Clear) 
             failed += 1
             continue
         published[model_id].append(notification.id)
+        sent.append(logged(notification, model_id, sent_at))
     for model_id, ids in published.items():
         clear(key, model_id, ids)
+    store.notifications_sent(sent, sent_at)
     return sum(len(ids) for ids in published.values()), failed

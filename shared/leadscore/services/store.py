@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
+from leadscore.domain.emails import EmailError, lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
@@ -28,6 +30,10 @@ ACCOUNT_SORTS: tuple[str, ...] = get_args(AccountSort)
 MQL_SORTS = ("sla_due_at", "-mql_since")  # the queue: MQLs only
 # An MQL without a deadline sorts after every deadline in the queue.
 NO_DEADLINE = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+# The notification log (GET /v1/notifications): one partition a day, kept this long.
+NOTIFICATION_LOG_DAYS = 30
+DAY_SECONDS = 86_400
 
 Deltas = dict[str, list[dict[str, Any]]]  # model id -> the explained changes of one record
 Cursor = Any  # opaque and JSON-serialisable: where a listing continues
@@ -155,6 +161,64 @@ class ErasureCheck:
 
     key: str
     erased_at: int | None = None
+
+
+@dataclass(slots=True)
+class LoggedNotification:
+    """A notification in the log: written with the state or account that recorded it
+    pending, marked `sent_at` once published. `lead`: the key of the lead it names (erasure
+    deletes it with the lead)."""
+
+    id: str
+    kind: str
+    model: str
+    subject: str
+    created_at: int
+    email: str | None = None
+    lead: str | None = None
+    sent_at: int | None = None
+
+    @property
+    def day(self) -> str:
+        return log_day(self.created_at)
+
+    @property
+    def place(self) -> str:
+        """Its order within its day: newest last (the log is read from the end)."""
+        return f"{self.created_at:011d}#{self.id}"
+
+
+def log_day(at: int) -> str:
+    """The log's partition of a moment: its UTC date, 2026-11-01."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
+
+
+def notification_time(notification_id: str, default: int) -> int:
+    """When a notification was recorded: the transition's epoch its id ends with
+    (`notification_id`), else `default`."""
+    tail = notification_id.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else default
+
+
+def logged(notification: Notification, model: str, at: int) -> LoggedNotification:
+    """The log's entry of a notification recorded pending by a write at `at`."""
+    email = notification.document.get("email")
+    email = email if isinstance(email, str) else None
+    try:
+        lead = None if email is None else lead_key(email)
+    except EmailError:
+        lead = None
+    created = notification_time(notification.id, at)
+    return LoggedNotification(
+        notification.id, notification.kind, model, notification.subject, created, email, lead
+    )
+
+
+def notifications_of(record: LeadRecord) -> list[LoggedNotification]:
+    """The log entries a record's write adds: one per notification it holds pending."""
+    if not isinstance(record, StateRecord | AccountRecord) or not record.pending:
+        return []
+    return [logged(n, record.model, record.updated_at) for n in record.pending.values()]
 
 
 StoredRecord = ProfileRecord | StateRecord | EventRecord | ChangeRecord | AccountRecord
@@ -313,6 +377,18 @@ class LeadStore(Protocol):
         """`clear_pending` for an account's notifications."""
         ...
 
+    def notifications_sent(self, notifications: Iterable[LoggedNotification], at: int) -> None:
+        """Mark these notifications of the log published at `at` (one no longer in the log,
+        expired or never logged, is left out)."""
+        ...
+
+    def notification_log(
+        self, day: str, limit: int, before: str | None
+    ) -> list[LoggedNotification]:
+        """At most `limit` notifications of the log recorded on `day` (`log_day`), newest
+        first, from those placed before `before` (their `place`; None: from the newest)."""
+        ...
+
     def due_page(
         self, shard: int, at: int, limit: int, cursor: Cursor | None
     ) -> tuple[dict[str, dict[str, StateRecord]], Cursor | None]:
@@ -352,8 +428,9 @@ class LeadStore(Protocol):
 
     def erase(self, key: str, at: int, until: int) -> None:
         """Record the erasure marker, then delete everything else of the lead but the ids of
-        its events, kept hashed (`forgotten_id`) so that a replay is known; marker and ids
-        expire at `until`. It looks again after deleting, so items a writer in flight added
+        its events, kept hashed (`forgotten_id`) so that a replay is known (and its entries in
+        the notification log of the last NOTIFICATION_LOG_DAYS); marker and ids expire at
+        `until`. It looks again after deleting, so items a writer in flight added
         meanwhile are deleted too (such a writer fails its next attempt: ErasureCheck)."""
         ...
 
@@ -448,19 +525,23 @@ def row_matches(row: LeadRow | AccountRow, sort: str, filters: ListFilters) -> b
     )
 
 
+def write_items(write: LeadWrite) -> int:
+    """The items a write puts in its transaction: its records and their log entries."""
+    return len(write.records) + sum(len(notifications_of(r)) for r in write.records)
+
+
 def transactions(writes: Sequence[LeadWrite]) -> Iterator[list[LeadWrite]]:
     """The writes grouped into transactions of at most MAX_TRANSACTION_RECORDS records."""
     chunk: list[LeadWrite] = []
     size = 0
     for write in writes:
-        if len(write.records) > MAX_TRANSACTION_RECORDS:
-            raise ValueError(
-                f"lead {write.key[:8]} needs {len(write.records)} records in one transaction"
-            )
-        if chunk and size + len(write.records) > MAX_TRANSACTION_RECORDS:
+        items = write_items(write)
+        if items > MAX_TRANSACTION_RECORDS:
+            raise ValueError(f"lead {write.key[:8]} needs {items} records in one transaction")
+        if chunk and size + items > MAX_TRANSACTION_RECORDS:
             yield chunk
             chunk, size = [], 0
         chunk.append(write)
-        size += len(write.records)
+        size += items
     if chunk:
         yield chunk

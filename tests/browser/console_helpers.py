@@ -274,18 +274,19 @@ class Console:
         self.wait("signin-submit").click()
         self.wait("page-queue")
 
-    def screenshot(self, name: str) -> Path:
-        """docs/console/<name>.png of the viewport, once the page's fonts and images are in."""
-        self.driver.execute_script("return document.fonts && document.fonts.ready")
-        time.sleep(0.3)  # the last paint (charts animate nothing, but layout settles)
+    def screenshot(self, name: str, showing: str | None = None) -> Path:
+        """docs/console/<name>.png of the viewport, scrolled so that the element with the
+        test id `showing` ends at its bottom (the page's top otherwise)."""
+        script = "arguments[0].scrollIntoView({block: 'end'})"
+        if showing:
+            self.driver.execute_script(script, self.wait(showing))
+        else:
+            self.driver.execute_script("scrollTo(0, 0)")
+        time.sleep(0.3)  # the last paint: layout and the charts' canvases settle
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"
         path.write_bytes(self.driver.get_screenshot_as_png())
         return path
-
-    def requested(self, fragment: str) -> list[str]:
-        """URLs the console requested since the last look that hold `fragment`."""
-        return [s.url for s in self.browser.sent() if fragment in s.url]
 
 
 def by_id(test_id: str) -> tuple[str, str]:
@@ -306,12 +307,13 @@ def console(stack: LocalStackProcess) -> Iterator[Console]:
 
 # --- CodeMirror ---
 
-# The editor's view, from its DOM (EditorView.findFromDOM does the same: the content element
-# holds its ContentView, whose root view holds the EditorView).
+# The editor's view, from its DOM as EditorView.findFromDOM finds it: the content element
+# holds its tile (`cmTile`; `cmView` in older releases), whose root holds the view.
 EDITOR_VIEW = """
 const content = document.querySelector('[data-testid="model-editor"] .cm-content');
-const tile = content && content.cmView;
-const view = tile && (tile.rootView ? tile.rootView.view : tile.view);
+const tile = content && (content.cmTile || content.cmView);
+const top = tile && (tile.root || tile.rootView);
+const view = top ? top.view : tile && tile.view;
 if (!view) throw new Error('no CodeMirror view in the model editor');
 """
 
@@ -321,7 +323,8 @@ def editor_text(page: Console) -> str:
 
 
 def select_in_editor(page: Console, before: str, text: str) -> int:
-    """Select the first `text` after `before` in the editor (scrolled to, focused); its line."""
+    """Select the first `text` after `before` in the editor, to the end of the word it
+    starts (scrolled to, focused); its line."""
     line = page.driver.execute_script(
         EDITOR_VIEW
         + """
@@ -330,9 +333,10 @@ def select_in_editor(page: Console, before: str, text: str) -> int:
         if (start < 0) return null;
         const from = doc.indexOf(arguments[1], start);
         if (from < 0) return null;
+        let to = from + arguments[1].length;
+        while (/[\\w.]/.test(doc[to] || '')) to++;  // the whole value: 15 of 15.0
         view.focus();
-        view.dispatch({selection: {anchor: from, head: from + arguments[1].length},
-                       scrollIntoView: true});
+        view.dispatch({selection: {anchor: from, head: to}, scrollIntoView: true});
         return view.state.doc.lineAt(from).number;
         """,
         before,
@@ -356,11 +360,10 @@ def diagnosed_lines(page: Console) -> list[int]:
         EDITOR_VIEW
         + """
         const lines = new Set();
-        const root = view.dom;
-        for (const mark of root.querySelectorAll('.cm-lintRange, .cm-lintPoint')) {
+        for (const mark of view.dom.querySelectorAll('.cm-lintRange, .cm-lintPoint')) {
             lines.add(view.state.doc.lineAt(view.posAtDOM(mark)).number);
         }
-        for (const marker of root.querySelectorAll('.cm-lint-marker')) {
+        for (const marker of view.dom.querySelectorAll('.cm-lint-marker')) {
             const box = marker.getBoundingClientRect();
             const block = view.lineBlockAtHeight(box.top + box.height / 2 - view.documentTop);
             lines.add(view.state.doc.lineAt(block.from).number);

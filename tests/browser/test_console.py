@@ -128,7 +128,7 @@ def test_sales_reads_the_queue_and_a_lead_and_gives_feedback(
         assert reason["text"] and reason["text"] != reason["rule"], reason
         assert reason["text"] in shown, (reason, shown)
     page.until(lambda: chart_drawn(page), message="the score chart drew no score change")
-    page.screenshot("lead")
+    page.screenshot("lead", showing="score-chart")
 
     page.wait("feedback-accepted").click()
     page.until(lambda: lead(stack, OVERDUE)["feedback"] == "accepted", message="no feedback")
@@ -229,7 +229,7 @@ def test_marketing_breaks_fixes_previews_publishes_and_rescores_a_model(
     problems = page.until(lambda: [p.text for p in page.all("problem") if p.text] or None)
     assert any(path in text for text in problems), problems
     page.until(lambda: line in diagnosed_lines(page), message=f"no diagnostic on line {line}")
-    page.screenshot("model-editor")
+    page.screenshot("model-editor", showing="problem")
 
     select_in_editor(page, f"name: {BROKEN}", "points: lots")
     type_keys(page, f"points: {points}")
@@ -240,31 +240,22 @@ def test_marketing_breaks_fixes_previews_publishes_and_rescores_a_model(
     page.until(lambda: not page.all("problem"), message="problems left after the fix")
     assert not diagnosed_lines(page)
 
-    page.requested("/rescore/")  # forget earlier requests
     page.wait("preview").click()
     page.wait("preview-grid", timeout=RESCORE_WAIT)
+    assert len(page.all("preview-histogram")) >= 1, "no score distribution before and after"
+    preview = page.wait("preview-progress")
     page.until(
-        lambda: len(page.all("preview-histogram")) >= 1,
+        lambda: preview.get_attribute("data-status") == "completed",
         timeout=RESCORE_WAIT,
-        message="no histograms",
+        message=f"the preview did not complete: {preview.get_attribute('data-status')}",
     )
-    preview_job = job_of(page.requested("/rescore/"))
-    status, progress = api(stack, "GET", f"/v1/models/default/rescore/{preview_job}")
-    assert status == 200 and progress["dry_run"] is True, progress
-    page.until(
-        lambda: (
-            api(stack, "GET", f"/v1/models/default/rescore/{preview_job}")[1]["status"]
-            == "completed"
-        ),
-        timeout=RESCORE_WAIT,
-    )
-    page.screenshot("preview")
+    page.screenshot("preview", showing="preview-result")
 
     before = published_version(stack)
     page.wait("publish").click()
     page.until(lambda: published_version(stack) == before + 1, message="not published")
     rules = {r["name"]: r["points"] for r in current_model(stack)["engagement"]["rules"]}
-    assert rules[CHANGED] == 30 and str(rules[BROKEN]) == points, rules
+    assert rules[CHANGED] == 30 and rules[BROKEN] == float(points), rules
     progress_bar = page.wait("rescore-progress", timeout=RESCORE_WAIT)
     page.until(
         lambda: (
@@ -274,17 +265,11 @@ def test_marketing_breaks_fixes_previews_publishes_and_rescores_a_model(
         timeout=RESCORE_WAIT,
         message=f"the rescore did not complete: {progress_bar.text!r}",
     )
-    page.screenshot("rescore")
+    page.screenshot("rescore", showing="rescore-progress")
     [scores] = [
         s for s in lead(stack, "grace@contoso.example")["scores"] if s["model"] == "default"
     ]
     assert scores["model_version"] == before + 1, scores
-
-
-def job_of(urls: list[str]) -> str:
-    jobs = {url.split("/rescore/")[1].split("?")[0] for url in urls}
-    assert len(jobs) == 1, urls
-    return jobs.pop()
 
 
 def published_version(stack: LocalStackProcess) -> int:

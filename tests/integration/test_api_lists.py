@@ -132,6 +132,7 @@ def test_model_is_required_when_several_exist(api: Api) -> None:
     model_store.publish(other, datetime.now(UTC))
     answer = api.call("GET", "/v1/leads", headers=KEY)
     assert answer.status == 422 and answer.json()["errors"][0]["field"] == "model"
+    assert answer.json()["errors"][0]["allowed"] == ["default", "second"]  # what to pick from
     assert api.call("GET", "/v1/leads", headers=KEY, query={"model": "second"}).json() == {
         "leads": [],
         "next_cursor": None,

@@ -111,6 +111,13 @@ def test_a_syntax_error_is_one_problem_at_the_parsers_place(
     assert (problem["line"], problem["column"]) == (line, column)
 
 
+@pytest.mark.parametrize("text", ["\x1f", "id: x\nname: \x07\n", "\ufffe"])
+def test_a_character_yaml_refuses_is_one_problem_not_a_fault(text: str) -> None:
+    with pytest.raises(DraftTextError) as raised:
+        read_yaml(text)
+    assert raised.value.problem()["message"].startswith("not valid YAML: ")
+
+
 def test_aliases_that_stand_for_too_many_values_are_refused() -> None:
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 6)]

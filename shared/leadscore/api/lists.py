@@ -116,4 +116,5 @@ def _answer(deps: Dependencies, query: lists.ListQuery) -> dict[str, Any]:
     except lists.CursorRefused as error:
         raise Problem(400, str(error)) from None
     except lists.ModelRefused as error:
-        raise Problem(422, INVALID, [{"field": error.field, "message": str(error)}]) from None
+        refused = {"field": error.field, "message": str(error), "allowed": error.allowed}
+        raise Problem(422, INVALID, [refused]) from None

@@ -36,6 +36,11 @@ class FieldError(BaseModel):
         default=None, ge=1, description="a model draft's problem: its line in the YAML text"
     )
     column: int | None = Field(default=None, ge=1, description="and its column")
+    allowed: list[str] | None = Field(
+        default=None,
+        description="the values the field may take, where they are few (a list's `model`)",
+        examples=[["analytics", "default"]],
+    )
 
 
 class ProblemDetails(BaseModel):

@@ -48,7 +48,10 @@ class DraftTextError(ValueError):
 
 def read_yaml(text: str) -> Draft:
     """The draft in YAML text (JSON is YAML too); DraftTextError when it cannot be read."""
-    loader = yaml.SafeLoader(text)
+    try:  # the reader checks every character as it is made
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as error:
+        raise DraftTextError(f"not valid YAML: {error}") from None
     try:
         root = loader.get_single_node()
         if root is not None and _values(root, {}) > MAX_VALUES:

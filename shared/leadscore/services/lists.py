@@ -39,11 +39,13 @@ class CursorRefused(ValueError):
 
 
 class ModelRefused(ValueError):
-    """No model, or not one the list can take: `field` says which parameter."""
+    """No model, or not one the list can take: `field` says which parameter, `allowed` the
+    models it can take (a client such as the console offers them)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, allowed: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.field = "model"
+        self.allowed = list(allowed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +106,10 @@ def _model(models: Sequence[CompiledModel], wanted: str | None, accounts: bool) 
             return usable[0]
         what = "several models score accounts" if accounts else "several models exist"
         none = "no model scores accounts" if accounts else "no model is published"
-        raise ModelRefused(f"required: {what}" if usable else none)
+        raise ModelRefused(f"required: {what}" if usable else none, sorted(usable))
     if wanted not in usable:
-        raise ModelRefused("no such model" + (" scoring accounts" if accounts else ""))
+        what = "no such model" + (" scoring accounts" if accounts else "")
+        raise ModelRefused(what, sorted(usable))
     return wanted
 
 

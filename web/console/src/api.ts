@@ -19,7 +19,7 @@ export interface Problem {
   title?: string;
   status?: number;
   detail?: string;
-  errors?: { field: string; message: string }[];
+  errors?: { field: string; message: string; allowed?: string[] | null }[];
   problems?: { path: string; message: string; line?: number | null; column?: number | null }[];
 }
 

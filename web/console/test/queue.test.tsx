@@ -54,6 +54,24 @@ describe("the queue", () => {
     unmount(root);
   });
 
+  it("lists the default model when several exist and none was named (the API names them)", async () => {
+    const sent = fakeFetch((request) => {
+      if (!request.url.startsWith("/v1/leads")) return undefined;
+      if (new URL(request.url, "https://x").searchParams.get("model") === "default") {
+        return { body: { leads: [row("ann@acme.com", HOUR)], next_cursor: null } };
+      }
+      const refused = { field: "model", message: "required: several models exist", allowed: ["analytics", "default"] };
+      return { status: 422, body: { title: "Unprocessable Content", status: 422, errors: [refused] } };
+    });
+    const root = mount(<QueuePage />, SALES);
+    await settle(16);
+    assert.equal(allByTestId("queue-row").length, 1);
+    assert.equal((byTestId("filter-model") as HTMLInputElement).value, "default");
+    assert.equal(byTestId("page-queue")?.querySelector('[role="alert"]'), null, "no error shown");
+    assert.ok(sent.some((r) => r.url.includes("model=default")));
+    unmount(root);
+  });
+
   it("pages with More and switches to accounts by score", async () => {
     const sent = fakeFetch((request) => {
       if (request.url.includes("cursor=c2")) return { body: { leads: [row("third@acme.com", HOUR)], next_cursor: null } };

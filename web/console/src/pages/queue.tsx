@@ -1,11 +1,11 @@
 /** The queue: MQLs by follow-up deadline (overdue first), leads by score, accounts by score. */
 import { useEffect, useState } from "preact/hooks";
-import type { Query } from "../api";
+import { ApiError, type Query } from "../api";
 import { isMarketing } from "../auth";
 import { ErrorBox, Loading, useLoad } from "../components";
 import { useConsole } from "../context";
 import { deadline, score } from "../format";
-import { knownModels } from "../models";
+import { knownModels, rememberModels } from "../models";
 import { accountHref, leadHref } from "../routes";
 import type { AccountRow, LeadRow } from "../types";
 
@@ -34,6 +34,16 @@ export function listQuery(tab: Tab, filters: Filters, cursor: string | null): Qu
   if (tab === "mql") return { ...common, status: "mql", sort: "sla_due_at", owner: filters.owner };
   if (tab === "leads") return { ...common, status: filters.status, sort: "-score", owner: filters.owner };
   return { ...common, status: filters.status, sort: "-score" };
+}
+
+/** The model to list when none was named and several exist: the API's 422 names the models
+ * a list can take (`allowed`); `default` if it is one, else the first. */
+export function modelChoice(error: unknown): { chosen: string; allowed: string[] } | null {
+  if (!(error instanceof ApiError) || error.status !== 422) return null;
+  const refused = (error.problem.errors ?? []).find((e) => e.field === "model");
+  const allowed = refused?.allowed ?? [];
+  if (allowed.length === 0) return null;
+  return { chosen: allowed.includes("default") ? "default" : allowed[0], allowed };
 }
 
 /** Overdue MQLs first (the API already sorts so; pages appended keep it), order kept otherwise. */
@@ -139,9 +149,17 @@ export function QueuePage() {
 
   const first = useLoad(async () => {
     const query = listQuery(tab, filters, null);
-    return tab === "accounts"
-      ? api.accounts(query).then((page) => ({ rows: page.accounts, next: page.next_cursor }))
-      : api.leads(query).then((page) => ({ rows: page.leads, next: page.next_cursor }));
+    try {
+      return await (tab === "accounts"
+        ? api.accounts(query).then((page) => ({ rows: page.accounts as (LeadRow | AccountRow)[], next: page.next_cursor }))
+        : api.leads(query).then((page) => ({ rows: page.leads as (LeadRow | AccountRow)[], next: page.next_cursor })));
+    } catch (error) {
+      const choice = filters.model ? null : modelChoice(error);
+      if (!choice) throw error;
+      rememberModels(choice.allowed); // offered in the model filter from now on
+      setFilters({ ...filters, model: choice.chosen }); // listed again, with it
+      return { rows: [] as (LeadRow | AccountRow)[], next: null };
+    }
   }, [tab, filters]);
 
   useEffect(() => {
@@ -206,7 +224,7 @@ export function QueuePage() {
         <form class="filters" onSubmit={apply} aria-label="Filters">
           <div class="field">
             <label for="filter-model">Model</label>
-            <input id="filter-model" name="model" list="known-models" placeholder="the only model" defaultValue={filters.model} data-testid="filter-model" />
+            <input key={filters.model} id="filter-model" name="model" list="known-models" placeholder="the only model" defaultValue={filters.model} data-testid="filter-model" />
             <datalist id="known-models">
               {(models.value ?? []).map((id) => (
                 <option key={id} value={id} />

@@ -17,9 +17,10 @@ from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.adapters.webhooks import EnvironmentSecrets
 from leadscore.api.app import build
 from leadscore.api.deps import Dependencies
-from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.compiled import CompiledModel, compile_model
 from leadscore.domain.emails import earlier_lead_key, lead_key
 from leadscore.domain.events import Event
+from leadscore.domain.model import Thresholds
 from leadscore.services import leads, retry
 from leadscore.services.account_view import AccountNotFound, account_view
 from leadscore.services.leads import ErasedAccountBusy, LeadNotFound
@@ -103,6 +104,16 @@ def test_view_says_the_reasons_in_words_and_where_each_field_came_from(
     assert texts["fit.role.executive"] == "Job title VP Engineering: executive"
     assert texts["engagement.pricing_page"] == "Visited the pricing page twice"  # 2 a day count
     assert texts["engagement.webinar_attended"] == "Attended a webinar"
+
+
+def test_view_gives_each_score_the_thresholds_of_its_model(
+    store: MemoryLeadStore, models: FixedModels
+) -> None:
+    score(store, models, EMAIL)
+    [default] = models.current()
+    stricter = default.model.model_copy(update={"thresholds": Thresholds(mql=72.5, reset=30)})
+    [scores] = leads.lead_view(store, [compile_model(stricter)], EMAIL)["scores"]
+    assert (scores["mql_threshold"], scores["reset_threshold"]) == (72.5, 30)
 
 
 def test_history_adds_up_to_the_score_oldest_first(

@@ -134,6 +134,13 @@ class LeadScore(Scores):
     reasons: list[Reason] = Field(description="largest effect first; they add up to the score")
 
 
+class LeadModelScore(LeadScore):
+    """A lead's scores for one model, with the thresholds of that model its status crosses."""
+
+    mql_threshold: Percent = Field(description="reaching it makes the lead an MQL", examples=[60])
+    reset_threshold: Percent = Field(description="falling below it cools an MQL", examples=[45])
+
+
 class Lead(BaseModel):
     """A lead's profile and its current scores, one per model."""
 
@@ -148,7 +155,7 @@ class Lead(BaseModel):
     account: str | None = Field(description="its company domain (none for free mail)")
     flags: list[str] = Field(examples=[["spam", "disqualified"]])
     feedback: Outcome | None = Field(description="the last sales outcome recorded")
-    scores: list[LeadScore]
+    scores: list[LeadModelScore]
 
 
 class RuleChange(BaseModel):
@@ -167,6 +174,12 @@ class ScoreChange(BaseModel):
     rule: str | None = Field(description="the engagement rule the event matched")
     limited: bool = Field(description="that rule's limit was already reached: 0 points")
     rules: list[RuleChange]
+    machine: str | None = Field(
+        default=None,
+        description="why the event was taken for a machine's and earned nothing "
+        "(domain/machine.py); absent for a person's",
+        examples=["click_at_delivery", "provider_flag:sg_machine_open"],
+    )
 
 
 class ModelHistory(BaseModel):

@@ -52,7 +52,7 @@ def lead_view(
 ) -> dict[str, Any]:
     """The lead's profile (with the source of each field's value, where known), account,
     flags and feedback, and its scores by each current model, their reasons in words (how
-    long the lead has been inactive, as of `now`)."""
+    long the lead has been inactive, as of `now`) and the thresholds its status crosses."""
     log = store.lead_log(lead_key(email))
     profile = _profile(log)
     fields = {**profile.profile, "email": profile.email}
@@ -63,6 +63,8 @@ def lead_view(
         if model_id in by_id:
             summary = engine.summary(by_id[model_id], record.state, fields, now)
             flags.update(dict.fromkeys(summary.pop("flags")))
+            thresholds = by_id[model_id].model.thresholds
+            summary["mql_threshold"], summary["reset_threshold"] = thresholds.mql, thresholds.reset
             scores.append(summary)
     return {
         "email": email,

@@ -19,12 +19,11 @@ NAMING = Naming("http://127.0.0.1:5000")
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
-SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 CONSOLE_RESOURCES = {
     "ConsoleBucket", "ConsoleBucketPolicy", "ConsoleOriginAccessControl", "ConsoleIndexFunction",
     "ConsoleApiFunction", "ConsoleDistribution", "ConsoleAssets", "ConsoleAssetsFunction",
     "ConsoleAssetsFunctionLogGroup", "ConsoleAssetsFunctionErrorsAlarm",
-    "ConsoleAssetsFunctionThrottlesAlarm",
+    "ConsoleAssetsFunctionThrottlesAlarm", "ConsoleHeaders",
 }  # fmt: skip
 
 
@@ -105,7 +104,7 @@ def test_the_default_behaviour_is_the_console_over_https_with_security_headers()
     assert default["TargetOriginId"] == "console"
     assert default["ViewerProtocolPolicy"] == "redirect-to-https"
     assert default["CachePolicyId"] == CACHING_OPTIMIZED
-    assert default["ResponseHeadersPolicyId"] == SECURITY_HEADERS
+    assert default["ResponseHeadersPolicyId"] == {"Ref": "ConsoleHeaders"}
     assert default["AllowedMethods"] == ["GET", "HEAD"]
     [association] = default["FunctionAssociations"]
     assert association == {
@@ -236,3 +235,17 @@ def test_the_public_routes_are_refused_on_the_consoles_origin_however_spelt(path
 def test_the_consoles_routes_pass_through_unchanged(path: str) -> None:
     [answer] = run_edge_function("ConsoleApiFunction", [path])
     assert answer == {"uri": path, "headers": {}}
+
+
+def test_the_console_is_served_with_a_content_security_policy() -> None:
+    """Only the console's own scripts run (the ID token is in sessionStorage); it talks to
+    its own origin and Cognito; no page may frame it."""
+    headers = RESOURCES["ConsoleHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+    security = headers["SecurityHeadersConfig"]
+    policy = security["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == "'self'" and directives["default-src"] == "'self'"
+    assert directives["connect-src"] == "'self' https://cognito-idp.${AWS::Region}.amazonaws.com"
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31_536_000
+    assert security["FrameOptions"]["FrameOption"] == "DENY"

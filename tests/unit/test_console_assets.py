@@ -283,3 +283,12 @@ def test_work_that_outlasts_the_function_is_answered_failed_before_its_timeout(
     function.lambda_handler(request("Create"), Context(remaining_ms=spare_ms + 100))
     [answer] = cloudformation.answers  # exactly one: the late SUCCESS is not sent
     assert answer["Status"] == "FAILED" and "timed out" in answer["Reason"]
+
+
+def test_the_local_stack_serves_each_file_with_the_type_the_bucket_gives_it(
+    function: ModuleType,
+) -> None:
+    """The local gateway's table (leadscore_tools, not in the deployed package) is this one."""
+    from leadscore_tools.local.console_files import CONSOLE_TYPES
+
+    assert function.CONTENT_TYPES == CONSOLE_TYPES

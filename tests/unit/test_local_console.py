@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leadscore_tools.local.gateway import ApiServer, ConsoleFiles, Gateway, Reply, Request
+from leadscore_tools.local.console_files import ConsoleFiles
+from leadscore_tools.local.gateway import ApiServer, Gateway, Reply, Request
 from leadscore_tools.template import Route
 
 CONFIG = {

@@ -16,14 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
 from leadscore_tools.intrinsics import ACCOUNT_ID
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
 from leadscore_tools.local.logs import log
-from leadscore_tools.template import ROOT, Authorizer, Route
+from leadscore_tools.template import Authorizer, Route
+
+if TYPE_CHECKING:
+    from leadscore_tools.local.console_files import ConsoleFiles
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit
 REGION = "us-east-1"  # the local stack's
@@ -342,73 +344,6 @@ class Gateway:
         body = result.get("body") or ""
         data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
         return Reply(int(result["statusCode"]), headers, data)
-
-
-CONSOLE_DIST = ROOT / "web" / "console" / "dist"
-# What the deployed bucket gives each file (functions/console_assets/app.py), for a browser.
-CONSOLE_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".woff2": "font/woff2",
-    ".txt": "text/plain; charset=utf-8",
-    ".webmanifest": "application/manifest+json",
-}
-
-
-class ConsoleFiles:
-    """The built console at /console/ (index.html for /console/), and its config.json from
-    the local stack (`config` answers None when the template has no user pool). Only files
-    inside `root` are served, whatever the path's dots and percent-escapes say."""
-
-    def __init__(
-        self, config: Callable[[], dict[str, Any] | None], root: Path = CONSOLE_DIST
-    ) -> None:
-        self.config = config
-        self.root = root.resolve()
-
-    def reply(self, request: Request) -> Reply:
-        path = request.raw_path
-        if request.method not in ("GET", "HEAD"):
-            refusal = problem(405, "Method Not Allowed", "the console's files are read only")
-            return Reply(refusal.status, [*refusal.headers, ("Allow", "GET, HEAD")], refusal.body)
-        if path == "/console":
-            return Reply(301, [("Location", "/console/")], b"")
-        name = unquote(path.removeprefix("/console/")) or "index.html"
-        if name == "config.json":
-            return self._config()
-        if not (self.root / "index.html").is_file():
-            detail = "the console is not built: run make console (make run builds it)"
-            return problem(503, "Service Unavailable", detail)
-        file = self._file(name)
-        if file is None:
-            return problem(404, "Not Found", f"the console has no file {name!r}")
-        kind = CONSOLE_TYPES.get(file.suffix.lower(), "application/octet-stream")
-        return Reply(200, [("Content-Type", kind), *_CONSOLE_HEADERS], file.read_bytes())
-
-    def _config(self) -> Reply:
-        document = self.config()
-        if document is None:
-            detail = "the template has no user pool: the console cannot sign in"
-            return problem(503, "Service Unavailable", detail)
-        reply = Reply.json(200, document)
-        return Reply(200, [*reply.headers, *_CONSOLE_HEADERS], reply.body)
-
-    def _file(self, name: str) -> Path | None:
-        if "\x00" in name:
-            return None
-        file = (self.root / name).resolve()
-        return file if file.is_relative_to(self.root) and file.is_file() else None
-
-
-# A rebuilt console shows at the next reload; the browser trusts no guessed type.
-_CONSOLE_HEADERS = [("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")]
 
 
 def _allows(policy: Any, method_arn: str) -> bool:

@@ -60,3 +60,24 @@ def publish_models(directory: Path, now: datetime | None = None) -> list[tuple[s
         model = model_store.publish(document, now or datetime.now(UTC))
         published.append((model.id, int(model.version or 0)))
     return published
+
+
+class Clients:
+    """boto3 clients for moto (created once: the pollers share them across threads)."""
+
+    def __init__(self, endpoint: str, region: str = "us-east-1") -> None:
+        import boto3
+
+        self._session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 (moto's fake credentials)
+            region_name=region,
+        )
+        self._endpoint = endpoint
+        self._clients: dict[str, Any] = {}
+
+    def client(self, name: str) -> Any:
+        if name not in self._clients:
+            session: Any = self._session  # boto3-stubs want a literal service name
+            self._clients[name] = session.client(name, endpoint_url=self._endpoint)
+        return self._clients[name]

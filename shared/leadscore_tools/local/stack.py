@@ -16,12 +16,13 @@ from typing import Any, TextIO
 from leadscore_tools.intrinsics import Naming
 from leadscore_tools.local import outbox as outbox_module
 from leadscore_tools.local.console import SignIn, console_config, create_sign_in
+from leadscore_tools.local.console_files import ConsoleFiles
 from leadscore_tools.local.functions import FunctionMissing, LocalFunction
-from leadscore_tools.local.gateway import ApiServer, ConsoleFiles, Gateway, Reply, Request, problem
+from leadscore_tools.local.gateway import ApiServer, Gateway, Reply, Request, problem
 from leadscore_tools.local.logs import log
 from leadscore_tools.local.moto_server import MotoServer, check_port_free
 from leadscore_tools.local.poller import SqsPoller
-from leadscore_tools.local.resources import create_resources, publish_models
+from leadscore_tools.local.resources import Clients, create_resources, publish_models
 from leadscore_tools.local.scheduler import Scheduler, Timing, run_scheduled
 from leadscore_tools.local.site import SiteServer, serve_site, site_parameters
 from leadscore_tools.template import ROOT, TEMPLATE, Schedule, Stack, read_stack
@@ -54,27 +55,6 @@ class DrainTimeout(Exception):
     def __init__(self, pending: dict[str, int]) -> None:
         super().__init__(f"still pending: {pending}")
         self.pending = pending
-
-
-class Clients:
-    """boto3 clients for moto (created once: the pollers share them across threads)."""
-
-    def __init__(self, endpoint: str) -> None:
-        import boto3
-
-        self._session = boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 (moto's fake credentials)
-            region_name=REGION,
-        )
-        self._endpoint = endpoint
-        self._clients: dict[str, Any] = {}
-
-    def client(self, name: str) -> Any:
-        if name not in self._clients:
-            session: Any = self._session  # boto3-stubs want a literal service name
-            self._clients[name] = session.client(name, endpoint_url=self._endpoint)
-        return self._clients[name]
 
 
 class LocalStack:
@@ -130,7 +110,7 @@ class LocalStack:
         self._moto = MotoServer(HOST, self.options.moto_port, console_origins=origins)
         self._moto.start()
         self._lap("moto started")
-        self._clients = Clients(self.moto_url)
+        self._clients = Clients(self.moto_url, REGION)
         self.outbox = outbox_module.Outbox(
             {t.arn for t in stack.topics.values()}, self.options.console
         )

@@ -1,4 +1,5 @@
-/** A lead's score over time, from its history: each change added in time order, with marks. */
+/** A lead's score over time, from its history and current score, with marks; why a change earned what it did. */
+import { machineWhy } from "./machine";
 import type { LeadScore, ModelHistory, ScoreChange } from "./types";
 
 export interface Mark {
@@ -11,7 +12,7 @@ export interface Mark {
 export interface ScoreSeries {
   /** Epoch seconds of each change, in time order. */
   times: number[];
-  /** The score after each change (the running sum of the changes' points). */
+  /** The score after each change: the current score less the points of the changes after it. */
   scores: number[];
   marks: Mark[];
 }
@@ -23,49 +24,49 @@ export interface Thresholds {
 
 const round = (value: number): number => Math.round(value * 100) / 100;
 
+/** The model's thresholds a lead's score carries (GET /v1/leads/{email}); null when it has none. */
+export function thresholdsOf(score: LeadScore): Thresholds | null {
+  const { mql_threshold: mql, reset_threshold: reset } = score;
+  return typeof mql === "number" && typeof reset === "number" ? { mql, reset } : null;
+}
+
 /**
- * The running sum of the changes' points; with the model's thresholds, marks where the score
+ * The score after each change, walked back from the current score (so the series ends at it
+ * even when older history has expired); with the model's thresholds, marks where the score
  * rose to the MQL threshold and where it fell below the reset one; every decay run that moved
- * it; without thresholds, the MQL date the lead's score gives.
+ * it; without thresholds, the MQL date the score gives.
  */
-export function scoreSeries(history: ModelHistory, thresholds: Thresholds | null, score?: LeadScore): ScoreSeries {
+export function scoreSeries(history: ModelHistory, score: LeadScore): ScoreSeries {
   const changes = [...history.changes].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-  const series: ScoreSeries = { times: [], scores: [], marks: [] };
-  let total = 0;
-  let mql = false;
-  for (const change of changes) {
-    const at = Date.parse(change.at) / 1000;
-    total = round(total + change.points);
-    series.times.push(at);
-    series.scores.push(total);
-    if (thresholds) {
-      if (!mql && total >= thresholds.mql) {
-        mql = true;
-        series.marks.push({ at, score: total, kind: "mql", label: `MQL: reached ${thresholds.mql}` });
-      } else if (mql && total < thresholds.reset) {
-        mql = false;
-        series.marks.push({ at, score: total, kind: "cooled", label: `cooled: below ${thresholds.reset}` });
-      }
+  const series: ScoreSeries = { times: changes.map((change) => Date.parse(change.at) / 1000), scores: [], marks: [] };
+  let total = score.score;
+  for (let index = changes.length - 1; index >= 0; index--) {
+    series.scores[index] = total;
+    total = round(total - changes[index].points);
+  }
+  const thresholds = thresholdsOf(score);
+  const since = score.mql_since ? Date.parse(score.mql_since) / 1000 : null;
+  // Before the first change kept: an MQL if above the threshold, or an MQL since before it.
+  let mql = thresholds !== null && (total >= thresholds.mql || (since !== null && since < series.times[0]));
+  changes.forEach((change, index) => {
+    const [at, value] = [series.times[index], series.scores[index]];
+    if (thresholds && !mql && value >= thresholds.mql) {
+      mql = true;
+      series.marks.push({ at, score: value, kind: "mql", label: `MQL: reached ${thresholds.mql}` });
+    } else if (thresholds && mql && value < thresholds.reset) {
+      mql = false;
+      series.marks.push({ at, score: value, kind: "cooled", label: `cooled: below ${thresholds.reset}` });
     }
     if (change.kind === "decay" && change.points !== 0) {
-      series.marks.push({ at, score: total, kind: "decay", label: `decay ${round(change.points)} pts` });
+      series.marks.push({ at, score: value, kind: "decay", label: `decay ${round(change.points)} pts` });
     }
-  }
-  if (!thresholds && score?.mql_since) {
-    const at = Date.parse(score.mql_since) / 1000;
-    const index = series.times.findIndex((t) => t >= at);
-    const value = index < 0 ? total : series.scores[index];
-    series.marks.push({ at, score: value, kind: "mql", label: "MQL" });
+  });
+  if (!thresholds && since !== null) {
+    const index = series.times.findIndex((t) => t >= since);
+    series.marks.push({ at: since, score: index < 0 ? score.score : series.scores[index], kind: "mql", label: "MQL" });
   }
   series.marks.sort((a, b) => a.at - b.at);
   return series;
-}
-
-/** The model's thresholds from its document (the API's GET /v1/models/{id}); null if unreadable. */
-export function modelThresholds(document: Record<string, unknown> | null): Thresholds | null {
-  const thresholds = document?.thresholds as Partial<Thresholds> | undefined;
-  if (!document) return null;
-  return { mql: Number(thresholds?.mql ?? 60), reset: Number(thresholds?.reset ?? 45) };
 }
 
 const NOTES: Record<string, string> = {
@@ -74,10 +75,11 @@ const NOTES: Record<string, string> = {
   refused_profile: "profile values refused",
 };
 
-/** Why a change earned what it did: the rule, or why none ("limited", a note, no rule). */
+/** Why a change earned what it did: the rule, or why none (a note, a machine's, "limited", no rule). */
 export function changeWhy(change: ScoreChange): string {
   const notes = Object.keys(NOTES).filter((note) => change[note]);
   if (notes.length > 0) return notes.map((note) => NOTES[note]).join("; ");
+  if (change.machine) return machineWhy(change.machine);
   if (change.limited) return `limited: ${change.rule ?? "the rule"}'s limit was already reached`;
   if (change.kind === "decay") return "decay: no recent activity";
   if (change.kind === "rescore") return "rescored with a new model version";

@@ -22,6 +22,9 @@ export interface LeadScore {
   sla_due_at: string | null;
   last_activity_at: string | null;
   reasons: Reason[];
+  /** GET /v1/leads/{email} only: the model's thresholds (points) the status crosses. */
+  mql_threshold?: number;
+  reset_threshold?: number;
 }
 
 export interface Lead {
@@ -43,6 +46,8 @@ export interface ScoreChange {
   rule: string | null;
   limited: boolean;
   rules: { rule: string; points: number }[];
+  /** Why the event was taken for a machine's and earned nothing (domain/machine.py). */
+  machine?: string;
   /** Notes of an event that scored nothing (over_hourly_allowance, spam_post...), when given. */
   [note: string]: unknown;
 }

@@ -24,6 +24,7 @@ const HISTORY: LeadHistory = {
         change("2025-01-03T10:00:00Z", 15),
         change("2025-01-04T10:00:00Z", 0, { limited: true }),
         change("2025-01-05T10:00:00Z", 0, { over_hourly_allowance: true, rule: null }),
+        change("2025-01-06T10:00:00Z", 0, { event_type: "email_click", rule: "engagement.email_click", machine: "click_at_delivery" }),
         change("2025-01-10T10:00:00Z", -22, { kind: "decay", event_type: null, rule: null }),
         change("2025-01-11T10:00:00Z", 15),
       ],
@@ -57,6 +58,8 @@ const LEAD: Lead = {
         { rule: "engagement.pricing_page", points: 30, count: 2, text: "Visited the pricing page twice" },
         { rule: "decay", points: -2, count: 0 },
       ],
+      mql_threshold: 60,
+      reset_threshold: 45,
     },
   ],
 };
@@ -69,15 +72,14 @@ function api(outcomes: string[] = []) {
       outcomes.push(JSON.parse(request.body ?? "").outcome);
       return { status: 202, body: { status: "recorded", outcome: outcomes[outcomes.length - 1] } };
     }
-    if (request.url === "/v1/models/default") return { body: { id: "default", thresholds: { mql: 60, reset: 45 } } };
     return undefined;
   });
 }
 
 describe("the score over time", () => {
-  it("adds the changes up in time order and marks MQL, cooling and decay", () => {
-    const series = scoreSeries(HISTORY.history[0], { mql: 60, reset: 45 });
-    assert.deepEqual(series.scores, [20, 50, 65, 65, 65, 43, 58]);
+  it("ends at the score, in time order, and marks MQL, cooling and decay at the lead's thresholds", () => {
+    const series = scoreSeries(HISTORY.history[0], LEAD.scores[0]);
+    assert.deepEqual(series.scores, [20, 50, 65, 65, 65, 65, 43, 58]);
     assert.deepEqual(series.times, series.times.slice().sort((a, b) => a - b));
     assert.equal(series.times[0], Date.parse("2025-01-01T10:00:00Z") / 1000);
     assert.deepEqual(
@@ -86,15 +88,61 @@ describe("the score over time", () => {
     );
   });
 
-  it("marks the MQL date of the score when the model's thresholds cannot be read", () => {
-    const series = scoreSeries(HISTORY.history[0], null, { ...LEAD.scores[0], mql_since: "2025-01-03T10:00:00Z" });
+  it("walks back from the score when older history has expired", () => {
+    // 12 points came from changes no longer kept: a sum from 0 would end at 58, not 70.
+    const series = scoreSeries(HISTORY.history[0], { ...LEAD.scores[0], score: 70, mql_threshold: 55, reset_threshold: 40 });
+    assert.deepEqual(series.scores, [32, 62, 77, 77, 77, 77, 55, 70]);
+    assert.deepEqual(series.marks.map((m) => [m.kind, m.score, m.label]), [
+      ["mql", 62, "MQL: reached 55"],
+      ["decay", 55, "decay -22 pts"],
+    ]);
+  });
+
+  it("starts as an MQL when the lead was one before the history kept", () => {
+    const history = {
+      model: "default",
+      points: -7,
+      changes: [
+        change("2025-01-01T10:00:00Z", 5),
+        change("2025-01-10T10:00:00Z", -15, { kind: "decay", event_type: null, rule: null }),
+        change("2025-01-11T10:00:00Z", 3),
+      ],
+    };
+    const lead = { ...LEAD.scores[0], score: 50, status: "mql" as const, mql_since: "2024-12-01T10:00:00Z" };
+    const series = scoreSeries(history, lead);
+    assert.deepEqual(series.scores, [62, 47, 50]);
+    assert.deepEqual(series.marks.map((m) => m.kind), ["decay"], "no MQL mark at 62: an MQL since December");
+    const open = scoreSeries(history, { ...lead, status: "open", mql_since: null });
+    assert.deepEqual(open.marks.map((m) => [m.kind, m.score]), [["mql", 62], ["decay", 47]]);
+  });
+
+  it("marks the MQL date of the score when it carries no thresholds", () => {
+    const { mql_threshold, reset_threshold, ...older } = LEAD.scores[0];
+    const series = scoreSeries(HISTORY.history[0], { ...older, mql_since: "2025-01-03T10:00:00Z" });
     assert.deepEqual(series.marks.map((m) => [m.kind, m.score]), [["mql", 65], ["decay", 43]]);
   });
 
   it("says why an event earned nothing", () => {
-    const [, , , limited, allowance] = HISTORY.history[0].changes;
+    const [, , , limited, allowance, machine] = HISTORY.history[0].changes;
     assert.match(changeWhy(limited), /^limited/);
     assert.equal(changeWhy(allowance), "over the hourly allowance of untrusted events");
+    assert.equal(changeWhy(machine), "machine activity: clicked within 10 s of delivery (a scanner)", "not the rule it matched");
+  });
+
+  it("words each machine reason the engine gives", () => {
+    const why = (machine: string) => changeWhy(change("2025-01-06T10:00:00Z", 0, { machine }));
+    assert.equal(why("apple_mpp"), "machine activity: Apple Mail Privacy Protection fetched the images");
+    assert.equal(why("provider_flag:sg_machine_open"), "machine activity: SendGrid flagged a machine open (Apple Mail Privacy Protection)");
+    assert.equal(why("provider_flag:mailgun_bot:apple"), "machine activity: Mailgun's bot detection flagged it (apple)");
+    assert.equal(why("provider_flag:proxy_open"), "machine activity: Brevo reported a privacy proxy's open");
+    assert.equal(why("provider_flag:acme_gateway"), "machine activity: the email provider flagged a machine (acme_gateway)");
+    assert.equal(why("provider_flag"), "machine activity: flagged as a machine's by your systems");
+    assert.equal(why("user_agent:mimecast"), "machine activity: the user agent names a scanner or bot (mimecast)");
+    assert.equal(why("open_at_delivery"), "machine activity: opened within 10 s of delivery (a scanner)");
+    assert.equal(why("click_burst"), "machine activity: another link of the message clicked within 1 s (a scanner)");
+    assert.equal(why("click_before_open"), "machine activity: clicked within a minute of delivery, before any open (a scanner)");
+    assert.equal(why("our gateway"), "machine activity: our gateway", "a reason of the user's own system as given");
+    assert.equal(why("constructor"), "machine activity: constructor");
   });
 });
 
@@ -111,9 +159,11 @@ describe("the lead page", () => {
     const fields = allByTestId("profile-field").map((r) => [...r.children].map((c) => c.textContent));
     assert.deepEqual(fields, [["job_title", "CTO", "your systems"], ["company", "Acme", "form"]]);
     assert.ok(byTestId("score-chart"));
+    assert.ok(byTestId("mark-mql") && byTestId("mark-cooled"), "sales sees the MQL and cooled marks");
     const timeline = allByTestId("timeline-row").map((r) => r.textContent ?? "");
-    assert.equal(timeline.length, 7);
-    assert.match(timeline[2], /over the hourly allowance/);
+    assert.equal(timeline.length, 8);
+    assert.match(timeline[2], /email_click\+?0 ptsmachine activity: clicked within 10 s of delivery/);
+    assert.match(timeline[3], /over the hourly allowance/);
     assert.equal(byTestId("erase"), null, "sales cannot erase");
     unmount(root);
   });
@@ -135,7 +185,8 @@ describe("the lead page", () => {
     const sent = api();
     const root = mount(<LeadPage email="jane@acme.com" />, MARKETING);
     await settle();
-    assert.ok(byTestId("mark-mql"), "marketing reads the thresholds: the MQL mark");
+    assert.ok(byTestId("mark-mql"));
+    assert.ok(!sent.some((r) => r.url.startsWith("/v1/models")), "the thresholds come with the lead");
     click(byTestId("erase"));
     await settle();
     const dialog = byTestId("erase-dialog");

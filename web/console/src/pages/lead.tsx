@@ -6,7 +6,7 @@ import { ScoreChart } from "../chart";
 import { Dialog, ErrorBox, Loading, useLoad } from "../components";
 import { useConsole } from "../context";
 import { dateTime, deadline, display, points, score } from "../format";
-import { changeWhy, modelThresholds, scoreSeries, type Thresholds } from "../history";
+import { changeWhy, scoreSeries, thresholdsOf } from "../history";
 import { rememberModels } from "../models";
 import { accountHref } from "../routes";
 import type { Lead, LeadHistory, LeadScore, ModelHistory } from "../types";
@@ -16,20 +16,13 @@ export const OUTCOMES = ["accepted", "rejected", "won", "lost"] as const;
 interface LeadData {
   lead: Lead;
   history: LeadHistory;
-  thresholds: Record<string, Thresholds | null>;
 }
 
-/** The lead, its history and (for marketing, who may read models) each model's thresholds. */
-export async function loadLead(api: Api, email: string, marketing: boolean): Promise<LeadData> {
+/** The lead (each score with its model's thresholds) and its history. */
+export async function loadLead(api: Api, email: string): Promise<LeadData> {
   const [lead, history] = await Promise.all([api.lead(email), api.history(email)]);
   rememberModels(lead.scores.map((s) => s.model));
-  const thresholds: Record<string, Thresholds | null> = {};
-  await Promise.all(
-    lead.scores.map(async (s) => {
-      thresholds[s.model] = marketing ? modelThresholds(await api.model(s.model).catch(() => null)) : null;
-    }),
-  );
-  return { lead, history, thresholds };
+  return { lead, history };
 }
 
 function Profile({ lead }: { lead: Lead }) {
@@ -85,7 +78,7 @@ function Timeline({ history }: { history: ModelHistory }) {
   );
 }
 
-function ModelScore({ model, history, thresholds }: { model: LeadScore; history: ModelHistory | undefined; thresholds: Thresholds | null }) {
+function ModelScore({ model, history }: { model: LeadScore; history: ModelHistory | undefined }) {
   const due = model.status === "mql" ? deadline(model.sla_due_at) : null;
   return (
     <section class="card" aria-labelledby={`model-${model.model}`} data-testid="lead-score">
@@ -124,7 +117,7 @@ function ModelScore({ model, history, thresholds }: { model: LeadScore; history:
       {history && (
         <>
           <h3>Score over time</h3>
-          <ScoreChart series={scoreSeries(history, thresholds, model)} thresholds={thresholds} label={`Score of model ${model.model} over time`} />
+          <ScoreChart series={scoreSeries(history, model)} thresholds={thresholdsOf(model)} label={`Score of model ${model.model} over time`} />
           <Timeline history={history} />
         </>
       )}
@@ -222,7 +215,7 @@ function Erase({ email, onErased }: { email: string; onErased: () => void }) {
 export function LeadPage({ email }: { email: string }) {
   const { api, session } = useConsole();
   const marketing = isMarketing(session);
-  const loaded = useLoad(() => loadLead(api, email, marketing), [email]);
+  const loaded = useLoad(() => loadLead(api, email), [email]);
   const [erased, setErased] = useState(false);
 
   if (erased) {
@@ -255,7 +248,6 @@ export function LeadPage({ email }: { email: string }) {
               key={model.model}
               model={model}
               history={loaded.value?.history.history.find((h) => h.model === model.model)}
-              thresholds={loaded.value?.thresholds[model.model] ?? null}
             />
           ))}
           <Feedback lead={loaded.value.lead} />

@@ -19,7 +19,8 @@ export interface Problem {
   title?: string;
   status?: number;
   detail?: string;
-  errors?: { field: string; message: string; allowed?: string[] | null }[];
+  /** A refused draft's errors also carry their line and column in its YAML text. */
+  errors?: { field: string; message: string; allowed?: string[] | null; line?: number | null; column?: number | null }[];
   problems?: { path: string; message: string; line?: number | null; column?: number | null }[];
 }
 

@@ -1,5 +1,6 @@
 /** The validation problems of a draft model, placed at their line in the YAML text. */
-import { isMap, isSeq, parseDocument } from "yaml";
+import { isMap, isSeq } from "yaml";
+import { draftDocument } from "./draft";
 import type { ModelProblem } from "./types";
 
 export interface Placed {
@@ -28,7 +29,7 @@ function lineStarts(text: string): number[] {
 
 /** The text range of the deepest node of the path the document has, or null. */
 function rangeOfPath(text: string, parts: (string | number)[]): [number, number] | null {
-  let node: unknown = parseDocument(text).contents;
+  let node: unknown = draftDocument(text).contents;
   let range: [number, number] | null = null;
   for (const part of parts) {
     let next: unknown;

@@ -6,6 +6,18 @@ import { dateTime } from "../format";
 import { leadHref } from "../routes";
 import type { Notification } from "../types";
 
+// The notification kinds (shared/leadscore/domain/notifications.py) as the alerts' titles say them.
+const KINDS = new Map([
+  ["lead.mql", "New MQL"],
+  ["lead.cooled", "Lead cooled"],
+  ["lead.sla_breached", "Follow-up overdue"],
+  ["account.mqa", "New MQA"],
+  ["account.cooled", "Account cooled"],
+]);
+
+/** "New MQL" for lead.mql; a kind it does not know as given. */
+export const kindText = (kind: string): string => KINDS.get(kind) ?? kind;
+
 export function AlertsPage() {
   const { api } = useConsole();
   const first = useLoad(() => api.notifications(null), []);
@@ -48,7 +60,9 @@ export function AlertsPage() {
             {rows.map((n) => (
               <tr key={n.id} data-testid="alert-row" data-state={n.state}>
                 <td data-label="Created">{dateTime(n.created_at)}</td>
-                <td data-label="Kind">{n.kind}</td>
+                <td data-label="Kind" data-kind={n.kind}>
+                  {kindText(n.kind)}
+                </td>
                 <td data-label="Subject">{n.subject}</td>
                 <td data-label="Lead">{n.email ? <a href={leadHref(n.email)}>{n.email}</a> : "—"}</td>
                 <td data-label="Model">{n.model ?? "—"}</td>

@@ -1,11 +1,11 @@
 /** A model's editor (marketing): the YAML draft, check, try it, preview on all leads, publish, rescore. */
 import type { EditorView } from "@codemirror/view";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { parse, stringify } from "yaml";
 import { type Api, ApiError } from "../api";
 import { Histogram } from "../chart";
 import { ErrorBox, Loading } from "../components";
 import { useConsole } from "../context";
+import { draftText, readDraft } from "../draft";
 import { createEditor, goTo, showProblems } from "../editor";
 import { points, score } from "../format";
 import { type Placed, placeProblems } from "../problems";
@@ -20,7 +20,7 @@ export function problemsOf(error: unknown): ModelProblem[] | null {
     return error.problem.problems.map((p) => ({ path: p.path, message: p.message, line: p.line ?? null, column: p.column ?? null }));
   }
   if (error.problem.errors) {
-    return error.problem.errors.map((e) => ({ path: e.field, message: e.message, line: null, column: null }));
+    return error.problem.errors.map((e) => ({ path: e.field, message: e.message, line: e.line ?? null, column: e.column ?? null }));
   }
   return null;
 }
@@ -59,6 +59,9 @@ function ProgressBar({ progress, testid, label }: { progress: RescoreProgress; t
   );
 }
 
+// Rows of the rating grid: every rating before, then leads the model had not scored yet.
+const BEFORE = [...RATINGS.map((rating) => [rating, rating]), ["none", "not scored before"]];
+
 export function RatingGrid({ ratings }: { ratings: Record<string, Record<string, number>> }) {
   return (
     <div class="scroll" tabIndex={0} role="region" aria-label="Rating transitions, scrollable">
@@ -75,9 +78,9 @@ export function RatingGrid({ ratings }: { ratings: Record<string, Record<string,
           </tr>
         </thead>
         <tbody>
-          {RATINGS.map((from) => (
-            <tr key={from}>
-              <th scope="row">{from}</th>
+          {BEFORE.map(([from, label]) => (
+            <tr key={from} data-testid="preview-grid-row">
+              <th scope="row">{label}</th>
               {RATINGS.map((to) => {
                 const count = ratings[from]?.[to] ?? 0;
                 return (
@@ -114,6 +117,8 @@ function Preview({ progress }: { progress: RescoreProgress }) {
 }
 
 function Tried({ result }: { result: TryResult }) {
+  // Each rule's reason in words, from the draft's scores, else the current ones.
+  const texts = new Map([...(result.before?.reasons ?? []), ...result.after.reasons].map((r) => [r.rule, r.text]));
   return (
     <div data-testid="try-result">
       <p>
@@ -121,17 +126,20 @@ function Tried({ result }: { result: TryResult }) {
         {score(result.after.score)} ({result.after.rating}, {result.after.status})
       </p>
       <table class="rows">
-        <caption>Difference per rule</caption>
+        <caption>Difference per reason</caption>
         <thead>
           <tr>
-            <th scope="col">Rule</th>
+            <th scope="col">Reason</th>
             <th scope="col">Difference</th>
           </tr>
         </thead>
         <tbody>
           {Object.entries(result.difference).map(([rule, change]) => (
             <tr key={rule} data-testid="try-difference">
-              <td data-label="Rule">{rule}</td>
+              <td data-label="Reason">
+                {texts.get(rule) || rule}
+                {texts.get(rule) && <span class="muted"> ({rule})</span>}
+              </td>
               <td data-label="Difference">{points(change)}</td>
             </tr>
           ))}
@@ -164,7 +172,7 @@ export function ModelPage({ id }: { id: string }) {
         if (gone.current || !holder.current) return;
         const { version: current, ...draft } = document;
         setVersion(typeof current === "number" ? current : null);
-        view.current = createEditor(holder.current, stringify(draft), `Model ${id} as YAML`);
+        view.current = createEditor(holder.current, draftText(draft), `Model ${id} as YAML`);
         setReady(true);
       },
       setLoadError,
@@ -221,7 +229,7 @@ export function ModelPage({ id }: { id: string }) {
     act("publish", async () => {
       let document: unknown;
       try {
-        document = parse(text());
+        document = readDraft(text());
       } catch (failure) {
         const yamlError = failure as { message: string; linePos?: { line: number; col: number }[] };
         show([{ path: "", message: yamlError.message, line: yamlError.linePos?.[0]?.line ?? null, column: yamlError.linePos?.[0]?.col ?? null }]);

@@ -67,6 +67,18 @@ def test_a_bare_mozilla_agent_marks_only_opens() -> None:
     assert judge(("email_click", 3_600, {"user_agent": "Mozilla/5.0", "url": "u"})) == [None]
 
 
+@pytest.mark.parametrize("agent", ["Mozilla/5.0", " mozilla/5.0 ", "Mimecast-Link-Scanner/1.0"])
+def test_an_agents_remembered_verdict_is_the_same_for_every_kind_and_order(agent: str) -> None:
+    """The verdict on an agent is remembered, but the kind of event still decides Apple's."""
+    apple = agent.strip().lower() == "mozilla/5.0"
+    click_reason = None if apple else "user_agent:mimecast"
+    open_reason = "apple_mpp" if apple else click_reason
+    for kinds in (("email_click", "email_open"), ("email_open", "email_click")):
+        reasons = judge(*((kind, 3_600 * n, {"user_agent": agent}) for n, kind in enumerate(kinds)))
+        expected = {"email_open": open_reason, "email_click": click_reason}
+        assert reasons == [expected[kind] for kind in kinds]
+
+
 # --- behaviour -------------------------------------------------------------------------------
 
 

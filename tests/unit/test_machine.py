@@ -4,7 +4,7 @@ does with them (engagement.machine: ignore | count)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -254,6 +254,38 @@ def test_mailgun_passes_on_its_bot_detection() -> None:
     assert properties["user_agent"] == "Mozilla/5.0 (X11)"
     data["client-info"] = {"bot": "", "user-agent": PERSON}
     assert "machine" not in parsed("mailgun", {"event-data": data})
+
+
+GMAIL_PROXY = (
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
+
+
+def mailgun_open(bot: str, agent: str) -> dict[str, Any]:
+    """An `opened` event-data as Mailgun sends it, with its bot detection's verdict."""
+    return {"event": "opened", "recipient": "a@acme.com", "timestamp": T + 3_600,
+            "id": f"open-{bot}", "message": {"headers": {"message-id": "20261101.1@mg.acme.com"}},
+            "client-info": {"bot": bot, "user-agent": agent}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bot", "agent", "reason"),
+    [
+        ("apple", "Mozilla/5.0", "provider_flag:mailgun_bot:apple"),
+        ("generic", "Mozilla/5.0 (Windows NT 10.0)", "provider_flag:mailgun_bot:generic"),
+        ("gmail", GMAIL_PROXY, None),  # Gmail's proxy fetches the pixel as the person opens it
+    ],
+)  # fmt: skip
+def test_mailgun_opens_of_apples_proxy_and_unknown_bots_earn_nothing_gmails_proxy_scores(
+    bot: str, agent: str, reason: str | None
+) -> None:
+    properties = parsed("mailgun", {"event-data": mailgun_open(bot, agent)})
+    assert properties.get("machine") == reason
+    opened = Event("o", "email_open", datetime.fromtimestamp(T + 3_600, UTC), None, properties)
+    result = run(rules(*EMAIL_RULES), [opened], now=opened.occurred_at)
+    (delta,) = result.deltas
+    assert delta.machine == reason
+    assert result.state.engagement == (0 if reason else 100)
 
 
 def test_brevo_proxy_opens_are_flagged() -> None:

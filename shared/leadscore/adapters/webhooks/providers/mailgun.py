@@ -48,6 +48,10 @@ WHY = {
 }
 # Permanent failures that are suppressions (Mailgun did not even try), not bounces.
 SUPPRESSIONS = {"suppress-bounce", "suppress-unsubscribe", "suppress-complaint"}
+# Mailgun's bot detection (`client-info.bot`) values that are machines: Apple Mail Privacy
+# Protection and an unknown bot (a firewall or anti-virus scan). `gmail` is Gmail's image
+# proxy, which fetches the images when the person opens the message: a person's open.
+MACHINE_BOTS = frozenset({"apple", "generic"})
 
 
 def verify(request: WebhookRequest, credentials: Credentials, now: datetime) -> Delivery:
@@ -103,7 +107,7 @@ def read_event(event: Mapping[str, Any]) -> NativeEvent:
     headers = mapping(dig(event, "message", "headers"))
     campaigns = objects(event.get("campaigns"))
     client = mapping(event.get("client-info"))
-    bot = text(client.get("bot"))  # Mailgun's bot detection: apple, gmail or generic
+    bot = text(client.get("bot"))
     return NativeEvent(
         native_event=native,
         kind=kind,
@@ -118,7 +122,7 @@ def read_event(event: Mapping[str, Any]) -> NativeEvent:
         why=why,
         extra={
             "user_agent": text(client.get("user-agent")),
-            "machine": f"provider_flag:mailgun_bot:{bot}" if bot else None,
+            "machine": f"provider_flag:mailgun_bot:{bot}" if bot in MACHINE_BOTS else None,
         }
         if kind in ENGAGEMENT
         else {},

@@ -4,7 +4,14 @@ at their nearest parent, YAML syntax errors at the parser's place, the path's id
 from __future__ import annotations
 
 import pytest
-from leadscore.domain.model_lines import MAX_VALUES, DraftTextError, read_yaml, where
+from leadscore.domain.model_lines import (
+    MAX_CHARACTERS,
+    MAX_VALUES,
+    DraftTextError,
+    located,
+    read_yaml,
+    where,
+)
 from leadscore.services import model_drafts
 
 from tests.conftest import ROOT
@@ -136,3 +143,65 @@ def test_an_empty_text_is_a_draft_that_is_no_mapping() -> None:
             "column": None,
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "words"),
+    [
+        ("id: x\nname: 2001-13-45\n", 7, "'2001-13-45' cannot be read as a YAML timestamp: month"),
+        ("id: x\nname: " + "1" * 5000 + "\n", 7, "as a YAML int: Exceeds the limit (4300 digits)"),
+        ("id: x\nname: 0x" + "f" * 300 + "\n", 7, "int: beyond the largest number a float holds"),
+        ("id: x\nname: !!bool maybe\n", 7, "'maybe' cannot be read as a YAML bool; quote it"),
+        ("id: x\nname: !!timestamp x\n", 7, "'x' cannot be read as a YAML timestamp; quote it"),
+        ("id: x\nfit: [1, !!float one]\n", 10, "'one' cannot be read as a YAML float: could not"),
+    ],
+)
+def test_a_scalar_yaml_cannot_build_is_one_problem_at_its_place(
+    text: str, column: int, words: str
+) -> None:
+    with pytest.raises(DraftTextError) as raised:
+        read_yaml(text)
+    problem = raised.value.problem()
+    assert words in problem["message"] and problem["message"].startswith("not valid YAML: ")
+    assert "set_int_max_str_digits" not in problem["message"]
+    assert (problem["line"], problem["column"]) == (2, column)
+
+
+def test_an_integer_a_float_holds_and_a_quoted_date_are_read() -> None:
+    big = "9" * 300  # 1e300: a float holds it
+    assert read_yaml(f"a: {big}\nb: '2001-13-45'\n").document == {"a": int(big), "b": "2001-13-45"}
+
+
+def test_aliases_that_stand_for_too_much_text_are_refused() -> None:
+    def text(uses: int) -> str:  # 100,000 characters, and as many again each time it is used
+        return "a: &a " + "x" * 100_000 + "\nb: [" + ", ".join(["*a"] * uses) + "]\n"
+
+    assert len(read_yaml(text(8)).document["b"]) == 8  # 900,000 characters (and the keys)
+    with pytest.raises(DraftTextError, match=f"more than {MAX_CHARACTERS:,} characters"):
+        read_yaml(text(10))
+
+
+def test_every_one_of_many_problems_is_placed_at_its_own_line() -> None:
+    keys = 5_000  # each unknown key's problem found by its mapping's index, built once
+    text = "name: many\n" + "".join(f"k{n}: 1\n" for n in range(keys)) + "k7: 2\n"
+    draft = read_yaml(text)
+    placed = located([{"path": f"k{n}", "message": "unknown"} for n in range(keys)], draft)
+    assert [p["line"] for p in placed[:3]] == [2, 3, 4]
+    assert placed[-1]["line"] == keys + 1
+    assert placed[7]["line"] == keys + 2  # the last of a repeated key: the one the document keeps
+    assert draft.where("k7.deeper") == (keys + 2, 1)
+
+
+def test_past_the_most_problems_listed_one_says_how_many_more() -> None:
+    keys = model_drafts.MAX_PROBLEMS + 50
+    text = (ROOT / "models" / "default.yaml").read_text()
+    text += "".join(f"unknown{n}: 1\n" for n in range(keys))
+    checked = model_drafts.check(model_drafts.read(text), "default")
+    assert checked.found == keys and len(checked.problems) == model_drafts.MAX_PROBLEMS + 1
+    assert checked.problems[-2]["path"] == f"unknown{model_drafts.MAX_PROBLEMS - 1}"
+    assert checked.problems[-1] == {
+        "path": "",
+        "message": f"and 50 more problems (the first {model_drafts.MAX_PROBLEMS} are listed)",
+        "line": None,
+        "column": None,
+    }

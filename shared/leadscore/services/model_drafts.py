@@ -25,24 +25,36 @@ from leadscore.services.store import LeadStore
 
 __all__ = ["CheckedDraft", "DraftTextError", "check", "read", "try_on_lead"]
 
+# Problems listed at their lines; past them one more says how many are left out (a draft of
+# 50,000 unknown keys would otherwise be answered with more than Lambda's 6 MB)
+MAX_PROBLEMS = 200
+
 
 @dataclass(frozen=True)
 class CheckedDraft:
-    """A draft's model (None: it has problems) and its problems, each with its line."""
+    """A draft's model (None: it has problems), its problems, each with its line (the first
+    MAX_PROBLEMS, then how many more), and how many it has."""
 
     model: ScoringModel | None
     problems: list[dict[str, Any]]
+    found: int
 
 
 def read(source: Any) -> Draft:
-    """A draft from YAML text, or a document already read (from JSON: no lines then);
-    DraftTextError when the text is not YAML."""
+    """A draft from YAML text (bytes: UTF-8), or a document already read (from JSON: no lines
+    then); DraftTextError when the text is not YAML."""
+    if isinstance(source, bytes):
+        try:
+            source = source.decode()
+        except UnicodeDecodeError:
+            raise DraftTextError("not UTF-8 text") from None
     return read_yaml(source) if isinstance(source, str) else Draft(source)
 
 
 def check(draft: Draft, model_id: str) -> CheckedDraft:
     """Validate a draft of the model `model_id`: a draft without an id takes it, one with
-    another id has a problem at `id` (a draft is for the model it is sent to)."""
+    another id has a problem at `id` (a draft is for the model it is sent to). The first
+    MAX_PROBLEMS problems are listed, then one saying how many more there are."""
     document = draft.document
     if isinstance(document, Mapping) and "id" not in document:
         document = {**document, "id": model_id}
@@ -56,7 +68,12 @@ def check(draft: Draft, model_id: str) -> CheckedDraft:
         model = None
         message = f"must be the id in the path ({model_id[:100]!r}), or left out"
         problems.insert(0, {"path": "id", "message": message})
-    return CheckedDraft(model, located(problems, draft))
+    listed = located(problems[:MAX_PROBLEMS], draft)
+    left_out = len(problems) - MAX_PROBLEMS
+    if left_out > 0:
+        message = f"and {left_out:,} more problems (the first {MAX_PROBLEMS} are listed)"
+        listed.append({"path": "", "message": message, "line": None, "column": None})
+    return CheckedDraft(model, listed, len(problems))
 
 
 def try_on_lead(
@@ -96,4 +113,6 @@ def _scores(
 ) -> dict[str, Any]:
     summary = engine.summary(model, state, fields, now)
     summary.pop("flags")  # the lead's flags, not a score's (GET /v1/leads lists them once)
+    thresholds = model.model.thresholds  # as GET /v1/leads/{email} shows them: the model's
+    summary["mql_threshold"], summary["reset_threshold"] = thresholds.mql, thresholds.reset
     return summary

@@ -4,7 +4,11 @@
 - scores, fit and engagement stay within 0-100;
 - a duplicated event changes nothing;
 - the order of delivery does not change the result, also when the events are split across
-  several calls with the same `now` (no decay due in between).
+  several calls with the same `now` (no decay due in between), with one exception: an email
+  open or click is judged machine or person once, on the lead's record of that moment (the
+  message's delivery, opens, clicks), so across calls the property holds when the email
+  events arrive in time order; a delivery arriving after its click cannot take back the
+  click's points (README, "How sure these rules are"): a test below shows it.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from leadscore.domain import engine
 from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.engine import TIME_AND_ID
 from leadscore.domain.events import Event
+from leadscore.domain.machine import EMAIL_KINDS
 
 from tests.unit.engine_helpers import (
     NOW,
@@ -80,11 +87,54 @@ def one_event(draw: st.DrawFn, number: int) -> Event:
     )
 
 
+# Email messages as the webhook adapters pass them on, for the machine-activity rules: a
+# provider's message id, a person's, Apple's proxy's or a scanner's user agent, a link.
+AGENTS = [
+    None,
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)",
+    "Mozilla/5.0",
+    "Mozilla/5.0 (compatible; Barracuda Sentinel)",
+]
+LINKS = ["https://www.example.com/pricing", "https://www.example.com/demo", None]
+
+
+@st.composite
+def one_message(draw: st.DrawFn, number: int, first_id: int) -> list[Event]:
+    """A message's delivery (maybe), then opens and clicks seconds to hours after it (or a
+    few seconds before: providers' clocks differ): close enough to the delivery and to each
+    other for every machine-activity rule to fire."""
+    message = {
+        "message_id": f"<{number}.20261101.4f2a9c@mail.example.com>",
+        "campaign": f"m{number}",
+    }
+    minutes = draw(st.integers(min_value=0, max_value=40 * 24 * 60))
+    delivered = NOW - timedelta(hours=7, minutes=minutes)  # its opens and clicks before NOW
+    events = []
+    if draw(st.booleans()):
+        events.append(Event(f"evt-{first_id}", "email_delivered", delivered, None, message))
+    seconds = st.one_of(st.integers(-5, 90), st.integers(0, 6 * 3_600))
+    kinds = st.sampled_from(["email_open", "email_click"])
+    for index, (kind, after) in enumerate(draw(st.lists(st.tuples(kinds, seconds), max_size=5))):
+        properties: dict[str, Any] = dict(message)
+        agent = draw(st.sampled_from(AGENTS))
+        if agent is not None:
+            properties["user_agent"] = agent
+        link = draw(st.sampled_from(LINKS))
+        if kind == "email_click" and link is not None:
+            properties["url"] = link
+        at = delivered + timedelta(seconds=after)
+        events.append(Event(f"evt-{first_id + 1 + index}", kind, at, None, properties))
+    return events
+
+
 @st.composite
 def streams(draw: st.DrawFn) -> list[Event]:
-    """Up to 40 distinct events (one id each), some delivered again."""
+    """Up to 40 distinct events (one id each) and up to 3 email messages, some delivered again."""
     size = draw(st.integers(min_value=0, max_value=40))
     events = [draw(one_event(number)) for number in range(size)]
+    for number in range(draw(st.integers(min_value=0, max_value=3))):
+        events.extend(draw(one_message(number, 1_000 * (number + 1))))
     again = draw(st.lists(st.sampled_from(events), max_size=10)) if events else []
     return events + again
 
@@ -167,6 +217,21 @@ def test_delivery_order_does_not_change_the_result(
     assert [t.kind for t in result.transitions] == [t.kind for t in in_order.transitions]
 
 
+def email_in_time_order(batches: list[list[Event]]) -> list[list[Event]]:
+    """The same calls, the email events among them put in time order (the others as they are).
+
+    The machine-activity record is the one part of a lead's state that follows arrival: an
+    open or click is judged once, on what had arrived, so an email event arriving after a
+    later one cannot change that one's verdict, and is itself judged with the later one known.
+    A delivery arriving after its click (the README's case); as surely an open arriving after
+    a click it would have shown to be a person's, an earlier open of another message arriving
+    after a click, or an open a few seconds before its delivery arriving after it.
+    """
+    emails = [event for batch in batches for event in batch if event.type in EMAIL_KINDS]
+    in_time = iter(sorted(emails, key=TIME_AND_ID))
+    return [[next(in_time) if e.type in EMAIL_KINDS else e for e in batch] for batch in batches]
+
+
 @SETTINGS
 @given(models, profiles, streams(), st.randoms(use_true_random=False), st.integers(1, 6))
 def test_split_across_calls_gives_the_same_result(
@@ -181,6 +246,7 @@ def test_split_across_calls_gives_the_same_result(
     random.shuffle(shuffled)
     cuts = sorted(random.randint(0, len(shuffled)) for _ in range(calls - 1))
     batches = [shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(shuffled)], strict=True)]
+    batches = email_in_time_order(batches)
     results = []
     state = None
     for batch in batches:
@@ -197,6 +263,43 @@ def test_split_across_calls_gives_the_same_result(
         assert final.status == all_at_once.state.status == "mql"
     if final.score < thresholds.reset * 100:
         assert final.status == all_at_once.state.status == "open"
+
+
+def machine_reasons(events: list[Event]) -> set[str]:
+    deltas = run(shipped("default.yaml"), events).deltas
+    return {delta.machine for delta in deltas if delta.machine is not None}
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["open_at_delivery", "click_at_delivery", "click_burst", "click_before_open", "apple_mpp",
+     "user_agent:barracuda"],
+)  # fmt: skip
+def test_the_streams_try_every_machine_activity_rule(reason: str) -> None:
+    """The properties above hold with machine events among the streams, not for want of any."""
+    first_found = settings(SETTINGS, max_examples=1_000, phases=[Phase.generate])  # no shrinking
+    find(streams(), lambda events: reason in machine_reasons(events), settings=first_found)
+
+
+def test_a_delivery_arriving_after_its_click_cannot_take_back_the_clicks_points() -> None:
+    model = shipped("default.yaml")
+    message = {"message_id": "<0.20261101.4f2a9c@mail.example.com>", "campaign": "m0"}
+    delivered = NOW - timedelta(days=1)
+    delivery = Event("d", "email_delivered", delivered, None, message)
+    click = Event("c", "email_click", delivered + timedelta(seconds=3), None,
+                  {**message, "url": "https://www.example.com/pricing"})  # fmt: skip
+    all_at_once = run(model, [click, delivery])
+    assert [d.machine for d in all_at_once.deltas if d.kind == "event"] == [
+        None,
+        "click_at_delivery",
+    ]
+    assert all_at_once.state.engagement == 0
+
+    clicked = run(model, [click])
+    assert clicked.state.engagement == 500  # a person's click, as far as anyone knows
+    late = run(model, [delivery], state=clicked.state)
+    assert [(d.event_id, d.points, d.machine) for d in late.deltas] == [("d", 0, None)]
+    assert late.state.engagement == 500  # the click keeps its points
 
 
 @SETTINGS

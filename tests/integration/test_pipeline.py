@@ -18,6 +18,7 @@ from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.messages import encode
+from leadscore.services.notification_log import log_day
 from leadscore.services.scoring import score_messages
 from leadscore_tools.modelfiles import load_model
 
@@ -256,3 +257,27 @@ def test_a_mixed_batch_loses_nothing_valid_on_the_real_table(
     for email, event in others:
         assert event.id in logged[email]
     assert app.store.lead_log(lead_key("x@corp4.example")).profile is None
+
+
+def test_a_lead_of_many_events_becoming_an_mql_is_written_on_the_real_table(
+    models: model_store.CachedModels,
+) -> None:
+    """130 page views and a demo request of one new lead: its events, its MQL's log entry
+    and pointer, and its account's record take two transactions of at most 100 items (this
+    batch once failed on every delivery)."""
+    email, url = "vp@corp.example", {"url": "https://vendor.example/pricing"}
+    events = [
+        (email, Event(f"pv-{n}", "page_view", NOW - timedelta(minutes=200 - n), None, url, VP))
+        for n in range(130)
+    ]
+    events.append((email, Event("demo", "demo_request", NOW, None, {}, VP)))
+    store, recorder = DynamoLeadStore(), Recorder()
+
+    outcome = score_messages(bodies_of(events), store, models, recorder, clock=lambda: NOW)
+
+    assert not outcome.failed and not outcome.dead_letters
+    assert (outcome.stats.events_scored, outcome.stats.mqls) == (131, 1)
+    assert [n.kind for n in recorder.sent] == ["lead.mql"]
+    [entry] = store.notification_log(log_day(int(NOW.timestamp())), 10, None)
+    assert (entry.email, entry.sent_at is not None) == (email, True)
+    assert_scored_once(store, events)

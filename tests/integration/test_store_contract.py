@@ -17,6 +17,7 @@ from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
+from leadscore.services.notification_log import NOTIFICATION_LOG_DAYS, log_day, logged
 from leadscore.services.store import (
     AccountRecord,
     AccountRow,
@@ -34,8 +35,6 @@ from leadscore.services.store import (
     WriteRefused,
     lead_row,
     list_shard_of,
-    log_day,
-    logged,
     shard_of,
 )
 
@@ -319,14 +318,21 @@ def test_an_account_write_succeeds_or_retries_with_all_its_leads(store: LeadStor
     assert store.read_leads({a: []}, ["fit"])[0][a].states == {}
 
 
-def test_a_write_over_100_records_raises_and_writes_nothing(store: LeadStore) -> None:
-    a, b, big = lead(2, 1), lead(2, 2), lead(2, 3)
+def test_a_write_over_100_items_is_refused_and_the_others_written(store: LeadStore) -> None:
+    a, b, big, logs = lead(2, 1), lead(2, 2), lead(2, 3), lead(2, 4)
     fine = [write(k, profile(k), *[change(k, T0 + i) for i in range(59)]) for k in (a, b)]
     oversized = write(big, *[change(big, T0 + i) for i in range(101)])
-    with pytest.raises(ValueError, match="101 records"):
+    # 99 records, and the log entry of the MQL it records with its pointer: 101 items
+    crossing = replace(state(logs), pending=recorded(mql(logs, T0, recorded_at=T0)))
+    with_log = write(logs, crossing, *[change(logs, T0 + i) for i in range(98)])
+    with pytest.raises(WriteRefused, match="101 items"):
         commit(store, *fine, oversized)  # checked before the first transaction
     assert store.read_profiles([a, b]) == {}
     assert store.lead_log(big).changes == []
+    refused: dict[str, str] = {}
+    assert store.commit([*fine, oversized, with_log], refused) == ({a, b}, set())
+    assert refused.keys() == {big, logs} and "101 items" in refused[logs]
+    assert store.lead_log(logs).states == {}
 
 
 def test_pending_notifications_are_set_then_cleared_without_a_version_change(
@@ -383,58 +389,123 @@ def test_clearing_the_pending_of_a_missing_state_raises(store: LeadStore) -> Non
 # -- the notification log ------------------------------------------------------------------
 
 
-def mql(key: str, at: int, email: str = "jane@acme.example") -> Notification:
-    """A lead's notification as the scorer records it: its id ends with the transition's time."""
+def mql(
+    key: str, at: int, email: str = "jane@acme.example", recorded_at: int | None = None
+) -> Notification:
+    """A lead's notification as the scorer records it: its id ends with the transition's time,
+    `recorded_at` is its write's."""
     document = {"kind": "lead.mql", "email": email, "score": 71.5}
     return Notification(f"lead.mql:fit:{key[:16]}:{at}", "lead.mql", f"New MQL {at}", document,
-                        "A new MQL", {"kind": "lead.mql"})  # fmt: skip
+                        "A new MQL", {"kind": "lead.mql"}, recorded_at)  # fmt: skip
 
 
-def test_a_pending_notification_is_logged_with_its_write_then_marked_sent(
+def recorded(*notifications: Notification) -> dict[str, Notification]:
+    return {n.id: n for n in notifications}
+
+
+def test_a_notification_is_logged_by_the_write_that_records_it_then_marked_sent(
     store: LeadStore,
 ) -> None:
     key, day = lead(5), 86_400
-    recorded = state(key)
-    first, second, yesterday = mql(key, T0), mql(key, T0 + 60), mql(key, T0 - day)
-    recorded.pending = {n.id: n for n in (first, second, yesterday)}
-    commit(store, write(key, recorded))
-    assert [n.id for n in store.notification_log(log_day(T0), 10, None)] == [second.id, first.id]
+    yesterday = mql(key, T0 - day, recorded_at=T0 - day)
+    record = replace(state(key), updated_at=T0 - day, pending=recorded(yesterday))
+    commit(store, write(key, record))
+    store.notifications_sent([logged(yesterday, "fit")], T0 - day + 5)
+    # Written again while it is still pending (its clearing failed): logged once, still sent.
+    # A back-dated MQL (its transition 40 days ago) is logged on the day it is recorded.
+    back_dated = mql(key, T0 - 40 * day, recorded_at=T0)
+    record.updated_at, record.pending = T0, recorded(yesterday, back_dated)
+    commit(store, write(key, record))
+    latest = mql(key, T0 + 60, recorded_at=T0 + 60)
+    record.updated_at, record.pending = T0 + 60, recorded(yesterday, back_dated, latest)
+    commit(store, write(key, record))
+
+    today = store.notification_log(log_day(T0), 10, None)
+    assert [n.id for n in today] == [latest.id, back_dated.id]
+    assert (today[1].recorded_at, today[1].transition_at) == (T0, T0 - 40 * day)
     [entry] = store.notification_log(log_day(T0 - day), 10, None)
     assert (entry.id, entry.email, entry.model, entry.subject) == (
         yesterday.id, "jane@acme.example", "fit", f"New MQL {T0 - day}"
     )  # fmt: skip
-    assert (entry.created_at, entry.sent_at) == (T0 - day, None)
+    assert (entry.recorded_at, entry.sent_at) == (T0 - day, T0 - day + 5)
+    assert store.notification_log(log_day(T0 - 40 * day), 10, None) == []
     # a page goes on before the last entry read
-    [older] = store.notification_log(
-        log_day(T0), 1, store.notification_log(log_day(T0), 1, None)[0].place
-    )
-    assert older.id == first.id
+    [older] = store.notification_log(log_day(T0), 1, today[0].place)
+    assert older.id == back_dated.id
 
-    store.clear_pending(key, "fit", [first.id])
-    store.notifications_sent([logged(first, "fit", T0 + 5)], T0 + 5)
+    store.clear_pending(key, "fit", [back_dated.id])
+    store.notifications_sent([logged(back_dated, "fit")], T0 + 65)
     by_id = {n.id: n for n in store.notification_log(log_day(T0), 10, None)}
-    assert (by_id[first.id].sent_at, by_id[second.id].sent_at) == (T0 + 5, None)
+    assert (by_id[back_dated.id].sent_at, by_id[latest.id].sent_at) == (T0 + 65, None)
     # a notification the log never had (recorded before it existed) is left out
-    store.notifications_sent([logged(mql(key, T0 + 7), "fit", T0 + 8)], T0 + 8)
+    store.notifications_sent([logged(mql(key, T0 + 7), "fit")], T0 + 8)
     assert len(store.notification_log(log_day(T0), 10, None)) == 2
 
-    commit(
-        store,
-        write(lead(6), replace(account(), pending={"account.mqa:fit:9": mql(lead(6), T0 + 9)})),
-    )
+    mqa = replace(mql(lead(6), T0 + 9, recorded_at=T0), id="account.mqa:fit:acme:1")
+    commit(store, write(lead(6), replace(account(), pending=recorded(mqa))))
     assert len(store.notification_log(log_day(T0), 10, None)) == 3  # accounts' too
 
 
-def test_erasure_deletes_the_leads_entries_in_the_notification_log(store: LeadStore) -> None:
+def test_dynamo_log_items_expire_30_days_after_they_were_recorded(aws: None) -> None:
+    store, key = DynamoLeadStore(), lead(5)
+    back_dated = mql(key, T0 - 40 * 86_400, recorded_at=T0)
+    commit(store, write(key, replace(state(key), pending=recorded(back_dated))))
+    client = boto3.client("dynamodb")
+    [item] = client.query(
+        TableName=os.environ["TABLE_NAME"],
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"ALERTS#{log_day(T0)}"}},
+    )["Items"]
+    assert item["sk"]["S"] == f"{T0:011d}#{back_dated.id}"
+    assert item["expires_at"]["N"] == str(T0 + NOTIFICATION_LOG_DAYS * 86_400)
+    assert (item["created_at"]["N"], item["transition_at"]["N"]) == (str(T0), str(T0 - 40 * 86_400))
+
+
+def test_erasure_deletes_the_log_entries_that_name_the_lead(store: LeadStore) -> None:
     key, other = lead(7), lead(7, 1)
-    mine, theirs = state(key), state(other)
-    mine.pending = {n.id: n for n in (mql(key, T0, "erased@acme.example"),)}
-    theirs.pending = {n.id: n for n in (mql(other, T0, "kept@acme.example"),)}
-    commit(store, write(key, profile(key), mine), write(other, theirs))
-    store.erase(lead_key("erased@acme.example"), T0 + 3_600, T0 + 86_400)
-    store.erase(key, T0 + 3_600, T0 + 86_400)
+    erased, kept = lead_key("erased@acme.example"), lead_key("kept@acme.example")
+    mine = replace(state(erased), pending=recorded(mql(erased, T0, "erased@acme.example", T0)))
+    theirs = replace(state(kept), pending=recorded(mql(kept, T0, "kept@acme.example", T0)))
+    # an account's notification names its strongest person: its pointer is under that lead
+    mqa = replace(mql(erased, T0 + 1, "erased@acme.example", T0), id="account.mqa:fit:acme:1")
+    commit(store, write(erased, profile(erased), mine), write(kept, theirs))
+    commit(store, write(key, replace(account(), pending=recorded(mqa))), write(other, state(other)))
+    assert len(store.notification_log(log_day(T0), 10, None)) == 3
+    store.erase(erased, T0 + 3_600, T0 + 86_400)
     emails = [n.email for n in store.notification_log(log_day(T0), 10, None)]
     assert emails == ["kept@acme.example"]
+    assert store.lead_log(erased).states == {}
+
+
+def test_dynamo_erasure_reads_only_the_leads_partition(aws: None) -> None:
+    """Its log entries are found through the pointers under it: no day of the log is read."""
+    from leadscore.adapters.dynamo import LeadTable, connection
+
+    store, key = DynamoLeadStore(), lead_key("erased@acme.example")
+    for n in range(5):  # notifications on five days
+        at = T0 - n * 86_400
+        notification = mql(key, at, "erased@acme.example", at)
+        commit(store, write(key, replace(state(key, f"m{n}"), updated_at=at,
+                                         pending=recorded(notification))))  # fmt: skip
+    queried: list[str] = []
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("Query", "Scan"):
+            values = [str(v.get("S")) for v in params["ExpressionAttributeValues"].values()]
+            queried.extend(v for v in values if "#" in v)  # partitions (not item kinds)
+
+    classes = [LeadTable, *LeadTable.__subclasses__()]
+    clients = {id(c.client): c.client for c in
+               [*(k._get_connection().connection for k in classes), connection()]}  # fmt: skip
+    for client in clients.values():
+        client.meta.events.register("before-parameter-build.dynamodb", note)
+    try:
+        store.erase(key, T0 + 3_600, T0 + 86_400)
+    finally:
+        for client in clients.values():
+            client.meta.events.unregister("before-parameter-build.dynamodb", note)
+    assert queried and set(queried) == {f"LEAD#{key}"}  # its partition, once a pass
+    assert all(store.notification_log(log_day(T0 - n * 86_400), 10, None) == [] for n in range(5))
 
 
 # -- listings ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain import accounts
 from leadscore.domain.emails import lead_key
+from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
 from leadscore.services.accounts import AccountsBusy, merge, people_of, refresh
 from leadscore.services.scoring import score_messages
@@ -210,3 +211,25 @@ def test_merge_puts_an_account_with_its_leads_and_defers_what_does_not_fit() -> 
     assert group.keys == ["a", "b"] and len(group.records) == 91
     assert group.records[0] is records[DOMAIN][0] and group.new == {2, 61}
     assert alone is writes[3]
+
+
+def test_merge_counts_the_log_items_of_the_notifications_recorded() -> None:
+    """An MQA and an MQL recorded by the write each add a log item and its pointer: 97
+    records fit in one transaction, their 101 items do not."""
+    at = 1_800_000_000
+
+    def recorded(kind: str, email: str) -> dict[str, Notification]:
+        notification = Notification(f"{kind}:default:x:{at}", kind, "New", {"email": email},
+                                    "text", recorded_at=at)  # fmt: skip
+        return {notification.id: notification}
+
+    account = AccountRecord(DOMAIN, "default", updated_at=at,
+                            pending=recorded("account.mqa", f"vp@{DOMAIN}"))  # fmt: skip
+    mql = StateRecord("a", "default", LeadState("default"), recorded("lead.mql", f"vp@{DOMAIN}"),
+                      updated_at=at)  # fmt: skip
+    plain = StateRecord("a", "default", LeadState("default"))
+    writes = [LeadWrite("a", [mql, *[plain] * 94]), LeadWrite("b", [plain])]
+    merged, deferred = merge(writes, {"a": DOMAIN, "b": DOMAIN}, {DOMAIN: [account]})
+    assert deferred == {"b"}  # 1 + 95 + 1 records, but 3 + 97 + 1 items
+    [group] = merged
+    assert group.keys == ["a"] and len(group.records) == 96

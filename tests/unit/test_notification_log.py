@@ -16,11 +16,13 @@ from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
+from leadscore.services.decay import run_decay
 from leadscore.services.scoring import score_messages
 from leadscore.services.store import LeadWrite, StateRecord
 
 from tests.conftest import Recorder
 from tests.integration.api_client import Answer, Api
+from tests.unit.decay_helpers import hot, score
 from tests.unit.scoring_helpers import FixedModels, bodies_of
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -76,9 +78,12 @@ def test_pages_go_newest_first_across_days_with_a_signed_cursor() -> None:
     for n in range(5):  # one a day, today's last
         at = int((NOW - timedelta(days=4 - n)).timestamp())
         key = lead_key(f"lead{n}@corp.example")
-        notification = Notification(f"lead.mql:default:{key[:16]}:{at}", "lead.mql", f"MQL {n}",
-                                    {"email": f"lead{n}@corp.example"}, "text")  # fmt: skip
-        record = StateRecord(key, "default", LeadState("default"), {notification.id: notification})
+        notification = Notification(
+            f"lead.mql:default:{key[:16]}:{at}", "lead.mql", f"MQL {n}",
+            {"email": f"lead{n}@corp.example"}, "text", recorded_at=at,
+        )  # fmt: skip
+        pending = {notification.id: notification}
+        record = StateRecord(key, "default", LeadState("default"), pending, updated_at=at)
         store.commit([LeadWrite(key, [record])])
     seen: list[str] = []
     cursor = None
@@ -100,3 +105,17 @@ def test_pages_go_newest_first_across_days_with_a_signed_cursor() -> None:
 @pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "201"}, {"other": "1"}])
 def test_invalid_parameters_are_refused(query: dict[str, str]) -> None:
     assert call(MemoryLeadStore(), query).status == 422
+
+
+def test_a_back_dated_notification_is_logged_when_it_was_recorded() -> None:
+    """A follow-up deadline found breached long after: the breach's id names the MQL's time,
+    40 days back, but it is logged, and shown, as recorded today."""
+    store, models = MemoryLeadStore(), FixedModels()
+    when = NOW - timedelta(days=40)
+    score(store, models, [("late@corp.example", e) for e in hot("late", when, VP)], when)
+    assert run_decay(NOW, store, models, Recorder()).stats.sla_breached == 1
+    [breach] = call(store, {}).json()["notifications"]  # the MQL is past the log's 30 days
+    assert (breach["kind"], breach["created_at"], breach["state"]) == (
+        "lead.sla_breached", "2026-11-01T12:00:00Z", "sent"
+    )  # fmt: skip
+    assert breach["id"].endswith(f":{int(when.timestamp())}")  # the MQL's time

@@ -9,12 +9,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event, canonical_event, event_to_dict
 from leadscore.domain.messages import encode
+from leadscore.services.notification_log import log_day
 from leadscore.services.scoring import BatchOutcome, score_messages
-from leadscore.services.store import LeadWrite
+from leadscore.services.store import MAX_TRANSACTION_RECORDS, AccountRecord, LeadWrite
+from leadscore.services.transactions import lead_room, write_items
 
 from tests.conftest import Recorder
 from tests.unit.scoring_helpers import (
@@ -28,6 +31,7 @@ from tests.unit.scoring_helpers import (
 )
 
 HOT = "scanner.victim@corp1.example"
+VP = {"job_title": "VP Sales", "industry": "software", "company_size": 800, "country": "US"}
 
 
 def score(store: MemoryLeadStore, batch: list[tuple[str, str]], **options: Any) -> BatchOutcome:
@@ -273,3 +277,41 @@ def test_a_refused_share_goes_alone_to_the_dead_letters_and_the_lead_goes_on() -
     assert "b-0" in refused and len(refused) < 150
     logged = {r.event.id for r in store.lead_log(lead_key(HOT)).events}
     assert logged == {event.id for _, event in clicks} - refused  # the rest was written
+
+
+def pages_then_demo(email: str, pages: int) -> list[tuple[str, Event]]:
+    """A new lead's page views, then its demo request: it becomes an MQL with its last event."""
+    url = {"url": "https://vendor.example/pricing"}
+    views = [
+        (email, Event(f"pv-{n}", "page_view", NOW - timedelta(minutes=200 - n), None, url, VP))
+        for n in range(pages)
+    ]
+    return [*views, (email, Event("demo", "demo_request", NOW, None, {}, VP))]
+
+
+@pytest.mark.parametrize("pages", [91, 92, 130])
+def test_a_lead_becoming_an_mql_fits_its_transaction_with_its_log_entry_and_account(
+    pages: int,
+) -> None:
+    """91 page views: the lead's write (its records, the MQL's log entry and pointer) is
+    exactly the room left beside its account's record; one more, and it takes two
+    transactions; 130 once failed the whole batch on every delivery."""
+    store = MemoryLeadStore()
+    email = "vp@corp.example"
+    transactions: list[list[LeadWrite]] = []
+    store.before_commit = lambda chunk: transactions.append(chunk) or None
+    events = pages_then_demo(email, pages)
+
+    outcome = score(store, bodies_of(events))
+
+    assert not outcome.failed and not outcome.dead_letters
+    assert (outcome.stats.events_scored, outcome.stats.mqls) == (pages + 1, 1)
+    assert all(sum(map(write_items, chunk)) <= MAX_TRANSACTION_RECORDS for chunk in transactions)
+    assert len(transactions) == (1 if pages == 91 else 2)
+    if pages == 91:  # at the limit: the lead's own items fill the room exactly
+        [[merged]] = transactions
+        own = [r for r in merged.records if not isinstance(r, AccountRecord)]
+        assert write_items(LeadWrite(merged.key, own)) == lead_room(1)
+    [entry] = store.notification_log(log_day(int(NOW.timestamp())), 10, None)
+    assert (entry.kind, entry.email, entry.sent_at is not None) == ("lead.mql", email, True)
+    assert_scored_once(store, events)

@@ -260,17 +260,25 @@ class AccountItem(LeadTable, discriminator="account"):
 
 
 class NotificationItem(LeadTable, discriminator="notification"):
-    """A notification in the log (`ALERTS#<yyyy-mm-dd>`, `<created epoch>#<id>`): written
+    """A notification in the log (`ALERTS#<yyyy-mm-dd>`, `<recorded epoch>#<id>`): written
     with the state or account that records it pending, `sent_at` set once published."""
 
     notification_id = UnicodeAttribute()
     notification_kind = UnicodeAttribute()
     model = UnicodeAttribute()
     subject = UnicodeAttribute()
-    created_at = NumberAttribute()
+    created_at = NumberAttribute()  # when it was recorded
+    transition_at = NumberAttribute(null=True)  # when the threshold was crossed
     email = UnicodeAttribute(null=True)
-    lead = UnicodeAttribute(null=True)  # the lead's key: erasure finds its entries by it
+    lead = UnicodeAttribute(null=True)  # the key of the lead it names
     sent_at = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class LogPointerItem(LeadTable, discriminator="log_pointer"):
+    """Under the lead a log item names (`ALERT#<yyyy-mm-dd>#<its sort key>`): erasure deletes
+    the log item it points to, then it, as it deletes the lead's other items."""
+
     expires_at = TTLAttribute(null=True)
 
 

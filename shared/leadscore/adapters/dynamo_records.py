@@ -18,6 +18,7 @@ from leadscore.adapters.dynamo import (
     EventItem,
     FeedbackItem,
     LeadTable,
+    LogPointerItem,
     NotificationItem,
     ProfileItem,
     StateItem,
@@ -30,15 +31,13 @@ from leadscore.adapters.dynamo import (
 from leadscore.domain.events import event_from_dict, event_to_dict
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
+from leadscore.services.notification_log import LoggedNotification
 from leadscore.services.store import (
-    DAY_SECONDS,
     NO_DEADLINE,
-    NOTIFICATION_LOG_DAYS,
     AccountRecord,
     ChangeRecord,
     EventRecord,
     FeedbackRecord,
-    LoggedNotification,
     ProfileRecord,
     StateRecord,
     StoredRecord,
@@ -52,6 +51,7 @@ from leadscore.services.store import (
 
 PROFILE_SK = "PROFILE"
 ERASED_SK = "ERASED"
+POINTER_PREFIX = "ALERT#"  # a log pointer's sort key: ALERT#<day>#<the log item's sort key>
 
 
 def key_of(item: LeadTable) -> str:
@@ -341,21 +341,37 @@ def notification_item(entry: LoggedNotification) -> NotificationItem:
         notification_kind=entry.kind,
         model=entry.model,
         subject=entry.subject,
-        created_at=entry.created_at,
+        created_at=entry.recorded_at,
+        transition_at=entry.transition_at,
         email=entry.email,
         lead=entry.lead,
         sent_at=entry.sent_at,
-        expires_at=_expiry(entry.created_at + NOTIFICATION_LOG_DAYS * DAY_SECONDS),
+        expires_at=_expiry(entry.expires_at),
     )
 
 
+def pointer_item(entry: LoggedNotification) -> LogPointerItem:
+    """The pointer to a log item under the lead it names (an entry with a `lead`)."""
+    assert entry.lead is not None
+    sk = f"{POINTER_PREFIX}{entry.day}#{entry.place}"
+    return LogPointerItem(lead_pk(entry.lead), sk, expires_at=_expiry(entry.expires_at))
+
+
+def pointed_item(pointer: LogPointerItem) -> NotificationItem:
+    """The log item a pointer names (its key only: what a delete needs)."""
+    day, place = pointer.sk.removeprefix(POINTER_PREFIX).split("#", 1)
+    return NotificationItem(notification_log_pk(day), place)
+
+
 def logged_notification(item: NotificationItem) -> LoggedNotification:
+    recorded = int(item.created_at)
     return LoggedNotification(
         str(item.notification_id),
         str(item.notification_kind),
         str(item.model),
         str(item.subject),
-        int(item.created_at),
+        recorded,
+        recorded if item.transition_at is None else int(item.transition_at),
         item.email,
         item.lead,
         None if item.sent_at is None else int(item.sent_at),

@@ -26,6 +26,7 @@ from leadscore.adapters.dynamo import (
     ForgottenItem,
     LeadTable,
     LeadVisitorItem,
+    LogPointerItem,
     NotificationItem,
     ProfileItem,
     StateItem,
@@ -51,14 +52,15 @@ from leadscore.adapters.dynamo_records import (
     key_of,
     logged_notification,
     notification_item,
+    pointed_item,
+    pointer_item,
     profile_record,
     state_record,
 )
 from leadscore.domain.events import EventError
+from leadscore.services.notification_log import LoggedNotification, notifications_of
 from leadscore.services.retry import until_settled
 from leadscore.services.store import (
-    DAY_SECONDS,
-    NOTIFICATION_LOG_DAYS,
     AccountRecord,
     AccountRow,
     AccountSnapshots,
@@ -71,15 +73,12 @@ from leadscore.services.store import (
     LeadWrite,
     ListFilters,
     ListPage,
-    LoggedNotification,
     ProfileRecord,
     StateRecord,
     WriteConflict,
     WriteRefused,
-    log_day,
-    notifications_of,
-    transactions,
 )
+from leadscore.services.transactions import fitting, transactions
 
 logger = Logger(child=True)
 RETRYABLE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}
@@ -153,7 +152,7 @@ class DynamoLeadStore:
     ) -> tuple[set[str], set[str]]:
         written: set[str] = set()
         retry: set[str] = set()
-        for chunk in list(transactions(writes)):  # a write too large raises before any is made
+        for chunk in list(transactions(fitting(writes, refused))):
             keys = {key for write in chunk for key in write.keys}
             try:
                 (written if self._transact(chunk) else retry).update(keys)
@@ -188,8 +187,10 @@ class DynamoLeadStore:
                     # A versioned item adds its own version condition (pynamodb).
                     condition = LeadTable.pk.does_not_exist() if new else None
                     transaction.save(item, condition=condition)
-                for entry in log:  # written again while it stays pending: the same entry
+                for entry in log:
                     transaction.save(notification_item(entry))
+                    if entry.lead is not None:  # erasure finds it there
+                        transaction.save(pointer_item(entry))
                 for check in checks:
                     transaction.condition_check(
                         ErasedItem, lead_pk(check.key), ERASED_SK, _marker_is(check.erased_at)
@@ -345,13 +346,18 @@ class DynamoLeadStore:
                         batch.save(
                             ForgottenItem(pk, forgotten_sk(key, event_id), expires_at=expires)
                         )
-            for item in found:  # its visitors first: found again if this is interrupted
+            # What its items point to first (found again if this is interrupted): its
+            # visitors' links and its entries in the notification log.
+            for item in found:
                 if isinstance(item, LeadVisitorItem):
                     dynamo_visitors.forget(item.sk.removeprefix("VISITOR#"), key)
             with LeadTable.batch_write() as batch:
                 for item in found:
+                    if isinstance(item, LogPointerItem):
+                        batch.delete(pointed_item(item))
+            with LeadTable.batch_write() as batch:
+                for item in found:
                     batch.delete(item)
-        _forget_logged(key, at)
 
     def record_feedback(self, key: str, feedback: FeedbackRecord) -> bool:
         found: dict[str, bool] = {}
@@ -393,17 +399,6 @@ class DynamoLeadStore:
                 return False
             raise
         return True
-
-
-def _forget_logged(key: str, at: int) -> None:
-    """Delete the lead's entries in the notification log: every day it keeps, up to `at`."""
-    for days_back in range(NOTIFICATION_LOG_DAYS + 1):
-        pk = notification_log_pk(log_day(at - days_back * DAY_SECONDS))
-        found = list(NotificationItem.query(pk, filter_condition=NotificationItem.lead == key))
-        if found:
-            with LeadTable.batch_write() as batch:
-                for item in found:
-                    batch.delete(item)
 
 
 def _read_forgotten(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from leadscore.domain.events import EventError, event_from_dict, event_to_dict
+from leadscore.services.notification_log import LoggedNotification, notifications_of
 from leadscore.services.store import (
     AccountRecord,
     AccountRow,
@@ -28,7 +29,6 @@ from leadscore.services.store import (
     LeadWrite,
     ListFilters,
     ListPage,
-    LoggedNotification,
     ProfileRecord,
     StateRecord,
     WriteRefused,
@@ -37,12 +37,11 @@ from leadscore.services.store import (
     forgotten_id,
     lead_row,
     list_shard_of,
-    notifications_of,
     row_matches,
     shard_of,
     sort_rank,
-    transactions,
 )
+from leadscore.services.transactions import fitting, transactions
 from leadscore.services.visitor_store import Visit, VisitorLink
 
 # DynamoDB's limits, which this store refuses as that one does (WriteRefused).
@@ -67,6 +66,8 @@ class _StoredLead:
     changes: dict[tuple[int, str, str], ChangeRecord] = field(default_factory=dict)
     feedback: list[FeedbackRecord] = field(default_factory=list)
     forgotten: set[str] = field(default_factory=set)  # forgotten_id of erased events
+    # the pointers to the notification log's entries that name the lead: (day, place)
+    logged: set[tuple[str, str]] = field(default_factory=set)
 
 
 class MemoryLeadStore:
@@ -136,7 +137,7 @@ class MemoryLeadStore:
         written: set[str] = set()
         retry: set[str] = set()
         accepted = []
-        for write in writes:
+        for write in fitting(writes, refused):
             reason = _refusal(write)
             if reason is None:
                 accepted.append(write)
@@ -144,7 +145,7 @@ class MemoryLeadStore:
                 raise WriteRefused(reason)
             else:
                 refused.update(dict.fromkeys(write.keys, reason))
-        for chunk in list(transactions(accepted)):  # a write too large raises before any is made
+        for chunk in list(transactions(accepted)):
             keys = {key for write in chunk for key in write.keys}
             with self._lock:
                 conflicts = set(self.before_commit(chunk) or ()) if self.before_commit else set()
@@ -199,6 +200,9 @@ class MemoryLeadStore:
             return
         for entry in notifications_of(record):
             self.notification_entries.setdefault(entry.day, {})[entry.place] = entry
+            if entry.lead is not None:  # its pointer, under the lead it names
+                pointers = self.leads.setdefault(entry.lead, _StoredLead()).logged
+                pointers.add((entry.day, entry.place))
         if isinstance(record, ProfileRecord | StateRecord | AccountRecord):
             record.version = (record.version or 0) + 1
         stored = copy.deepcopy(record)
@@ -339,9 +343,8 @@ class MemoryLeadStore:
             lead = self.leads.get(key, _StoredLead())
             forgotten = lead.forgotten | {forgotten_id(key, i) for i in lead.events}
             self.leads[key] = _StoredLead(erased_at=at, forgotten=forgotten)
-            for entries in self.notification_entries.values():
-                for place in [p for p, entry in entries.items() if entry.lead == key]:
-                    del entries[place]
+            for day, place in lead.logged:
+                self.notification_entries.get(day, {}).pop(place, None)
             for visitor, link in list(self.visitor_links.items()):  # its visitors with it
                 if link.key == key:
                     del self.visitor_links[visitor]

@@ -26,8 +26,12 @@ class Notification:
     document: dict[str, Any]  # the `default` JSON
     email_text: str
     attributes: dict[str, str] = field(default_factory=dict)
+    # when the write that holds it pending recorded it (its place in the notification log);
+    # never published. None: not recorded by a writer
+    recorded_at: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        recorded = {} if self.recorded_at is None else {"recorded_at": self.recorded_at}
         return {
             "id": self.id,
             "kind": self.kind,
@@ -35,6 +39,7 @@ class Notification:
             "document": self.document,
             "email_text": self.email_text,
             "attributes": self.attributes,
+            **recorded,
         }
 
     @classmethod
@@ -46,6 +51,7 @@ class Notification:
             document=data["document"],
             email_text=data["email_text"],
             attributes=dict(data.get("attributes") or {}),
+            recorded_at=data.get("recorded_at"),
         )
 
 

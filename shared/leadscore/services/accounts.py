@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from leadscore.services.store import (
     ProfileRecord,
     StateRecord,
 )
+from leadscore.services.transactions import write_items
 
 logger = Logger(child=True)
 ACCOUNT_ALERT_KINDS = {"mqa": "account.mqa", "cooled": "account.cooled"}
@@ -155,6 +156,7 @@ def _apply(
             kind, notification_id(kind, model.id, domain, now_s), domain, scores,
             people_shown(scores, store, profiles),
         )  # fmt: skip
+        notification = replace(notification, recorded_at=now_s)  # logged with the record
         record.pending[notification.id] = notification
         result.alerts.setdefault(domain, []).append((model.id, notification))
     return record
@@ -206,7 +208,8 @@ def merge(
 ) -> tuple[list[LeadWrite], set[str]]:
     """One write per account that changes: its records and every lead of it (a transaction
     holds a record once). Returns the writes and the leads left for another round because
-    their account's write would not fit in one transaction, or because they are to be
+    their account's write would not fit in one transaction (its records and their log
+    items: services/transactions.py), or because they are to be
     written `alone` (without other leads: one was refused with them) and are not first."""
     merged: list[LeadWrite] = []
     groups: dict[str, LeadWrite] = {}
@@ -221,7 +224,7 @@ def merge(
             group = groups[domain] = LeadWrite(write.key, list(records[domain]))
             merged.append(group)
         elif (
-            len(group.records) + len(write.records) > MAX_TRANSACTION_RECORDS
+            write_items(group) + write_items(write) > MAX_TRANSACTION_RECORDS
             or write.key in alone
             or group.key in alone
         ):

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable
 from aws_lambda_powertools import Logger
 
 from leadscore.domain.notifications import Notification, Publisher
-from leadscore.services.store import LeadStore, logged
+from leadscore.services.notification_log import logged
+from leadscore.services.store import LeadStore
 
 logger = Logger(child=True)
 Alert = tuple[str, Notification]  # (model id, notification)
@@ -55,7 +56,7 @@ def _publish(
             failed += 1
             continue
         published[model_id].append(notification.id)
-        sent.append(logged(notification, model_id, sent_at))
+        sent.append(logged(notification, model_id))
     for model_id, ids in published.items():
         clear(key, model_id, ids)
     store.notifications_sent(sent, sent_at)

@@ -6,7 +6,7 @@ Design: docs/design/decay.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -344,7 +344,8 @@ class _Run:
             if not changed and written.due_at == old_due:
                 stats.unchanged += 1
                 continue
-            for notification in notifications:
+            for built in notifications:
+                notification = replace(built, recorded_at=self.at_s)  # logged with the record
                 written.pending[notification.id] = notification
                 plan.alerts.append((model.id, notification))
             records.append(written)

@@ -4,7 +4,7 @@ transaction holds. The batch around it is services/scoring.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from leadscore.services.store import (
     StateRecord,
     WriteRefused,
 )
+from leadscore.services.transactions import write_items
 
 DAY = 86_400
 
@@ -93,8 +94,9 @@ def score_lead(
     stats: Stats,
     room: int,
 ) -> ScoredLead:
-    """The lead's write of as many of its new events as `room` records hold (the others
-    are left for its next write), its notifications, its new states and its profile."""
+    """The lead's write of as many of its new events as `room` items hold (its records and
+    the notification log's items they add; the other events are left for its next write),
+    its notifications, its new states and its profile."""
     fresh = _fresh(lead, snapshot, stats)
     # Notifications recorded earlier but not yet published (a failed or interrupted publish).
     alerts: list[Alert] = [
@@ -109,7 +111,7 @@ def score_lead(
     while True:
         counts = Stats()
         scored = _write_share(lead, snapshot, ordered[:share], models, now, limits, counts)
-        size = len(scored.write.records) if scored.write else 0
+        size = write_items(scored.write) if scored.write else 0
         if size <= room:
             break
         if share == 1:
@@ -244,6 +246,8 @@ def _state_record(
             merged.profile,
             engine.summary(model, result.state),
         )
+        # recorded now, though the transition may be earlier: the log places it so
+        notification = replace(notification, recorded_at=now_s)
         record.pending[notification.id] = notification
         stats.mqls += kind == "lead.mql"
         stats.cooled += kind == "lead.cooled"

@@ -6,7 +6,7 @@ Design: docs/design/rescoring.md#replay.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
@@ -159,6 +159,7 @@ def plan_lead(
                 profile,
                 engine.summary(model, after),
             )
+            notification = replace(notification, recorded_at=now_s)  # logged with the record
             record.pending[notification.id] = notification
         plan.alerts = unique([(model.id, n) for n in record.pending.values()])
     records: list[LeadRecord] = [record]

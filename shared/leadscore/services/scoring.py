@@ -23,13 +23,13 @@ from leadscore.services.lead_scoring import LeadBatch, Limits, ScoredLead, Stats
 from leadscore.services.profiles import UNTRUSTED_PER_HOUR
 from leadscore.services.retry import until_settled
 from leadscore.services.store import (
-    MAX_TRANSACTION_RECORDS,
     EventRecord,
     LeadStore,
     LeadWrite,
     ProfileRecord,
     WriteRefused,
 )
+from leadscore.services.transactions import lead_room
 from leadscore.services.visitor_store import VisitorStore
 from leadscore.services.visitors import DEFAULT_VISITS, Item, VisitPolicy, VisitStats, resolve
 
@@ -216,7 +216,7 @@ class _Batch:
         for key, lead in list(leads.items()):
             counts[key] = Stats()
             # room for its account's records, written in the same transaction
-            room = MAX_TRANSACTION_RECORDS - (len(scoring_accounts) if key in domains else 0)
+            room = lead_room(len(scoring_accounts) if key in domains else 0)
             try:
                 result = scored[key] = score_lead(
                     lead, snapshots[key], models, now, self.limits, counts[key], room

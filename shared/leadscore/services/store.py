@@ -7,15 +7,16 @@ pynamodb) and `adapters.memory_store` (in memory, for fast tests and fault injec
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, get_args
 
-from leadscore.domain.emails import EmailError, lead_key
 from leadscore.domain.events import Event
 from leadscore.domain.notifications import Notification
 from leadscore.domain.state import LeadState
+
+if TYPE_CHECKING:  # the log's module reads the records of this one
+    from leadscore.services.notification_log import LoggedNotification
 
 MAX_TRANSACTION_RECORDS = 100  # DynamoDB's limit on the items of one transaction
 SHARDS = 16  # partitions of the due and every-lead listings: spreads hot index keys
@@ -31,10 +32,6 @@ MQL_SORTS = ("sla_due_at", "-mql_since")  # the queue: MQLs only
 # An MQL without a deadline sorts after every deadline in the queue.
 NO_DEADLINE = 253_402_300_799  # 9999-12-31T23:59:59Z
 
-# The notification log (GET /v1/notifications): one partition a day, kept this long.
-NOTIFICATION_LOG_DAYS = 30
-DAY_SECONDS = 86_400
-
 Deltas = dict[str, list[dict[str, Any]]]  # model id -> the explained changes of one record
 Cursor = Any  # opaque and JSON-serialisable: where a listing continues
 Row = TypeVar("Row")
@@ -49,7 +46,8 @@ class ListUnavailable(RuntimeError):
 
 
 class WriteRefused(ValueError):
-    """A lead's write that the store can never hold (an item or key over its size limits)."""
+    """A lead's write that the store can never hold (an item or key over its size limits,
+    more items than one transaction takes)."""
 
 
 @dataclass(slots=True)
@@ -161,64 +159,6 @@ class ErasureCheck:
 
     key: str
     erased_at: int | None = None
-
-
-@dataclass(slots=True)
-class LoggedNotification:
-    """A notification in the log: written with the state or account that recorded it
-    pending, marked `sent_at` once published. `lead`: the key of the lead it names (erasure
-    deletes it with the lead)."""
-
-    id: str
-    kind: str
-    model: str
-    subject: str
-    created_at: int
-    email: str | None = None
-    lead: str | None = None
-    sent_at: int | None = None
-
-    @property
-    def day(self) -> str:
-        return log_day(self.created_at)
-
-    @property
-    def place(self) -> str:
-        """Its order within its day: newest last (the log is read from the end)."""
-        return f"{self.created_at:011d}#{self.id}"
-
-
-def log_day(at: int) -> str:
-    """The log's partition of a moment: its UTC date, 2026-11-01."""
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
-
-
-def notification_time(notification_id: str, default: int) -> int:
-    """When a notification was recorded: the transition's epoch its id ends with
-    (`notification_id`), else `default`."""
-    tail = notification_id.rpartition(":")[2]
-    return int(tail) if tail.isdigit() else default
-
-
-def logged(notification: Notification, model: str, at: int) -> LoggedNotification:
-    """The log's entry of a notification recorded pending by a write at `at`."""
-    email = notification.document.get("email")
-    email = email if isinstance(email, str) else None
-    try:
-        lead = None if email is None else lead_key(email)
-    except EmailError:
-        lead = None
-    created = notification_time(notification.id, at)
-    return LoggedNotification(
-        notification.id, notification.kind, model, notification.subject, created, email, lead
-    )
-
-
-def notifications_of(record: LeadRecord) -> list[LoggedNotification]:
-    """The log entries a record's write adds: one per notification it holds pending."""
-    if not isinstance(record, StateRecord | AccountRecord) or not record.pending:
-        return []
-    return [logged(n, record.model, record.updated_at) for n in record.pending.values()]
 
 
 StoredRecord = ProfileRecord | StateRecord | EventRecord | ChangeRecord | AccountRecord
@@ -362,8 +302,9 @@ class LeadStore(Protocol):
         """Write each lead atomically, many per transaction (`transactions`). Returns
         (written, to_retry): a write whose condition failed, or that met a concurrent
         transaction, must be read again and recomputed. A write the store can never hold
-        (WriteRefused: an item over its size limits) is left out and its keys noted in
-        `refused` with the reason, the others written; without `refused` it raises. Any
+        (WriteRefused: an item over its size limits, more items than one transaction
+        takes) is left out and its keys noted in `refused` with the reason, the others
+        written; without `refused` it raises. Any
         other failure raises. On success the versioned records carry their stored version."""
         ...
 
@@ -428,9 +369,9 @@ class LeadStore(Protocol):
 
     def erase(self, key: str, at: int, until: int) -> None:
         """Record the erasure marker, then delete everything else of the lead but the ids of
-        its events, kept hashed (`forgotten_id`) so that a replay is known (and its entries in
-        the notification log of the last NOTIFICATION_LOG_DAYS); marker and ids expire at
-        `until`. It looks again after deleting, so items a writer in flight added
+        its events, kept hashed (`forgotten_id`) so that a replay is known, and the entries of
+        the notification log that name it (found by their pointers under the lead); marker
+        and ids expire at `until`. It looks again after deleting, so items a writer in flight added
         meanwhile are deleted too (such a writer fails its next attempt: ErasureCheck)."""
         ...
 
@@ -523,25 +464,3 @@ def row_matches(row: LeadRow | AccountRow, sort: str, filters: ListFilters) -> b
         and filters.grade in (None, row.grade)
         and filters.owner in (None, owner)
     )
-
-
-def write_items(write: LeadWrite) -> int:
-    """The items a write puts in its transaction: its records and their log entries."""
-    return len(write.records) + sum(len(notifications_of(r)) for r in write.records)
-
-
-def transactions(writes: Sequence[LeadWrite]) -> Iterator[list[LeadWrite]]:
-    """The writes grouped into transactions of at most MAX_TRANSACTION_RECORDS records."""
-    chunk: list[LeadWrite] = []
-    size = 0
-    for write in writes:
-        items = write_items(write)
-        if items > MAX_TRANSACTION_RECORDS:
-            raise ValueError(f"lead {write.key[:8]} needs {items} records in one transaction")
-        if chunk and size + items > MAX_TRANSACTION_RECORDS:
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(write)
-        size += items
-    if chunk:
-        yield chunk

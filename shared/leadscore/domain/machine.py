@@ -97,12 +97,12 @@ def agent_reason(agent: Any, kind: str) -> str | None:
     agent = agent.strip()[:1000]
     if not agent:
         return None
-    apple, named = judged_agent(agent)
+    apple, named = _judged_agent(agent)
     return "apple_mpp" if apple and kind == "email_open" else named
 
 
 @lru_cache(maxsize=4096)
-def judged_agent(agent: str) -> tuple[bool, str | None]:
+def _judged_agent(agent: str) -> tuple[bool, str | None]:
     """Whether a (stripped) user agent is Apple's proxy's, and the scanner's or bot's word it
     names, as `user_agent:<word>`. Remembered per agent: a lead's opens and clicks come from a
     few mail clients, and the two searches cost more than the rest of the event's scoring."""

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,9 +33,10 @@ ROUTES = [
     for method in operations
 ] + [("POST", "/v1/webhooks/postmark"), ("PATCH", "/v1/{x}")]
 # 3000 requests in all: any input, and bodies drawn from the routes' schemas (these cost
-# the most to draw and to answer).
+# the most to draw and to answer); then YAML texts on the routes that read them.
 EXAMPLES = 2700
 SCHEMA_EXAMPLES = 300
+YAML_EXAMPLES = 200
 TRIED: list[int] = []
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 documents = st.recursive(
@@ -60,6 +62,26 @@ event_like = st.fixed_dictionaries(
         "_gotcha": st.text(max_size=3),
     },
 )
+# YAML whose scalars PyYAML reads but its constructors cannot build, or builds too large
+yaml_scalars = st.sampled_from(
+    [
+        "2001-13-45",
+        "2001-12-14t21:59:43.10+99:00",
+        "1" * 5000,
+        "0x" + "f" * 300,
+        "!!bool maybe",
+        "!!timestamp x",
+        "!!float one",
+        "!!int 0x",
+        "!!binary '*'",
+        ".inf",
+    ]
+)
+yaml_drafts = st.builds(
+    lambda key, value: f"id: default\n{key}: {value}\nfit: {{categories: [{value}]}}\n",
+    st.sampled_from(["name", "description", "thresholds", "x"]),
+    yaml_scalars | st.text(max_size=20),
+)
 bodies = (
     st.none()
     | st.text(max_size=200)
@@ -67,9 +89,10 @@ bodies = (
     | documents.map(json.dumps)
     | event_like.map(json.dumps)
     | st.lists(event_like, max_size=5).map(json.dumps)
+    | yaml_drafts
 )
 content_types = st.sampled_from(
-    ["application/json", "application/x-www-form-urlencoded", "text/plain", ""]
+    ["application/json", "application/x-www-form-urlencoded", "text/plain", "application/yaml", ""]
 )
 
 # ---------------------------------------------------------------- bodies from the schemas
@@ -196,6 +219,8 @@ def form_text(value: Any) -> str:
 ENCODERS: dict[str, Callable[[Any], str]] = {
     JSON: json.dumps,
     FORM: lambda fields: urlencode({name: form_text(v) for name, v in fields.items()}),
+    "application/yaml": yaml.safe_dump,
+    "text/yaml": yaml.safe_dump,
 }
 # (method, path template) -> [(media type, encoded bodies the schema allows)]
 SCHEMA_BODIES: dict[tuple[str, str], list[tuple[str, st.SearchStrategy[str]]]] = {
@@ -335,3 +360,29 @@ def test_a_body_of_the_routes_schema_is_taken(
         assert answer.status in (202, 303), (method, path, body, answer.body)
         if len(SCHEMA_TRIED) % 20 == 0:
             empty_the_queue(api)
+
+
+# Every route that reads a model or a draft as YAML text, and how it is sent there.
+DRAFT_READERS: list[tuple[str, str, Callable[[str], str], str]] = [
+    ("POST", "/v1/models/default/validate", str, "application/yaml"),
+    ("PUT", "/v1/models/default", str, "text/yaml"),
+    (
+        "POST",
+        "/v1/models/default/try",
+        lambda text: json.dumps({"document": text, "email": "a@b.io"}),
+        JSON,
+    ),
+    ("POST", "/v1/models/default/preview", lambda text: json.dumps({"document": text}), JSON),
+]
+
+
+@settings(max_examples=YAML_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(route=st.sampled_from(DRAFT_READERS), text=yaml_drafts)
+def test_no_yaml_text_causes_a_5xx(
+    api: Api, route: tuple[str, str, Callable[[str], str], str], text: str
+) -> None:
+    method, path, encode, content_type = route
+    answer = api.call(
+        method, path, encode(text), headers={"x-api-key": "k", "content-type": content_type}
+    )
+    assert_no_fault(answer, (method, path, text))

@@ -1,7 +1,8 @@
 """A model draft through the API on moto: validated with its problems at their lines, tried on a
 scored lead (the difference a rule's points make), previewed on every lead by the rescore
 worker draining its queue in SQS (histograms, rating grid, MQL lists; nothing written; a
-redelivered chunk counted once)."""
+redelivered chunk counted once; no larger than its job item keeps), and published as YAML text
+read as validate reads it; a scalar YAML cannot build is a problem at its line on every route."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from leadscore.adapters import model_store
+from leadscore.api.bodies import MAX_PREVIEW_DRAFT
 
 from tests.conftest import ROOT, LambdaContext, load_function, table_items
 from tests.integration.api_client import make_api
@@ -18,6 +21,7 @@ from tests.unit.rescore_helpers import LEADS, emails, score_and_publish
 
 KEY = {"x-api-key": "k"}
 YAML = {**KEY, "Content-Type": "application/yaml"}
+JSON = {**KEY, "Content-Type": "application/json"}
 DEFAULT = (ROOT / "models" / "default.yaml").read_text()
 
 
@@ -173,3 +177,91 @@ def test_preview_runs_the_draft_on_every_lead(api: Any, queue: Queue, scored: No
     assert api.call("POST", "/v1/models/default/preview", bad, headers=KEY).status == 422
     unknown = {"document": DEFAULT.replace("id: default", "id: nope", 1)}
     assert api.call("POST", "/v1/models/nope/preview", unknown, headers=KEY).status == 404
+
+
+def test_preview_refuses_a_draft_larger_than_its_job_keeps(api: Any) -> None:
+    draft = yaml.safe_load(DEFAULT)
+    draft["engagement"]["rules"] += [
+        {
+            "name": f"form_{n}",
+            "event": "form_submit",
+            "where": {"form": {"in": [f"form-{n}-{k:03d}-{'x' * 30}" for k in range(30)]}},
+            "points": 1,
+        }
+        for n in range(100)
+    ]
+    assert api.call("POST", "/v1/models/default/validate", draft, headers=JSON).json()["valid"]
+    refused = api.call("POST", "/v1/models/default/preview", {"document": draft}, headers=KEY)
+    assert refused.status == 422
+    assert refused.json()["errors"] == [
+        {
+            "field": "document",
+            "message": f"too large to preview: over {MAX_PREVIEW_DRAFT:,} bytes as JSON",
+        }
+    ]
+
+
+def test_publish_takes_the_model_as_yaml_text(api: Any) -> None:
+    text = DEFAULT.replace("id: default\n", "", 1)  # the path's id
+    assert api.call("POST", "/v1/models/default/validate", text, headers=YAML).json()["valid"]
+    for media in ("application/yaml", "text/yaml; charset=utf-8"):
+        answer = api.call("PUT", "/v1/models/default", text, headers={**KEY, "Content-Type": media})
+        assert answer.status == 200, answer.body
+        assert answer.headers["Location"] == "/v1/models/default"
+    published = api.call("GET", "/v1/models/default", headers=KEY).json()
+    assert published["version"] == 2 and published["id"] == "default"
+    as_json = json.dumps({**yaml.safe_load(text), "id": "default"})  # the same document
+    assert api.call("PUT", "/v1/models/default", as_json, headers=JSON).status == 200
+    assert api.call("GET", "/v1/models/default", headers=KEY).json() | {"version": 2} == published
+
+    def served(published: dict[str, Any]) -> list[Any]:
+        geography = next(c for c in published["fit"]["categories"] if c["name"] == "geography")
+        return next(c["in"] for c in geography["criteria"] if c["name"] == "served")
+
+    # YAML 1.1 as validate reads it: NO is false unless quoted (YAML 1.2 would keep "NO")
+    assert "NO" not in served(published)
+    quoted = text.replace("DK, NO, FI", "DK, 'NO', FI", 1)
+    assert api.call("PUT", "/v1/models/default", quoted, headers=YAML).status == 200
+    assert "NO" in served(api.call("GET", "/v1/models/default", headers=KEY).json())
+
+    broken = DEFAULT.replace("weight: 30\n", "weight: thirty\n", 1)
+    refused = api.call("PUT", "/v1/models/default", broken, headers=YAML)
+    assert refused.status == 422 and refused.json()["detail"] == "the model has 1 problem"
+    [error] = refused.json()["errors"]
+    assert error["field"] == "fit.categories[0].weight"
+    assert broken.splitlines()[error["line"] - 1].strip() == "weight: thirty"
+    other = api.call("PUT", "/v1/models/other", DEFAULT, headers=YAML).json()["errors"]
+    assert [(e["field"], e["line"]) for e in other] == [("id", 2)]
+    syntax = api.call("PUT", "/v1/models/default", "id: x\n  a: b\n", headers=YAML).json()
+    assert [(e["field"], e["line"], e["column"]) for e in syntax["errors"]] == [("", 2, 4)]
+    latin1 = {**KEY, "Content-Type": "application/yaml"}
+    assert (
+        api.call(
+            "PUT", "/v1/models/default", "name: caf\xe9".encode("latin-1"), headers=latin1
+        ).json()["errors"][0]["message"]
+        == "not UTF-8 text"
+    )
+    assert api.call("PUT", "/v1/models/default", "x" * 400_001, headers=YAML).status == 413
+    assert api.call("GET", "/v1/models/default", headers=KEY).json()["version"] == 4
+
+
+@pytest.mark.parametrize(
+    "value", ["2001-13-45", "1" * 5000, "!!bool maybe"], ids=["date", "digits", "tag"]
+)
+def test_every_draft_route_answers_a_scalar_yaml_cannot_build_at_its_line(
+    api: Any, value: str
+) -> None:
+    text = DEFAULT.replace("weight: 30\n", f"weight: {value}\n", 1)
+    line = text.splitlines().index(f"      weight: {value}") + 1
+
+    def placed(errors: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(e.get("field", e.get("path")), e["line"], e["column"]) for e in errors]
+
+    checked = api.call("POST", "/v1/models/default/validate", text, headers=YAML)
+    assert checked.status == 200 and placed(checked.json()["problems"]) == [("", line, 15)]
+    body = {"document": text, "email": "jane@acme-corp.com"}  # the draft is read first
+    for route, sent in [("try", body), ("preview", {"document": text})]:
+        answer = api.call("POST", f"/v1/models/default/{route}", sent, headers=KEY)
+        assert answer.status == 422 and placed(answer.json()["errors"]) == [("", line, 15)]
+    published = api.call("PUT", "/v1/models/default", text, headers=YAML)
+    assert published.status == 422 and placed(published.json()["errors"]) == [("", line, 15)]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 import pytest
+import yaml
 from jsonschema import Draft202012Validator
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo_rescore_jobs import DynamoRescoreJobs
@@ -383,6 +384,10 @@ def test_models_and_rescoring(client: Client, monkeypatch: pytest.MonkeyPatch) -
     call(413, "PUT", "/v1/models/default", "x" * 400_001, **JSON)
     call(422, "PUT", "/v1/models/other", model, **JSON)
     call(422, "PUT", "/v1/models/default", {**model, "fit": 3}, **JSON)
+    as_yaml = {**KEY, "content-type": "application/yaml"}  # the editor's text, as validate reads it
+    call(200, "PUT", "/v1/models/default", yaml.safe_dump(model), **as_yaml)
+    refused = call(422, "PUT", "/v1/models/default", "id: default\n  fit: 3\n", **as_yaml).json()
+    assert [(e["line"], e["column"]) for e in refused["errors"]] == [(2, 6)]
 
     rescoring = "/v1/models/default/rescore"
     call(400, "POST", rescoring, "{", **JSON)

@@ -396,13 +396,19 @@ FEEDBACK = RequestBody(Feedback, 10_000)
 MODEL = RequestBody(
     ScoringModel,
     400_000,
-    "a scoring model (models/*.yaml as JSON), {limit}; its id must be the path's. Every "
-    "problem is answered at once, each at its path in the document.",
+    "a scoring model, {limit}: as JSON (models/*.yaml as JSON; its id must be the path's), or "
+    "as YAML text (application/yaml, text/yaml: read as `/validate` reads a draft, YAML 1.1; "
+    "its id may be left out). Every problem is answered at once, each at its path in the "
+    "document (and, sent as YAML, at its line and column).",
+    media_types=("application/json", "application/yaml", "text/yaml"),
 )
 RESCORE = RequestBody(
     RescoreOptions, 10_000, invalid="the rescore options are not valid", required=False
 )
 MODEL_DRAFT_BYTES = 400_000
+# A preview's job item holds its draft (as JSON) beside its samples, tallies and MQL leads
+# (tests/integration/test_preview_job_size.py): DynamoDB holds 400 KB an item
+MAX_PREVIEW_DRAFT = 150_000
 DRAFT_TEXT: RequestBody[BaseModel] = RequestBody(
     None,
     MODEL_DRAFT_BYTES,

@@ -15,6 +15,7 @@ from leadscore.api.bodies import (
     DRAFT,
     DRAFT_TEXT,
     DRAFT_TRIAL,
+    MAX_PREVIEW_DRAFT,
     MODEL,
     RESCORE,
     takes,
@@ -27,10 +28,10 @@ from leadscore.services import model_drafts, rescore
 from leadscore.services.rescore_jobs import JobOptions, JobRunning, RescoreJob
 from leadscore.settings import LazyClient, settings
 
-# A draft's body as text: YAML (text/plain and no type are taken as YAML too; JSON is YAML)
-YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml", "text/plain")
-# A preview's job item holds its draft (DynamoDB items hold 400 KB)
-MAX_PREVIEW_DRAFT = 300_000
+# A model or a draft sent as YAML text (read as validate reads it: YAML 1.1, PyYAML)
+YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml")
+# A draft to validate is YAML also as text/plain or without a type (JSON is YAML too)
+DRAFT_TEXT_TYPES = (*YAML_TYPES, "text/plain", "")
 
 
 def _rescore_queue(queue_url: str, region: str, endpoint_url: str | None) -> SqsRescoreQueue:
@@ -64,16 +65,10 @@ def routes(deps: Dependencies) -> Router:
     @router.put("/v1/models/<model_id>")
     @takes(MODEL)
     def put_model(model_id: str) -> Response[str]:
-        try:  # ScoringModel, with the paths and messages of every model document's problems
-            model = parse_model(MODEL.json(router))
-        except ModelError as error:
-            raise Problem(
-                422,
-                f"the model has {len(error.problems)} problems",
-                [{"field": p["path"], "message": p["message"]} for p in error.problems],
-            ) from None
-        if model.id != model_id:
-            raise invalid("id", f"must match the id in the path ({model_id[:100]!r})")
+        if _media_type(router) in YAML_TYPES:  # as validate reads it: problems at their lines
+            model = _valid_draft(raw_body(router, MODEL.limit), model_id, "model")
+        else:
+            model = _model_json(router, model_id)
         try:
             published = model_store.publish(model, deps.clock())
         except model_store.PublishConflict:
@@ -123,7 +118,9 @@ def routes(deps: Dependencies) -> Router:
         model = _valid_draft(DRAFT.read(router).document, model_id)
         document = model.model_dump(mode="json", by_alias=True)  # parse_model reads it back
         if len(json.dumps(document)) > MAX_PREVIEW_DRAFT:
-            raise invalid("document", f"too large to preview (over {MAX_PREVIEW_DRAFT:,} bytes)")
+            raise invalid(
+                "document", f"too large to preview: over {MAX_PREVIEW_DRAFT:,} bytes as JSON"
+            )
         return _start(model_id, JobOptions(dry_run=True, draft=document))
 
     def _start(model_id: str, options: JobOptions) -> Response[str]:
@@ -181,10 +178,29 @@ def routes(deps: Dependencies) -> Router:
     return router
 
 
+def _media_type(router: Router) -> str:
+    return (header(router, "content-type") or "").split(";")[0].strip().lower()
+
+
+def _model_json(router: Router, model_id: str) -> ScoringModel:
+    """A model sent as JSON; 422 naming every problem at its path (no lines: no text)."""
+    try:
+        model = parse_model(MODEL.json(router))
+    except ModelError as error:
+        raise Problem(
+            422,
+            f"the model has {len(error.problems)} problems",
+            [{"field": p["path"], "message": p["message"]} for p in error.problems],
+        ) from None
+    if model.id != model_id:
+        raise invalid("id", f"must match the id in the path ({model_id[:100]!r})")
+    return model
+
+
 def _draft_text(router: Router) -> Draft:
     """The validate route's body: YAML text, or JSON (its lines read as YAML when they can
     be); DraftTextError for text that is not YAML."""
-    kind = (header(router, "content-type") or "").split(";")[0].strip().lower()
+    kind = _media_type(router)
     data = raw_body(router, DRAFT_TEXT.limit)
     if kind == "application/json":
         document = parse_json(data)
@@ -192,28 +208,24 @@ def _draft_text(router: Router) -> Draft:
             return Draft(document, read_yaml(data.decode()).root)
         except (DraftTextError, UnicodeDecodeError):
             return Draft(document)
-    if kind and kind not in YAML_TYPES:
+    if kind not in DRAFT_TEXT_TYPES:
         raise Problem(415, "send the draft as YAML (application/yaml, text/yaml) or JSON")
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        raise DraftTextError("not UTF-8 text") from None
-    return model_drafts.read(text)
+    return model_drafts.read(data)
 
 
-def _valid_draft(source: Any, model_id: str) -> ScoringModel:
-    """A draft sent in a JSON body (YAML text or an object) as its model; 422 listing every
-    problem at its path, line and column."""
+def _valid_draft(source: Any, model_id: str, what: str = "draft") -> ScoringModel:
+    """A draft (YAML text, or a document read from JSON) as its model; 422 listing every
+    problem at its path, line and column. `what`: the draft, or the model being published."""
     try:
         checked = model_drafts.check(model_drafts.read(source), model_id)
     except DraftTextError as error:
-        problems = [error.problem()]
+        problems, found = [error.problem()], 1
     else:
         if checked.model is not None:
             return checked.model
-        problems = checked.problems
+        problems, found = checked.problems, checked.found
     raise Problem(
         422,
-        f"the draft has {len(problems)} problem{'s' if len(problems) != 1 else ''}",
+        f"the {what} has {found:,} problem{'s' if found != 1 else ''}",
         [{"field": p.pop("path"), **p} for p in problems],
     )

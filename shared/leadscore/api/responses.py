@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from leadscore.api.bodies import EVENTS, FORM, MAX_EVENTS, RequestBody
+from leadscore.api.bodies import EVENTS, FORM, MAX_EVENTS, MAX_PREVIEW_DRAFT, RequestBody
 from leadscore.api.collect import COLLECT, MAX_COLLECT_EVENTS
 from leadscore.api.problems import PROBLEM_TYPE
 from leadscore.api.schemas import (
@@ -262,8 +262,9 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
     ("put", "/v1/models/{model_id}"): {
         200: Answer("published as a new version", ModelPublished, headers=("Location",)),
         409: "another version was published at the same moment: try again",
-        422: "the model is not valid (every problem at its path in `errors`), or its id is not "
-        "the path's",
+        422: "the model is not valid (every problem at its path in `errors`; sent as YAML, at "
+        "its line and column too, and text that is not YAML is one problem at the parser's "
+        "place), or its id is not the path's",
     },
     ("post", "/v1/models/{model_id}/rescore"): {
         202: Answer("the job is queued", RescoreStarted, headers=("Location",)),
@@ -287,7 +288,8 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
         202: Answer("the dry run of the draft is queued", RescoreStarted, headers=("Location",)),
         404: NO_MODEL,
         409: "a rescore job of this model is still running (its URL in `detail`)",
-        422: "the draft is not valid (every problem at its path, line and column in `errors`)",
+        422: "the draft is not valid (every problem at its path, line and column in `errors`), "
+        f"or it is over {MAX_PREVIEW_DRAFT:,} bytes as JSON (a preview's job keeps it)",
         503: "rescoring is not configured (RESCORE_QUEUE_URL)",
     },
     ("get", "/v1/models/{model_id}/rescore/{job_id}"): {

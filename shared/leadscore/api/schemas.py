@@ -33,7 +33,10 @@ class FieldError(BaseModel):
     )
     message: str
     line: int | None = Field(
-        default=None, ge=1, description="a model draft's problem: its line in the YAML text"
+        default=None,
+        ge=1,
+        description="a model's or a draft's problem: its line in the text sent (YAML, or JSON "
+        "read as YAML)",
     )
     column: int | None = Field(default=None, ge=1, description="and its column")
     allowed: list[str] | None = Field(
@@ -419,14 +422,20 @@ class DraftValidation(BaseModel):
     """Whether a draft could be published, and every problem it has."""
 
     valid: bool
-    problems: list[DraftProblem]
+    problems: list[DraftProblem] = Field(
+        description="the first 200, then one (path empty) saying how many more there are"
+    )
 
 
 class TrialScores(BaseModel):
     """One lead scored by the current version and by a draft (nothing is written)."""
 
-    before: LeadScore | None = Field(description="as GET /v1/leads/{email} shows it; null: none")
-    after: LeadScore = Field(description="the lead's log replayed with the draft, as of now")
+    before: LeadModelScore | None = Field(
+        description="as GET /v1/leads/{email} shows it; null: none"
+    )
+    after: LeadModelScore = Field(
+        description="the lead's log replayed with the draft (its thresholds), as of now"
+    )
     difference: dict[str, Points] = Field(
         description="the points each rule moved (they add up to the score's change)",
         examples=[{"engagement.pricing_page": 10.0}],

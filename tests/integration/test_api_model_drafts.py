@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from leadscore.adapters import model_store
-from leadscore.api.bodies import MAX_PREVIEW_DRAFT
+from leadscore.api.bodies import MAX_MODEL_DOCUMENT, MAX_PREVIEW_DRAFT
 
 from tests.conftest import ROOT, LambdaContext, load_function, table_items
 from tests.integration.api_client import make_api
@@ -265,3 +265,23 @@ def test_every_draft_route_answers_a_scalar_yaml_cannot_build_at_its_line(
         assert answer.status == 422 and placed(answer.json()["errors"]) == [("", line, 15)]
     published = api.call("PUT", "/v1/models/default", text, headers=YAML)
     assert published.status == 422 and placed(published.json()["errors"]) == [("", line, 15)]
+
+
+def test_publish_refuses_a_model_larger_than_its_item_holds(api: Any) -> None:
+    # 24 KB of YAML whose aliases make a valid model of 548 KB as JSON (DynamoDB: 400 KB)
+    values = ", ".join(f"form-{k:03d}-{'x' * 90}" for k in range(30))
+    rules = [f"{{name: f0, event: form_submit, where: {{form: {{in: &v [{values}]}}}}, points: 1}}"]
+    rules += [
+        f"{{name: f{n}, event: form_submit, where: {{form: {{in: *v}}}}, points: 1}}"
+        for n in range(1, 170)
+    ]
+    start = "    - {name: demo_request,"
+    text = DEFAULT.replace(start, "".join(f"    - {rule}\n" for rule in rules) + start, 1)
+    assert len(text) < 30_000
+    assert api.call("POST", "/v1/models/default/validate", text, headers=YAML).json()["valid"]
+    refused = api.call("PUT", "/v1/models/default", text, headers=YAML)
+    assert refused.status == 422
+    assert refused.json()["errors"] == [
+        {"field": "", "message": f"too large to publish: over {MAX_MODEL_DOCUMENT:,} bytes as JSON"}
+    ]
+    assert api.call("GET", "/v1/models/default", headers=KEY).status == 404  # nothing published

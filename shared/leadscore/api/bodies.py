@@ -393,6 +393,9 @@ WEBHOOK: RequestBody[BaseModel] = RequestBody(
     media_types=("*/*",),
 )
 FEEDBACK = RequestBody(Feedback, 10_000)
+# A published model's document as JSON, the most its catalog and version items hold (DynamoDB
+# holds 400 KB an item)
+MAX_MODEL_DOCUMENT = 350_000
 MODEL = RequestBody(
     ScoringModel,
     400_000,

@@ -15,6 +15,7 @@ from leadscore.api.bodies import (
     DRAFT,
     DRAFT_TEXT,
     DRAFT_TRIAL,
+    MAX_MODEL_DOCUMENT,
     MAX_PREVIEW_DRAFT,
     MODEL,
     RESCORE,
@@ -69,6 +70,9 @@ def routes(deps: Dependencies) -> Router:
             model = _valid_draft(raw_body(router, MODEL.limit), model_id, "model")
         else:
             model = _model_json(router, model_id)
+        stored = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if len(json.dumps(stored)) > MAX_MODEL_DOCUMENT:  # (YAML's aliases can make it so)
+            raise invalid("", f"too large to publish: over {MAX_MODEL_DOCUMENT:,} bytes as JSON")
         try:
             published = model_store.publish(model, deps.clock())
         except model_store.PublishConflict:

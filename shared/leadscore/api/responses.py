@@ -14,7 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from leadscore.api.bodies import EVENTS, FORM, MAX_EVENTS, MAX_PREVIEW_DRAFT, RequestBody
+from leadscore.api.bodies import (
+    EVENTS,
+    FORM,
+    MAX_EVENTS,
+    MAX_MODEL_DOCUMENT,
+    MAX_PREVIEW_DRAFT,
+    RequestBody,
+)
 from leadscore.api.collect import COLLECT, MAX_COLLECT_EVENTS
 from leadscore.api.problems import PROBLEM_TYPE
 from leadscore.api.schemas import (
@@ -264,7 +271,8 @@ ROUTES: dict[tuple[str, str], dict[int, Answer | str]] = {
         409: "another version was published at the same moment: try again",
         422: "the model is not valid (every problem at its path in `errors`; sent as YAML, at "
         "its line and column too, and text that is not YAML is one problem at the parser's "
-        "place), or its id is not the path's",
+        "place), or its id is not the path's, or it is over "
+        f"{MAX_MODEL_DOCUMENT:,} bytes as JSON",
     },
     ("post", "/v1/models/{model_id}/rescore"): {
         202: Answer("the job is queued", RescoreStarted, headers=("Location",)),

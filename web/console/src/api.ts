@@ -124,8 +124,8 @@ export class Api {
   model(id: string) {
     return this.request<Record<string, unknown>>("GET", `/v1/models/${path(id)}`);
   }
-  publish(id: string, document: unknown) {
-    return this.request<{ id: string; version: number }>("PUT", `/v1/models/${path(id)}`, document);
+  publish(id: string, yaml: string) {
+    return this.request<{ id: string; version: number }>("PUT", `/v1/models/${path(id)}`, yaml, "application/yaml");
   }
   rescore(id: string) {
     return this.request<RescoreStarted>("POST", `/v1/models/${path(id)}/rescore`, {});

@@ -1,5 +1,5 @@
 /** A model draft as YAML text, written and read as the API reads it (PyYAML: YAML 1.1). */
-import { type DocumentOptions, parse, parseDocument, type ParseOptions, type SchemaOptions, stringify, type Tags } from "yaml";
+import { type DocumentOptions, parseDocument, type ParseOptions, type SchemaOptions, stringify, type Tags } from "yaml";
 
 const BOOL = "tag:yaml.org,2002:bool";
 const FLOAT = "tag:yaml.org,2002:float";
@@ -27,10 +27,5 @@ export function draftText(document: Record<string, unknown>): string {
   return stringify(document, YAML_1_1);
 }
 
-/** The editor's YAML text as the document the server would read; throws a YAMLParseError. */
-export function readDraft(text: string): unknown {
-  return parse(text, YAML_1_1);
-}
-
-/** The text's YAML document (its nodes and their ranges), as `readDraft` reads it. */
+/** The text's YAML document (its nodes, their ranges, `toJS()`), read as the server reads it. */
 export const draftDocument = (text: string) => parseDocument(text, YAML_1_1);

@@ -5,7 +5,7 @@ import { type Api, ApiError } from "../api";
 import { Histogram } from "../chart";
 import { ErrorBox, Loading } from "../components";
 import { useConsole } from "../context";
-import { draftText, readDraft } from "../draft";
+import { draftText } from "../draft";
 import { createEditor, goTo, showProblems } from "../editor";
 import { points, score } from "../format";
 import { type Placed, placeProblems } from "../problems";
@@ -227,15 +227,8 @@ export function ModelPage({ id }: { id: string }) {
 
   const publish = () =>
     act("publish", async () => {
-      let document: unknown;
-      try {
-        document = readDraft(text());
-      } catch (failure) {
-        const yamlError = failure as { message: string; linePos?: { line: number; col: number }[] };
-        show([{ path: "", message: yamlError.message, line: yamlError.linePos?.[0]?.line ?? null, column: yamlError.linePos?.[0]?.col ?? null }]);
-        throw new Error("The YAML cannot be read: see the problem at its line.");
-      }
-      const answer = await api.publish(id, document);
+      // The text itself: the API reads it as it reads a draft, its problems at their lines.
+      const answer = await api.publish(id, text());
       setPublished(answer.version);
       setVersion(answer.version);
       show([]);

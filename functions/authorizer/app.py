@@ -14,15 +14,18 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from leadscore.adapters.api_keys import ApiKeys, presented_key
+from leadscore.adapters.api_keys import ApiKeys, RememberedKeys, presented_key
 from leadscore.adapters.cognito_tokens import CognitoTokens, TokenRefused, presented_token
 from leadscore.settings import LazyClient, settings
 
 logger = Logger()
 config = settings()
-keys = ApiKeys(
-    LazyClient("dynamodb", region_name=config.region, endpoint_url=config.endpoint_url),
-    config.table_name,
+# A key found is remembered a minute per container (a revocation holds within it).
+keys = RememberedKeys(
+    ApiKeys(
+        LazyClient("dynamodb", region_name=config.region, endpoint_url=config.endpoint_url),
+        config.table_name,
+    )
 )
 # Without a pool (a template that has none), Bearer tokens are refused like unknown keys.
 tokens = (

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from leadscore.adapters.api_keys import ApiKeys
+from leadscore.adapters.api_keys import ApiKeys, RememberedKeys
 from leadscore.settings import settings
 from leadscore_tools.template import load_template
 
@@ -99,3 +99,27 @@ def test_the_authorizer_may_only_read_api_key_items() -> None:
     assert statement["Action"] == "dynamodb:GetItem"
     condition = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
     assert condition == ["APIKEY#*"]
+
+
+def test_a_key_found_is_remembered_a_minute_and_a_revocation_holds_after_it(aws: None) -> None:
+    """No API Gateway cache on the keyed routes: the authorizer reads a key once a minute per
+    container, not once a request; a revoked key is refused once its minute is over."""
+    keys = ApiKeys(boto3.client("dynamodb"), settings().table_name)
+    key, record = keys.create("crm", ["ingest"], datetime.now(UTC))
+    reads: list[str] = []
+
+    class Counted:
+        def verify(self, presented: str) -> Any:
+            reads.append(presented)
+            return keys.verify(presented)
+
+    now = [1_000.0]
+    remembered = RememberedKeys(Counted(), seconds=60, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert [remembered.verify(key) for _ in range(5)] == [record] * 5
+    assert len(reads) == 1
+    keys.revoke(record.key_id, datetime.now(UTC))
+    now[0] += 59
+    assert remembered.verify(key) == record  # within its minute
+    now[0] += 2
+    assert remembered.verify(key) is None and len(reads) == 2
+    assert remembered.verify("lsk_unknown") is None and len(reads) == 3  # misses always read

@@ -13,7 +13,8 @@ import base64
 import binascii
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -198,3 +199,39 @@ class ApiKeys:
             ]
         )
         return ApiKey(record.key_id, record.name, record.scopes, record.created_at, when)
+
+
+class RememberedKeys:
+    """`ApiKeys.verify`, remembering each key found for `seconds`: the authorizer runs before
+    every keyed request (it has no API Gateway cache), so a warm container reads a key once a
+    minute instead of once a request; a revocation holds within that. Unknown keys are read
+    every time (nothing to remember of them)."""
+
+    def __init__(
+        self,
+        keys: ApiKeys,
+        seconds: float = 60.0,
+        most: int = 1_024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys = keys
+        self._seconds = seconds
+        self._most = most
+        self._clock = clock
+        self._found: dict[str, tuple[float, ApiKey]] = {}
+
+    def verify(self, key: str) -> ApiKey | None:
+        if not key or len(key) > 256:
+            return None
+        digest, now = key_hash(key), self._clock()
+        remembered = self._found.get(digest)
+        if remembered is not None and now - remembered[0] < self._seconds:
+            return remembered[1]
+        record = self._keys.verify(key)
+        if record is None:
+            self._found.pop(digest, None)
+            return None
+        if len(self._found) >= self._most:  # a bound, not an LRU: a full cache starts over
+            self._found.clear()
+        self._found[digest] = (now, record)
+        return record

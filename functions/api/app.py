@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from leadscore import snapstart
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.api.app import KEYED_ROUTES, build, keyed_dependencies
 from leadscore.settings import LazyClient, settings
@@ -24,6 +25,7 @@ sns = LazyClient("sns", region_name=config.region, endpoint_url=config.endpoint_
 dynamodb = LazyClient("dynamodb", region_name=config.region, endpoint_url=config.endpoint_url)
 deps = keyed_dependencies(config, sqs, sns, dynamodb, DynamoLeadStore())
 app = build(deps, KEYED_ROUTES)
+snapstart.register_hooks()  # SnapStart: each restored copy reseeds and reconnects
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from leadscore import snapstart
 from leadscore.api.public import build, public_dependencies
 from leadscore.settings import LazyClient, settings
 
@@ -22,6 +23,7 @@ config = settings().require("queue_url")
 sqs = LazyClient("sqs", region_name=config.region, endpoint_url=config.endpoint_url)
 deps = public_dependencies(config, sqs)
 app = build(deps)
+snapstart.register_hooks()  # SnapStart: each restored copy reseeds and reconnects
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
@@ -150,11 +151,25 @@ class LazyClient:
     tests that load a handler inside moto get the client made inside moto too.
     """
 
+    # Every lazy client, so that a SnapStart restore can make them again (leadscore.snapstart).
+    _every: weakref.WeakSet[LazyClient] = weakref.WeakSet()
+
     def __init__(self, service: str, **options: Any) -> None:
         self._service = service
         self._options = options
         self._client: Any = None
         self._lock = threading.Lock()  # the local stack calls handlers from several threads
+        LazyClient._every.add(self)
+
+    @classmethod
+    def forget_all(cls) -> int:
+        """Drop every client made so far (the next call makes it again); how many were made."""
+        made = 0
+        for lazy in list(cls._every):
+            with lazy._lock:
+                made += lazy._client is not None
+                lazy._client = None
+        return made
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:

@@ -115,3 +115,24 @@ def test_two_restored_copies_draw_different_random_values() -> None:
 
     assert copy(hooks=False) == copy(hooks=False)  # what SnapStart alone would do
     assert copy(hooks=True) != copy(hooks=True)
+
+
+def test_the_snapstart_functions_serve_published_versions_of_their_whole_configuration() -> None:
+    from leadscore_tools.template import load_template
+
+    resources = load_template()["Resources"]
+    snapstarted = {
+        name
+        for name, resource in resources.items()
+        if (resource.get("Properties") or {}).get("SnapStart")
+    }
+    assert snapstarted == {"ApiFunction", "PublicApiFunction"}
+    for name in snapstarted:
+        properties = resources[name]["Properties"]
+        assert properties["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+        # SnapStart applies to versions only: the API must call an alias, and a new layer or any
+        # changed property must publish a new version, or the alias would keep the old code.
+        assert properties["AutoPublishAlias"] == "live"
+        assert properties["AutoPublishAliasAllProperties"] is True
+        assert properties["VersionDeletionPolicy"] == "Delete"
+    assert resources["SharedLayer"]["Properties"]["PublishLambdaVersion"] is True

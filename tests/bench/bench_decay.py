@@ -1,6 +1,7 @@
 """The scheduled decay run over N leads of which a few are due, in process against moto:
 items read (the `due` index, lead items, account items), keys asked (a key not found is still
-a read), DynamoDB requests by operation, time.
+a read), DynamoDB requests by operation, capacity units per due lead (tests/bench/capacity.py:
+as DynamoDB bills them, the table and each index apart), time.
 
 Run from the project root: `.venv/bin/python -m tests.bench.bench_decay [--leads N --due D]`.
 
@@ -30,6 +31,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.bench.capacity import CapacityMeter, header, row
 from tests.bench.common import ROOT, TABLE, fake_aws_environment
 from tests.helpers.profiles import ENGINEER, VP
 
@@ -196,8 +198,11 @@ def main() -> None:
         recorder = Recorder()
         reads.counting = True
         started = time.perf_counter()
-        outcome = run_decay(AT, store, models, recorder)
-        elapsed = time.perf_counter() - started
+        with CapacityMeter() as meter:
+            for event, handler in (("before-call", reads.before), ("after-call", reads)):
+                meter.reader.meta.events.unregister(f"{event}.dynamodb", handler)
+            outcome = run_decay(AT, store, models, recorder)
+        elapsed = time.perf_counter() - started - meter.own_seconds
         reads.counting = False
 
     stats = outcome.stats
@@ -215,6 +220,8 @@ def main() -> None:
         f"{elapsed - sum(reads.seconds.values()):.2f}s, DynamoDB calls (moto) "
         + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in sorted(reads.seconds.items()))
     )
+    print(header("capacity", 14, meter, "lead"))
+    print(row("per due lead", 14, meter, max(1, stats.found)))
 
 
 if __name__ == "__main__":

@@ -1,23 +1,23 @@
-"""The sales lists over N leads in moto: index items read per page of 50 for each list, p50
-of a page through the API handler in process, and the write units the list indexes add to a
-scored event.
+"""The sales lists over N leads in moto: index items read and read units per page of 50 for
+each list, p50 of a page through the API handler in process, and the write units each index
+adds to a scored event.
 
 Run from the project root: `.venv/bin/python -m tests.bench.bench_lists [--leads N]`
 (the issue's figure: 100,000; the default is smaller, so that it runs in a minute).
 
 The leads' state items are seeded with BatchWriteItem as the scorer leaves them (a tenth are
-MQLs, a third have an owner). The write units come from real scoring: a lead's state before
-and after one more event (the default model, a pricing page view), turned into each list
-index's item; an index write is one put per started KB when a projected attribute changes
-and a delete plus a put when its sort key changes (DynamoDB's rule), none when the item
-stays out of the index. moto's Query of an index sorts the whole table, so the handler's
-time here grows with N; DynamoDB's does not.
+MQLs, a third have an owner). Read units are metered by tests/bench/capacity.py (an index
+Query: the index entries it evaluates, filtered out or not, eventually consistent). The write
+units come from real scoring: a lead's state item before and after one more event (the
+default model, a pricing page view), priced by the same rules for every index of the table
+(a put per started KB of the entry when it changes, a delete and a put when its key moves,
+none when the item stays out of the index). moto's Query of an index sorts the whole table,
+so the handler's time here grows with N; DynamoDB's does not.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
 import statistics
@@ -25,18 +25,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.bench.common import ROOT, TABLE, fake_aws_environment, item_bytes
+from tests.bench.capacity import CapacityMeter, Table
+from tests.bench.common import ROOT, TABLE, fake_aws_environment
 
 fake_aws_environment()
 AT = datetime(2026, 11, 1, 12, tzinfo=UTC)
 PAGE = 50
-INDEXES = {  # index -> (partition key, sort key)
-    "by_score": ("list_pk", "score"),
-    "by_activity": ("list_pk", "last_activity_at"),
-    "mql_queue": ("mql_pk", "sla_due_at"),
-    "owner_queue": ("owner_pk", "sla_due_at"),
-    "mql_since": ("mql_pk", "mql_since"),
-}
 
 
 def main() -> None:
@@ -104,14 +98,18 @@ def items_read() -> None:
         ("-score", ListFilters(ratings=("A1",), owner="seller1@sales.example")),
         ("sla_due_at", ListFilters(owner="seller1@sales.example")),  # the owner_queue index
     ]
-    print(f"\nindex items read per page of {PAGE} (first page; second page)")
+    print(f"\nindex items read and read units per page of {PAGE} (first page; second page)")
     for sort, filters in lists:
-        first = store.list_leads("default", sort, filters, PAGE, None)
-        second = store.list_leads("default", sort, filters, PAGE, first.cursor)
+        with CapacityMeter() as first_units:
+            first = store.list_leads("default", sort, filters, PAGE, None)
+        with CapacityMeter() as second_units:
+            second = store.list_leads("default", sort, filters, PAGE, first.cursor)
         shown = {k: v for k, v in vars_of(filters).items() if v}
         print(
-            f"  {sort:18} {shown!s:55} rows {len(first.rows):3}, read {first.read:5}; "
-            f"rows {len(second.rows):3}, read {second.read:5}"
+            f"  {sort:18} {shown!s:55} rows {len(first.rows):3}, read {first.read:5}, "
+            f"RCU {first_units.read_units:5.1f}, req {first_units.request_count:2}; "
+            f"rows {len(second.rows):3}, read {second.read:5}, "
+            f"RCU {second_units.read_units:5.1f}, req {second_units.request_count:2}"
         )
 
 
@@ -152,11 +150,13 @@ def write_units() -> None:
     from leadscore.domain import engine
     from leadscore.domain.events import Event
     from leadscore_tools.modelfiles import load_compiled
+    from leadscore_tools.template import table_definition
 
     model = load_compiled(str(ROOT / "models" / "default.yaml"))
+    table = Table.of(table_definition())
     profile = {"job_title": "VP Engineering", "company_size": "201-500", "country": "United States"}
     rng = random.Random(11)
-    units = dict.fromkeys(INDEXES, 0)
+    units = dict.fromkeys((index.name for index in table.indexes), 0)
     events = 300
     for n in range(events):
         record = _record(n, rng)
@@ -165,9 +165,9 @@ def write_units() -> None:
         event = Event(f"e{n}", "page_view", at, properties={"url": "/pricing"})
         record.state = engine.score(model, record.state, profile, [event], at).state
         after = _attributes(record, item_of)
-        for name, (partition, sort_key) in INDEXES.items():
-            units[name] += _index_writes(before, after, partition, sort_key)
-    print(f"\nwrite units the list indexes add per scored event (mean of {events}):")
+        for index in table.indexes:
+            units[index.name] += index.writes(before, after, table.keys)
+    print(f"\nwrite units each index adds per scored event (mean of {events}):")
     for name, total in units.items():
         print(f"  {name:12} {total / events:.2f}")
     print(f"  {'all':12} {sum(units.values()) / events:.2f}")
@@ -175,29 +175,6 @@ def write_units() -> None:
 
 def _attributes(record: Any, item_of: Any) -> dict[str, Any]:
     return dict(item_of(record).serialize())
-
-
-def _index_writes(before: dict[str, Any], after: dict[str, Any], pk: str, sk: str) -> int:
-    """DynamoDB's index writes for one base write: none, one put, or a delete and a put."""
-    from leadscore.adapters.dynamo import LeadTable
-
-    index = {i.Meta.index_name: i for i in LeadTable._indexes.values()}  # type: ignore[attr-defined]
-    name = next(n for n, (p, s) in INDEXES.items() if (p, s) == (pk, sk))
-    projected = {pk, sk, "pk", "sk", *index[name].Meta.projection.non_key_attributes}
-
-    def image(item: dict[str, Any]) -> dict[str, Any] | None:
-        if pk not in item or sk not in item:
-            return None
-        return {k: v for k, v in item.items() if k in projected}
-
-    old, new = image(before), image(after)
-    if old == new:
-        return 0
-    size = max(item_bytes(x) for x in (old, new) if x is not None)
-    put = math.ceil(size / 1024)
-    if old is None or new is None:
-        return put if new is not None else 1
-    return put + 1 if (old[pk], old[sk]) != (new[pk], new[sk]) else put
 
 
 if __name__ == "__main__":

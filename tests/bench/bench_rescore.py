@@ -5,9 +5,9 @@ Run from the project root: `.venv/bin/python -m tests.bench.bench_rescore [--lea
 
 The leads are seeded directly (profile, state for version 1, ten logged events each: what the
 scorer writes), version 2 is published, then a rescore job runs its messages in process, one
-after the other, as one worker would. Requests are counted with botocore's event hooks;
-capacity units follow DynamoDB's rules (transactional write: 2 WCU per started KB; strongly
-consistent read: 1 RCU per started 4 KB of the items a Query returns).
+after the other, as one worker would. Requests and capacity units are metered by
+tests/bench/capacity.py, as DynamoDB bills them (item sizes, transactions 2x, every index
+write by its projection).
 
 moto is O(table) where DynamoDB is not: it copies the whole table for every item of a
 TransactWriteItems (its rollback backup) and scans every item for a Query on a partition key.
@@ -26,19 +26,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.bench.common import (
-    ROOT,
-    TABLE,
-    Quiet,
-    fake_aws_environment,
-    item_bytes,
-    transaction_wcu,
-)
+from tests.bench.capacity import BASE, READ_PRICE, WRITE_PRICE, CapacityMeter, header, row
+from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment
 
 fake_aws_environment()
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
-WRITE_PRICE = 0.625  # USD per million write request units, on-demand, us-east-1
-READ_PRICE = 0.125  # USD per million read request units
 # Assumptions for the AWS extrapolation (stated in the output):
 QUERY_MS = 10.0  # a strongly consistent Query of one lead (~15 items), same region
 WRITE_MS = 30.0  # a TransactWriteItems of up to 100 items
@@ -46,55 +38,6 @@ SMALL_MS = 6.0  # GetItem / PutItem / UpdateItem / SendMessageBatch
 CONCURRENCY = 16  # rescore Lambda concurrency (the event source's MaximumConcurrency)
 TABLE_WCU = 40_000  # DynamoDB on-demand: default per-table throughput quota, write units/s
 TARGET = 1_000_000
-
-
-class Meter:
-    """DynamoDB requests by operation, and their capacity units."""
-
-    def __init__(self) -> None:
-        self.requests: Counter[str] = Counter()
-        self.wcu = 0
-        self.rcu = 0
-
-    def install(self) -> None:
-        """Meter every DynamoDB client's calls, whichever connection made the client (the
-        stores each hold their own)."""
-        from botocore.client import BaseClient
-
-        original = self._original = BaseClient._make_api_call
-        meter = self
-
-        def metered(client: Any, operation_name: str, params: dict[str, Any]) -> Any:
-            if client.meta.service_model.service_name != "dynamodb":
-                return original(client, operation_name, params)
-            model = client.meta.service_model.operation_model(operation_name)
-            meter.before_call(model, params)
-            parsed = original(client, operation_name, params)
-            meter.after_call(parsed, model)
-            return parsed
-
-        BaseClient._make_api_call = metered  # type: ignore[method-assign]
-
-    def uninstall(self) -> None:
-        from botocore.client import BaseClient
-
-        BaseClient._make_api_call = self._original  # type: ignore[method-assign]
-
-    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        self.requests[model.name] += 1
-        if model.name == "TransactWriteItems":
-            self.wcu += transaction_wcu(params)
-        elif model.name in ("UpdateItem", "PutItem", "DeleteItem"):
-            self.wcu += max(1, math.ceil(item_bytes(params.get("Item") or {}) / 1024))
-        elif model.name == "GetItem":
-            self.rcu += 1
-
-    def after_call(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name == "Query":
-            size = sum(item_bytes(item) for item in parsed.get("Items", []))
-            self.rcu += max(1, math.ceil(size / 4096))
-        elif model.name == "BatchGetItem":
-            self.rcu += sum(len(v) for v in parsed.get("Responses", {}).values())
 
 
 def fast_moto() -> None:
@@ -263,8 +206,8 @@ def main() -> None:
         document.pop("version", None)
         model_store.publish(parse_model(document), NOW)
 
-        meter = Meter()
-        meter.install()
+        meter = CapacityMeter()
+        meter.start()
         sent: Counter[str] = Counter()
 
         class CountingQueue:
@@ -291,14 +234,14 @@ def main() -> None:
             if not messages:
                 break
             for message in messages:
-                begin = time.perf_counter()
+                begin, metering = time.perf_counter(), meter.own_seconds
                 rescorer.handle(message["Body"])
-                if '"chunk"' in message["Body"]:
-                    chunk_times.append(time.perf_counter() - begin)
+                if '"chunk"' in message["Body"]:  # the meter's own reads left out
+                    chunk_times.append(time.perf_counter() - begin - meter.own_seconds + metering)
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started - meter.own_seconds
         done = rescore.job_progress(jobs.read("default", job.job_id), store)  # type: ignore[arg-type]
-        meter.uninstall()
+        meter.stop()
 
         # The engine's share: replaying the seeded leads again, no I/O.
         model = compile_model(model_store.read("default"))  # type: ignore[arg-type]
@@ -325,7 +268,8 @@ def main() -> None:
     median = statistics.median(chunk_times) * 1000
     print(f"  chunks of {rescore.CHUNK_SIZE}: {len(chunk_times)}, median {median:.0f} ms")
     print(f"  DynamoDB requests per lead: {requests / leads:.3f}  {per_lead}")
-    print(f"  capacity per lead: {meter.wcu / leads:.2f} WCU, {meter.rcu / leads:.2f} RCU")
+    print(header("  capacity", 12, meter, "lead"))
+    print(row("  per lead", 12, meter, leads))
     print(f"  SQS messages sent: {dict(sent)}; engine replay {replay_ms:.2f} ms per lead")
 
     # Extrapolation: a chunk is 100 Queries (16 at a time), its transactions and bookkeeping.
@@ -343,7 +287,8 @@ def main() -> None:
     chunks = TARGET / chunk
     seconds = chunks * chunk_ms / 1000 / CONCURRENCY
     listing = math.ceil(TARGET / 16 / rescore.LIST_PAGE) * (QUERY_MS + 3 * SMALL_MS) / 1000
-    wcu, rcu = meter.wcu / leads * TARGET, meter.rcu / leads * TARGET
+    wcu, rcu = meter.write_units / leads * TARGET, meter.read_units / leads * TARGET
+    table_wcu = meter.writes[BASE] / leads * TARGET  # the quota is per table and per index
     print(
         f"1,000,000 leads on AWS at {CONCURRENCY} concurrent rescore Lambdas (assumed: Query "
         f"{QUERY_MS:.0f} ms, transaction {WRITE_MS:.0f} ms, other requests {SMALL_MS:.0f} ms):"
@@ -354,9 +299,9 @@ def main() -> None:
         f"{wcu / seconds:,.0f} WCU/s and {rcu / seconds:,.0f} RCU/s on average"
     )
     print(
-        f"  DynamoDB bound: {wcu / TABLE_WCU / 60:.1f} min at the default on-demand table quota "
-        f"of {TABLE_WCU:,} WCU/s (more concurrency only helps with a raised quota or warm "
-        "throughput)"
+        f"  DynamoDB bound: {table_wcu / TABLE_WCU / 60:.1f} min at the default on-demand "
+        f"table quota of {TABLE_WCU:,} WCU/s, each index its own (more concurrency only helps "
+        "with a raised quota or warm throughput)"
     )
     print(
         f"  DynamoDB on-demand cost: ${(wcu * WRITE_PRICE + rcu * READ_PRICE) / 1e6:,.2f} "

@@ -2,38 +2,24 @@
 view, anonymous and identified, and what crediting a visitor's N events to the lead it
 becomes costs; then `POST /v1/collect` in process (p50/p99).
 
-Units are counted as bench_pipeline.py counts them, plus BatchWriteItem (1 WCU per started
-KB of each item): the visits are kept with it. Indexes are not counted here (#20): a visit
-has no index attribute, so it writes none.
+Units are counted by tests/bench/capacity.py, as DynamoDB bills them: BatchWriteItem (the
+visits are kept with it) per item, transactions 2x, every index write by its projection.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 import statistics
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.bench.bench_pipeline import READ_PRICE, WRITE_PRICE, Meter, metering
-from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment, item_bytes
+from tests.bench.capacity import CapacityMeter, header, row
+from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment
 
 fake_aws_environment()
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 PAGES = ["/pricing", "/blog/a", "/product/x", "/", "/careers", "/demo"]
-
-
-class TrackingMeter(Meter):
-    def before_call(self, model: Any, params: dict[str, Any], **kwargs: Any) -> None:
-        super().before_call(model, params, **kwargs)
-        if model.name == "BatchWriteItem":
-            for requests in params["RequestItems"].values():
-                for request in requests:
-                    item = request.get("PutRequest", {}).get("Item") or request.get(
-                        "DeleteRequest", {}
-                    ).get("Key", {})
-                    self.wcu += max(1, math.ceil(item_bytes(item) / 1024))
 
 
 def visitor(n: int) -> str:
@@ -69,7 +55,7 @@ def score(records: list[tuple[str, str]]) -> Any:
     return outcome
 
 
-def page_views(visitors: int, batches: int, identified: bool) -> tuple[TrackingMeter, int]:
+def page_views(visitors: int, batches: int, identified: bool) -> tuple[CapacityMeter, int]:
     """Batches of 10 page views over `visitors` visitors (linked to leads first if
     `identified`); the meter of the page views alone."""
     from leadscore.domain.events import Event
@@ -82,8 +68,7 @@ def page_views(visitors: int, batches: int, identified: bool) -> tuple[TrackingM
             claim = Event(f"form-{v}", "form_submit", NOW, None, {"form": "demo"}, None, "form")
             entry = Entry(f"lead{v}@corp.example", claim, visitor(v) + prefix)
             score([(f"c{v}", next(encode([entry], NOW)))])
-    meter = TrackingMeter()
-    with metering(meter):
+    with CapacityMeter() as meter:
         for b in range(batches):
             records = []
             for n in range(10):
@@ -94,7 +79,7 @@ def page_views(visitors: int, batches: int, identified: bool) -> tuple[TrackingM
     return meter, batches * 10
 
 
-def crediting(count: int) -> TrackingMeter:
+def crediting(count: int) -> CapacityMeter:
     """A visitor with `count` page views over the last 20 days posts a form: the meter of
     that form's scoring, its credit included."""
     from leadscore.domain.events import Event
@@ -107,20 +92,10 @@ def crediting(count: int) -> TrackingMeter:
         chunk = views[start : start + 10]
         score([(f"v{n}", next(encode([Entry(None, e, who)], NOW))) for n, e in enumerate(chunk)])
     claim = Event(f"form-{who}", "form_submit", NOW, None, {"form": "demo"}, None, "form")
-    meter = TrackingMeter()
-    with metering(meter):
+    with CapacityMeter() as meter:
         outcome = score([("claim", next(encode([Entry(f"{who}@corp.example", claim, who)], NOW)))])
     assert outcome.visits.credited == count, outcome.visits
     return meter
-
-
-def line(name: str, meter: TrackingMeter, per: int) -> str:
-    requests = sum(meter.requests.values())
-    cost = (meter.wcu * WRITE_PRICE + meter.rcu * READ_PRICE) / per
-    return (
-        f"{name:<40}{requests / per:>10.2f}{meter.wcu / per:>10.2f}{meter.rcu / per:>10.2f}"
-        f"{cost:>12.2f}\n  requests by operation: {dict(meter.requests)}"
-    )
 
 
 class CountingQueue:
@@ -175,24 +150,26 @@ def main() -> None:
     from moto import mock_aws
 
     print("Website tracking: DynamoDB per page view (moto, default model, batches of 10)")
-    print(f"{'scenario':<40}{'req/view':>10}{'WCU/view':>10}{'RCU/view':>10}{'$/M views':>12}")
     with mock_aws():
         boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
         model_store.publish(load_model(ROOT / "models" / "default.yaml"), NOW)
         meter, views = page_views(10, 50, identified=False)
-        print(line("anonymous, 10 visitors", meter, views))
+        print(header("scenario", 34, meter, "view"))
+        print(row("anonymous, 10 visitors", 34, meter, views))
         meter, views = page_views(10, 50, identified=True)
-        print(line("identified (linked), 10 visitors", meter, views))
+        print(row("identified (linked), 10 visitors", 34, meter, views))
         print()
         print("Crediting a visitor's N page views when it posts a form (the form's batch)")
-        print(f"{'N':<40}{'requests':>10}{'WCU':>10}{'RCU':>10}{'$/M':>12}")
         for count in (10, 100):
             meter = crediting(count)
-            print(line(f"{count} page views", meter, 1))
+            if count == 10:
+                print(header("N", 34, meter, "form"))
+            print(row(f"{count} page views", 34, meter, 1))
     collect_timing()
     print(
-        "Cost: DynamoDB on-demand list prices (us-east-1): $0.625 per million write units, "
-        "$0.125 per million read units; SQS, Lambda and API Gateway are extra."
+        "Cost ($/M: per million views or forms): DynamoDB on-demand list prices (us-east-1), "
+        "$0.625 per million write units, $0.125 per million read units, every index included; "
+        "SQS, Lambda and API Gateway are extra."
     )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,7 +35,7 @@ from typing import Any
 WRITE_PRICE = 0.625  # USD per million write request units, on-demand, us-east-1
 READ_PRICE = 0.125  # USD per million read request units
 KB = 1024
-TABLE = "table"  # the base table's column; the others are named after their index
+BASE = "table"  # the base table's column; the others are named after their index
 Item = dict[str, Any]
 
 
@@ -145,9 +146,7 @@ class Table:
     def write(self, old: Item | None, new: Item | None, transactional: bool) -> Counter[str]:
         """Write units of one item written, by target: the table's, then each index's."""
         units: Counter[str] = Counter()
-        units[TABLE] = (2 if transactional else 1) * write_units(
-            max(item_size(old), item_size(new))
-        )
+        units[BASE] = (2 if transactional else 1) * write_units(max(item_size(old), item_size(new)))
         for index in self.indexes:
             units[index.name] += index.writes(old, new, self.keys)
         return units
@@ -169,6 +168,8 @@ class CapacityMeter:
         self._lock = threading.RLock()
         self._original: Any = None
         self._reader: Any = None
+        # spent in the meter's own reads in the main thread (a bench's timing leaves it out)
+        self.own_seconds = 0.0
 
     # --- totals ---
 
@@ -189,11 +190,19 @@ class CapacityMeter:
         return (self.write_units * WRITE_PRICE + self.read_units * READ_PRICE) / 1e6
 
     def targets(self) -> list[str]:
-        return [TABLE, *(index.name for index in self.table.indexes)]
+        return [BASE, *(index.name for index in self.table.indexes)]
 
     # --- installation ---
 
     def __enter__(self) -> CapacityMeter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Meter every DynamoDB client's calls, whichever connection made the client."""
         from botocore.client import BaseClient
 
         self._original = original = BaseClient._make_api_call
@@ -205,19 +214,28 @@ class CapacityMeter:
             return meter.call(lambda: original(client, operation, params), operation, params)
 
         BaseClient._make_api_call = metered  # type: ignore[method-assign]
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         from botocore.client import BaseClient
 
         BaseClient._make_api_call = self._original  # type: ignore[method-assign]
 
-    def _unmetered(self, operation: str, params: dict[str, Any]) -> Any:
+    @property
+    def reader(self) -> Any:
+        """The client of the meter's own reads (not metered)."""
         if self._reader is None:
             import boto3
 
             self._reader = boto3.client("dynamodb")
-        return self._original(self._reader, operation, params)
+        return self._reader
+
+    def _unmetered(self, operation: str, params: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._original(self.reader, operation, params)
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                self.own_seconds += time.perf_counter() - started
 
     def _get(self, table: str, key: Item) -> Item | None:
         answer = self._unmetered(
@@ -249,7 +267,7 @@ class CapacityMeter:
             for entry in params["TransactItems"]:
                 body = entry["Get"]
                 self._add_reads(
-                    TABLE, 2 * read_units(item_size(self._get(body["TableName"], body["Key"])))
+                    BASE, 2 * read_units(item_size(self._get(body["TableName"], body["Key"])))
                 )
         return parsed
 
@@ -273,7 +291,7 @@ class CapacityMeter:
                 # (an existing item: the new item's size, or the old one's for an update;
                 # a new item: 1)
                 size = item_size(params.get("Item") or old) if old else 0
-                self._add_writes(Counter({TABLE: write_units(size)}))
+                self._add_writes(Counter({BASE: write_units(size)}))
                 raise
             new = None  # DeleteItem
             if operation == "PutItem":
@@ -304,25 +322,24 @@ class CapacityMeter:
             for entry in params["TransactItems"]:
                 ((action, body),) = entry.items()
                 key = body.get("Key") or self.table.key(body["Item"])
-                entries.append((action, body["TableName"], key, self._get(body["TableName"], key)))
+                entries.append((action, body, key, self._get(body["TableName"], key)))
             try:
                 parsed = send()
             except Exception:
                 # a cancelled transaction: its items' base units, as if attempted
-                for _action, _table, _key, old in entries:
-                    self._add_writes(Counter({TABLE: 2 * write_units(item_size(old))}))
+                for _action, body, _key, old in entries:
+                    size = max(item_size(old), item_size(body.get("Item")))
+                    self._add_writes(Counter({BASE: 2 * write_units(size)}))
                 raise
-            for (action, table, key, old), entry in zip(
-                entries, params["TransactItems"], strict=True
-            ):
+            for action, body, key, old in entries:
                 if action == "ConditionCheck":  # billed as a transactional write, no index
-                    self._add_writes(Counter({TABLE: 2 * write_units(item_size(old))}))
+                    self._add_writes(Counter({BASE: 2 * write_units(item_size(old))}))
                     continue
-                new = {
-                    "Put": entry["Put"].get("Item"),
-                    "Delete": None,
-                    "Update": self._get(table, key) if action == "Update" else None,
-                }[action]
+                new = None  # Delete
+                if action == "Put":
+                    new = body["Item"]
+                elif action == "Update":
+                    new = self._get(body["TableName"], key)
                 self._add_writes(self.table.write(old, new, transactional=True))
         return parsed
 
@@ -331,7 +348,7 @@ class CapacityMeter:
         if item is not None and ("ProjectionExpression" in params or "AttributesToGet" in params):
             item = self._get(params["TableName"], params["Key"])  # a projection reads it whole
         factor = 1.0 if params.get("ConsistentRead") else 0.5
-        self._add_reads(TABLE, factor * read_units(item_size(item)))
+        self._add_reads(BASE, factor * read_units(item_size(item)))
 
     def _batch_get_reads(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         for table, asked in params["RequestItems"].items():
@@ -345,7 +362,7 @@ class CapacityMeter:
                 item = found.get(self._key_text(key))
                 if item is not None and projected:
                     item = self._get(table, key)
-                self._add_reads(TABLE, factor * read_units(item_size(item)))
+                self._add_reads(BASE, factor * read_units(item_size(item)))
 
     @staticmethod
     def _key_text(key: Item) -> str:
@@ -362,7 +379,7 @@ class CapacityMeter:
         name = params.get("IndexName")
         if name is None:
             factor = 1.0 if params.get("ConsistentRead") else 0.5
-            self._add_reads(TABLE, factor * read_units(sum(item_size(i) for i in items)))
+            self._add_reads(BASE, factor * read_units(sum(item_size(i) for i in items)))
             return
         index = self.table.index(name)
         size = sum(item_size(index.entry(item, self.table.keys)) for item in items)

@@ -1,9 +1,8 @@
-"""What the benches on moto share: their fake AWS environment, DynamoDB's item size and the
-write units of a transaction, and a publisher that drops every notification."""
+"""What the benches on moto share: their fake AWS environment and a publisher that drops every
+notification (their capacity meter is tests/bench/capacity.py)."""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -24,26 +23,6 @@ def fake_aws_environment() -> None:
         POWERTOOLS_TRACE_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="ERROR",
     )
-
-
-def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (close enough for capacity units)."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        ((kind, content),) = value.items()
-        size += 3 + item_bytes(content) if kind == "M" else len(str(content).encode())
-    return size
-
-
-def transaction_wcu(params: dict[str, Any]) -> int:
-    """Write units of a TransactWriteItems request: 2 per started KB of each item."""
-    units = 0
-    for entry in params["TransactItems"]:
-        ((_operation, body),) = entry.items()
-        size = item_bytes(body.get("Item") or body.get("Key") or {})
-        units += 2 * max(1, math.ceil(size / 1024))
-    return units
 
 
 class Quiet:

@@ -63,6 +63,27 @@ def test_a_transactional_put_costs_twice_as_much(dynamodb: Any) -> None:
     assert meter.writes == {"table": 4}
 
 
+def test_a_condition_check_is_billed_as_a_transactional_write(dynamodb: Any) -> None:
+    """A ConditionCheck of a sub-1 KB item beside a put: 2 units each, no index."""
+    checked = {"pk": text("LEAD#b"), "sk": text("X")}
+    dynamodb.put_item(TableName=TABLE, Item=checked)
+    item = {"pk": text("LEAD#a"), "sk": text("X")}
+    with CapacityMeter() as meter:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": item}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": checked,
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert meter.writes == {"table": 4}
+
+
 def test_an_update_moving_the_due_key_deletes_and_puts_the_index_entry(dynamodb: Any) -> None:
     """534 bytes: the table 1 unit; `due` (ALL) a delete (1) and a put (1) of its entry."""
     item = {
@@ -82,6 +103,9 @@ def test_an_update_moving_the_due_key_deletes_and_puts_the_index_entry(dynamodb:
             ExpressionAttributeValues={":at": {"N": "200"}},
         )
     assert meter.writes == {"table": 1, "due": 2}
+    with CapacityMeter() as meter:  # leaving the table leaves the index: a delete
+        dynamodb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+    assert meter.writes == {"table": 1, "due": 1}
 
 
 def test_an_include_index_holds_the_keys_and_its_attributes_only(dynamodb: Any) -> None:

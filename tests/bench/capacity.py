@@ -164,6 +164,7 @@ class CapacityMeter:
         self.table = Table.of(definition)
         self.requests: Counter[str] = Counter()
         self.reads: Counter[str] = Counter()  # read units (halves for eventual reads)
+        self.reads_by_operation: Counter[str] = Counter()
         self.writes: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._original: Any = None
@@ -267,13 +268,16 @@ class CapacityMeter:
             for entry in params["TransactItems"]:
                 body = entry["Get"]
                 self._add_reads(
-                    BASE, 2 * read_units(item_size(self._get(body["TableName"], body["Key"])))
+                    BASE,
+                    2 * read_units(item_size(self._get(body["TableName"], body["Key"]))),
+                    operation,
                 )
         return parsed
 
-    def _add_reads(self, target: str, units: float) -> None:
+    def _add_reads(self, target: str, units: float, operation: str) -> None:
         with self._lock:
             self.reads[target] += units
+            self.reads_by_operation[operation] += units
 
     def _add_writes(self, units: Counter[str]) -> None:
         with self._lock:
@@ -348,7 +352,7 @@ class CapacityMeter:
         if item is not None and ("ProjectionExpression" in params or "AttributesToGet" in params):
             item = self._get(params["TableName"], params["Key"])  # a projection reads it whole
         factor = 1.0 if params.get("ConsistentRead") else 0.5
-        self._add_reads(BASE, factor * read_units(item_size(item)))
+        self._add_reads(BASE, factor * read_units(item_size(item)), "GetItem")
 
     def _batch_get_reads(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         for table, asked in params["RequestItems"].items():
@@ -362,7 +366,7 @@ class CapacityMeter:
                 item = found.get(self._key_text(key))
                 if item is not None and projected:
                     item = self._get(table, key)
-                self._add_reads(BASE, factor * read_units(item_size(item)))
+                self._add_reads(BASE, factor * read_units(item_size(item)), "BatchGetItem")
 
     @staticmethod
     def _key_text(key: Item) -> str:
@@ -379,11 +383,13 @@ class CapacityMeter:
         name = params.get("IndexName")
         if name is None:
             factor = 1.0 if params.get("ConsistentRead") else 0.5
-            self._add_reads(BASE, factor * read_units(sum(item_size(i) for i in items)))
+            self._add_reads(BASE, factor * read_units(sum(item_size(i) for i in items)), operation)
             return
         index = self.table.index(name)
         size = sum(item_size(index.entry(item, self.table.keys)) for item in items)
-        self._add_reads(name, 0.5 * read_units(size))  # an index read is eventually consistent
+        self._add_reads(
+            name, 0.5 * read_units(size), operation
+        )  # an index read is eventually consistent
 
 
 def _evaluated(params: dict[str, Any]) -> dict[str, Any]:
@@ -423,7 +429,13 @@ def row(label: str, width: int, meter: CapacityMeter, per: float) -> str:
         + "".join(f"{meter.writes[t] / per:>{_col(t)}.2f}" for t in meter.targets())
     )
     reads = ", ".join(f"{t} {meter.reads[t] / per:.2f}" for t in meter.targets() if meter.reads[t])
-    return f"{line}\n  requests by operation: {dict(meter.requests)}; read units by target: {reads}"
+    by_operation = ", ".join(
+        f"{name} {units / per:.2f}" for name, units in meter.reads_by_operation.items() if units
+    )
+    return (
+        f"{line}\n  requests by operation: {dict(meter.requests)}\n"
+        f"  read units by target: {reads}; by operation: {by_operation}"
+    )
 
 
 def _col(target: str) -> int:

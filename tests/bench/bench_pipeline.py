@@ -36,7 +36,7 @@ def run(leads_per_batch: int, batches: int, accounts: int = 1) -> int:
     for batch_number in range(batches):
         records = []
         for n in range(10):
-            lead = rng.randrange(leads_per_batch) + 1000 * batch_number % 50
+            lead = rng.randrange(leads_per_batch) + 1000 * (batch_number % 50)
             url = rng.choice(["/pricing", "/blog/a", "/product/x", "/"])
             event = Event(
                 f"b{leads_per_batch}-{batch_number}-{n}",

@@ -30,12 +30,11 @@ from leadscore.api.form_checks import FormChecks
 from leadscore.api.forms import known_profile
 from leadscore.api.problems import Problem
 from leadscore.domain.bots import bot_reason
-from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.events import (
     MAX_PROPERTY_TEXT,
     EventError,
-    check_limits,
-    event_from_dict,
+    canonical_event,
+    checked_event,
 )
 from leadscore.domain.messages import FUTURE_SKEW, Entry
 from leadscore.domain.segment import TYPE_NAME
@@ -200,15 +199,9 @@ def entry(
         "source": SOURCE,
     }
     if event.type != "identify":
-        check_limits(document)
-        return Entry(None, event_from_dict(document, received_at), visitor)
-    try:
-        email = normalize_email(event.email)
-    except EmailError as error:
-        raise EventError("email", str(error)) from None
+        return Entry(None, checked_event(document, received_at), visitor)
     document["profile"] = known_profile(event.traits or {}) or None
-    check_limits(document)
-    return Entry(email, event_from_dict(document, received_at))
+    return Entry(*canonical_event({**document, "email": event.email}, received_at))
 
 
 def identify_refusal(checks: FormChecks) -> str | None:

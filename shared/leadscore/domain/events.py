@@ -301,10 +301,17 @@ def canonical_event(document: Any, received_at: datetime) -> tuple[str, Event]:
         email = normalize_email(document.get("email"))
     except EmailError as error:
         raise EventError("email", str(error)) from None
-    check_limits(document)
     # The email is normalised first so a retried post with other casing gets the same id.
+    return email, checked_event({**document, "email": email}, received_at)
+
+
+def checked_event(document: Mapping[str, Any], received_at: datetime) -> Event:
+    """An event document within the limits (`check_limits`) as an Event, however it came in
+    (with an email, a website visitor's, a Segment call's); EventError names the field at
+    fault, `occurred_at` for a time out of range."""
+    check_limits(document)
     try:
-        return email, event_from_dict({**document, "email": email}, received_at)
+        return event_from_dict(document, received_at)
     except EventError:
         raise
     except (OverflowError, OSError, ValueError):

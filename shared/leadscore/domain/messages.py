@@ -12,8 +12,7 @@ from leadscore.domain.events import (
     Event,
     EventError,
     canonical_event,
-    check_limits,
-    event_from_dict,
+    checked_event,
     event_to_dict,
 )
 from leadscore.domain.visitors import visitor_id
@@ -132,13 +131,7 @@ def _entry(item: Mapping[str, Any], received_at: datetime) -> tuple[str, Event, 
     """A message item as (email, event, visitor): the email empty for a visitor's event."""
     visitor = None if item.get("visitor") is None else visitor_id(item["visitor"])
     if visitor is not None and "email" not in item:
-        check_limits(item)
-        try:
-            return "", event_from_dict(item, received_at), visitor
-        except EventError:
-            raise
-        except (OverflowError, OSError, ValueError):
-            raise EventError("occurred_at", "out of range") from None
+        return "", checked_event(item, received_at), visitor
     email, event = canonical_event(item, received_at)
     return email, event, visitor
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from leadscore.domain.emails import EmailError, normalize_email
-from leadscore.domain.events import EventError, check_limits, event_from_dict, parse_time
+from leadscore.domain.events import EventError, checked_event, parse_time
 from leadscore.domain.messages import Entry
 from leadscore.domain.visitors import valid_visitor
 
@@ -208,5 +208,4 @@ def call_entries(
         return []  # nothing to link
     document["occurred_at"] = occurred
     document["profile"] = document.get("profile") or None
-    check_limits(document)
-    return [Entry(email, event_from_dict(document, received_at), visitor)]
+    return [Entry(email, checked_event(document, received_at), visitor)]

@@ -21,6 +21,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
@@ -379,6 +380,14 @@ class LeadVisitorItem(LeadTable, discriminator="lead_visitor"):
     """A visitor linked to the lead (`LEAD#<key>`, `VISITOR#<id>`): erasure finds it here."""
 
     linked_at = NumberAttribute()
+
+
+def cancelled_by(error: TransactWriteError, reasons: set[str]) -> bool:
+    """The transaction was cancelled, and one of its items for one of `reasons`
+    (`ConditionalCheckFailed`, `TransactionConflict`, ...)."""
+    if error.cause_response_code != "TransactionCanceledException":
+        return False
+    return any(r is not None and r.code in reasons for r in error.cancellation_reasons or [])
 
 
 @functools.cache

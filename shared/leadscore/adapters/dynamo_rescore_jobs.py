@@ -13,7 +13,13 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from leadscore.adapters.dynamo import RescoreJobItem, RescoreLockItem, RescoreStepItem, connection
+from leadscore.adapters.dynamo import (
+    RescoreJobItem,
+    RescoreLockItem,
+    RescoreStepItem,
+    cancelled_by,
+    connection,
+)
 from leadscore.services.rescore_jobs import (
     COUNTERS,
     DryRunTally,
@@ -48,7 +54,7 @@ class DynamoRescoreJobs:
             with TransactWrite(connection=connection()) as transaction:
                 writes(transaction)
         except TransactWriteError as error:
-            if _condition_failed(error):
+            if cancelled_by(error, {"ConditionalCheckFailed"}):
                 return False
             raise
         return True
@@ -260,8 +266,3 @@ def _step(item: RescoreStepItem) -> RescoreStep:
         )
     before = {key: tuple(value) for key, value in dict(item.leads).items()}
     return RescoreStep(step_id, before=before, done=item.done_at is not None)
-
-
-def _condition_failed(error: TransactWriteError) -> bool:
-    reasons = error.cancellation_reasons or []
-    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)

@@ -31,6 +31,7 @@ from leadscore.adapters.dynamo import (
     ProfileItem,
     StateItem,
     account_pk,
+    cancelled_by,
     event_sk,
     lead_pk,
     notification_log_pk,
@@ -201,7 +202,7 @@ class DynamoLeadStore:
                 # an item over 400 KB, a key over its limit: never storable (a validation error
                 # of another kind is a fault of ours, and raises)
                 raise WriteRefused(f"DynamoDB refused it: {message}") from None
-            if not _cancelled_by(error, RETRYABLE_REASONS):
+            if not cancelled_by(error, RETRYABLE_REASONS):
                 raise
             return False
         for record, item, _ in saved:  # pynamodb moved each item's version on success
@@ -366,7 +367,7 @@ class DynamoLeadStore:
             try:
                 found[key] = self._feedback_once(key, feedback)
             except TransactWriteError as error:
-                if not _cancelled_by(error, {"TransactionConflict"}):
+                if not cancelled_by(error, {"TransactionConflict"}):
                     raise
                 return pending
             return {}
@@ -395,7 +396,7 @@ class DynamoLeadStore:
                 )
                 transaction.save(feedback_item(key, feedback))
         except TransactWriteError as error:
-            if _cancelled_by(error, {"ConditionalCheckFailed"}):
+            if cancelled_by(error, {"ConditionalCheckFailed"}):
                 return False
             raise
         return True
@@ -433,13 +434,6 @@ def _account_keys(domains: Iterable[str], model_ids: Sequence[str]) -> list[tupl
     return [
         (account_pk(domain), state_sk(model_id)) for domain in domains for model_id in model_ids
     ]
-
-
-def _cancelled_by(error: TransactWriteError, reasons: set[str]) -> bool:
-    """The transaction was cancelled, and one of its items for one of `reasons`."""
-    if error.cause_response_code != "TransactionCanceledException":
-        return False
-    return any(r is not None and r.code in reasons for r in error.cancellation_reasons or [])
 
 
 def _forget(connection: Connection, keys: tuple[str, str], ids: Iterable[str], what: str) -> None:

@@ -20,6 +20,7 @@ from leadscore.adapters.dynamo import (
     LeadVisitorItem,
     VisitItem,
     VisitorLinkItem,
+    cancelled_by,
     lead_pk,
 )
 from leadscore.adapters.dynamo import connection as shared_connection
@@ -85,8 +86,7 @@ class DynamoVisitors:
             try:
                 self._write_link(link, current)
             except TransactWriteError as error:
-                codes = {r.code for r in error.cancellation_reasons or [] if r is not None}
-                if not codes & {"ConditionalCheckFailed", "TransactionConflict"}:
+                if not cancelled_by(error, {"ConditionalCheckFailed", "TransactionConflict"}):
                     raise
                 if self._erased_since(link):
                     return None

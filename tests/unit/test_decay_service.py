@@ -331,3 +331,26 @@ def test_lead_that_keeps_conflicting_is_left_for_the_next_run(
     store.before_commit = None
     assert run_decay(AT, store, models, Recorder()).stats.decayed == 1
     assert explained_points(store, email) == stored_state(store, email).score
+
+
+def test_due_is_the_next_decay_rounded_up_to_the_hour_and_stays_within_it(
+    store: MemoryLeadStore, models: FixedModels
+) -> None:
+    """Activity within one hour leaves the lead's place in the due index where it was; the
+    job, run at that hour, decays the lead as of its own time."""
+    assert AT.timestamp() % 3600 == 0
+    email = "hour@corp.example"
+    first = AT - timedelta(days=60, minutes=50)
+    score(store, models, [(email, e) for e in activity("a", first)], first)
+    due = stored_record(store, email).due_at
+    later = first + timedelta(minutes=20)  # the same hour
+    score(store, models, [(email, e) for e in activity("b", later)], later)
+    # the default model: 30 days of grace, then 10 % a week
+    next_decay = later + timedelta(days=37)
+    assert due == stored_record(store, email).due_at == (AT - timedelta(days=23)).timestamp()
+    assert next_decay.timestamp() < due < next_decay.timestamp() + 3600
+    before = run_decay(AT - timedelta(days=23, seconds=1), store, models, Recorder())
+    assert before.stats.found == 0
+    outcome = run_decay(AT - timedelta(days=23), store, models, Recorder())
+    assert outcome.stats.found == outcome.stats.decayed == 1
+    assert explained_points(store, email) == stored_state(store, email).score

@@ -352,3 +352,24 @@ def test_a_path_is_refused_before_the_models_are_read(store: MemoryLeadStore) ->
         answer = call(store, models, method, path)
         assert answer.status == 422, (method, path, answer.body)
     assert models.reads == 0
+
+
+def test_a_new_leads_default_fit_rides_on_its_first_event(
+    store: MemoryLeadStore, models: FixedModels
+) -> None:
+    """Fit points that no event carries (a role rule's default for a lead who sent no
+    profile) are recorded on the first event logged with them: no change record of their own."""
+    views = [
+        (EMAIL, Event(f"v{n}", "page_view", NOW - timedelta(minutes=n), None,
+                      {"url": "https://vendor.example/pricing"}))
+        for n in range(2)
+    ]  # fmt: skip
+    assert not score_messages(bodies_of(views), store, models, Recorder(), clock=lambda: NOW).failed
+    log = store.lead_log(lead_key(EMAIL))
+    assert log.changes == []
+    deltas = [delta for record in log.events for delta in record.deltas["default"]]
+    assert [d["kind"] for d in deltas].count("profile") == 1
+    [scores] = leads.lead_view(store, models.current(), EMAIL)["scores"]
+    [entry] = leads.lead_history(store, EMAIL)["history"]
+    assert entry["points"] == pytest.approx(scores["score"], abs=0.011)
+    assert any(change["kind"] == "profile" and change["points"] for change in entry["changes"])

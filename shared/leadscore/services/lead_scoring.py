@@ -191,6 +191,12 @@ def _write_share(
                     entry["dated"] = iso(epoch(dated[delta.event_id]))
                 logged[delta.event_id].deltas.setdefault(model.id, []).append(entry)
                 continue
+            if logged:
+                # A profile or decay change rides on the first event logged with it: the
+                # history reads every record's deltas alike, and one item fewer is written.
+                host = next(iter(logged.values()))
+                host.deltas.setdefault(model.id, []).append(entry)
+                continue
             change = changes.setdefault(
                 (model.id, delta.kind),
                 # unique per state version: two changes in one second never collide

@@ -10,6 +10,7 @@ from leadscore.domain.domains import company_domain
 from leadscore.domain.state import LeadState
 from leadscore.services.store import ProfileRecord, StateRecord
 
+HOUR = 3600
 LEAD_ALERT_KINDS = {"mql": "lead.mql", "cooled": "lead.cooled"}  # engine transition -> kind
 
 
@@ -34,9 +35,19 @@ def next_state_record(
     if profile is not None:
         relist(record, profile)
     record.updated_at = now_s
-    due = [t for t in (engine.next_decay_at(model, state), _sla_check_at(state)) if t is not None]
+    due = [t for t in (decay_due_at(model, state), _sla_check_at(state)) if t is not None]
     record.due_at = min(due) if due else None
     return record
+
+
+def decay_due_at(model: CompiledModel, state: LeadState) -> int | None:
+    """When the decay job should next look at the lead for decay: the next decay, rounded up
+    to the hour, so that a lead's activity within one hour leaves its place in the `due`
+    index as it was (a move there is a delete and a put). The job decays as of its own time,
+    so the score it reaches is the same (with a schedule more frequent than hourly, up to an
+    hour later); a follow-up deadline is not rounded."""
+    at = engine.next_decay_at(model, state)
+    return None if at is None else -(-at // HOUR) * HOUR
 
 
 def _sla_check_at(state: LeadState) -> int | None:

@@ -178,7 +178,6 @@ def _state_item(record: StateRecord) -> StateItem:
         pending=_pending_map(record.pending),
         updated_at=record.updated_at,
         account_domain=record.account_domain,
-        model_pk=f"{record.model}#{shard:02d}",
         due_pk=None if record.due_at is None else due_pk(shard),
         due_at=record.due_at,
         **_list_attributes(record),

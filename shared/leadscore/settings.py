@@ -43,6 +43,9 @@ class Settings:
     region: str = _variable("AWS_REGION", "AWS_DEFAULT_REGION", default="us-east-1")
     # Moto server (local stack) or another DynamoDB endpoint; unset on AWS.
     endpoint_url: str | None = _variable("AWS_ENDPOINT_URL", default=None)
+    # The index decay queries for what is due: `due_keys` (keys only), or `due` (ALL) on a
+    # stack from before it (template.yaml's DueIndex parameter sets it).
+    due_index: str = _variable("DUE_INDEX", default="due_keys")
     model_cache_seconds: float = _variable("MODEL_CACHE_SECONDS", default=60.0, minimum=0)
     event_retention_days: int = _variable("EVENT_RETENTION_DAYS", default=400, minimum=1)
     # Untrusted events (forms, form platforms) of one lead that may score in an hour.

@@ -50,7 +50,7 @@ def store(aws: None) -> DynamoLeadStore:
 
 class ReadCounter:
     """DynamoDB requests and items read, from botocore's after-call events; BatchGetItem's
-    items also by kind (`lead`: a lead's profile or state; `account`: an account item)."""
+    items also by kind (`state`: a lead's state; `lead`: its profile; `account`)."""
 
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
@@ -67,7 +67,7 @@ class ReadCounter:
             for items in parsed.get("Responses", {}).values():
                 self.items[model.name] += len(items)
                 for item in items:
-                    self.kinds["account" if item["pk"]["S"].startswith("ACCOUNT#") else "lead"] += 1
+                    self.kinds[_kind(item["pk"]["S"], item["sk"]["S"])] += 1
         elif model.name == "GetItem":
             self.items[model.name] += "Item" in parsed
 
@@ -78,14 +78,23 @@ class ReadCounter:
         self.scanned = 0
 
 
+def _kind(pk: str, sk: str) -> str:
+    if pk.startswith("ACCOUNT#"):
+        return "account"
+    return "state" if sk.startswith("STATE#") else "lead"
+
+
 @pytest.fixture
-def reads() -> Iterator[ReadCounter]:
-    # The store reads through the item classes' connection (its transactions use its own).
-    client = LeadTable._get_connection().connection.client
+def reads(store: DynamoLeadStore) -> Iterator[ReadCounter]:
+    # The store reads items through the item classes' connection, and queries the keys-only
+    # `due_keys` index (and writes its transactions) through its own.
+    clients = [LeadTable._get_connection().connection.client, store.connection.client]
     counter = ReadCounter()
-    client.meta.events.register("after-call.dynamodb", counter)
+    for client in clients:
+        client.meta.events.register("after-call.dynamodb", counter)
     yield counter
-    client.meta.events.unregister("after-call.dynamodb", counter)
+    for client in clients:
+        client.meta.events.unregister("after-call.dynamodb", counter)
 
 
 def test_due_leads_decay_history_adds_up_and_a_replay_changes_nothing(
@@ -177,18 +186,22 @@ def test_run_reads_only_due_items(
     assert stats.sla_breached == len(overdue) and stats.cooled == len(cooling)
     assert reads.items["Query"] == due and reads.scanned == due
     assert "Scan" not in reads.requests and "GetItem" not in reads.requests
+    # The index gives keys only: each due state is then read once, by key, and no other.
+    assert reads.kinds["state"] == due
     # Only the leads notified read their profile (and an account's people, if it cools);
     # each company's account item is read once, personal addresses have none.
     notified = len(overdue) + len(cooling)
     assert notified <= reads.kinds["lead"] <= notified + 20 * stats.accounts_cooled
     assert reads.kinds["account"] <= companies
-    read = reads.items["Query"] + reads.items["BatchGetItem"]
+    # Whole items read: the due states, and at most as many profiles and accounts besides.
+    read = reads.items["BatchGetItem"]
     assert read <= 2 * due
     read_requests = {k: n for k, n in reads.requests.items() if k in ("Query", "BatchGetItem")}
     with capsys.disabled():
         print(
             f"\n[decay] {total} leads, {due} due: items read {read} ({read / due:.2f}x due) = "
-            f"index {reads.items['Query']} + leads {reads.kinds['lead']} "
+            f"states {reads.kinds['state']} (index keys {reads.items['Query']}) "
+            f"+ leads {reads.kinds['lead']} "
             f"+ accounts {reads.kinds['account']}; read requests {read_requests}; "
             f"{elapsed:.2f}s (moto)"
         )

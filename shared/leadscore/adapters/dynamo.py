@@ -23,7 +23,6 @@ from pynamodb.attributes import (
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import (
-    AllProjection,
     GlobalSecondaryIndex,
     IncludeProjection,
     KeysOnlyProjection,
@@ -36,9 +35,12 @@ from leadscore.settings import settings
 
 
 class DueIndex(GlobalSecondaryIndex["LeadTable"]):
+    """Sparse: the states with something due, by due time. Keys only: decay reads the states
+    by key (template.yaml's `DueIndex` parameter; a stack from before has `due`, ALL)."""
+
     class Meta:
-        index_name = "due"
-        projection = AllProjection()
+        index_name = "due_keys"
+        projection = KeysOnlyProjection()
 
     due_pk = UnicodeAttribute(hash_key=True)
     due_at = NumberAttribute(range_key=True)
@@ -162,7 +164,7 @@ class LeadTable(Model):
     owner_pk = UnicodeAttribute(null=True)
     sla_due_at = NumberAttribute(null=True)
     mql_since = NumberAttribute(null=True)
-    due = DueIndex()
+    due_keys = DueIndex()
     by_model = ModelIndex()
     by_account = AccountIndex()
     by_score = ScoreIndex()

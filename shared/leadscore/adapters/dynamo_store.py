@@ -80,6 +80,7 @@ from leadscore.services.store import (
     WriteRefused,
 )
 from leadscore.services.transactions import fitting, transactions
+from leadscore.settings import settings
 
 logger = Logger(child=True)
 RETRYABLE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}
@@ -252,14 +253,31 @@ class DynamoLeadStore:
     def due_page(
         self, shard: int, at: int, limit: int, cursor: Cursor | None
     ) -> tuple[dict[str, dict[str, StateRecord]], Cursor | None]:
-        page = LeadTable.due.query(
-            due_pk(shard), LeadTable.due_at <= at, limit=limit, last_evaluated_key=cursor
-        )
+        # The index gives the keys of what is due (it projects keys only: pynamodb's query
+        # would drop items without their kind, so the client's); one consistent read then
+        # gives each state as it is now, under the version decay's writes are conditioned on.
+        request: dict[str, Any] = {
+            "TableName": LeadTable.Meta.table_name,
+            "IndexName": settings().due_index,
+            "KeyConditionExpression": "due_pk = :shard AND due_at <= :at",
+            "ExpressionAttributeValues": {":shard": {"S": due_pk(shard)}, ":at": {"N": str(at)}},
+            "ProjectionExpression": "pk, sk",  # `due` (ALL) would send whole states
+            "Limit": limit,
+        }
+        if cursor is not None:
+            request["ExclusiveStartKey"] = cursor
+        client: Any = self.connection.client
+        answer = client.query(**request)
+        # by due time, once each
+        keys = list(dict.fromkeys((i["pk"]["S"], i["sk"]["S"]) for i in answer.get("Items", [])))
+        current = {(item.pk, item.sk): item for item in _batch_get(keys)}
         found: dict[str, dict[str, StateRecord]] = {}
-        for item in page:
-            if isinstance(item, StateItem):
+        for place in keys:
+            item = current.get(place)
+            # The index lags the table: a state gone, or no longer due by `at`, is left out.
+            if isinstance(item, StateItem) and item.due_at is not None and item.due_at <= at:
                 found.setdefault(key_of(item), {})[str(item.model)] = state_record(item)
-        return found, page.last_evaluated_key
+        return found, answer.get("LastEvaluatedKey")
 
     def lead_keys(
         self, shard: int, limit: int, cursor: Cursor | None

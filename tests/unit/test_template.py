@@ -293,3 +293,16 @@ def test_the_dashboard_body_is_json_once_substituted() -> None:
     titles = {w["properties"]["title"] for w in widgets}
     assert any("Dead-letter" in title for title in titles)
     assert any("API" in title for title in titles)
+
+
+def test_no_route_pays_for_detailed_metrics() -> None:
+    """Per-method metrics are billed as custom metrics; the alarms read the API's own."""
+    settings = RESOURCES["Api"]["Properties"]["MethodSettings"]
+    assert settings and not any(s.get("MetricsEnabled") for s in settings)
+    dimensions = [
+        {d["Name"] for d in resource["Properties"].get("Dimensions", [])}
+        for resource in RESOURCES.values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        and resource["Properties"].get("Namespace") == "AWS/ApiGateway"
+    ]
+    assert dimensions and all(not {"Resource", "Method"} & names for names in dimensions)

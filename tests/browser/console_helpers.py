@@ -147,6 +147,7 @@ def make_overdue(stack: LocalStackProcess, email: str, due: datetime) -> None:
     """Move an MQL's follow-up deadline into the past, as time passing would (the scorer
     sets it from its own clock, so no event can)."""
     import boto3
+    from leadscore.adapters.compressed import LEAD_STATE, decode, encode
     from leadscore.domain.emails import lead_key
 
     dynamodb = boto3.client(
@@ -159,16 +160,15 @@ def make_overdue(stack: LocalStackProcess, email: str, due: datetime) -> None:
     [table] = dynamodb.list_tables()["TableNames"]
     key = {"pk": {"S": f"LEAD#{lead_key(email)}"}, "sk": {"S": "STATE#default"}}
     item = dynamodb.get_item(TableName=table, Key=key)["Item"]
-    state = json.loads(item["state"]["S"])
+    state = decode(item["state_z"]["B"])
     assert state["status"] == "mql", f"{email} is not an MQL: {state}"
     state["sla_due_at"] = int(due.timestamp())
     dynamodb.update_item(
         TableName=table,
         Key=key,
-        UpdateExpression="SET #state = :state, sla_due_at = :due",
-        ExpressionAttributeNames={"#state": "state"},
+        UpdateExpression="SET state_z = :state, sla_due_at = :due",
         ExpressionAttributeValues={
-            ":state": {"S": json.dumps(state)},
+            ":state": {"B": encode(state, LEAD_STATE)},
             ":due": {"N": str(int(due.timestamp()))},
         },
     )

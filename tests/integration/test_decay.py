@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import LeadTable, StateItem, lead_pk, state_sk
+from leadscore.adapters.dynamo_records import account_record
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
@@ -123,7 +124,7 @@ def test_states_written_before_they_named_their_account(
     assert outcome.stats.decayed == len(emails)
     after = AccountItem.get(account_pk("legacy.example"), state_sk("default"))
     assert after.version > account.version  # once per page that held one of them
-    assert after.people == people_of_leads(store, models, emails)
+    assert account_record(after).people == people_of_leads(store, models, emails)
     assert {stored_record(store, email).account_domain for email in emails} == {"legacy.example"}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from leadscore.adapters import model_store
 from leadscore.adapters.dynamo import StateItem, lead_key, lead_pk, state_sk
+from leadscore.adapters.dynamo_records import state_record
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.adapters.rescore_queue import SqsRescoreQueue
 from leadscore.domain.state import LeadState
@@ -27,7 +28,7 @@ LEADS_STORE = DynamoLeadStore()
 
 def state(email: str, model_id: str = "default") -> LeadState:
     item = StateItem.get(lead_pk(lead_key(email)), state_sk(model_id), consistent_read=True)
-    return LeadState.from_dict(item.state)
+    return state_record(item).state
 
 
 class Queue:

@@ -29,6 +29,8 @@ from pynamodb.indexes import (
 )
 from pynamodb.models import Model
 
+from leadscore.adapters.compressed import LEAD_STATE, CompressedJSONAttribute
+
 # Its home is the domain; re-exported for the tests and benches that import it from here.
 from leadscore.domain.emails import lead_key as lead_key  # noqa: PLC0414
 from leadscore.settings import settings
@@ -192,7 +194,8 @@ class ProfileItem(LeadTable, discriminator="profile"):
 
 class StateItem(LeadTable, discriminator="state"):
     model = UnicodeAttribute()
-    state = JSONAttribute()
+    state_z = CompressedJSONAttribute(null=True, tag=LEAD_STATE)  # LeadState.to_dict()
+    state = JSONAttribute(null=True)  # the same, as written before state_z: read only
     # notification id -> message JSON: recorded with the score, removed once published
     pending = MapAttribute[str, str](default=dict)
     updated_at = NumberAttribute()
@@ -251,7 +254,8 @@ class AccountItem(LeadTable, discriminator="account"):
 
     domain = UnicodeAttribute()
     model = UnicodeAttribute()
-    people = JSONAttribute(default=dict)  # lead key -> accounts.Person.to_list()
+    people_z = CompressedJSONAttribute(null=True)  # lead key -> accounts.Person.to_list()
+    people = JSONAttribute(null=True)  # the same, as written before people_z: read only
     state = JSONAttribute(default=dict)  # status, mqa_since, score, rating
     pending = MapAttribute[str, str](default=dict)  # as in StateItem
     updated_at = NumberAttribute()

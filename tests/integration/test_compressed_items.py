@@ -1,0 +1,113 @@
+"""Lead states and accounts stored compressed (`state_z`, `people_z`) on moto: they come back
+as written, items written before (JSON `state`, `people`) are still read, and the next write
+replaces them with the compressed form."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import boto3
+import pytest
+from leadscore.adapters.compressed import LEAD_STATE, PLAIN
+from leadscore.adapters.dynamo_store import DynamoLeadStore
+from leadscore.domain.state import LeadState
+from leadscore.services.store import AccountRecord, LeadWrite, StateRecord
+
+from tests.unit.test_compressed_json import engaged_state
+
+T0 = 1_700_000_000
+KEY = "0a3f" + "ab" * 14
+
+
+def raw_item(pk: str, sk: str) -> dict[str, Any]:
+    client = boto3.client("dynamodb")
+    answer = client.get_item(
+        TableName=os.environ["TABLE_NAME"], Key={"pk": {"S": pk}, "sk": {"S": sk}}
+    )
+    return dict(answer["Item"])
+
+
+def put_raw(item: dict[str, Any]) -> None:
+    boto3.client("dynamodb").put_item(TableName=os.environ["TABLE_NAME"], Item=item)
+
+
+def state_record(state: LeadState) -> StateRecord:
+    return StateRecord(KEY, "default", state, updated_at=T0, account_domain="acme.example")
+
+
+def account_record(people: dict[str, list[Any]]) -> AccountRecord:
+    return AccountRecord(
+        "acme.example", "default", people, {"status": "open", "score": 4100}, updated_at=T0
+    )
+
+
+def stored(store: DynamoLeadStore) -> tuple[StateRecord, AccountRecord]:
+    """The lead's state and its account, read as the scorer reads them."""
+    snapshots, accounts = store.read_leads({KEY: []}, ["default"], ["acme.example"], ["default"])
+    return snapshots[KEY].states["default"], accounts["acme.example"]["default"]
+
+
+STATES = {
+    "empty": LeadState("default"),
+    "engaged": engaged_state(),
+    "unicode": LeadState("default", flags=["ünï 漢字 🚀"], reasons={"fït.ß": [100, 1]}),
+}
+PEOPLE: dict[str, dict[str, list[Any]]] = {
+    "none": {},
+    "full": {f"{n:032x}": [300 * n, 3600, 1950, "exécutive", n % 2 == 0] for n in range(20)},
+}
+
+
+@pytest.mark.parametrize("people", sorted(PEOPLE))
+@pytest.mark.parametrize("name", sorted(STATES))
+def test_states_and_accounts_come_back_as_written(aws: None, name: str, people: str) -> None:
+    store = DynamoLeadStore()
+    state, account = state_record(STATES[name]), account_record(PEOPLE[people])
+    assert store.commit([LeadWrite(KEY, [state, account])]) == ({KEY}, set())
+    assert stored(store) == (state, account)
+    log = store.lead_log(KEY)
+    assert log.states == {"default": state}
+    assert store.account_records("acme.example") == [account]
+
+    item = raw_item(f"LEAD#{KEY}", "STATE#default")
+    account_item = raw_item("ACCOUNT#acme.example", "STATE#default")
+    assert item["state_z"]["B"][0] == LEAD_STATE and "state" not in item
+    assert account_item["people_z"]["B"][0] == PLAIN and "people" not in account_item
+
+
+def test_items_written_before_are_read_then_replaced(aws: None) -> None:
+    """A state and an account written as JSON before the compressed attributes existed."""
+    store = DynamoLeadStore()
+    state, account = state_record(engaged_state()), account_record(PEOPLE["full"])
+    store.commit([LeadWrite(KEY, [state, account])])
+    before = raw_item(f"LEAD#{KEY}", "STATE#default")
+    before.pop("state_z")
+    before["state"] = {"S": json.dumps(engaged_state().to_dict())}  # as JSONAttribute wrote it
+    put_raw(before)
+    account_before = raw_item("ACCOUNT#acme.example", "STATE#default")
+    account_before.pop("people_z")
+    account_before["people"] = {"S": json.dumps(PEOPLE["full"])}
+    put_raw(account_before)
+
+    assert stored(store) == (state, account)
+    assert store.lead_log(KEY).states == {"default": state}
+
+    state.state.score, account.state["score"] = 7300, 4200
+    assert store.commit([LeadWrite(KEY, [state, account])]) == ({KEY}, set())
+    assert stored(store) == (state, account)
+    after = raw_item(f"LEAD#{KEY}", "STATE#default")
+    account_after = raw_item("ACCOUNT#acme.example", "STATE#default")
+    assert "state" not in after and "state_z" in after
+    assert "people" not in account_after and "people_z" in account_after
+
+
+def test_a_state_of_an_unknown_format_is_refused_by_name(aws: None) -> None:
+    store = DynamoLeadStore()
+    store.commit([LeadWrite(KEY, [state_record(LeadState("default"))])])
+    item = raw_item(f"LEAD#{KEY}", "STATE#default")
+    item["state_z"] = {"B": b"\x7f" + item["state_z"]["B"][1:]}
+    put_raw(item)
+    with pytest.raises(ValueError, match="unknown format tag 0x7f"):
+        store.lead_log(KEY)

@@ -160,13 +160,14 @@ def make_overdue(stack: LocalStackProcess, email: str, due: datetime) -> None:
     [table] = dynamodb.list_tables()["TableNames"]
     key = {"pk": {"S": f"LEAD#{lead_key(email)}"}, "sk": {"S": "STATE#default"}}
     item = dynamodb.get_item(TableName=table, Key=key)["Item"]
-    state = decode(item["state_z"]["B"])
+    state = decode(item["state"]["B"])
     assert state["status"] == "mql", f"{email} is not an MQL: {state}"
     state["sla_due_at"] = int(due.timestamp())
     dynamodb.update_item(
         TableName=table,
         Key=key,
-        UpdateExpression="SET state_z = :state, sla_due_at = :due",
+        UpdateExpression="SET #state = :state, sla_due_at = :due",
+        ExpressionAttributeNames={"#state": "state"},  # a reserved word
         ExpressionAttributeValues={
             ":state": {"B": encode(state, LEAD_STATE)},
             ":due": {"N": str(int(due.timestamp()))},

@@ -1,4 +1,4 @@
-"""Lead states and accounts stored compressed (`state_z`, `people_z`) on moto: they come back
+"""Lead states and accounts stored compressed (`state`, `people`: Binary) on moto: they come back
 as written, items written before (JSON `state`, `people`) are still read, and the next write
 replaces them with the compressed form."""
 
@@ -11,9 +11,13 @@ from typing import Any
 import boto3
 import pytest
 from leadscore.adapters.compressed import LEAD_STATE, PLAIN
+from leadscore.adapters.dynamo import LeadTable
 from leadscore.adapters.dynamo_store import DynamoLeadStore
 from leadscore.domain.state import LeadState
 from leadscore.services.store import AccountRecord, LeadWrite, StateRecord
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute
+from pynamodb.exceptions import AttributeDeserializationError
+from pynamodb.models import Model
 
 from tests.unit.test_compressed_json import engaged_state
 
@@ -73,8 +77,8 @@ def test_states_and_accounts_come_back_as_written(aws: None, name: str, people: 
 
     item = raw_item(f"LEAD#{KEY}", "STATE#default")
     account_item = raw_item("ACCOUNT#acme.example", "STATE#default")
-    assert item["state_z"]["B"][0] == LEAD_STATE and "state" not in item
-    assert account_item["people_z"]["B"][0] == PLAIN and "people" not in account_item
+    assert item["state"]["B"][0] == LEAD_STATE
+    assert account_item["people"]["B"][0] == PLAIN
 
 
 def test_items_written_before_are_read_then_replaced(aws: None) -> None:
@@ -83,11 +87,9 @@ def test_items_written_before_are_read_then_replaced(aws: None) -> None:
     state, account = state_record(engaged_state()), account_record(PEOPLE["full"])
     store.commit([LeadWrite(KEY, [state, account])])
     before = raw_item(f"LEAD#{KEY}", "STATE#default")
-    before.pop("state_z")
     before["state"] = {"S": json.dumps(engaged_state().to_dict())}  # as JSONAttribute wrote it
     put_raw(before)
     account_before = raw_item("ACCOUNT#acme.example", "STATE#default")
-    account_before.pop("people_z")
     account_before["people"] = {"S": json.dumps(PEOPLE["full"])}
     put_raw(account_before)
 
@@ -99,15 +101,37 @@ def test_items_written_before_are_read_then_replaced(aws: None) -> None:
     assert stored(store) == (state, account)
     after = raw_item(f"LEAD#{KEY}", "STATE#default")
     account_after = raw_item("ACCOUNT#acme.example", "STATE#default")
-    assert "state" not in after and "state_z" in after
-    assert "people" not in account_after and "people_z" in account_after
+    assert after["state"]["B"][0] == LEAD_STATE and account_after["people"]["B"][0] == PLAIN
 
 
 def test_a_state_of_an_unknown_format_is_refused_by_name(aws: None) -> None:
     store = DynamoLeadStore()
     store.commit([LeadWrite(KEY, [state_record(LeadState("default"))])])
     item = raw_item(f"LEAD#{KEY}", "STATE#default")
-    item["state_z"] = {"B": b"\x7f" + item["state_z"]["B"][1:]}
+    item["state"] = {"B": b"\x7f" + item["state"]["B"][1:]}
     put_raw(item)
     with pytest.raises(ValueError, match="unknown format tag 0x7f"):
         store.lead_log(KEY)
+
+
+class BeforeCompression(Model):
+    """The state and account items as the code before compression declared them."""
+
+    class Meta:
+        table_name = LeadTable.Meta.table_name
+        region = LeadTable.Meta.region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    state = JSONAttribute(null=True)
+    people = JSONAttribute(default=dict)
+
+
+def test_code_from_before_compression_refuses_a_compressed_item(aws: None) -> None:
+    """A rollback: the earlier code must fail on a compressed account rather than read its
+    people as none (and write the account over with one person) or a state as missing."""
+    store = DynamoLeadStore()
+    store.commit([LeadWrite(KEY, [state_record(engaged_state()), account_record(PEOPLE["full"])])])
+    for pk in (f"LEAD#{KEY}", "ACCOUNT#acme.example"):
+        with pytest.raises(AttributeDeserializationError):
+            BeforeCompression.get(pk, "STATE#default")

@@ -12,6 +12,7 @@ from leadscore.adapters.compressed import (
     DICTIONARIES,
     LEAD_STATE,
     LEAD_STATE_WORDS_V1,
+    MAX_JSON_BYTES,
     PLAIN,
     CompressedJSONAttribute,
     decode,
@@ -111,6 +112,23 @@ def test_a_cut_value_is_refused() -> None:
     data = encode(engaged_state().to_dict(), LEAD_STATE)
     with pytest.raises(ValueError, match="cut short"):
         decode(data[: len(data) // 2])
+
+
+def test_a_value_that_inflates_without_bound_or_runs_on_is_refused() -> None:
+    bomb = encode("a" * (MAX_JSON_BYTES + 10))  # a few KB of deflate
+    assert len(bomb) < 20_000
+    with pytest.raises(ValueError, match="inflates past"):
+        decode(bomb)
+    with pytest.raises(ValueError, match="bytes after its end"):
+        decode(encode({"a": 1}) + b"junk")
+
+
+def test_a_json_string_as_written_before_compression_is_read() -> None:
+    attribute = CompressedJSONAttribute(tag=LEAD_STATE)
+    stored = {"S": json.dumps({"score": 1})}
+    assert attribute.deserialize(attribute.get_value(stored)) == {"score": 1}
+    written = {"B": attribute.serialize({"score": 1})}
+    assert attribute.deserialize(attribute.get_value(written)) == {"score": 1}
 
 
 def test_the_shipped_formats_never_change() -> None:

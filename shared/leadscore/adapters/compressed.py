@@ -13,7 +13,7 @@ import zlib
 from typing import Any
 
 from pynamodb.attributes import Attribute
-from pynamodb.constants import BINARY
+from pynamodb.constants import BINARY, STRING
 
 # The words of a lead state's JSON (domain/state.py to_dict, models/default.yaml's reasons),
 # the most frequent last: deflate codes a nearer match in fewer bits. Frozen with its tag.
@@ -103,6 +103,8 @@ LEAD_STATE = 0x02  # compact JSON, raw deflate primed with LEAD_STATE_WORDS_V1
 DICTIONARIES: dict[int, bytes] = {PLAIN: b"", LEAD_STATE: LEAD_STATE_WORDS_V1}
 
 _WINDOW = -15  # raw deflate: no zlib header or checksum (the tag names the format)
+# An item holds at most 400 KB; what it inflates to is bounded far above any real state.
+MAX_JSON_BYTES = 8 * 1024 * 1024
 
 
 def encode(value: Any, tag: int = PLAIN) -> bytes:
@@ -117,9 +119,13 @@ def decode(data: bytes) -> Any:
     if not data:
         raise ValueError("a compressed JSON attribute is empty: no format tag")
     decompressor = zlib.decompressobj(wbits=_WINDOW, zdict=_dictionary(data[0]))
-    text = decompressor.decompress(data[1:]) + decompressor.flush()
+    text = decompressor.decompress(data[1:], MAX_JSON_BYTES)
+    if decompressor.unconsumed_tail:
+        raise ValueError(f"a compressed JSON attribute inflates past {MAX_JSON_BYTES} bytes")
     if not decompressor.eof:
         raise ValueError("a compressed JSON attribute is cut short")
+    if decompressor.unused_data:
+        raise ValueError("a compressed JSON attribute has bytes after its end")
     return json.loads(text)
 
 
@@ -134,7 +140,12 @@ def _dictionary(tag: int) -> bytes:
 
 
 class CompressedJSONAttribute(Attribute[Any]):
-    """A JSON value stored by `encode` (Binary); reads every format `decode` knows."""
+    """A JSON value stored by `encode` (Binary); reads every format `decode` knows, and the
+    plain JSON String that items written before compression hold under the same name.
+
+    The name stays the attribute's, its type changes: code from before compression, meeting
+    a compressed item (a rollback), fails to read it (pynamodb's type check) instead of
+    taking it for empty and writing the account or state over it."""
 
     attr_type = BINARY
 
@@ -146,5 +157,8 @@ class CompressedJSONAttribute(Attribute[Any]):
     def serialize(self, value: Any) -> bytes:
         return encode(value, self.tag)
 
-    def deserialize(self, value: bytes) -> Any:
-        return decode(value)
+    def get_value(self, value: dict[str, Any]) -> Any:
+        return value[STRING] if STRING in value else super().get_value(value)
+
+    def deserialize(self, value: bytes | str) -> Any:
+        return json.loads(value) if isinstance(value, str) else decode(value)

@@ -194,8 +194,7 @@ class ProfileItem(LeadTable, discriminator="profile"):
 
 class StateItem(LeadTable, discriminator="state"):
     model = UnicodeAttribute()
-    state_z = CompressedJSONAttribute(null=True, tag=LEAD_STATE)  # LeadState.to_dict()
-    state = JSONAttribute(null=True)  # the same, as written before state_z: read only
+    state = CompressedJSONAttribute(tag=LEAD_STATE)  # LeadState.to_dict()
     # notification id -> message JSON: recorded with the score, removed once published
     pending = MapAttribute[str, str](default=dict)
     updated_at = NumberAttribute()
@@ -254,8 +253,7 @@ class AccountItem(LeadTable, discriminator="account"):
 
     domain = UnicodeAttribute()
     model = UnicodeAttribute()
-    people_z = CompressedJSONAttribute(null=True)  # lead key -> accounts.Person.to_list()
-    people = JSONAttribute(null=True)  # the same, as written before people_z: read only
+    people = CompressedJSONAttribute(default=dict)  # lead key -> accounts.Person.to_list()
     state = JSONAttribute(default=dict)  # status, mqa_since, score, rating
     pending = MapAttribute[str, str](default=dict)  # as in StateItem
     updated_at = NumberAttribute()

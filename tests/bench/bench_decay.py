@@ -206,12 +206,13 @@ def main() -> None:
         reads.counting = False
 
     stats = outcome.stats
-    read = sum(reads.items.values())
+    read = reads.items["leads"] + reads.items["accounts"]  # the index holds keys only
     print(
         f"decay: {args.leads:,} leads, {stats.found} due (seeded in {seeded:.0f}s, directly)\n"
-        f"  items read {read} = {read / max(1, stats.found):.2f}x the due leads (target <= 2x): "
-        f"index {reads.items['index']}, lead items {reads.items['leads']}, "
-        f"account items {reads.items['accounts']}; BatchGetItem keys asked {reads.keys_asked}\n"
+        f"  table items read {read} = {read / max(1, stats.found):.2f}x the due leads (target "
+        f"<= 2x): lead items {reads.items['leads']}, "
+        f"account items {reads.items['accounts']}; index entries (keys) {reads.items['index']}; "
+        f"BatchGetItem keys asked {reads.keys_asked}\n"
         f"  requests {sum(reads.requests.values())}: {dict(sorted(reads.requests.items()))}\n"
         f"  decayed {stats.decayed}, sla_breached {stats.sla_breached}, cooled {stats.cooled}, "
         f"unchanged {stats.unchanged}, conflicts {stats.conflicts_retried}, "

@@ -2,7 +2,8 @@
 
 Meters every request the scorer sends (tests/bench/capacity.py: units as DynamoDB bills them,
 the table and each index apart) for batches of 10 events spread over 10 distinct leads and
-over 2 leads.
+over 2 leads; and batches of 10 events of 10 different leads among 1,000 already scored (the
+steady state of webhooks and page views: every event a known lead's, one per lead a batch).
 
 Then the cost of account scoring: the same batches with the default model as shipped (with
 its `account` section) and without that section, leads spread over 1 and 5 accounts; and of
@@ -20,6 +21,30 @@ from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment
 
 fake_aws_environment()
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+KNOWN = 1_000  # leads already scored, for the batches of known leads
+HOUR = timedelta(hours=1)
+
+
+def run_known(batches: list[list[int]], tag: str, at: datetime) -> int:
+    """One page view per lead of each batch (leads by number, spread over 50 companies)."""
+    from leadscore.adapters.dynamo_store import DynamoLeadStore
+    from leadscore.adapters.model_store import CachedModels
+    from leadscore.domain.events import Event
+    from leadscore.domain.messages import encode
+    from leadscore.services.scoring import score_messages
+
+    models, store, rng = CachedModels(ttl=60), DynamoLeadStore(), random.Random(tag)
+    for batch_number, leads in enumerate(batches):
+        records = []
+        for n, lead in enumerate(leads):
+            url = rng.choice(["/pricing", "/blog/a", "/product/x", "/"])
+            event = Event(f"{tag}-{batch_number}-{n}", "page_view", at - timedelta(minutes=n),
+                          None, {"url": "https://v.example" + url})  # fmt: skip
+            body = next(encode([(f"known{lead}@corp{lead % 50}.example", event)], NOW))
+            records.append((f"m{n}", body))
+        outcome = score_messages(records, store, models, Quiet(), clock=lambda: NOW)
+        assert not outcome.failed
+    return sum(len(leads) for leads in batches)
 
 
 def run(leads_per_batch: int, batches: int, accounts: int = 1) -> int:
@@ -115,6 +140,15 @@ def main() -> None:
             if leads == 10:
                 print(header("scenario", 34, meter, "event"))
             print(row(f"batches of 10 over {leads} leads", 34, meter, events))
+    with mock_aws():
+        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
+        model_store.publish(load_model(ROOT / "models" / "default.yaml"), NOW)
+        everyone = list(range(KNOWN))
+        run_known([everyone[i : i + 10] for i in range(0, KNOWN, 10)], "warm", NOW - HOUR)
+        rng = random.Random(KNOWN)
+        with CapacityMeter() as meter:
+            events = run_known([rng.sample(everyone, 10) for _ in range(100)], "known", NOW)
+        print(row(f"10 of {KNOWN:,} known leads a batch", 34, meter, events))
     print(
         "Cost ($/M: per million events): DynamoDB on-demand list prices (us-east-1), $0.625 "
         "per million write units, $0.125 per million read units, every index included; SQS, "

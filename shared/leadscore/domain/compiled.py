@@ -22,6 +22,7 @@ from leadscore.domain.value_tests import (
     listed_domains,
 )
 
+HOUR = 3_600
 DAY = 86_400
 NOT_FOUND = object()  # a memo's answer for a key it does not hold (None is an answer)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from leadscore.domain import engine
-from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.compiled import HOUR, CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.state import LeadState
 from leadscore.services.store import ProfileRecord, StateRecord
 
-HOUR = 3600
 LEAD_ALERT_KINDS = {"mql": "lead.mql", "cooled": "lead.cooled"}  # engine transition -> kind
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leadscore.domain import fit
-from leadscore.domain.compiled import CompiledModel
+from leadscore.domain.compiled import HOUR, CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.emails import EmailError, normalize_email
 from leadscore.domain.events import CAPTCHA_FORM, MAX_PROFILE_FIELDS, Event
@@ -25,7 +25,6 @@ from leadscore.domain.messages import Incoming
 from leadscore.domain.routing import route
 from leadscore.services.store import ProfileRecord
 
-HOUR = 3_600
 # Untrusted events (forms and the like) of one lead that may score in an hour of arrival.
 UNTRUSTED_PER_HOUR = 20
 OWNER = "owner"  # the profile field of the lead's salesperson

@@ -79,6 +79,17 @@ def aws() -> Iterator[None]:
         yield
 
 
+def item_text(item: dict[str, Any]) -> str:
+    """A raw item as JSON text with its compressed attributes inflated, to search it for
+    what it names (a Binary value is the compressed JSON of adapters/compressed.py)."""
+    from leadscore.adapters.compressed import decode
+
+    def readable(value: Any) -> Any:
+        return decode(value) if isinstance(value, bytes | bytearray) else str(value)
+
+    return json.dumps(item, default=readable)
+
+
 def table_items(pk_prefix: str = "") -> dict[tuple[str, str], dict[str, Any]]:
     """The leads table's items whose key starts with `pk_prefix`, by (pk, sk), read
     consistently: a snapshot to compare before and after a run."""

@@ -367,8 +367,8 @@ def test_a_new_leads_default_fit_rides_on_its_first_event(
     assert not score_messages(bodies_of(views), store, models, Recorder(), clock=lambda: NOW).failed
     log = store.lead_log(lead_key(EMAIL))
     assert log.changes == []
-    deltas = [delta for record in log.events for delta in record.deltas["default"]]
-    assert [d["kind"] for d in deltas].count("profile") == 1
+    kinds = {r.event.id: [d["kind"] for d in r.deltas["default"]] for r in log.events}
+    assert kinds == {"v1": ["profile", "event"], "v0": ["event"]}  # v1: the earlier
     [scores] = leads.lead_view(store, models.current(), EMAIL)["scores"]
     [entry] = leads.lead_history(store, EMAIL)["history"]
     assert entry["points"] == pytest.approx(scores["score"], abs=0.011)

@@ -19,7 +19,6 @@ from leadscore.services import profiles
 from leadscore.services.alerts import Alert, unique
 from leadscore.services.lead_states import LEAD_ALERT_KINDS, next_state_record
 from leadscore.services.store import (
-    ChangeRecord,
     ErasureCheck,
     EventRecord,
     LeadRecord,
@@ -156,7 +155,8 @@ def _write_share(
     limits: Limits,
     stats: Stats,
 ) -> ScoredLead:
-    """The lead's write of these events (in time order), and the notifications it records."""
+    """The lead's write of these events (in time order, at least one), and the notifications
+    it records."""
     now_s = int(now.timestamp())
     expires_at = now_s + limits.retention_days * DAY
     screened = profiles.screen(
@@ -168,8 +168,8 @@ def _write_share(
         item.event.id: EventRecord(lead.key, item.event, item.received_at, expires_at=expires_at)
         for item in share
     }
+    first = logged[share[0].event.id]
     dated = {item.event.id: item.dated for item in share if item.dated is not None}
-    changes: dict[tuple[str, str], ChangeRecord] = {}
     alerts: list[Alert] = []
     states: dict[str, LeadState | None] = {}
     results: dict[str, engine.Result] = {}
@@ -183,29 +183,14 @@ def _write_share(
     for model in models:  # every state names the owner routing may just have given
         previous = snapshot.states.get(model.id)
         result = results[model.id]
-        version = (0 if previous is None else previous.version or 0) + 1  # once written
         for delta in result.deltas:
             entry = delta.to_dict()
-            if delta.event_id in logged:
-                if delta.event_id in dated:  # sent with a future date: shown so
-                    entry["dated"] = iso(epoch(dated[delta.event_id]))
-                logged[delta.event_id].deltas.setdefault(model.id, []).append(entry)
-                continue
-            if logged:
-                # A profile or decay change rides on the first event logged with it: the
-                # history reads every record's deltas alike, and one item fewer is written.
-                host = next(iter(logged.values()))
-                host.deltas.setdefault(model.id, []).append(entry)
-                continue
-            change = changes.setdefault(
-                (model.id, delta.kind),
-                # unique per state version: two changes in one second never collide
-                ChangeRecord(
-                    lead.key, now_s, model.id, f"{version:09d}#{delta.kind}",
-                    expires_at=expires_at,
-                ),
-            )  # fmt: skip
-            change.deltas.setdefault(model.id, []).append(entry)
+            if delta.event_id in dated:  # sent with a future date: shown so
+                entry["dated"] = iso(epoch(dated[delta.event_id]))
+            # A delta of no event here (a profile's fit, decay applied on arrival) rides on
+            # the first event: the history reads every record's deltas alike.
+            host = logged.get(delta.event_id or "", first)
+            host.deltas.setdefault(model.id, []).append(entry)
         for event_id, note in screened.notes.items():
             logged[event_id].deltas.setdefault(model.id, []).append(_note(logged[event_id], **note))
         record = _state_record(lead, model, previous, result, merged, now_s, stats)
@@ -224,7 +209,6 @@ def _write_share(
         records.append(ErasureCheck(lead.key, snapshot.erased_at))
     first_log = len(records)
     records += list(logged.values())
-    records += list(changes.values())
     new = set(range(first_log, first_log + len(logged)))
     return ScoredLead(LeadWrite(lead.key, records, new), alerts, states, merged.record)
 

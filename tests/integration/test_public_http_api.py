@@ -1,5 +1,5 @@
 """The public function answers an HTTP API's payload-1.0 events (PublicHttpApi) as it answers
-the REST API's: forms, a signed webhook, the tracking beacon and its preflight, the snippet.
+the REST API's: forms, the preflights, a signed webhook, the tracking beacon, the snippet.
 
 The events are built as API Gateway sends them for an HTTP API with payload format 1.0 and
 the `$default` stage (AWS's "Working with AWS Lambda proxy integrations for HTTP APIs"):
@@ -164,17 +164,18 @@ def test_a_form_post_is_taken_with_the_client_address_and_cors(api: Api) -> None
     assert through_http["email"] == "grace@corp.io" and through_http["type"] == "form_submit"
 
 
-def test_the_form_preflight_answers_the_same(api: Api) -> None:
+@pytest.mark.parametrize("path", ["/v1/forms", "/v1/collect"])
+def test_a_preflight_answers_the_same(api: Api, path: str) -> None:
     headers = {"origin": SITE, "access-control-request-method": "POST"}
     reply = same_answer(
         api,
-        rest_event("OPTIONS", "/v1/forms", headers=headers),
-        http_api_event("OPTIONS", "/v1/forms", "/v1/forms", headers=headers),
+        rest_event("OPTIONS", path, headers=headers),
+        http_api_event("OPTIONS", path, path, headers=headers),
     )
     assert reply["statusCode"] == 204
     assert reply["multiValueHeaders"]["Access-Control-Allow-Origin"] == [SITE]
     elsewhere = {**headers, "origin": "https://evil.example"}
-    refused = answer(api, http_api_event("OPTIONS", "/v1/forms", "/v1/forms", headers=elsewhere))
+    refused = answer(api, http_api_event("OPTIONS", path, path, headers=elsewhere))
     assert refused["statusCode"] == 403
 
 
@@ -234,16 +235,7 @@ def beacon() -> str:
     return json.dumps(document | {"webdriver": False})
 
 
-def test_the_collect_beacon_and_its_preflight_answer_the_same(api: Api) -> None:
-    ask = {"origin": SITE, "access-control-request-method": "POST"}
-    preflight = same_answer(
-        api,
-        rest_event("OPTIONS", "/v1/collect", headers=ask),
-        http_api_event("OPTIONS", "/v1/collect", "/v1/collect", headers=ask),
-    )
-    assert preflight["statusCode"] == 204
-    assert preflight["multiValueHeaders"]["Access-Control-Allow-Origin"] == [SITE]
-
+def test_the_collect_beacon_answers_the_same(api: Api) -> None:
     headers = {"content-type": "text/plain;charset=UTF-8", "origin": SITE}
     sent = beacon()
     reply = same_answer(

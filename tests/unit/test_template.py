@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from leadscore.settings import Settings
+from leadscore_tools.intrinsics import Naming, Resolver
 from leadscore_tools.template import load_template
 
 from tests.conftest import ROOT, LambdaContext
@@ -288,8 +289,10 @@ def test_the_api_alarm_and_dashboard_watch_this_api() -> None:
 
 
 def test_the_dashboard_body_is_json_once_substituted() -> None:
-    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    body = Resolver(TEMPLATE, {}, Naming("http://127.0.0.1:5000")).value(
+        RESOURCES["Dashboard"]["Properties"]["DashboardBody"]
+    )
+    widgets = json.loads(body)["widgets"]
     titles = {w["properties"]["title"] for w in widgets}
     assert any("Dead-letter" in title for title in titles)
     assert any("API" in title for title in titles)

@@ -1,5 +1,6 @@
 """The opt-in HTTP API of template.yaml (PublicHttpApi): absent by default; when on, the public
-function's routes with payload 1.0, the REST stage's throttles, access logs and nothing more."""
+function's routes with payload 1.0, the REST stage's throttles, access logs, a line on the
+dashboard and nothing more."""
 
 from __future__ import annotations
 
@@ -58,13 +59,31 @@ def http_throttle(route_key: str) -> tuple[int, int]:
     return chosen["ThrottlingRateLimit"], chosen["ThrottlingBurstLimit"]
 
 
+def requests_widget(parameters: dict[str, str]) -> list[list[Any]]:
+    """The metrics of the dashboard's requests widget, the stack deployed with `parameters`."""
+    body = Resolver(TEMPLATE, parameters, NAMING).value(
+        RESOURCES["Dashboard"]["Properties"]["DashboardBody"]
+    )
+    [widget] = [
+        w
+        for w in json.loads(body)["widgets"]
+        if w["properties"]["title"] == "API requests and errors"
+    ]
+    metrics: list[list[Any]] = widget["properties"]["metrics"]
+    return metrics
+
+
 def test_it_is_off_by_default_and_then_nothing_of_it_exists() -> None:
     parameter = PARAMETERS["PublicHttpApi"]
     assert parameter["Type"] == "String" and parameter["Default"] == "false"
     assert set(parameter["AllowedValues"]) == {"true", "false"}
     # What a deployer must know before turning it on.
     assert "1.00 USD instead of 3.50 USD per million" in parameter["Description"]
-    assert "WAF cannot be attached" in parameter["Description"]
+    assert "AWS WAF cannot attach to an HTTP API" in parameter["Description"]
+    assert "AWS managed rules" in parameter["Description"]
+    assert "only the REST stage's per-route throttles apply" in parameter["Description"]
+    assert "fills the shared scoring queue" in parameter["Description"]
+    assert len(parameter["Description"]) <= 4000  # CloudFormation's limit
     assert "REST routes stay" in parameter["Description"]
 
     off = Resolver(TEMPLATE, {}, NAMING)
@@ -140,19 +159,35 @@ def test_access_logs_have_the_rest_logs_fields_and_no_personal_data() -> None:
     assert not {"$context.path", "$context.identity.sourceIp"} & variables
 
 
-def test_only_this_api_may_invoke_the_public_function() -> None:
-    permission = RESOURCES["PublicHttpInvokePermission"]["Properties"]
-    assert permission["Action"] == "lambda:InvokeFunction"
-    assert permission["FunctionName"] == {"Ref": "PublicApiFunction"}
-    assert permission["Principal"] == "apigateway.amazonaws.com"
-    source = permission["SourceArn"]["Fn::Sub"]
-    assert source.startswith("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:")
-    assert source.endswith(":${PublicHttpGateway}/*")
-    permissions = [r for r in RESOURCES.values() if r["Type"] == "AWS::Lambda::Permission"]
-    invoking = [
-        p for p in permissions if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+def test_the_http_apis_permission_lets_only_that_api_invoke_the_public_function() -> None:
+    permission = RESOURCES["PublicHttpInvokePermission"]
+    assert permission["Condition"] == "HasPublicHttpApi"
+    on = Resolver(TEMPLATE, ON, NAMING)
+    granted = on.value(permission["Properties"])
+    assert granted["Action"] == "lambda:InvokeFunction"
+    assert granted["FunctionName"] == "leadscore-PublicApiFunction"
+    assert granted["Principal"] == "apigateway.amazonaws.com"
+    # Any stage, method and route of this API (all of them are the public function's); a
+    # wildcard where the API's id is would let any API in the account invoke the function.
+    api_id = on.ref("PublicHttpGateway")
+    assert granted["SourceArn"] == f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/*"
+    # SAM writes the REST routes' permissions at transform; by hand, only this one.
+    by_hand = [
+        name
+        for name, r in RESOURCES.items()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"]["Principal"] == "apigateway.amazonaws.com"
     ]
-    assert invoking == [RESOURCES["PublicHttpInvokePermission"]]
+    assert by_hand == ["PublicHttpInvokePermission"]
+
+
+def test_the_dashboard_counts_its_requests_only_when_it_exists() -> None:
+    http_count = ["AWS/ApiGateway", "Count", "ApiId", "PublicHttpGateway", "Stage", "$default"]
+    off, on = requests_widget({}), requests_widget(ON)
+    assert not [m for m in off if "ApiId" in m]
+    assert on[: len(off)] == off  # the REST API's lines, unchanged
+    [added] = on[len(off) :]
+    assert added[:6] == http_count
 
 
 def test_its_faults_alarm_and_its_url_is_an_output() -> None:

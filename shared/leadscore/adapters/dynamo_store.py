@@ -253,23 +253,15 @@ class DynamoLeadStore:
     def due_page(
         self, shard: int, at: int, limit: int, cursor: Cursor | None
     ) -> tuple[dict[str, dict[str, StateRecord]], Cursor | None]:
-        # The index gives the keys of what is due (it projects keys only: pynamodb's query
-        # would drop items without their kind, so the client's); one consistent read then
+        # The index gives the keys of what is due, by due time; one consistent read then
         # gives each state as it is now, under the version decay's writes are conditioned on.
-        request: dict[str, Any] = {
-            "TableName": LeadTable.Meta.table_name,
-            "IndexName": settings().due_index,
-            "KeyConditionExpression": "due_pk = :shard AND due_at <= :at",
-            "ExpressionAttributeValues": {":shard": {"S": due_pk(shard)}, ":at": {"N": str(at)}},
-            "ProjectionExpression": "pk, sk",  # `due` (ALL) would send whole states
-            "Limit": limit,
-        }
-        if cursor is not None:
-            request["ExclusiveStartKey"] = cursor
-        client: Any = self.connection.client
-        answer = client.query(**request)
-        # by due time, once each
-        keys = list(dict.fromkeys((i["pk"]["S"], i["sk"]["S"]) for i in answer.get("Items", [])))
+        keys, next_cursor = self._keys_page(
+            settings().due_index,
+            "due_pk = :shard AND due_at <= :at",
+            {":shard": {"S": due_pk(shard)}, ":at": {"N": str(at)}},
+            limit,
+            cursor,
+        )
         current = {(item.pk, item.sk): item for item in _batch_get(keys)}
         found: dict[str, dict[str, StateRecord]] = {}
         for place in keys:
@@ -277,25 +269,46 @@ class DynamoLeadStore:
             # The index lags the table: a state gone, or no longer due by `at`, is left out.
             if isinstance(item, StateItem) and item.due_at is not None and item.due_at <= at:
                 found.setdefault(key_of(item), {})[str(item.model)] = state_record(item)
-        return found, answer.get("LastEvaluatedKey")
+        return found, next_cursor
 
     def lead_keys(
         self, shard: int, limit: int, cursor: Cursor | None
     ) -> tuple[list[str], Cursor | None]:
-        # by_model projects keys only: items without their kind, which pynamodb's query
-        # filters out, so this one Query goes through the connection's botocore client.
+        keys, next_cursor = self._keys_page(
+            "by_model",
+            "model_pk = :every",
+            {":every": {"S": every_lead_pk(shard)}},
+            limit,
+            cursor,
+        )
+        return [pk.removeprefix("LEAD#") for pk, _ in keys], next_cursor
+
+    def _keys_page(
+        self,
+        index: str,
+        condition: str,
+        values: dict[str, Any],
+        limit: int,
+        cursor: Cursor | None,
+    ) -> tuple[list[tuple[str, str]], Cursor | None]:
+        """One page of an index's entries as table keys (pk, sk), in the index's order, and
+        the cursor of the next page.
+
+        The indexes read this way project keys only: items without their kind, which
+        pynamodb's query filters out, so the Query goes through the connection's client."""
         request: dict[str, Any] = {
             "TableName": LeadTable.Meta.table_name,
-            "IndexName": "by_model",
-            "KeyConditionExpression": "model_pk = :every",
-            "ExpressionAttributeValues": {":every": {"S": every_lead_pk(shard)}},
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ProjectionExpression": "pk, sk",  # `due` (ALL, a stack from before) sends no more
             "Limit": limit,
         }
         if cursor is not None:
             request["ExclusiveStartKey"] = cursor
         client: Any = self.connection.client
         answer = client.query(**request)
-        keys = [item["pk"]["S"].removeprefix("LEAD#") for item in answer.get("Items", [])]
+        keys = [(item["pk"]["S"], item["sk"]["S"]) for item in answer.get("Items", [])]
         return keys, answer.get("LastEvaluatedKey")
 
     def list_leads(

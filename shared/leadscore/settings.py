@@ -11,6 +11,8 @@ from functools import cache
 from typing import Any
 
 WEBHOOK_VARIABLE_PREFIX = "LEADSCORE_WEBHOOK_"
+# The keys-only index of what is due for decay (template.yaml; adapters/dynamo.py's DueIndex).
+DUE_KEYS_INDEX = "due_keys"
 
 
 class SettingError(RuntimeError):
@@ -45,7 +47,7 @@ class Settings:
     endpoint_url: str | None = _variable("AWS_ENDPOINT_URL", default=None)
     # The index decay queries for what is due: `due_keys` (keys only), or `due` (ALL) on a
     # stack from before it (template.yaml's DueIndex parameter sets it).
-    due_index: str = _variable("DUE_INDEX", default="due_keys")
+    due_index: str = _variable("DUE_INDEX", default=DUE_KEYS_INDEX)
     model_cache_seconds: float = _variable("MODEL_CACHE_SECONDS", default=60.0, minimum=0)
     event_retention_days: int = _variable("EVENT_RETENTION_DAYS", default=400, minimum=1)
     # Untrusted events (forms, form platforms) of one lead that may score in an hour.

@@ -33,7 +33,7 @@ from leadscore.adapters.compressed import LEAD_STATE, CompressedJSONAttribute
 
 # Its home is the domain; re-exported for the tests and benches that import it from here.
 from leadscore.domain.emails import lead_key as lead_key  # noqa: PLC0414
-from leadscore.settings import settings
+from leadscore.settings import DUE_KEYS_INDEX, settings
 
 
 class DueIndex(GlobalSecondaryIndex["LeadTable"]):
@@ -41,7 +41,7 @@ class DueIndex(GlobalSecondaryIndex["LeadTable"]):
     by key (template.yaml's `DueIndex` parameter; a stack from before has `due`, ALL)."""
 
     class Meta:
-        index_name = "due_keys"
+        index_name = DUE_KEYS_INDEX
         projection = KeysOnlyProjection()
 
     due_pk = UnicodeAttribute(hash_key=True)

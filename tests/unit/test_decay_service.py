@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
+from leadscore.domain.compiled import HOUR
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.services.decay import run_decay
+from leadscore.services.lead_states import decay_due_at
 from leadscore.services.store import Cursor, LeadWrite, StateRecord, shard_of
 
 from tests.conftest import Recorder
@@ -280,6 +282,11 @@ def test_sla_breach_published_once_and_not_after_feedback(
     assert recorder.kinds() == ["lead.sla_breached"]
     assert recorder.sent[0].document["email"] == late
     assert_breach_recorded(store, late, answered)
+    # Sales answered it: only its decay makes it due again, on the hour like any decay.
+    answered_record = stored_record(store, answered)
+    (model,) = models.current()
+    assert answered_record.due_at == decay_due_at(model, answered_record.state)
+    assert answered_record.due_at is not None and answered_record.due_at % HOUR == 0
 
     for moment in (AT, AT + timedelta(hours=1)):
         assert run_decay(moment, store, models, recorder).stats.found == 0

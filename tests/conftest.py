@@ -85,7 +85,7 @@ def item_text(item: dict[str, Any]) -> str:
     from leadscore.adapters.compressed import decode
 
     def readable(value: Any) -> Any:
-        return decode(value) if isinstance(value, bytes | bytearray) else str(value)
+        return decode(value) if isinstance(value, bytes) else str(value)
 
     return json.dumps(item, default=readable)
 

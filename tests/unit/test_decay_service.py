@@ -1,5 +1,5 @@
 """The decay job on the in-memory store: due states only, once, resumable, and safe against
-concurrent writers, erasures, faults and stale index copies injected through the store."""
+concurrent writers, erasures and faults injected through the store."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.services.decay import run_decay
 from leadscore.services.lead_states import decay_due_at
-from leadscore.services.store import Cursor, LeadWrite, StateRecord, shard_of
+from leadscore.services.store import LeadWrite
 
 from tests.conftest import Recorder
 from tests.helpers.profiles import ENGINEER
@@ -143,44 +143,6 @@ def test_lead_erased_since_it_was_found_is_not_written_again(
     assert stored_state(store, stays).decay_factor < 1
 
 
-class LaggingIndex(MemoryLeadStore):
-    """A store whose due listing shows `stale` copies of states (DynamoDB's index is
-    eventually consistent), in place of the stored ones."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stale: dict[str, StateRecord] = {}
-
-    def due_page(
-        self, shard: int, at: int, limit: int, cursor: Cursor | None
-    ) -> tuple[dict[str, dict[str, StateRecord]], Cursor | None]:
-        found, next_cursor = super().due_page(shard, at, limit, cursor)
-        for key, record in self.stale.items():
-            if shard_of(key) == shard:
-                found.setdefault(key, {})[record.model] = copy.deepcopy(record)
-        return found, next_cursor
-
-
-def test_copy_with_a_sent_notification_is_read_again(models: FixedModels) -> None:
-    store = LaggingIndex()
-    email = "cooling@smallco.example"
-    when = AT - timedelta(days=120)
-    score(store, models, [(email, e) for e in hot("c", when, ENGINEER)], when)
-    recorder = Recorder()
-    run_decay(AT, store, models, recorder)
-    assert recorder.kinds() == ["lead.cooled"]
-    sent = recorder.sent[0]
-    # The index may still show the notification that publishing cleared (no version change).
-    stale = stored_record(store, email)
-    stale.pending, stale.due_at = {sent.id: sent}, int(AT.timestamp())
-    store.stale[lead_key(email)] = stale
-
-    snapshot = contents(store)
-    outcome = run_decay(AT, store, models, recorder)
-    assert outcome.stats.found == 1 and outcome.stats.unchanged == 1
-    assert recorder.kinds() == ["lead.cooled"] and contents(store) == snapshot
-
-
 def test_states_written_before_they_named_their_account(
     store: MemoryLeadStore, models: FixedModels
 ) -> None:
@@ -252,7 +214,7 @@ class Outage(Recorder):
 
 
 def test_notification_that_failed_to_publish_goes_out_with_the_next_write(
-    store: MemoryLeadStore, models: FixedModels
+    store: MemoryLeadStore, models: FixedModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     email = "cooling@smallco.example"
     when = AT - timedelta(days=120)
@@ -264,7 +226,16 @@ def test_notification_that_failed_to_publish_goes_out_with_the_next_write(
     assert pending.kind == "lead.cooled"
 
     publisher.down = False
+    read_again: list[Any] = []
+    read_leads = store.read_leads
+
+    def counted(*args: Any) -> Any:
+        read_again.append(args)
+        return read_leads(*args)
+
+    monkeypatch.setattr(store, "read_leads", counted)
     later = run_decay(AT + timedelta(days=7), store, models, publisher)
+    assert read_again == []  # the due page's states are current: none is read twice
     assert later.stats.decayed == 1 and later.stats.notifications == 1
     assert [n.id for n in publisher.sent] == [pending.id]
     assert stored_record(store, email).pending == {}

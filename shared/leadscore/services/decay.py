@@ -44,7 +44,7 @@ SLA_BREACHED = "lead.sla_breached"
 
 @dataclass(slots=True)
 class DecayStats:
-    found: int = 0  # due states read from the index
+    found: int = 0  # due states found through the index, read by key
     decayed: int = 0  # states whose score decay lowered
     unchanged: int = 0  # found, but nothing to do (active since, or already done)
     sla_breached: int = 0
@@ -174,12 +174,9 @@ class _Run:
         """Decay one page of due states, retrying the leads that meet a concurrent writer."""
 
         def attempt_round(due: dict[str, _Due], attempt: int) -> dict[str, _Due]:
-            if attempt:
+            if attempt:  # after a conflict, its leads are read again
                 stats.conflicts_retried += len(due)
-            # After a conflict every lead is read again. Before, those whose copy holds
-            # notifications: publishing clears them without a version change, so the copy
-            # may hold some that went out.
-            self._read_again({k: d for k, d in due.items() if attempt or _holds_pending(d)})
+                self._read_again(due)
             return self._once(due, stats)
 
         pending = {key: _Due(dict(states)) for key, states in found.items()}
@@ -379,10 +376,6 @@ def _lead_alert(
     return lead_notification(
         kind, notification_id(kind, found.model.id, key, at), profile.email, fields, summary
     )
-
-
-def _holds_pending(due: _Due) -> bool:
-    return any(record is not None and record.pending for record in due.states.values())
 
 
 def _account_of(due: _Due) -> str | None:

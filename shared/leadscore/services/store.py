@@ -334,8 +334,8 @@ class LeadStore(Protocol):
         self, shard: int, at: int, limit: int, cursor: Cursor | None
     ) -> tuple[dict[str, dict[str, StateRecord]], Cursor | None]:
         """One page of the states due by `at` in a shard, by due time: lead key -> model id
-        -> state (possibly a moment stale: writes check its version); and the cursor of the
-        next page (None: this was the last)."""
+        -> state (read consistently by key; it may change before the write, which checks its
+        version); and the cursor of the next page (None: this was the last)."""
         ...
 
     def lead_keys(

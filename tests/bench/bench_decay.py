@@ -1,7 +1,7 @@
 """The scheduled decay run over N leads of which a few are due, in process against moto:
-items read (the `due` index, lead items, account items), keys asked (a key not found is still
-a read), DynamoDB requests by operation, capacity units per due lead (tests/bench/capacity.py:
-as DynamoDB bills them, the table and each index apart), time.
+items read (the `due_keys` index's entries, lead items, account items), keys asked (a key not
+found is still a read), DynamoDB requests by operation, capacity units per due lead
+(tests/bench/capacity.py: as DynamoDB bills them, the table and each index apart), time.
 
 Run from the project root: `.venv/bin/python -m tests.bench.bench_decay [--leads N --due D]`.
 

@@ -41,7 +41,7 @@ def next_state_record(
 
 def decay_due_at(model: CompiledModel, state: LeadState) -> int | None:
     """When the decay job should next look at the lead for decay: the next decay, rounded up
-    to the hour, so that a lead's activity within one hour leaves its place in the `due`
+    to the hour, so that a lead's activity within one hour leaves its place in the `due_keys`
     index as it was (a move there is a delete and a put). The job decays as of its own time,
     so the score it reaches is the same (with a schedule more frequent than hourly, up to an
     hour later); a follow-up deadline is not rounded."""

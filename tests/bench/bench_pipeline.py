@@ -3,7 +3,8 @@
 Meters every request the scorer sends (tests/bench/capacity.py: units as DynamoDB bills them,
 the table and each index apart) for batches of 10 events spread over 10 distinct leads and
 over 2 leads; and batches of 10 events of 10 different leads among 1,000 already scored (the
-steady state of webhooks and page views: every event a known lead's, one per lead a batch).
+steady state of webhooks and page views: every event a known lead's, one per lead a batch),
+with the sales lists' indexes and without them (`ListIndexes=0`).
 
 Then the cost of account scoring: the same batches with the default model as shipped (with
 its `account` section) and without that section, leads spread over 1 and 5 accounts; and of
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.bench.capacity import CapacityMeter, header, row
-from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment
+from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment, fast_moto
 
 fake_aws_environment()
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -130,6 +131,7 @@ def main() -> None:
     from leadscore_tools.template import table_definition
     from moto import mock_aws
 
+    fast_moto()  # the same answers; a transaction no longer copies the whole table
     print("Scoring pipeline: DynamoDB per event (moto, default model, 1 model)")
     with mock_aws():
         boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
@@ -140,15 +142,17 @@ def main() -> None:
             if leads == 10:
                 print(header("scenario", 34, meter, "event"))
             print(row(f"batches of 10 over {leads} leads", 34, meter, events))
-    with mock_aws():
-        boto3.client("dynamodb").create_table(TableName=TABLE, **table_definition())
-        model_store.publish(load_model(ROOT / "models" / "default.yaml"), NOW)
-        everyone = list(range(KNOWN))
-        run_known([everyone[i : i + 10] for i in range(0, KNOWN, 10)], "warm", NOW - HOUR)
-        rng = random.Random(KNOWN)
-        with CapacityMeter() as meter:
-            events = run_known([rng.sample(everyone, 10) for _ in range(100)], "known", NOW)
-        print(row(f"10 of {KNOWN:,} known leads a batch", 34, meter, events))
+    for lists, label in (("5", ""), ("0", ", no lists")):
+        with mock_aws():
+            definition = table_definition(parameters={"ListIndexes": lists})
+            boto3.client("dynamodb").create_table(TableName=TABLE, **definition)
+            model_store.publish(load_model(ROOT / "models" / "default.yaml"), NOW)
+            everyone = list(range(KNOWN))
+            run_known([everyone[i : i + 10] for i in range(0, KNOWN, 10)], "warm", NOW - HOUR)
+            rng = random.Random(KNOWN)
+            with CapacityMeter(definition) as meter:
+                events = run_known([rng.sample(everyone, 10) for _ in range(100)], "known", NOW)
+            print(row(f"10 of {KNOWN:,} known leads{label}", 34, meter, events))
     print(
         "Cost ($/M: per million events): DynamoDB on-demand list prices (us-east-1), $0.625 "
         "per million write units, $0.125 per million read units, every index included; SQS, "

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.bench.capacity import BASE, READ_PRICE, WRITE_PRICE, CapacityMeter, header, row
-from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment
+from tests.bench.common import ROOT, TABLE, Quiet, fake_aws_environment, fast_moto
 
 fake_aws_environment()
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -38,75 +38,6 @@ SMALL_MS = 6.0  # GetItem / PutItem / UpdateItem / SendMessageBatch
 CONCURRENCY = 16  # rescore Lambda concurrency (the event source's MaximumConcurrency)
 TABLE_WCU = 40_000  # DynamoDB on-demand: default per-table throughput quota, write units/s
 TARGET = 1_000_000
-
-
-def fast_moto() -> None:
-    """moto's transactions back up only the items they touch, and a Query of a partition key
-    reads only that partition (see the module's docstring)."""
-    import copy
-    import threading
-
-    import moto.dynamodb.models as module
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    original = DynamoDBBackend.transact_write_items
-
-    class ShallowCopy:
-        @staticmethod
-        def deepcopy(value: Any) -> Any:
-            # the table itself (its touched items are restored on failure); anything else copied
-            return value if isinstance(value, Table) else copy.deepcopy(value)
-
-    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        backups = []
-        for entry in transact_items:
-            ((_operation, body),) = entry.items()
-            table = self.tables[body["TableName"]]
-            key = body.get("Key") or {
-                name: body["Item"][name]
-                for name in (table.hash_key_attr, table.range_key_attr)
-                if name
-            }
-            hash_key = DynamoType(key[table.hash_key_attr])
-            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-            found = table.get_item(hash_key, range_key)
-            backups.append((table, hash_key, range_key, copy.deepcopy(found)))
-        module.copy = ShallowCopy  # type: ignore[assignment]
-        try:
-            original(self, transact_items)
-        except Exception:
-            for table, hash_key, range_key, item in backups:
-                if item is not None:
-                    table.items[hash_key][range_key] = item
-                else:
-                    table.items.get(hash_key, {}).pop(range_key, None)
-            raise
-        finally:
-            module.copy = copy
-
-    DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
-
-    focus = threading.local()  # (table, partition key) of the Query under way in this thread
-    all_items, query = Table.all_items, Table.query
-
-    def partition_items(self: Any) -> Any:
-        table, hash_key = getattr(focus, "partition", (None, None))
-        if table is self and self.range_key_attr:
-            return sorted(self.items.get(hash_key, {}).values(), key=lambda i: i.range_key)
-        return all_items(self)
-
-    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        focus.partition = (self, hash_key) if index_name is None else (None, None)
-        try:
-            return query(self, hash_key, *args, **kwargs)
-        finally:
-            focus.partition = (None, None)
-
-    Table.all_items = partition_items  # type: ignore[method-assign]
-    Table.query = partition_query  # type: ignore[method-assign]
 
 
 def seed(leads: int, model: Any) -> None:

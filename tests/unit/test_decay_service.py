@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 from leadscore.adapters.memory_store import MemoryLeadStore
-from leadscore.domain.compiled import HOUR
+from leadscore.domain import engine
 from leadscore.domain.emails import lead_key
 from leadscore.domain.events import Event
 from leadscore.services.decay import run_decay
-from leadscore.services.lead_states import decay_due_at
 from leadscore.services.store import LeadWrite
 
 from tests.conftest import Recorder
@@ -253,11 +252,10 @@ def test_sla_breach_published_once_and_not_after_feedback(
     assert recorder.kinds() == ["lead.sla_breached"]
     assert recorder.sent[0].document["email"] == late
     assert_breach_recorded(store, late, answered)
-    # Sales answered it: only its decay makes it due again, on the hour like any decay.
+    # Sales answered it: only its decay makes it due again.
     answered_record = stored_record(store, answered)
     (model,) = models.current()
-    assert answered_record.due_at == decay_due_at(model, answered_record.state)
-    assert answered_record.due_at is not None and answered_record.due_at % HOUR == 0
+    assert answered_record.due_at == engine.next_decay_at(model, answered_record.state)
 
     for moment in (AT, AT + timedelta(hours=1)):
         assert run_decay(moment, store, models, recorder).stats.found == 0
@@ -311,24 +309,26 @@ def test_lead_that_keeps_conflicting_is_left_for_the_next_run(
     assert explained_points(store, email) == stored_state(store, email).score
 
 
-def test_due_is_the_next_decay_rounded_up_to_the_hour_and_stays_within_it(
+def test_activity_leaves_the_due_entry_until_the_job_moves_it_once(
     store: MemoryLeadStore, models: FixedModels
 ) -> None:
-    """Activity within one hour leaves the lead's place in the due index where it was; the
-    job, run at that hour, decays the lead as of its own time."""
-    assert AT.timestamp() % 3600 == 0
-    email = "hour@corp.example"
-    first = AT - timedelta(days=60, minutes=50)
+    """A lead active again keeps its earlier due time (its index entry does not move); the
+    job, finding nothing to decay then, moves it once to the real next decay, and decays
+    the lead then, as it would have."""
+    email = "again@corp.example"
+    first, again = AT - timedelta(days=60), AT - timedelta(days=40)
     score(store, models, [(email, e) for e in activity("a", first)], first)
     due = stored_record(store, email).due_at
-    later = first + timedelta(minutes=20)  # the same hour
-    score(store, models, [(email, e) for e in activity("b", later)], later)
-    # the default model: 30 days of grace, then 10 % a week
-    next_decay = later + timedelta(days=37)
-    assert due == stored_record(store, email).due_at == (AT - timedelta(days=23)).timestamp()
-    assert next_decay.timestamp() < due < next_decay.timestamp() + 3600
-    before = run_decay(AT - timedelta(days=23, seconds=1), store, models, Recorder())
-    assert before.stats.found == 0
-    outcome = run_decay(AT - timedelta(days=23), store, models, Recorder())
-    assert outcome.stats.found == outcome.stats.decayed == 1
+    assert due == (first + timedelta(days=37)).timestamp()  # 30 days of grace, then a week
+    score(store, models, [(email, e) for e in activity("b", again)], again)
+    assert stored_record(store, email).due_at == due  # kept: earlier than the new one
+    checked = run_decay(AT - timedelta(days=23), store, models, Recorder())
+    assert (checked.stats.found, checked.stats.decayed) == (1, 0)
+    real = (again + timedelta(days=37)).timestamp()
+    assert stored_record(store, email).due_at == real
+    again_at_once = run_decay(AT - timedelta(days=23), store, models, Recorder())
+    assert again_at_once.stats.found == 0
+    before = stored_state(store, email).score
+    decayed = run_decay(AT - timedelta(days=3), store, models, Recorder())
+    assert decayed.stats.decayed == 1 and stored_state(store, email).score < before
     assert explained_points(store, email) == stored_state(store, email).score

@@ -23,7 +23,7 @@ from leadscore.domain.notifications import (
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.services.alerts import Alert, publish_pending, unique
-from leadscore.services.lead_states import LEAD_ALERT_KINDS, decay_due_at, next_state_record
+from leadscore.services.lead_states import LEAD_ALERT_KINDS, next_state_record
 from leadscore.services.retry import until_settled
 from leadscore.services.scoring import ModelSource
 from leadscore.services.store import (
@@ -337,7 +337,7 @@ class _Run:
             written = next_state_record(key, model, record, state, self.at_s, email, profile_record)
             if followed_up and written.due_at is not None and written.due_at <= self.at_s:
                 # Sales answered this MQL: its deadline no longer makes it due, only decay does.
-                written.due_at = decay_due_at(model, state)
+                written.due_at = engine.next_decay_at(model, state)
             if not changed and written.due_at == old_due:
                 stats.unchanged += 1
                 continue

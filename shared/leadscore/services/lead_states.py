@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from leadscore.domain import engine
-from leadscore.domain.compiled import HOUR, CompiledModel
+from leadscore.domain.compiled import CompiledModel
 from leadscore.domain.domains import company_domain
 from leadscore.domain.state import LeadState
 from leadscore.services.store import ProfileRecord, StateRecord
@@ -34,19 +34,21 @@ def next_state_record(
     if profile is not None:
         relist(record, profile)
     record.updated_at = now_s
-    due = [t for t in (decay_due_at(model, state), _sla_check_at(state)) if t is not None]
-    record.due_at = min(due) if due else None
+    due = [t for t in (engine.next_decay_at(model, state), _sla_check_at(state)) if t is not None]
+    record.due_at = _kept_due(record.due_at, min(due) if due else None, now_s)
     return record
 
 
-def decay_due_at(model: CompiledModel, state: LeadState) -> int | None:
-    """When the decay job should next look at the lead for decay: the next decay, rounded up
-    to the hour, so that a lead's activity within one hour leaves its place in the `due_keys`
-    index as it was (a move there is a delete and a put). The job decays as of its own time,
-    so the score it reaches is the same (with a schedule more frequent than hourly, up to an
-    hour later); a follow-up deadline is not rounded."""
-    at = engine.next_decay_at(model, state)
-    return None if at is None else -(-at // HOUR) * HOUR
+def _kept_due(stored: int | None, due: int | None, now_s: int) -> int | None:
+    """The lead's due time: a stored one still ahead and no later than the new one is kept.
+
+    Activity moves a lead's next decay later, and each move of its entry in the `due_keys`
+    index is a delete and a put: so the entry stays, the job finds the lead there with
+    nothing to decay yet, and moves it once, to when it is really due. Never later than
+    the new one, so nothing is checked late."""
+    if stored is not None and due is not None and now_s < stored <= due:
+        return stored
+    return due
 
 
 def _sla_check_at(state: LeadState) -> int | None:

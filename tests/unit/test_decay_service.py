@@ -332,3 +332,22 @@ def test_activity_leaves_the_due_entry_until_the_job_moves_it_once(
     decayed = run_decay(AT - timedelta(days=3), store, models, Recorder())
     assert decayed.stats.decayed == 1 and stored_state(store, email).score < before
     assert explained_points(store, email) == stored_state(store, email).score
+
+
+def test_an_answered_mqls_activity_leaves_its_due_entry_at_its_decay(
+    store: MemoryLeadStore, models: FixedModels
+) -> None:
+    """Sales answered the MQL: its passed follow-up deadline no longer makes it due, so its
+    later events neither move its entry in the due index nor bring it to the job."""
+    late, answered = "late@acme.example", "answered@acme.example"
+    score_overdue_mqls(store, models, late, answered)
+    run_decay(AT, store, models, Recorder())
+    due = stored_record(store, answered).due_at
+    assert due is not None and due > AT.timestamp()
+    for hour in range(1, 4):
+        now = AT + timedelta(hours=hour)
+        view = Event(f"pv{hour}", "page_view", now, None, {"url": "https://v.example/x"})
+        score(store, models, [(answered, view)], now)
+        assert stored_record(store, answered).due_at == due
+        assert run_decay(now + timedelta(minutes=30), store, models, Recorder()).stats.found == 0
+    assert stored_state(store, answered).status == "mql"

@@ -46,7 +46,7 @@ SLA_BREACHED = "lead.sla_breached"
 class DecayStats:
     found: int = 0  # due states found through the index, read by key
     decayed: int = 0  # states whose score decay lowered
-    unchanged: int = 0  # found, but nothing to do (active since, or already done)
+    unchanged: int = 0  # found, nothing to decay or flag (active since, or already done)
     sla_breached: int = 0
     cooled: int = 0
     notifications: int = 0
@@ -338,9 +338,10 @@ class _Run:
             if followed_up and written.due_at is not None and written.due_at <= self.at_s:
                 # Sales answered this MQL: its deadline no longer makes it due, only decay does.
                 written.due_at = engine.next_decay_at(model, state)
-            if not changed and written.due_at == old_due:
+            if not changed:
                 stats.unchanged += 1
-                continue
+                if written.due_at == old_due:
+                    continue  # else only its due time moves (lead_states._kept_due)
             for built in notifications:
                 notification = replace(built, recorded_at=self.at_s)  # logged with the record
                 written.pending[notification.id] = notification

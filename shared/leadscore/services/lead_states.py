@@ -34,7 +34,9 @@ def next_state_record(
     if profile is not None:
         relist(record, profile)
     record.updated_at = now_s
-    due = [t for t in (engine.next_decay_at(model, state), _sla_check_at(state)) if t is not None]
+    # An MQL sales answered is due for its decay only, not its follow-up deadline.
+    sla = None if record.followed_up else _sla_check_at(state)
+    due = [t for t in (engine.next_decay_at(model, state), sla) if t is not None]
     record.due_at = _kept_due(record.due_at, min(due) if due else None, now_s)
     return record
 

@@ -174,7 +174,7 @@ def plan_lead(
                 log.key,
                 at_s,
                 model.id,
-                # unique per state version, as the scorer's change records are
+                # unique per state version: two rescores of one second never collide
                 f"{version:09d}#rescore",
                 deltas={model.id: [delta.to_dict()]},
                 expires_at=at_s + retention_days * DAY,

@@ -23,7 +23,7 @@ from leadscore.domain.notifications import (
 from leadscore.domain.state import LeadState
 from leadscore.services import accounts
 from leadscore.services.alerts import Alert, publish_pending, unique
-from leadscore.services.lead_states import LEAD_ALERT_KINDS, next_state_record
+from leadscore.services.lead_states import LEAD_ALERT_KINDS, answered, next_state_record
 from leadscore.services.retry import until_settled
 from leadscore.services.scoring import ModelSource
 from leadscore.services.store import (
@@ -322,7 +322,7 @@ class _Run:
                 notifications.append(_lead_alert(kind, transition.at, key, found, profile_record))
                 stats.cooled += kind == "lead.cooled"
             # The profile is read for every passed deadline: sales feedback answers it.
-            followed_up = profile_record is not None and _followed_up(profile_record, state)
+            followed_up = profile_record is not None and answered(profile_record, state)
             breached = found.deadline_passed and not followed_up
             if breached:
                 state.sla_breached = True
@@ -334,10 +334,8 @@ class _Run:
             old_due = record.due_at
             changed = found.decayed or breached
             email = None if profile_record is None else profile_record.email
+            # An MQL sales answered is due at its decay only (next_state_record, from the profile).
             written = next_state_record(key, model, record, state, self.at_s, email, profile_record)
-            if followed_up and written.due_at is not None and written.due_at <= self.at_s:
-                # Sales answered this MQL: its deadline no longer makes it due, only decay does.
-                written.due_at = engine.next_decay_at(model, state)
             if not changed:
                 stats.unchanged += 1
                 if written.due_at == old_due:
@@ -388,10 +386,3 @@ def _account_of(due: _Due) -> str | None:
         if record is not None and record.account_domain is not None:
             return record.account_domain
     return None
-
-
-def _followed_up(profile: ProfileRecord, state: LeadState) -> bool:
-    """Sales feedback recorded since the lead became an MQL answers its deadline."""
-    if profile.feedback is None or state.mql_since is None:
-        return False
-    return profile.feedback_at is not None and profile.feedback_at >= state.mql_since

@@ -21,6 +21,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from leadscore.web_files import content_type
 
 SITE = Path(__file__).parent / "site"
 PREFIX = "console/"
@@ -30,20 +31,6 @@ CONFIG = "config.json"
 HASHED = re.compile(r"-[A-Z0-9]{8}\.[a-z0-9]+$")
 NO_CACHE = "no-cache"  # the browser asks again each time (a cheap 304 while unchanged)
 IMMUTABLE = "public, max-age=31536000, immutable"
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".woff2": "font/woff2",
-    ".txt": "text/plain; charset=utf-8",
-    ".webmanifest": "application/manifest+json",
-}
 SECONDS_TO_SPARE = 10  # FAILED is sent this long before Lambda's timeout cuts the work off
 REASON_LIMIT = 1000  # CloudFormation takes at most 4 KB of response
 
@@ -57,10 +44,6 @@ def s3() -> Any:
         config = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard"})
         _clients["s3"] = boto3.client("s3", config=config)
     return _clients["s3"]
-
-
-def content_type(name: str) -> str:
-    return CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
 
 
 def cache_control(name: str) -> str:

@@ -288,7 +288,11 @@ def test_work_that_outlasts_the_function_is_answered_failed_before_its_timeout(
 def test_the_local_stack_serves_each_file_with_the_type_the_bucket_gives_it(
     function: ModuleType,
 ) -> None:
-    """The local gateway's table (leadscore_tools, not in the deployed package) is this one."""
-    from leadscore_tools.local.console_files import CONSOLE_TYPES
+    """The bucket's files and the local gateway's take their types from one table (the
+    layer's leadscore.web_files)."""
+    from leadscore import web_files
+    from leadscore_tools.local import console_files
 
-    assert function.CONTENT_TYPES == CONSOLE_TYPES
+    assert function.content_type is web_files.content_type
+    assert console_files.content_type is web_files.content_type
+    assert web_files.content_type("assets/app-ABCD1234.js") == "text/javascript; charset=utf-8"

@@ -8,25 +8,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from leadscore.web_files import content_type
+
 from leadscore_tools.local.gateway import Reply, Request, problem
 from leadscore_tools.template import ROOT
 
 CONSOLE_DIST = ROOT / "web" / "console" / "dist"
-# What the deployed bucket gives each file (functions/console_assets/app.py), for a browser.
-CONSOLE_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".woff2": "font/woff2",
-    ".txt": "text/plain; charset=utf-8",
-    ".webmanifest": "application/manifest+json",
-}
 
 
 class ConsoleFiles:
@@ -56,7 +43,7 @@ class ConsoleFiles:
         file = self._file(name)
         if file is None:
             return problem(404, "Not Found", f"the console has no file {name!r}")
-        kind = CONSOLE_TYPES.get(file.suffix.lower(), "application/octet-stream")
+        kind = content_type(file.name)
         return Reply(200, [("Content-Type", kind), *_CONSOLE_HEADERS], file.read_bytes())
 
     def _config(self) -> Reply:

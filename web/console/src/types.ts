@@ -8,7 +8,8 @@ export interface Reason {
   text?: string | null;
 }
 
-export interface LeadScore {
+/** What a lead's score and an account's score both say, per model. */
+interface Rated {
   model: string;
   model_version: number;
   score: number;
@@ -17,6 +18,9 @@ export interface LeadScore {
   grade: string;
   engagement_level: number;
   rating: string;
+}
+
+export interface LeadScore extends Rated {
   status: "open" | "mql";
   mql_since: string | null;
   sla_due_at: string | null;
@@ -101,15 +105,7 @@ export interface AccountPerson {
   engagement: number;
 }
 
-export interface AccountScore {
-  model: string;
-  model_version: number;
-  score: number;
-  fit: number;
-  engagement: number;
-  grade: string;
-  engagement_level: number;
-  rating: string;
+export interface AccountScore extends Rated {
   status: "open" | "mqa";
   mqa_since: string | null;
   engaged_people: number;

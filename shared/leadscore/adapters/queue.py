@@ -8,6 +8,7 @@ from typing import Any
 
 from leadscore.domain.events import Event
 from leadscore.domain.messages import Entry, encode
+from leadscore.domain.packing import packed
 
 MAX_BATCH_ENTRIES = 10  # SendMessageBatch entries per request
 MAX_BATCH_BYTES = 240_000  # SendMessageBatch payload limit is 256 KiB in total
@@ -63,14 +64,4 @@ class DeadLetterQueue:
 
 
 def _batches(bodies: Sequence[str]) -> Iterable[list[str]]:
-    batch: list[str] = []
-    size = 0
-    for body in bodies:
-        length = len(body.encode())
-        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + length > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(body)
-        size += length
-    if batch:
-        yield batch
+    return packed(bodies, lambda body: len(body.encode()), MAX_BATCH_BYTES, MAX_BATCH_ENTRIES)

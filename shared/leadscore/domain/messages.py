@@ -15,9 +15,11 @@ from leadscore.domain.events import (
     checked_event,
     event_to_dict,
 )
+from leadscore.domain.packing import packed
 from leadscore.domain.visitors import visitor_id
 
 MAX_MESSAGE_BYTES = 240_000  # SQS allows 256 KiB; headroom for attributes and the envelope
+EVENTS_BYTES = MAX_MESSAGE_BYTES - 100  # what a message's events may take beside its header
 # How far after its arrival an event may be dated (clocks differ): a later date is taken as
 # its arrival, so that no event can pin a lead's profile fields or hold off its decay.
 FUTURE_SKEW = timedelta(minutes=5)
@@ -61,25 +63,24 @@ def encode(entries: Iterable[tuple[str, Event] | Entry], received_at: datetime) 
     """Pack (email, event) pairs and entries into as few message bodies as the size limit
     allows."""
     header = {"v": 1, "received_at": int(received_at.timestamp())}
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for entry in entries:
-        email, event, visitor = entry if isinstance(entry, Entry) else Entry(*entry)
-        item = {
-            **({} if email is None else {"email": email}),
-            **({} if visitor is None else {"visitor": visitor}),
-            **event_to_dict(event),
-        }
-        item_size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
-        if item_size > MAX_MESSAGE_BYTES - 100:
-            raise EventError("event", "too large for the scoring queue")
-        if batch and size + item_size > MAX_MESSAGE_BYTES - 100:
-            yield json.dumps({**header, "events": batch}, separators=(",", ":"), ensure_ascii=False)
-            batch, size = [], 0
-        batch.append(item)
-        size += item_size + 1
-    if batch:
-        yield json.dumps({**header, "events": batch}, separators=(",", ":"), ensure_ascii=False)
+    # Each event weighs its JSON and the comma after it; the last one's comma is in the limit.
+    for batch in packed((_sized(entry) for entry in entries), lambda e: e[1] + 1, EVENTS_BYTES + 1):
+        events = [item for item, _ in batch]
+        yield json.dumps({**header, "events": events}, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sized(entry: tuple[str, Event] | Entry) -> tuple[dict[str, Any], int]:
+    """An entry as a message's event, with its size in the message (refused if too large)."""
+    email, event, visitor = entry if isinstance(entry, Entry) else Entry(*entry)
+    item = {
+        **({} if email is None else {"email": email}),
+        **({} if visitor is None else {"visitor": visitor}),
+        **event_to_dict(event),
+    }
+    size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > EVENTS_BYTES:
+        raise EventError("event", "too large for the scoring queue")
+    return item, size
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from leadscore.domain.packing import packed
 from leadscore.services.notification_log import log_items
 from leadscore.services.store import MAX_TRANSACTION_RECORDS, LeadWrite, WriteRefused
 
@@ -28,20 +29,10 @@ def transactions(writes: Sequence[LeadWrite]) -> Iterator[list[LeadWrite]]:
     """The writes grouped into transactions of at most MAX_TRANSACTION_RECORDS items; a write
     that no transaction holds raises WriteRefused before any group is handed out (the stores
     leave such a write out first: `fitting`)."""
-    sizes = [write_items(write) for write in writes]
-    for write, size in zip(writes, sizes, strict=True):
-        if size > MAX_TRANSACTION_RECORDS:
+    for write in writes:
+        if (size := write_items(write)) > MAX_TRANSACTION_RECORDS:
             raise WriteRefused(_too_many(write, size))
-    chunk: list[LeadWrite] = []
-    total = 0
-    for write, size in zip(writes, sizes, strict=True):
-        if chunk and total + size > MAX_TRANSACTION_RECORDS:
-            yield chunk
-            chunk, total = [], 0
-        chunk.append(write)
-        total += size
-    if chunk:
-        yield chunk
+    yield from packed(writes, write_items, MAX_TRANSACTION_RECORDS)
 
 
 def fitting(writes: Sequence[LeadWrite], refused: dict[str, str] | None) -> list[LeadWrite]:
